@@ -1,0 +1,18 @@
+"""nnviz: draw neural network architectures from ONNX, Keras and PyTorch models."""
+
+from nnviz.api import Drawing, draw
+from nnviz.errors import ModelError, NnvizError
+from nnviz.ir import KINDS, Edge, Graph, Group, Node, Param, Tensor
+from nnviz.layout import layout
+from nnviz.loaders import load
+from nnviz.passes import ViewOptions, annotate, prepare
+from nnviz.render import render
+from nnviz.theme import load_theme
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Drawing", "Edge", "Graph", "Group", "KINDS", "ModelError", "Node", "NnvizError", "Param",
+    "Tensor", "ViewOptions", "annotate", "draw", "layout", "load", "load_theme", "prepare",
+    "render", "__version__",
+]

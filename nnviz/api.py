@@ -1,0 +1,82 @@
+"""The library API: load -> passes -> layout -> render, and draw() doing all of it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from nnviz.errors import NnvizError
+from nnviz.ir import Graph
+from nnviz.layout import layout as _layout
+from nnviz.layout.model import Layout
+from nnviz.loaders import load
+from nnviz.passes import ViewOptions, prepare
+from nnviz.render import format_for, render, render_bytes
+from nnviz.theme import Theme, load_theme
+
+MAX_DRAWN_NODES = 200_000
+
+
+class Drawing:
+    """A laid-out model: renders to any format; shows itself in Jupyter."""
+
+    def __init__(self, graph: Graph, layout: Layout, theme: Theme, render_options: dict):
+        self.graph = graph
+        self.layout = layout
+        self.theme = theme
+        self.render_options = render_options
+
+    def to_bytes(self, fmt: str) -> bytes:
+        return render_bytes(self.graph, self.layout, fmt, self.theme, **self.render_options)
+
+    def save(self, path: str | os.PathLike, fmt: str | None = None) -> Path:
+        return render(self.graph, self.layout, path, fmt, self.theme, **self.render_options)
+
+    def _repr_svg_(self) -> str:
+        return self.to_bytes("svg").decode("utf-8")
+
+    def _repr_png_(self) -> bytes:
+        return self.to_bytes("png")
+
+    def _repr_html_(self) -> str:
+        return self.to_bytes("html").decode("utf-8")
+
+    def __repr__(self) -> str:
+        return (f"Drawing({self.graph.name!r}, {len(self.layout.nodes)} boxes, "
+                f"{self.layout.width:.0f}x{self.layout.height:.0f}px)")
+
+
+def draw(model: Any, output: str | os.PathLike | None = None, *, fmt: str | None = None,
+         engine: str = "layered", direction: str = "TB", theme: str | Theme | None = None,
+         style: str = "graph", view: ViewOptions | None = None,
+         load_options: dict | None = None, force: bool = False,
+         **render_options: Any) -> Drawing:
+    """Load ``model`` (path, live object or Graph), lay it out and, if given, write ``output``.
+
+    Extra keyword arguments that are loader options (``example_input``, ``input_shape``,
+    ``dtype``, ``trust_pickle``, ``aten``) go to the loader; the rest go to the renderer.
+    Graphs of more than MAX_DRAWN_NODES boxes are refused unless ``force`` is set.
+    """
+    load_options = dict(load_options or {})
+    for key in ("example_input", "input_shape", "dtype", "trust_pickle", "aten", "input_dtype"):
+        if key in render_options:
+            load_options[key] = render_options.pop(key)
+    graph = load(model, **load_options)
+    graph = prepare(graph, view or ViewOptions())
+    if len(graph.nodes) > MAX_DRAWN_NODES and not force:
+        raise NnvizError(
+            f"the drawing would have {len(graph.nodes):,} boxes (more than {MAX_DRAWN_NODES:,}); "
+            "use --depth N to collapse groups, or --force to draw it anyway"
+        )
+    theme = theme if isinstance(theme, Theme) else load_theme(theme)
+    lay = _layout(graph, engine=engine, direction=direction, theme=theme, style=style)
+    drawing = Drawing(graph, lay, theme, render_options)
+    if output is not None:
+        format_for(output, fmt)
+        drawing.save(output, fmt)
+    return drawing
+
+
+def svg_string(graph: Graph) -> str:
+    return draw(graph)._repr_svg_()

@@ -1,0 +1,294 @@
+"""Command line: `nnviz MODEL -o OUT` draws; subcommands summary, diff, stats, view.
+
+Exit codes: 0 ok, 1 a problem with the model or input (one sentence on stderr naming the
+file), 2 usage errors (click's own).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from nnviz.errors import NnvizError
+from nnviz.passes import ViewOptions
+
+EXAMPLES = """
+\b
+Examples:
+  nnviz model.onnx -o net.svg
+  nnviz model.keras -o net.png --direction LR --theme paper
+  nnviz model.onnx -o net.pdf --depth 2
+  nnviz mypkg.models:make_net --input-shape 1,3,224,224 -o net.svg
+  nnviz summary model.onnx --format markdown
+  nnviz diff old.onnx new.onnx
+  nnviz stats model.onnx
+  nnviz view model.onnx
+"""
+
+
+def _fail(message: str) -> None:
+    click.echo(f"nnviz: error: {message}", err=True)
+    sys.exit(1)
+
+
+def run_guarded(fn: Callable[[], Any], debug: bool = False) -> Any:
+    """Run a command body: user errors become one line and exit 1, never a traceback."""
+    try:
+        return fn()
+    except NnvizError as exc:
+        if debug:
+            traceback.print_exc()
+        _fail(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+    except KeyboardInterrupt:
+        click.echo("nnviz: interrupted", err=True)
+        sys.exit(130)
+    except MemoryError:
+        _fail("ran out of memory; try --depth to collapse groups or a smaller model")
+    except RecursionError:
+        _fail("the model is nested too deeply to process")
+    except Exception as exc:  # an unexpected failure: still one line, details with --debug
+        if debug or os.environ.get("NNVIZ_DEBUG"):
+            traceback.print_exc()
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        _fail(f"internal error ({type(exc).__name__}{': ' + text if text else ''}); "
+              "rerun with --debug for details and please report it")
+
+
+class DefaultGroup(click.Group):
+    """A group whose first argument, when it is not a subcommand, runs the `draw` command."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h",
+                                                                     "--version"):
+            args = ["draw", *args]
+        return super().parse_args(ctx, args)
+
+    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        formatter.write_usage("nnviz", "MODEL -o OUTPUT [OPTIONS] | COMMAND [ARGS]...")
+
+
+def _parse_dims(values: tuple[str, ...]) -> dict[str, int]:
+    dims = {}
+    for item in values:
+        name, sep, value = item.partition("=")
+        if not sep or not name or not value.strip().lstrip("-").isdigit():
+            raise click.BadParameter(f"expected NAME=INT, got {item!r}", param_hint="--dim")
+        dims[name.strip()] = int(value)
+    return dims
+
+
+def _parse_shape(text: str | None) -> tuple[int, ...] | None:
+    if not text:
+        return None
+    try:
+        shape = tuple(int(p) for p in text.replace("x", ",").split(",") if p.strip())
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated integers, got {text!r}",
+                                 param_hint="--input-shape") from None
+    if not shape or any(d <= 0 for d in shape):
+        raise click.BadParameter(f"expected positive sizes, got {text!r}",
+                                 param_hint="--input-shape")
+    return shape
+
+
+def view_options(f: Callable) -> Callable:
+    """Options shared by the drawing, summary and viewer: what to show."""
+    opts = [
+        click.option("--depth", type=click.IntRange(0), default=None,
+                      help="Draw groups deeper than N as single boxes."),
+        click.option("--expand", multiple=True, metavar="PATH",
+                     help="Always expand this group (e.g. encoder/layer.3). Repeatable."),
+        click.option("--collapse", multiple=True, metavar="PATH",
+                     help="Always collapse this group. Repeatable."),
+        click.option("--fold/--no-fold", default=None,
+                     help="Fold repeated identical blocks into one box with a xN badge "
+                          "(default: automatic on big graphs)."),
+        click.option("--hide-noise", is_flag=True,
+                     help="Hide shape-plumbing ops (Reshape, Transpose, Cast, ...)."),
+        click.option("--dim", "dims", multiple=True, metavar="NAME=INT",
+                     help="Value of a symbolic dimension, e.g. --dim batch=1. Repeatable."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def load_options(f: Callable) -> Callable:
+    opts = [
+        click.option("--input-shape", default=None, metavar="1,3,224,224",
+                     help="Example input shape for a PyTorch model or import spec."),
+        click.option("--input-dtype", default="float32", show_default=True,
+                     help="Example input dtype for --input-shape."),
+        click.option("--trust-pickle", is_flag=True,
+                     help="Allow loading pickled PyTorch files (runs code from the file!)."),
+        click.option("--aten", is_flag=True,
+                     help="PyTorch: show the ATen-level graph instead of modules."),
+        click.option("--debug", is_flag=True, help="Show tracebacks for errors."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def _loader_kwargs(kw: dict) -> dict:
+    out: dict[str, Any] = {}
+    shape = _parse_shape(kw.get("input_shape"))
+    if shape is not None:
+        out["input_shape"] = shape
+        out["input_dtype"] = kw.get("input_dtype") or "float32"
+    if kw.get("trust_pickle"):
+        out["trust_pickle"] = True
+    if kw.get("aten"):
+        out["aten"] = True
+    return out
+
+
+def _view(kw: dict) -> ViewOptions:
+    return ViewOptions(depth=kw.get("depth"), expand=tuple(kw.get("expand") or ()),
+                       collapse=tuple(kw.get("collapse") or ()), fold=kw.get("fold"),
+                       hide_noise=bool(kw.get("hide_noise")), dims=_parse_dims(kw.get("dims", ())))
+
+
+@click.group(cls=DefaultGroup, help="Draw neural network architectures.\n" + EXAMPLES,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="nnviz", prog_name="nnviz")
+def main() -> None:
+    pass
+
+
+@main.command("draw", help="Draw MODEL to OUTPUT (format from the extension).\n" + EXAMPLES)
+@click.argument("model")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Output file: .svg .png .pdf .dot .tex .json .html")
+@click.option("-f", "--format", "fmt", default=None,
+              type=click.Choice(["svg", "png", "pdf", "dot", "tex", "tikz", "json", "html"]),
+              help="Force the output format.")
+@click.option("--engine", default="layered", show_default=True,
+              type=click.Choice(["layered", "dot"]), help="Layout engine.")
+@click.option("--direction", default="TB", show_default=True,
+              type=click.Choice(["TB", "LR", "BT", "RL"], case_sensitive=False))
+@click.option("--theme", default=None, help="Theme name (default, paper, dark) or a JSON file.")
+@click.option("--style", default="graph", show_default=True,
+              type=click.Choice(["graph", "blocks", "neurons"]),
+              help="Graph drawing, or a paper style: 3-D blocks or neuron diagram.")
+@click.option("--dpi", type=float, default=None, help="PNG resolution (default 96).")
+@click.option("--scale", type=float, default=None, help="PNG scale factor.")
+@click.option("--tikz-snippet", is_flag=True, help="TikZ: write only the tikzpicture.")
+@click.option("--force", is_flag=True, help="Draw even absurdly large graphs.")
+@view_options
+@load_options
+def draw_cmd(model: str, output: str, fmt: str | None, engine: str, direction: str,
+             theme: str | None, style: str, dpi: float | None, scale: float | None,
+             tikz_snippet: bool, force: bool, **kw: Any) -> None:
+    from nnviz.api import draw
+    from nnviz.render import format_for
+
+    render_opts: dict[str, Any] = {}
+    if dpi is not None:
+        render_opts["dpi"] = dpi
+    if scale is not None:
+        render_opts["scale"] = scale
+    if tikz_snippet:
+        render_opts["snippet"] = True
+
+    def body() -> None:
+        format_for(output, fmt)  # fail on a bad extension before the slow work
+        draw(model, output, fmt=fmt, engine=engine, direction=direction.upper(), theme=theme,
+             style=style, view=_view(kw), load_options=_loader_kwargs(kw), force=force,
+             **render_opts)
+
+    run_guarded(body, kw.get("debug", False))
+
+
+@main.command("summary", help="Print a table of layers: type, output shape, params, FLOPs.")
+@click.argument("model")
+@click.option("--format", "fmt", default="table", show_default=True,
+              type=click.Choice(["table", "csv", "json", "markdown"]))
+@click.option("-o", "--output", default=None, type=click.Path(dir_okay=False),
+              help="Write to a file instead of stdout.")
+@view_options
+@load_options
+def summary_cmd(model: str, fmt: str, output: str | None, **kw: Any) -> None:
+    def body() -> None:
+        from nnviz.loaders import load
+        from nnviz.summary import summarize
+
+        graph = load(model, **_loader_kwargs(kw))
+        summarize(graph, _view(kw), fmt=fmt, output=output)
+
+    run_guarded(body, kw.get("debug", False))
+
+
+@main.command("diff", help="Compare two models: added, removed and changed layers.")
+@click.argument("old")
+@click.argument("new")
+@click.option("--format", "fmt", default="table", show_default=True,
+              type=click.Choice(["table", "json", "markdown"]))
+@click.option("-o", "--output", default=None, type=click.Path(dir_okay=False),
+              help="Write a drawing of the differences (.svg/.png/.html) or the report.")
+@load_options
+def diff_cmd(old: str, new: str, fmt: str, output: str | None, **kw: Any) -> None:
+    def body() -> int:
+        from nnviz.diff import diff_models
+
+        return diff_models(old, new, fmt=fmt, output=output, load_options=_loader_kwargs(kw))
+
+    changed = run_guarded(body, kw.get("debug", False))
+    sys.exit(1 if changed and os.environ.get("NNVIZ_DIFF_EXIT_CODE") else 0)
+
+
+@main.command("stats", help="Weight statistics; flags NaN/Inf, all-zero and exploding tensors.")
+@click.argument("model")
+@click.option("--format", "fmt", default="table", show_default=True,
+              type=click.Choice(["table", "json", "csv", "markdown"]))
+@click.option("--strict", is_flag=True, help="Exit 3 when any tensor is flagged.")
+@load_options
+def stats_cmd(model: str, fmt: str, strict: bool, **kw: Any) -> None:
+    def body() -> int:
+        from nnviz.stats import weight_stats_report
+
+        return weight_stats_report(model, fmt=fmt, load_options=_loader_kwargs(kw))
+
+    flagged = run_guarded(body, kw.get("debug", False))
+    if strict and flagged:
+        sys.exit(3)
+
+
+@main.command("view", help="Write the interactive HTML viewer to a temp file and open it.")
+@click.argument("model")
+@click.option("--theme", default=None, help="Theme name or JSON file.")
+@click.option("--no-browser", is_flag=True, help="Only print the file path.")
+@view_options
+@load_options
+def view_cmd(model: str, theme: str | None, no_browser: bool, **kw: Any) -> None:
+    def body() -> None:
+        import tempfile
+        import webbrowser
+        from pathlib import Path
+
+        from nnviz.api import draw
+
+        stem = Path(model).stem or "model"
+        out = Path(tempfile.mkdtemp(prefix="nnviz-")) / f"{stem}.html"
+        draw(model, out, theme=theme, view=_view(kw), load_options=_loader_kwargs(kw))
+        opened = False
+        if not no_browser:
+            try:
+                opened = webbrowser.open(out.as_uri())
+            except webbrowser.Error:
+                opened = False
+        if opened:
+            click.echo(f"Opened {out}")
+        else:
+            click.echo(f"Wrote {out}; open it in a web browser (file://{out})")
+
+    run_guarded(body, kw.get("debug", False))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

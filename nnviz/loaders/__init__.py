@@ -1,0 +1,122 @@
+"""Loaders: a model file or live object -> ir.Graph. The only code that imports frameworks."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from nnviz.errors import ModelError
+from nnviz.ir import Graph
+
+# extension -> loader module (each has load_file(path, **options) -> Graph)
+EXTENSIONS = {
+    ".onnx": "onnx",
+    ".keras": "keras",
+    ".h5": "keras",
+    ".hdf5": "keras",
+    ".pt2": "torch",
+    ".pt": "torch",
+    ".pth": "torch",
+    ".json": "json",
+}
+
+
+def _sniff(path: Path) -> str | None:
+    """Guess the format from the first bytes when the extension says nothing."""
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    if head.startswith(b"\x89HDF\r\n\x1a\n"):
+        return "keras"
+    if head.startswith(b"PK\x03\x04"):
+        import zipfile
+
+        try:
+            names = zipfile.ZipFile(path).namelist()
+        except (zipfile.BadZipFile, OSError):
+            return None
+        if "config.json" in names:
+            return "keras"
+        return "torch"
+    if head[:1] == b"{":
+        return "json"
+    if head[:1] == b"\x08":  # protobuf field 1 (ir_version), varint: an ONNX ModelProto
+        return "onnx"
+    return None
+
+
+def loader_for(path: Path) -> str:
+    kind = EXTENSIONS.get(path.suffix.lower())
+    if kind is None:
+        kind = _sniff(path)
+    if kind is None:
+        raise ModelError(path, "is not a model file nnviz can read (expected .onnx, .keras, .h5, "
+                               ".pt2 or an nnviz .json graph)")
+    return kind
+
+
+def load_file(path: str | os.PathLike, **options: Any) -> Graph:
+    path = Path(path)
+    if not path.exists():
+        raise ModelError(path, "file not found")
+    if path.is_dir():
+        raise ModelError(path, "is a directory, not a model file")
+    try:
+        if path.stat().st_size == 0:
+            raise ModelError(path, "is empty (0 bytes)")
+    except OSError as exc:
+        raise ModelError(path, f"cannot be read ({exc.strerror})") from None
+    kind = loader_for(path)
+    if kind == "onnx":
+        from nnviz.loaders.onnx import load_file as impl
+    elif kind == "keras":
+        from nnviz.loaders.keras import load_file as impl
+    elif kind == "torch":
+        from nnviz.loaders.torch import load_file as impl
+    else:
+        return _load_json(path)
+    return impl(path, **options)
+
+
+def _load_json(path: Path) -> Graph:
+    import json
+
+    try:
+        return Graph.from_json(path.read_text(encoding="utf-8"))
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        raise ModelError(path, f"is not a valid nnviz graph JSON ({exc})") from None
+
+
+def load(source: Any, **options: Any) -> Graph:
+    """A path, an import spec ``package.module:factory``, or a live model object -> Graph."""
+    if isinstance(source, Graph):
+        return source
+    if isinstance(source, (str, os.PathLike)):
+        text = os.fspath(source)
+        if ":" in text and not Path(text).exists() and _looks_like_spec(text):
+            from nnviz.loaders.torch import load_spec
+
+            return load_spec(text, **options)
+        return load_file(text, **options)
+    module = type(source).__module__ or ""
+    mro = " ".join(f"{c.__module__}.{c.__name__}" for c in type(source).__mro__)
+    if "torch.nn" in mro or "torch.export" in mro or module.startswith("torch"):
+        from nnviz.loaders.torch import load_object
+
+        return load_object(source, **options)
+    if "keras" in mro:
+        from nnviz.loaders.keras import load_object
+
+        return load_object(source, **options)
+    if "onnx" in module:
+        from nnviz.loaders.onnx import load_model_proto
+
+        return load_model_proto(source, **options)
+    raise ModelError(None, f"cannot draw an object of type {type(source).__name__}; pass a model "
+                           "file path, an ONNX ModelProto, a keras.Model or a torch nn.Module")
+
+
+def _looks_like_spec(text: str) -> bool:
+    mod, _, attr = text.partition(":")
+    return bool(mod) and bool(attr) and all(p.isidentifier() for p in mod.split(".")) and \
+        attr.replace(".", "").isidentifier()

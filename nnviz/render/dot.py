@@ -1,0 +1,51 @@
+"""DOT text for Graphviz. Written as text: no Graphviz binary is needed to write it."""
+
+from __future__ import annotations
+
+from nnviz.ir import Graph
+from nnviz.layout.model import Layout
+from nnviz.theme import Theme
+
+
+def quote(text: str) -> str:
+    """A DOT double-quoted string; backslashes, quotes and newlines escaped."""
+    text = (text.replace("\\", "\\\\").replace('"', '\\"').replace("\r", "")
+            .replace("\n", "\\n"))
+    return f'"{text}"'
+
+
+def graph_to_dot(graph: Graph, theme: Theme, direction: str = "TB",
+                 sizes: dict[str, tuple[float, float]] | None = None,
+                 labels: dict[str, str] | None = None) -> str:
+    """The graph as DOT. ``sizes`` (px) fixes node sizes, as the dot engine needs."""
+    font = theme["font"]
+    lines = [
+        f"digraph {quote(graph.name)} {{",
+        f"  graph [rankdir={direction}, fontname={quote(font['family'])}, "
+        f"bgcolor={quote(theme['background'])}];",
+        f"  node [shape=box, style=\"rounded,filled\", fontname={quote(font['family'])}, "
+        f"fontsize={font['size']}];",
+        f"  edge [color={quote(theme['edge']['stroke'])}];",
+    ]
+    for node in graph.nodes.values():
+        style = theme.kind_style(node.kind)
+        label = labels.get(node.id) if labels else None
+        if label is None:
+            label = node.op if not node.name or node.name == node.op else f"{node.op}\n{node.name}"
+        attrs = [f"label={quote(label)}", f"fillcolor={quote(style['fill'])}",
+                 f"color={quote(style.get('stroke', '#000000'))}"]
+        if sizes and node.id in sizes:
+            w, h = sizes[node.id]
+            attrs += [f"width={w / 72:.4f}", f"height={h / 72:.4f}", "fixedsize=true"]
+        lines.append(f"  {quote(node.id)} [{', '.join(attrs)}];")
+    for e in graph.edges():
+        lines.append(f"  {quote(e.src)} -> {quote(e.dst)};")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def render(graph: Graph, layout: Layout, theme: Theme, **options) -> str:
+    from nnviz.layout.labels import format_label_text
+
+    labels = {nid: format_label_text(box.lines) for nid, box in layout.nodes.items()}
+    return graph_to_dot(graph, theme, direction=layout.direction, labels=labels)

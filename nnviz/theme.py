@@ -1,0 +1,71 @@
+"""Themes are data files (JSON) in templates/themes; a user can pass their own file."""
+
+from __future__ import annotations
+
+import json
+from copy import deepcopy
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from nnviz.errors import NnvizError
+
+
+def templates_dir() -> Path:
+    """templates/ inside the installed package (wheel) or at the repo root (editable)."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "templates", here.parent / "templates"):
+        if candidate.is_dir():
+            return candidate
+    raise NnvizError("nnviz's templates folder is missing; reinstall nnviz")
+
+
+def builtin_themes() -> list[str]:
+    return sorted(p.stem for p in (templates_dir() / "themes").glob("*.json"))
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = deepcopy(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+@lru_cache(maxsize=32)
+def _load_file(path: str) -> str:
+    return Path(path).read_text(encoding="utf-8")
+
+
+class Theme(dict):
+    """A theme dict with helpers; missing keys fall back to the default theme."""
+
+    def kind_style(self, kind: str) -> dict[str, Any]:
+        kinds = self["kinds"]
+        return kinds.get(kind) or kinds["other"]
+
+
+def load_theme(name_or_path: str | Path | None = None) -> Theme:
+    """A built-in theme by name (default, paper, dark, ...) or a user's JSON file."""
+    default_path = templates_dir() / "themes" / "default.json"
+    base = json.loads(_load_file(str(default_path)))
+    if name_or_path in (None, "", "default"):
+        return Theme(base)
+    path = Path(str(name_or_path))
+    if not path.suffix and not path.exists():
+        path = templates_dir() / "themes" / f"{name_or_path}.json"
+        if not path.exists():
+            raise NnvizError(
+                f"unknown theme '{name_or_path}'; built-in themes are: {', '.join(builtin_themes())}"
+            )
+    try:
+        data = json.loads(_load_file(str(path)))
+    except FileNotFoundError:
+        raise NnvizError(f"{path}: theme file not found") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise NnvizError(f"{path}: theme file is not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise NnvizError(f"{path}: theme file must hold a JSON object")
+    return Theme(_merge(base, data))
