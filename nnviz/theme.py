@@ -58,7 +58,8 @@ def load_theme(name_or_path: str | Path | None = None) -> Theme:
         path = templates_dir() / "themes" / f"{name_or_path}.json"
         if not path.exists():
             raise NnvizError(
-                f"unknown theme '{name_or_path}'; built-in themes are: {', '.join(builtin_themes())}"
+                f"unknown theme '{name_or_path}'; built-in themes are: "
+                f"{', '.join(builtin_themes())}"
             )
     try:
         data = json.loads(_load_file(str(path)))

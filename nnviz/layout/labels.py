@@ -17,8 +17,8 @@ def human_count(n: int) -> str:
 
 
 def node_lines(graph: Graph, node: Node) -> list[LabelLine]:
-    lines = [LabelLine(node.op + (f" \u00d7{node.meta['repeat']}" if node.meta.get("repeat") else ""),
-                       "title")]
+    badge = f" \u00d7{node.meta['repeat']}" if node.meta.get("repeat") else ""
+    lines = [LabelLine(node.op + badge, "title")]
     if node.name and node.name != node.op:
         lines.append(LabelLine(node.name, "name"))
     shapes = []

@@ -79,8 +79,6 @@ def load_file(path: str | os.PathLike, **options: Any) -> Graph:
 
 
 def _load_json(path: Path) -> Graph:
-    import json
-
     try:
         return Graph.from_json(path.read_text(encoding="utf-8"))
     except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:

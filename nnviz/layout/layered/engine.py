@@ -128,7 +128,7 @@ def layout_layered(graph: Graph, theme: Theme, direction: str = "TB") -> Layout:
         boxes[nid] = NodeBox(nid, round(cx - w / 2, 2), round(cy - h / 2, 2), w, h, lines[i])
 
     paths: list[EdgePath] = []
-    for (s, d, e, reversed_), chain in zip(edges, chains):
+    for (_s, _d, e, reversed_), chain in zip(edges, chains):
         pts = []
         for k, v in enumerate(chain):
             if v < n:
