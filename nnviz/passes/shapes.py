@@ -1,0 +1,543 @@
+"""Shape propagation where loaders left output shapes unknown.
+
+Never guesses: an output shape is filled only when the op's rule is known and every input
+dimension it needs is known; otherwise it stays None (or a dim stays None / symbolic).
+Symbolic dims (strings like "batch") pass through ops that do not touch them.
+"""
+
+from __future__ import annotations
+
+import math
+
+from nnviz.ir import Dim, Graph, Node, Shape
+from nnviz.passes.util import as_list, attr, is_channels_last, kernel_param, known, opname
+
+Rule = tuple[Shape, ...]
+
+# Ops whose (first) output has the shape of their first input.
+_SAME = {
+    "relu", "relu6", "leakyrelu", "prelu", "elu", "selu", "celu", "gelu", "sigmoid",
+    "hardsigmoid", "tanh", "softmax", "logsoftmax", "softplus", "softsign", "swish", "silu",
+    "mish", "hardswish", "hardtanh", "thresholdedrelu", "activation", "softmin", "quickgelu",
+    "fastgelu", "logsigmoid", "dropout", "alphadropout", "gaussiandropout", "gaussiannoise",
+    "spatialdropout", "identity", "cast", "clip", "clamp", "sqrt", "exp", "log", "abs", "neg",
+    "reciprocal", "erf", "sin", "cos", "floor", "ceil", "round", "sign", "isnan", "isinf",
+    "rsqrt", "contiguous", "clone", "detach", "to", "alias", "rescaling", "normalization",
+    "batchnormalization", "batchnorm", "layernormalization", "layernorm", "groupnormalization",
+    "groupnorm", "instancenormalization", "instancenorm", "rmsnorm", "rmsnormalization",
+    "lpnormalization", "unitnormalization", "localresponsenorm", "lrn",
+    "meanvariancenormalization", "simplifiedlayernormalization", "nativelayernorm",
+    "nativebatchnorm", "nativegroupnorm", "lift_fresh_copy", "liftfreshcopy", "masking",
+    "dropout1d", "dropout3d", "featurealphadropout", "cumsum", "triu", "tril", "trilu",
+    "maskedfill", "scale", "activitieregularization", "biasadd", "flip", "roll",
+}
+_BINARY = {
+    "add", "sub", "mul", "div", "pow", "where", "max", "min", "mod", "sum", "mean", "multiply",
+    "subtract", "average", "maximum", "minimum", "equal", "greater", "less", "and", "or", "xor",
+    "lessorequal", "greaterorequal", "truediv", "floordiv", "iadd", "addcmul", "not",
+    "bitwiseand", "bitwiseor", "ne", "eq", "gt", "lt", "ge", "le", "rsub",
+}
+_CONV = {"conv", "convolution", "depthwiseconv", "separableconv", "qlinearconv", "convinteger"}
+_POOL = {"maxpool", "averagepool", "avgpool", "maxpooling", "averagepooling", "avgpooling",
+         "lppool", "lppooling", "maxpoolwithindices"}
+_GLOBAL_POOL = {"globalaveragepool", "globalmaxpool", "globalaveragepooling", "globalmaxpooling",
+                "globallppool"}
+_ADAPTIVE_POOL = {"adaptiveavgpool", "adaptivemaxpool"}
+_LINEAR = {"dense", "linear", "lazylinear"}
+_MATMUL = {"matmul", "mm", "bmm", "qlinearmatmul", "matmulinteger"}
+_REDUCE = {"reducemean", "reducesum", "reducemax", "reducemin", "reduceprod", "reducel1",
+           "reducel2", "reducelogsum", "reducelogsumexp", "reducesumsquare", "amax", "amin",
+           "logsumexp", "argmax", "argmin", "var", "std", "prod"}
+
+
+def infer_shapes(graph: Graph) -> Graph:
+    """A copy of ``graph`` with unknown output shapes filled where the op's rule is known."""
+    g = graph.copy()
+    for nid in g.topological_order():
+        node = g.nodes[nid]
+        missing = [t for t in node.outputs if t in g.tensors and g.tensors[t].shape is None]
+        if not missing and all(t in g.tensors for t in node.outputs):
+            continue
+        ins = [g.tensors[t].shape if t in g.tensors else None for t in node.inputs]
+        try:
+            outs = output_shapes(g, node, ins)
+        except (ValueError, TypeError, IndexError, ZeroDivisionError, OverflowError):
+            outs = ()  # malformed attributes: leave unknown rather than fail the drawing
+        for i, t in enumerate(node.outputs):
+            if i >= len(outs) or outs[i] is None:
+                continue
+            tensor = g.tensors.get(t)
+            if tensor is None:
+                from nnviz.ir import Tensor
+
+                tensor = g.add_tensor(Tensor(t))
+            if tensor.shape is None:
+                tensor.shape = tuple(outs[i])
+                if tensor.dtype is None and node.inputs and node.inputs[0] in g.tensors:
+                    tensor.dtype = g.tensors[node.inputs[0]].dtype
+    return g
+
+
+def output_shapes(graph: Graph, node: Node, ins: list[Shape]) -> Rule:
+    """Shapes of the node's outputs from its input shapes; entries None where unknown."""
+    op = opname(node.op)
+    first = ins[0] if ins else None
+    if node.kind == "io" or op in ("input", "output", "inputlayer", "placeholder"):
+        return ()
+    if op in _SAME:
+        return (first,)
+    if op in _BINARY:
+        shapes = list(ins) + [p.shape for p in node.params]
+        return (broadcast(shapes),)
+    if op in _CONV:
+        return (_conv(graph, node, first, transposed=False),)
+    if op == "convtranspose":
+        return (_conv(graph, node, first, transposed=True),)
+    if op in _POOL:
+        return (_pool(graph, node, first),)
+    if op in _GLOBAL_POOL:
+        return (_global_pool(graph, node, first),)
+    if op in _ADAPTIVE_POOL:
+        return (_adaptive_pool(node, first),)
+    if op in _LINEAR or op == "einsumdense":
+        return (_dense(graph, node, first),)
+    if op == "gemm":
+        return (_gemm(node, first),)
+    if op in _MATMUL:
+        other = ins[1] if len(ins) > 1 else (node.params[0].shape if node.params else None)
+        return (matmul_shape(first, other),)
+    if op in ("flatten",):
+        return (_flatten(graph, node, first),)
+    if op in ("transpose", "permute", "t"):
+        return (_transpose(graph, node, first),)
+    if op in ("concat", "concatenate", "cat"):
+        return (_concat(graph, node, ins),)
+    if op in ("reshape", "view", "unsafeview", "_unsafeview"):
+        return (_reshape(graph, node, first),)
+    if op in _REDUCE:
+        return (_reduce(node, first, op),)
+    if op in ("squeeze", "unsqueeze"):
+        return (_squeeze(node, first, op == "unsqueeze"),)
+    if op in ("embedding", "gather") and node.params:
+        w = node.params[0].shape
+        if first is not None and w is not None and len(w) == 2 and op == "embedding":
+            return (tuple(first) + (w[1],),)
+        axis = attr(node, "axis", default=0)
+        if op == "gather" and first is not None and w is not None and axis == 0:
+            return (tuple(first) + tuple(w[1:]),)
+        return (None,)
+    return ()
+
+
+def broadcast(shapes: list[Shape]) -> Shape:
+    """Numpy broadcasting; None when any shape is unknown or sizes clash."""
+    if any(s is None for s in shapes) or not shapes:
+        return None
+    rank = max(len(s) for s in shapes)  # type: ignore[arg-type]
+    out: list[Dim] = []
+    for i in range(rank):
+        dims = [s[len(s) - rank + i] for s in shapes if len(s) - rank + i >= 0]  # type: ignore
+        non1 = [d for d in dims if d != 1]
+        if not non1:
+            out.append(1)
+            continue
+        ints = {d for d in non1 if known(d)}
+        if len(ints) > 1:
+            return None  # incompatible: a bad file, not ours to fix
+        syms = [d for d in non1 if not known(d)]
+        if ints:
+            out.append(next(iter(ints)))
+        elif all(d == syms[0] for d in syms) and syms[0] is not None:
+            out.append(syms[0])
+        else:
+            out.append(None)
+    return tuple(out)
+
+
+def matmul_shape(a: Shape, b: Shape) -> Shape:
+    """numpy.matmul shape rule."""
+    if a is None or b is None or len(a) == 0 or len(b) == 0:
+        return None
+    a1, b1 = len(a) == 1, len(b) == 1
+    aa = (1,) + tuple(a) if a1 else tuple(a)
+    bb = tuple(b) + (1,) if b1 else tuple(b)
+    batch = broadcast([aa[:-2], bb[:-2]]) if len(aa) > 2 or len(bb) > 2 else ()
+    if batch is None:
+        return None
+    out = tuple(batch) + (aa[-2], bb[-1])
+    if a1:
+        out = out[:-2] + out[-1:]
+    if b1:
+        out = out[:-1]
+    return out
+
+
+def _spatial_out(size: Dim, k: int, s: int, d: int, pb: int, pe: int, ceil: bool = False) -> Dim:
+    if not known(size):
+        return None
+    eff = d * (k - 1) + 1
+    num = size + pb + pe - eff  # type: ignore[operator]
+    if num < 0:
+        return None
+    return (math.ceil(num / s) if ceil else num // s) + 1
+
+
+def _padding(node: Node, nsp: int, kernel: list[int], dil: list[int]) -> tuple[str, list[int]]:
+    """('explicit', [begins..., ends...]) or ('same'|'valid', [])."""
+    auto = attr(node, "auto_pad")
+    if isinstance(auto, bytes):
+        auto = auto.decode()
+    if auto in ("SAME_UPPER", "SAME_LOWER"):
+        return "same", []
+    if auto == "VALID":
+        return "explicit", [0] * (2 * nsp)
+    pads = attr(node, "pads")
+    if isinstance(pads, (list, tuple)) and len(pads) == 2 * nsp:
+        return "explicit", [int(p) for p in pads]
+    padding = attr(node, "padding")
+    if isinstance(padding, str):
+        p = padding.lower()
+        if p == "same":
+            return "same", []
+        if p == "valid":
+            return "explicit", [0] * (2 * nsp)
+        return "unknown", []
+    if isinstance(padding, (list, tuple)) and len(padding) == 2 * nsp and nsp > 1 and \
+            all(isinstance(x, (list, tuple)) for x in padding[:1]):
+        return "unknown", []
+    lst = as_list(padding, nsp)
+    if lst is not None:
+        return "explicit", lst + lst
+    if padding is None and pads is None:
+        return "explicit", [0] * (2 * nsp)
+    return "unknown", []
+
+
+def _split_channels(graph: Graph, node: Node, x: Shape) -> tuple[bool, int] | None:
+    """(channels_last, number of spatial dims) for an N-D feature map input."""
+    if x is None or len(x) < 3:
+        return None
+    return is_channels_last(graph, node), len(x) - 2
+
+
+def _conv(graph: Graph, node: Node, x: Shape, transposed: bool) -> Shape:
+    info = _split_channels(graph, node, x)
+    if info is None:
+        return None
+    last, nsp = info
+    w = kernel_param(node)
+    wshape = w.shape if w is not None else None
+    op = opname(node.op)
+    kernel = as_list(attr(node, "kernel_shape", "kernel_size"), nsp)
+    if kernel is None and wshape is not None and len(wshape) == nsp + 2:
+        ks = wshape[:nsp] if last else wshape[2:]
+        kernel = [int(k) for k in ks] if all(known(k) for k in ks) else None
+    if kernel is None:
+        return None
+    strides = as_list(attr(node, "strides", "stride", default=1), nsp)
+    dil = as_list(attr(node, "dilations", "dilation", "dilation_rate", default=1), nsp)
+    if strides is None or dil is None:
+        return None
+    # Output channels, from the attribute or the kernel's layout.
+    cout: Dim = attr(node, "filters", "out_channels")
+    if cout is None and op == "depthwiseconv":
+        cin = x[-1] if last else x[1]
+        mult = attr(node, "depth_multiplier", default=1)
+        cout = cin * mult if known(cin) else None
+    if cout is None and wshape is not None and len(wshape) == nsp + 2:
+        if last:
+            cout = wshape[-2] if transposed else wshape[-1]
+        elif transposed:
+            g = attr(node, "group", "groups", default=1)
+            cout = wshape[1] * g if known(wshape[1]) else None
+        else:
+            cout = wshape[0]
+    mode, pads = _padding(node, nsp, kernel, dil)
+    spatial_in = list(x[1:-1]) if last else list(x[2:])
+    spatial: list[Dim] = []
+    for i in range(nsp):
+        size = spatial_in[i]
+        if mode == "unknown":
+            spatial.append(None)
+        elif transposed:
+            if not known(size):
+                spatial.append(None)
+            elif mode == "same":
+                spatial.append(size * strides[i])  # type: ignore[operator]
+            else:
+                extra = as_list(attr(node, "output_padding", default=0), nsp) or [0] * nsp
+                spatial.append((size - 1) * strides[i] - pads[i] - pads[i + nsp]  # type: ignore
+                               + dil[i] * (kernel[i] - 1) + extra[i] + 1)
+        elif mode == "same":
+            spatial.append(math.ceil(size / strides[i]) if known(size) else None)  # type: ignore
+        else:
+            spatial.append(_spatial_out(size, kernel[i], strides[i], dil[i], pads[i],
+                                        pads[i + nsp]))
+    batch = x[0]
+    return (batch, *spatial, cout) if last else (batch, cout, *spatial)
+
+
+def _pool(graph: Graph, node: Node, x: Shape) -> Shape:
+    info = _split_channels(graph, node, x)
+    if info is None:
+        return None
+    last, nsp = info
+    kernel = as_list(attr(node, "kernel_shape", "kernel_size", "pool_size"), nsp)
+    if kernel is None:
+        return None
+    default_stride = kernel if ("pool_size" in node.attrs or "kernel_size" in node.attrs) else 1
+    strides = as_list(attr(node, "strides", "stride", default=default_stride), nsp)
+    dil = as_list(attr(node, "dilations", "dilation", default=1), nsp)
+    if strides is None or dil is None:
+        return None
+    ceil = bool(attr(node, "ceil_mode", default=False))
+    mode, pads = _padding(node, nsp, kernel, dil)
+    spatial_in = list(x[1:-1]) if last else list(x[2:])
+    spatial: list[Dim] = []
+    for i in range(nsp):
+        size = spatial_in[i]
+        if mode == "unknown":
+            spatial.append(None)
+        elif mode == "same":
+            spatial.append(math.ceil(size / strides[i]) if known(size) else None)  # type: ignore
+        else:
+            spatial.append(_spatial_out(size, kernel[i], strides[i], dil[i], pads[i],
+                                        pads[i + nsp], ceil))
+    if last:
+        return (x[0], *spatial, x[-1])
+    return (x[0], x[1], *spatial)
+
+
+def _global_pool(graph: Graph, node: Node, x: Shape) -> Shape:
+    if x is None or len(x) < 3:
+        return None
+    last = is_channels_last(graph, node)
+    op = opname(node.op)
+    keep = attr(node, "keepdims", default=op in ("globalaveragepool", "globalmaxpool",
+                                                 "globallppool"))
+    if op.endswith("pooling") and not keep:  # Keras: (batch, channels)
+        return (x[0], x[-1] if last else x[1])
+    if last:
+        return (x[0],) + (1,) * (len(x) - 2) + (x[-1],)
+    return (x[0], x[1]) + (1,) * (len(x) - 2)
+
+
+def _adaptive_pool(node: Node, x: Shape) -> Shape:
+    if x is None or len(x) < 3:
+        return None
+    nsp = len(x) - 2
+    size = attr(node, "output_size")
+    if isinstance(size, (list, tuple)) and len(size) == nsp:
+        out = [x[2 + i] if s is None else s for i, s in enumerate(size)]
+    else:
+        lst = as_list(size, nsp)
+        if lst is None:
+            return None
+        out = lst
+    return (x[0], x[1], *out)
+
+
+def _dense(graph: Graph, node: Node, x: Shape) -> Shape:
+    if x is None or len(x) == 0:
+        return None
+    op = opname(node.op)
+    if op == "einsumdense":
+        out = attr(node, "output_shape")
+        if isinstance(out, (list, tuple)) and all(d is None or isinstance(d, int) for d in out):
+            return (x[0], *out)
+        return None
+    units = attr(node, "units", "out_features")
+    if units is None:
+        w = kernel_param(node)
+        if w is None or w.shape is None or len(w.shape) != 2:
+            return None
+        # torch Linear stores (out, in); Keras Dense stores (in, out).
+        units = w.shape[-1] if op == "dense" else w.shape[0]
+    return tuple(x[:-1]) + (units,)
+
+
+def _gemm(node: Node, a: Shape) -> Shape:
+    w = kernel_param(node)
+    if a is None or len(a) != 2 or w is None or w.shape is None or len(w.shape) != 2:
+        return None
+    m = a[1] if attr(node, "transA", default=0) else a[0]
+    n = w.shape[0] if attr(node, "transB", default=0) else w.shape[1]
+    return (m, n)
+
+
+def _norm_axis(axis: int, rank: int) -> int | None:
+    a = axis + rank if axis < 0 else axis
+    return a if 0 <= a < rank else None
+
+
+def _flatten(graph: Graph, node: Node, x: Shape) -> Shape:
+    if x is None:
+        return None
+    rank = len(x)
+    if "start_dim" in node.attrs or opname(node.op) == "flatten" and "axis" not in node.attrs \
+            and str(graph.meta.get("framework", "")).lower() in ("torch", "pytorch"):
+        s = _norm_axis(int(attr(node, "start_dim", default=1)), rank)
+        e = _norm_axis(int(attr(node, "end_dim", default=-1)), rank)
+        if s is None or e is None or e < s:
+            return None
+        mid = _prod(x[s:e + 1])
+        return tuple(x[:s]) + (mid,) + tuple(x[e + 1:])
+    if "axis" in node.attrs:  # ONNX: 2-D result
+        a = node.attrs["axis"]
+        a = a + rank if a < 0 else a
+        if not 0 <= a <= rank:
+            return None
+        return (_prod(x[:a]), _prod(x[a:]))
+    return (x[0], _prod(x[1:]))  # Keras Flatten, ONNX default axis=1
+
+
+def _prod(dims: tuple) -> Dim:
+    n = 1
+    for d in dims:
+        if not known(d):
+            return None
+        n *= d
+    return n
+
+
+def _transpose(graph: Graph, node: Node, x: Shape) -> Shape:
+    if x is None:
+        return None
+    rank = len(x)
+    perm = attr(node, "perm", "dims", "permutation")
+    if opname(node.op) == "t":
+        perm = list(range(rank))[::-1]
+    if perm is None:
+        if opname(node.op) == "transpose" and "dim0" in node.attrs:
+            d0 = _norm_axis(int(node.attrs["dim0"]), rank)
+            d1 = _norm_axis(int(node.attrs.get("dim1", 0)), rank)
+            if d0 is None or d1 is None:
+                return None
+            out = list(x)
+            out[d0], out[d1] = out[d1], out[d0]
+            return tuple(out)
+        if opname(node.op) == "transpose" and "perm" not in node.attrs and \
+                str(graph.meta.get("framework", "")).lower() != "keras":
+            return tuple(reversed(x))  # ONNX default: reverse
+        return None
+    perm = list(perm)
+    if opname(node.op) == "permute" and len(perm) == rank - 1 and \
+            sorted(perm) == list(range(1, rank)):
+        perm = [0] + perm  # Keras Permute: 1-based dims without the batch axis
+    if sorted(int(p) % rank for p in perm) != list(range(rank)):
+        return None
+    return tuple(x[int(p) % rank] for p in perm)
+
+
+def _concat(graph: Graph, node: Node, ins: list[Shape]) -> Shape:
+    if not ins or any(s is None for s in ins):
+        return None
+    rank = len(ins[0])  # type: ignore[arg-type]
+    if any(len(s) != rank for s in ins):  # type: ignore[arg-type]
+        return None
+    default = -1 if opname(node.op) == "concatenate" else 0
+    axis = _norm_axis(int(attr(node, "axis", "dim", default=default)), rank)
+    if axis is None:
+        return None
+    out: list[Dim] = []
+    for i in range(rank):
+        dims = [s[i] for s in ins]  # type: ignore[index]
+        if i == axis:
+            out.append(_sum_dims(dims))
+        else:
+            ints = [d for d in dims if known(d)]
+            out.append(ints[0] if ints else (dims[0] if all(d == dims[0] for d in dims)
+                                             else None))
+    return tuple(out)
+
+
+def _sum_dims(dims: list[Dim]) -> Dim:
+    if all(known(d) for d in dims):
+        return sum(dims)  # type: ignore[arg-type]
+    return None
+
+
+def _reshape(graph: Graph, node: Node, x: Shape) -> Shape:
+    target = attr(node, "shape", "target_shape", "size")
+    if not isinstance(target, (list, tuple)) or not all(isinstance(d, int) for d in target):
+        return None
+    target = list(target)
+    if "target_shape" in node.attrs and x is not None:
+        target = [x[0]] + target  # Keras Reshape: without the batch dim
+        fill_from = None
+    else:
+        fill_from = x
+    allowzero = bool(attr(node, "allowzero", default=0))
+    out: list[Dim] = []
+    for i, d in enumerate(target):
+        if d == 0 and not allowzero and opname(node.op) == "reshape" and fill_from is not None:
+            out.append(fill_from[i] if i < len(fill_from) else None)
+        else:
+            out.append(d)
+    negs = [i for i, d in enumerate(out) if d == -1]
+    if len(negs) > 1:
+        return None
+    if negs:
+        total = _prod(tuple(x)) if x is not None else None
+        rest = _prod(tuple(d for i, d in enumerate(out) if i != negs[0]))
+        if total is None or not rest:
+            out[negs[0]] = None
+        elif total % rest:
+            return None
+        else:
+            out[negs[0]] = total // rest
+    return tuple(out)
+
+
+def _reduce(node: Node, x: Shape, op: str) -> Shape:
+    if x is None:
+        return None
+    rank = len(x)
+    axes = attr(node, "axes", "dim", "axis")
+    if isinstance(axes, int):
+        axes = [axes]
+    default_keep = 1 if op.startswith("reduce") or op in ("argmax", "argmin") else 0
+    keep = bool(attr(node, "keepdims", "keepdim", default=default_keep))
+    if axes is None:
+        if op in ("argmax", "argmin"):
+            axes = [0]
+        else:
+            return (1,) * rank if keep else ()
+    norm = [_norm_axis(int(a), rank) for a in axes]
+    if any(a is None for a in norm):
+        return None
+    out: list[Dim] = []
+    for i, d in enumerate(x):
+        if i in norm:
+            if keep:
+                out.append(1)
+        else:
+            out.append(d)
+    return tuple(out)
+
+
+def _squeeze(node: Node, x: Shape, unsqueeze: bool) -> Shape:
+    if x is None:
+        return None
+    axes = attr(node, "axes", "dim", "axis")
+    if isinstance(axes, int):
+        axes = [axes]
+    if unsqueeze:
+        if axes is None:
+            return None
+        out_rank = len(x) + len(axes)
+        norm = sorted(a + out_rank if a < 0 else a for a in axes)
+        out = list(x)
+        for a in norm:
+            if not 0 <= a <= len(out):
+                return None
+            out.insert(a, 1)
+        return tuple(out)
+    if axes is None:
+        if all(known(d) for d in x):
+            return tuple(d for d in x if d != 1)
+        return None
+    norm = {_norm_axis(int(a), len(x)) for a in axes}
+    if None in norm:
+        return None
+    return tuple(d for i, d in enumerate(x) if i not in norm)

@@ -1,0 +1,106 @@
+"""Small helpers shared by the passes: op names, attributes under their many framework names."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from nnviz.ir import Dim, Graph, Node, Param, Shape
+
+_DIMSUFFIX = re.compile(r"(1d|2d|3d)$")
+
+
+def opname(op: str) -> str:
+    """A framework-neutral lower-case op name.
+
+    'aten.conv2d.default' -> 'conv', 'Conv2DTranspose' -> 'convtranspose',
+    'torch.nn.modules.linear.Linear' -> 'linear', 'MaxPooling2D' -> 'maxpooling'.
+    """
+    name = op.strip()
+    if name.startswith("aten.") or name.startswith("aten::"):
+        name = name.replace("::", ".").split(".")[1]
+    elif "." in name:
+        name = name.rsplit(".", 1)[-1]
+    name = name.lower().replace("_", "")
+    name = _DIMSUFFIX.sub("", name)
+    if name.startswith("conv") and name.endswith("transpose"):
+        # Conv2DTranspose / ConvTranspose2d -> convtranspose
+        name = "convtranspose"
+    return name
+
+
+def attr(node: Node, *names: str, default: Any = None) -> Any:
+    """The first attribute present under any of ``names`` (ONNX, Keras, torch spellings)."""
+    for n in names:
+        if n in node.attrs and node.attrs[n] is not None:
+            return node.attrs[n]
+    return default
+
+
+def as_list(value: Any, n: int) -> list | None:
+    """An int or a sequence -> list of length n (an int is repeated), else None."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return [value] * n
+    if isinstance(value, (list, tuple)):
+        vals = list(value)
+        if len(vals) == n and all(isinstance(v, int) for v in vals):
+            return vals
+        if len(vals) == 1 and isinstance(vals[0], int):
+            return vals * n
+    return None
+
+
+def is_channels_last(graph: Graph, node: Node) -> bool:
+    """Keras defaults to channels_last; ONNX and torch are channels-first."""
+    fmt = node.attrs.get("data_format")
+    if fmt == "channels_last":
+        return True
+    if fmt == "channels_first":
+        return False
+    return str(graph.meta.get("framework", "")).lower() == "keras"
+
+
+def kernel_param(node: Node) -> Param | None:
+    """The main weight: the largest parameter with at least two dimensions."""
+    best = None
+    for p in node.params:
+        if p.name.lower().endswith("bias"):
+            continue
+        if p.shape is None or len(p.shape) < 2 or p.count is None:
+            continue
+        if best is None or p.count > (best.count or 0):
+            best = p
+    return best
+
+
+def matrix_params(node: Node) -> list[Param]:
+    """All weights with two or more known dimensions (kernels, recurrent kernels...)."""
+    # Keras MultiHeadAttention biases are 2-D (heads, dim): still biases, not matrices.
+    return [p for p in node.params if p.shape is not None and len(p.shape) >= 2
+            and p.count is not None and not p.name.lower().rstrip(":0").endswith("bias")]
+
+
+def resolve(shape: Shape, dims: dict[str, int] | None) -> Shape:
+    """Replace symbolic dims by user-given values; unknown names stay as they are."""
+    if shape is None or not dims:
+        return shape
+    return tuple(dims.get(d, d) if isinstance(d, str) else d for d in shape)
+
+
+def known(d: Dim) -> bool:
+    return isinstance(d, int) and not isinstance(d, bool) and d >= 0
+
+
+def numel(shape: Shape) -> int | None:
+    if shape is None:
+        return None
+    n = 1
+    for d in shape:
+        if not known(d):
+            return None
+        n *= d  # type: ignore[operator]
+    return n
