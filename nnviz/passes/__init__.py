@@ -20,11 +20,36 @@ class ViewOptions:
 
 
 def annotate(graph: Graph, dims: dict[str, int] | None = None) -> Graph:
-    """Shapes, parameter roll-ups and FLOPs: the analysis every output wants."""
-    return graph
+    """Shapes, parameter roll-ups and FLOPs: the analysis every output wants.
+
+    Returns a new graph; the input is never mutated.
+    """
+    from nnviz.passes.flops import count_flops
+    from nnviz.passes.params import count_params
+    from nnviz.passes.shapes import infer_shapes
+
+    return count_flops(count_params(infer_shapes(graph)), dims)
+
+
+def view_transforms(graph: Graph, options: ViewOptions) -> Graph:
+    """Noise hiding, folding and collapsing of an annotated graph (a new graph)."""
+    from nnviz.passes.collapse import auto_depth, collapse_groups
+    from nnviz.passes.fold import fold_repeats
+    from nnviz.passes.noise import hide_noise
+
+    g = hide_noise(graph) if options.hide_noise else graph
+    # Fold before collapsing: block signatures use the blocks' full inner structure, and a
+    # folded block collapsed to one box then carries its "×N".
+    g = fold_repeats(g, options.fold)
+    depth = options.depth
+    if depth is None:
+        depth = auto_depth(g)
+    if depth is None and not options.collapse and not options.expand:
+        return g
+    return collapse_groups(g, depth, options.expand, options.collapse)
 
 
 def prepare(graph: Graph, options: ViewOptions | None = None) -> Graph:
-    """annotate + the view transforms (noise hiding, collapse, fold) for drawing."""
+    """annotate + the view transforms (noise hiding, fold, collapse) for drawing."""
     options = options or ViewOptions()
-    return annotate(graph, options.dims)
+    return view_transforms(annotate(graph, options.dims), options)

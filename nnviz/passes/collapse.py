@@ -1,0 +1,162 @@
+"""Collapse / expand groups: a collapsed group becomes ONE node of kind "group".
+
+The box keeps every edge to and from the outside with its tensor (and so its shape); its
+params are the union of its members' params (a shared weight counted once); its meta holds
+the summed FLOPs/MACs, the number of collapsed nodes and the group path. The same code serves
+ONNX name scopes, Keras nested models and torch modules, because all of them are just
+``node.group`` paths in the IR.
+"""
+
+from __future__ import annotations
+
+from nnviz.ir import Graph, Node, Param
+from nnviz.passes.params import param_totals
+
+# With depth=None, graphs with more boxes than this are collapsed to the deepest level that
+# fits, so a big model's default drawing stays one readable figure.
+AUTO_MAX_BOXES = 48
+
+
+def parse_path(text: str | tuple[str, ...]) -> tuple[str, ...]:
+    """'encoder/layer.3' -> ('encoder', 'layer.3')."""
+    if isinstance(text, tuple):
+        return text
+    return tuple(p for p in text.strip().strip("/").split("/") if p)
+
+
+def boxes_at_depth(graph: Graph, depth: int) -> int:
+    """How many boxes the drawing would have with every group deeper than ``depth`` collapsed."""
+    keys = set()
+    for node in graph.nodes.values():
+        keys.add(("g",) + node.group[:depth + 1] if len(node.group) > depth else ("n", node.id))
+    return len(keys)
+
+
+def auto_depth(graph: Graph, max_boxes: int = AUTO_MAX_BOXES) -> int | None:
+    """None (show everything) when the graph is small, else the deepest depth that fits."""
+    if len(graph.nodes) <= max_boxes:
+        return None
+    deepest = max((len(n.group) for n in graph.nodes.values()), default=0)
+    for depth in range(deepest - 1, -1, -1):
+        if boxes_at_depth(graph, depth) <= max_boxes:
+            return depth
+    return 0 if deepest else None
+
+
+def collapse_groups(graph: Graph, depth: int | None = None,
+                    expand: tuple[str, ...] | list = (),
+                    collapse: tuple[str, ...] | list = ()) -> Graph:
+    """A copy of ``graph`` where groups deeper than ``depth`` (and the ``collapse`` paths,
+    unless an ``expand`` path is inside them) are single nodes."""
+    expand_paths = {parse_path(p) for p in expand}
+    collapse_paths = {parse_path(p) for p in collapse}
+
+    def opened(path: tuple[str, ...]) -> bool:
+        # Expanding a path opens it and all its ancestors.
+        return any(e[:len(path)] == path for e in expand_paths)
+
+    def collapsed(path: tuple[str, ...]) -> bool:
+        if opened(path):
+            return False
+        if path in collapse_paths:
+            return True
+        return depth is not None and len(path) > depth
+
+    owner: dict[str, tuple[str, ...]] = {}
+    for node in graph.nodes.values():
+        for i in range(1, len(node.group) + 1):
+            if collapsed(node.group[:i]):
+                owner[node.id] = node.group[:i]
+                break
+    if not owner:
+        return graph.copy()
+    return _build(graph.copy(), owner)
+
+
+def _build(g: Graph, owner: dict[str, tuple[str, ...]]) -> Graph:
+    members: dict[tuple[str, ...], list[Node]] = {}
+    for node in g.nodes.values():
+        if node.id in owner:
+            members.setdefault(owner[node.id], []).append(node)
+    prod = g.producers()
+    cons = g.consumers()
+    graph_outputs = set(g.outputs)
+
+    new_nodes: dict[str, Node] = {}
+    taken = {nid for nid in g.nodes if nid not in owner}
+    box_for: dict[tuple[str, ...], Node] = {}
+    for node in g.nodes.values():
+        path = owner.get(node.id)
+        if path is None:
+            new_nodes[node.id] = node
+            continue
+        if path in box_for:
+            continue
+        box = _make_box(g, path, members[path], prod, cons, graph_outputs, taken)
+        taken.add(box.id)
+        box_for[path] = box
+        new_nodes[box.id] = box
+    g.nodes = new_nodes
+    # Groups inside a collapsed group are gone from the drawing; the box sits in the parent.
+    for path in box_for:
+        for gp in [p for p in g.groups if p[:len(path)] == path]:
+            del g.groups[gp]
+    # Tensors that only lived inside a box are no longer part of the graph.
+    used = set(g.inputs) | set(g.outputs)
+    for node in g.nodes.values():
+        used.update(node.inputs)
+        used.update(node.outputs)
+    g.tensors = {tid: t for tid, t in g.tensors.items() if tid in used}
+    return g
+
+
+def _make_box(g: Graph, path: tuple[str, ...], nodes: list[Node], prod: dict[str, str],
+              cons: dict[str, list[str]], graph_outputs: set[str], taken: set[str]) -> Node:
+    inside = {n.id for n in nodes}
+    inputs: list[str] = []
+    outputs: list[str] = []
+    params: list[Param] = []
+    seen_params: set[str] = set()
+    flops = macs = 0
+    unknown = 0
+    for n in nodes:
+        for t in n.inputs:
+            if prod.get(t) not in inside and t not in inputs:
+                inputs.append(t)
+        for t in n.outputs:
+            outside = any(c not in inside for c in cons.get(t, ()))
+            if (outside or t in graph_outputs) and t not in outputs:
+                outputs.append(t)
+        for p in n.params:
+            if p.name not in seen_params:
+                seen_params.add(p.name)
+                params.append(p)
+        f = n.meta.get("flops")
+        if f is None:
+            unknown += 1 if n.kind not in ("io", "constant") else 0
+        else:
+            flops += int(f)
+            macs += int(n.meta.get("macs") or 0)
+    group = g.groups.get(path)
+    label = (group.label if group and group.label else path[-1])
+    op = group.op if group and group.op else label
+    base = "group:" + "/".join(path)
+    nid = base
+    i = 1
+    while nid in taken:
+        nid = f"{base}_{i}"
+        i += 1
+    meta: dict = {"group": list(path), "collapsed_nodes": len(nodes), "flops": flops,
+                  "macs": macs, "flops_unknown": unknown}
+    meta.update(param_totals(params))
+    if group is not None and group.attrs.get("repeat"):
+        meta["repeat"] = group.attrs["repeat"]
+        for key in ("params_total", "flops_total"):
+            if key in group.attrs:
+                meta[key] = group.attrs[key]
+    if unknown and not flops:
+        meta["flops"] = None
+        meta["macs"] = None
+    return Node(id=nid, op=op, kind="group", name="/".join(path),
+                attrs={}, inputs=inputs, outputs=outputs, params=params, group=path[:-1],
+                meta=meta)

@@ -1,0 +1,154 @@
+"""Fold repeats: consecutive sibling groups with identical structure are drawn once.
+
+Twelve transformer layers ``layer.0`` .. ``layer.11`` become ``layer.0`` with
+``Group.attrs["repeat"] = 12`` (a collapsed box then carries ``meta["repeat"]``, which the
+label code shows as "×12"). Consumers of the last block's outputs are rewired to the kept
+block's matching outputs, so edges to the rest of the model survive.
+
+Two blocks are "identical" when their nodes, in topological order, have the same op, kind,
+relative sub-group, parameter shapes, output shapes, and the same wiring among themselves.
+Names never matter. Blocks must also be chained: each one consumes something the previous one
+produced (directly), so parallel branches that happen to look alike are not folded.
+"""
+
+from __future__ import annotations
+
+import json
+
+from nnviz.ir import Graph
+from nnviz.passes.params import param_totals
+
+# With fold=None, folding happens only on graphs with more nodes than this.
+AUTO_FOLD_NODES = 60
+
+
+def fold_repeats(graph: Graph, fold: bool | None = None,
+                 min_nodes: int = AUTO_FOLD_NODES) -> Graph:
+    """A copy of ``graph`` with runs of identical consecutive sibling groups folded."""
+    g = graph.copy()
+    if fold is False or (fold is None and len(g.nodes) <= min_nodes):
+        return g
+    # Deepest-first would fold inner repeats inside blocks that fold anyway; outermost runs
+    # first keeps the result simple and is what users expect (one "×12" per stack).
+    changed = True
+    while changed:
+        changed = False
+        order = g.topological_order()
+        pos = {nid: i for i, nid in enumerate(order)}
+        children, members = _children(g, pos)
+        for parent in sorted(children, key=len):
+            run = _find_run(g, children[parent], members)
+            if run:
+                _fold(g, run, pos)
+                changed = True
+                break
+    return g
+
+
+Paths = tuple[str, ...]
+
+
+def _children(g: Graph, pos: dict[str, int]) -> tuple[dict[Paths, list[Paths]],
+                                                       dict[Paths, list[str]]]:
+    """(parent path -> child group paths ordered by their first node in topological order,
+    group path -> its member node ids in topological order), in one pass over the nodes."""
+    members: dict[Paths, list[str]] = {}
+    for nid in sorted(g.nodes, key=lambda n: pos[n]):
+        group = g.nodes[nid].group
+        for i in range(1, len(group) + 1):
+            members.setdefault(group[:i], []).append(nid)
+    first = {path: pos[ids[0]] for path, ids in members.items()}
+    out: dict[Paths, list[Paths]] = {}
+    for path in sorted(first, key=lambda p: (first[p], p)):
+        out.setdefault(path[:-1], []).append(path)
+    return out, members
+
+
+def signature(g: Graph, path: tuple[str, ...], ids: list[str]) -> str:
+    """Name-free structural fingerprint of a group's nodes and their internal wiring."""
+    k = len(path)
+    local = {nid: i for i, nid in enumerate(ids)}
+    prod = {}
+    for nid in ids:
+        for j, t in enumerate(g.nodes[nid].outputs):
+            prod[t] = (local[nid], j)
+    rows = []
+    for nid in ids:
+        n = g.nodes[nid]
+        wiring = [list(prod[t]) if t in prod else "ext" for t in n.inputs]
+        outs = []
+        for t in n.outputs:
+            tensor = g.tensors.get(t)
+            outs.append(None if tensor is None or tensor.shape is None else list(tensor.shape))
+        rows.append([n.op, n.kind, list(n.group[k:]),
+                     [None if p.shape is None else list(p.shape) for p in n.params],
+                     outs, wiring])
+    return json.dumps(rows, sort_keys=True, default=str)
+
+
+def _find_run(g: Graph, siblings: list[Paths],
+              members: dict[Paths, list[str]]) -> list[tuple[Paths, list[str]]] | None:
+    """The first run of >= 2 consecutive, chained, identical siblings, or None."""
+    if len(siblings) < 2:
+        return None
+    info = []
+    for path in siblings:
+        ids = members[path]
+        info.append((path, ids, signature(g, path, ids) if ids else ""))
+    i = 0
+    while i < len(info):
+        j = i + 1
+        while j < len(info) and info[j][2] and info[j][2] == info[i][2] and \
+                _chained(g, info[j - 1][1], info[j][1]):
+            j += 1
+        if j - i >= 2:
+            return [(p, ids) for p, ids, _ in info[i:j]]
+        i = j
+    return None
+
+
+def _chained(g: Graph, prev_ids: list[str], next_ids: list[str]) -> bool:
+    produced = {t for nid in prev_ids for t in g.nodes[nid].outputs}
+    return any(t in produced for nid in next_ids for t in g.nodes[nid].inputs)
+
+
+def _fold(g: Graph, run: list[tuple[Paths, list[str]]], pos: dict[str, int]) -> None:
+    keep_path, keep_ids = run[0]
+    # Tensor correspondence: output j of the i-th node of any block -> same in the kept block.
+    remap: dict[str, str] = {}
+    removed: set[str] = set()
+    all_params = []
+    for _, ids in run:
+        for nid in ids:
+            all_params.extend(g.nodes[nid].params)
+    flops_total = sum(int(g.nodes[nid].meta.get("flops") or 0) for _, ids in run for nid in ids)
+    for _, ids in run[1:]:
+        for a, b in zip(keep_ids, ids):
+            for ta, tb in zip(g.nodes[a].outputs, g.nodes[b].outputs):
+                remap[tb] = ta
+        removed.update(ids)
+    # Survivors outside the run that read a removed block's tensor read the kept block's.
+    for nid, node in g.nodes.items():
+        if nid in removed:
+            continue
+        node.inputs = [remap.get(t, t) for t in node.inputs]
+    g.outputs = [remap.get(t, t) for t in g.outputs]
+    g.nodes = {nid: n for nid, n in g.nodes.items() if nid not in removed}
+    for path, _ in run[1:]:
+        for gp in [p for p in g.groups if p[:len(path)] == path]:
+            del g.groups[gp]
+    used = set(g.inputs) | set(g.outputs)
+    for node in g.nodes.values():
+        used.update(node.inputs)
+        used.update(node.outputs)
+    g.tensors = {tid: t for tid, t in g.tensors.items() if tid in used}
+    g.ensure_group(keep_path)
+    group = g.groups[keep_path]
+    first_label = group.label or keep_path[-1]
+    last_label = run[-1][0][-1]
+    count = len(run)
+    group.attrs["repeat"] = count
+    group.attrs["repeat_of"] = [list(p) for p, _ in run[:1]] + [list(run[-1][0])]
+    group.attrs["params_total"] = param_totals(all_params)["params"]
+    group.attrs["flops_total"] = flops_total
+    group.label = f"{first_label} \u2026 {last_label} \u00d7{count}"
