@@ -1,0 +1,279 @@
+"""Captured PyTorch op trace -> ir.Graph, at module level or at op (ATen) level.
+
+Framework-free on purpose: the three capture paths in ``torch_capture`` (torch.export,
+torch.fx, forward hooks) all produce the same :class:`Trace`, and this module turns it into
+the IR. Keeping the folding logic here means every capture path draws a model the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from nnviz.ir import Graph, Node, Param, Shape, Tensor
+from nnviz.kinds import kind_for
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One module call on the call stack of an op (the root module is never a frame)."""
+
+    key: str  # unique per call of the module (the path, plus "@N" for the N-th extra call)
+    path: str  # qualified module path, "encoder.layers.0.self_attn"
+    cls: str  # class name, "MultiheadAttention"
+    qualname: str = ""  # "torch.nn.modules.activation.MultiheadAttention"
+    call: int = 0  # 0 for the first call of this module, 1 for the second, ...
+
+
+@dataclass
+class TOp:
+    """One captured op: an ATen op, a torch function, or (torch.fx) a whole leaf module."""
+
+    name: str  # unique, deterministic (the fx node name or a counter-based name)
+    op: str  # what to show: "aten.conv2d", "torch.add", "Linear"
+    inputs: list[str] = field(default_factory=list)  # data tensor ids
+    outputs: list[str] = field(default_factory=list)  # tensor ids it produces
+    params: list[Param] = field(default_factory=list)
+    buffers: list[dict] = field(default_factory=list)  # non-float buffers (counters, indices)
+    stack: tuple[Frame, ...] = ()
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Trace:
+    name: str
+    ops: list[TOp]
+    tensors: dict[str, tuple[Shape, str | None]]  # tensor id -> (shape, dtype)
+    inputs: list[tuple[str, str]]  # (input name, tensor id)
+    outputs: list[str]  # tensor ids
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+# ATen/torch names whose plain name means something else in the shared kind table: aten.mean
+# with a dim is a reduction (ONNX ReduceMean), not the n-ary elementwise ONNX Mean.
+_KIND_ALIASES = {
+    "mean": "reduce", "sum": "reduce", "amax": "reduce", "amin": "reduce", "std": "reduce",
+    "var": "reduce", "prod": "reduce", "batchnorm": "norm", "layernorm": "norm",
+    "groupnorm": "norm", "instancenorm": "norm", "nativebatchnormlegitnotraining": "norm",
+    "nativebatchnormlegit": "norm", "nativelayernorm": "norm", "rmsnorm": "norm",
+    "scaleddotproductattention": "attention", "multiheadattentionforward": "attention",
+    "embedding": "embedding", "lstm": "recurrent", "gru": "recurrent", "rnntanh": "recurrent",
+    "rnnrelu": "recurrent", "transformerencoderlayerfwd": "attention",
+    "nativemultiheadattention": "attention", "getitem": "reshape", "setitem": "reshape",
+    "matmul": "linear", "linear": "linear", "conv2d": "conv", "conv1d": "conv",
+    "conv3d": "conv", "convolution": "conv", "maxpool2dwithindices": "pool",
+    "dropout": "elementwise", "featuredropout": "elementwise", "contiguous": "reshape",
+}
+
+# When a module class name says nothing (a user's own leaf module), the most telling op
+# inside it decides the colour, in this order.
+_KIND_PRIORITY = ("attention", "conv", "recurrent", "embedding", "linear", "norm", "pool",
+                  "activation", "reduce", "elementwise", "reshape", "constant")
+
+
+def op_kind(op: str) -> str:
+    """Kind of a captured op name such as 'aten.conv2d', 'torch.add', 'Tensor.__add__'."""
+    short = op.rsplit(".", 1)[-1].strip("_").lower().replace("_", "")
+    if short in _KIND_ALIASES:
+        return _KIND_ALIASES[short]
+    # In-place variants (add_, relu_) have the same kind as the op.
+    kind = kind_for(short)
+    if kind == "other":
+        kind = kind_for(op)
+    return kind
+
+
+def module_kind(cls: str, ops: list[TOp]) -> str:
+    kind = kind_for(cls)
+    if kind == "other":
+        low = cls.lower()
+        if low.endswith("linear"):
+            return "linear"
+        kinds = {op_kind(o.op) for o in ops}
+        for k in _KIND_PRIORITY:
+            if k in kinds:
+                return k
+    return kind
+
+
+def _components(stack: tuple[Frame, ...]) -> tuple[str, ...]:
+    """Group path of a stack: each module's attribute path relative to its caller.
+
+    ("encoder", "layers.0", "self_attn") for encoder -> encoder.layers.0 -> ...self_attn, so a
+    ModuleList index stays with its list name, as in the DESIGN's ("encoder", "layer.3", ...).
+    """
+    out: list[str] = []
+    parent = ""
+    for f in stack:
+        rel = f.path[len(parent) + 1:] if parent and f.path.startswith(parent + ".") else f.path
+        out.append(rel + (f"@{f.call}" if f.call else ""))
+        parent = f.path
+    return tuple(out)
+
+
+def _live_ops(trace: Trace) -> list[TOp]:
+    """Ops that contribute to a graph output; buffer updates, asserts and dead code go."""
+    producer: dict[str, TOp] = {}
+    for op in trace.ops:
+        for t in op.outputs:
+            producer[t] = op
+    keep: set[str] = set()
+    todo = [t for t in trace.outputs]
+    seen_t: set[str] = set()
+    while todo:
+        t = todo.pop()
+        if t in seen_t:
+            continue
+        seen_t.add(t)
+        op = producer.get(t)
+        if op is None or op.name in keep:
+            continue
+        keep.add(op.name)
+        todo.extend(op.inputs)
+    return [op for op in trace.ops if op.name in keep]
+
+
+def _merge_params(ops: list[TOp]) -> tuple[list[Param], list[dict]]:
+    params: list[Param] = []
+    names: set[str] = set()
+    buffers: list[dict] = []
+    bnames: set[str] = set()
+    for op in ops:
+        for p in op.params:
+            if p.name not in names:
+                names.add(p.name)
+                params.append(p)
+        for b in op.buffers:
+            if b["name"] not in bnames:
+                bnames.add(b["name"])
+                buffers.append(b)
+    return params, buffers
+
+
+def build_graph(trace: Trace, aten: bool = False) -> Graph:
+    """The IR for a trace: leaf module calls folded into one node each unless ``aten``."""
+    graph = Graph(name=trace.name, meta=dict(trace.meta))
+    for tid, (shape, dtype) in trace.tensors.items():
+        graph.add_tensor(Tensor(tid, shape, dtype))
+
+    used_names: set[str] = set()
+    for name, tid in trace.inputs:
+        nid = graph.unique_node_id(name)
+        used_names.add(nid)
+        graph.add_node(Node(nid, "Input", "io", name=name, outputs=[tid]))
+        graph.inputs.append(tid)
+
+    ops = _live_ops(trace)
+    # Frames that call another frame are containers (groups); the rest are leaf calls.
+    parents = {f.key for op in ops for f in op.stack[:-1]}
+    frames: dict[str, Frame] = {}
+    for op in ops:
+        for f in op.stack:
+            frames.setdefault(f.key, f)
+
+    for op in ops:
+        comps = _components(op.stack)
+        for i in range(1, len(comps) + 1):
+            path = comps[:i]
+            if path not in graph.groups:
+                f = op.stack[i - 1]
+                graph.ensure_group(path)
+                grp = graph.groups[path]
+                grp.op = f.cls
+                grp.attrs = {"module": f.path, "class": f.qualname or f.cls}
+                if f.call:
+                    grp.attrs["call"] = f.call
+
+    if aten:
+        for op in ops:
+            _add_op_node(graph, op, _components(op.stack))
+    else:
+        clusters: dict[str, list[TOp]] = {}
+        order: list[tuple[str, Any]] = []
+        for op in ops:
+            leaf = op.stack[-1] if op.stack else None
+            if leaf is not None and leaf.key not in parents:
+                if leaf.key not in clusters:
+                    clusters[leaf.key] = []
+                    order.append(("module", leaf.key))
+                clusters[leaf.key].append(op)
+            else:
+                order.append(("op", op))
+        consumed_by: dict[str, set[str]] = {}
+        owner: dict[str, str] = {}
+        for key, members in clusters.items():
+            for m in members:
+                owner[m.name] = key
+        for op in ops:
+            who = owner.get(op.name, op.name)
+            for t in op.inputs:
+                consumed_by.setdefault(t, set()).add(who)
+        graph_outputs = set(trace.outputs)
+        for what, item in order:
+            if what == "op":
+                _add_op_node(graph, item, _components(item.stack))
+                continue
+            members = clusters[item]
+            _add_module_node(graph, frames[item], members, consumed_by, graph_outputs)
+
+    # Drop groups no drawn node lives in (a container whose only calls were folded away).
+    occupied = {n.group[:i] for n in graph.nodes.values() for i in range(1, len(n.group) + 1)}
+    graph.groups = {p: g for p, g in graph.groups.items() if p in occupied}
+
+    for i, tid in enumerate(trace.outputs):
+        base = "output" if len(trace.outputs) == 1 else f"output_{i}"
+        nid = graph.unique_node_id(base)
+        graph.add_node(Node(nid, "Output", "io", name=base, inputs=[tid]))
+        graph.outputs.append(tid)
+    return graph
+
+
+def _add_op_node(graph: Graph, op: TOp, group: tuple[str, ...]) -> None:
+    node = Node(graph.unique_node_id(op.name), op.op, op_kind(op.op), name=op.name,
+                attrs=dict(op.attrs), inputs=list(op.inputs), outputs=list(op.outputs),
+                params=list(op.params), group=group)
+    if op.buffers:
+        node.meta["buffers"] = list(op.buffers)
+    graph.add_node(node)
+
+
+def _add_module_node(graph: Graph, frame: Frame, members: list[TOp],
+                     consumed_by: dict[str, set[str]], graph_outputs: set[str]) -> None:
+    produced: list[str] = []
+    produced_set: set[str] = set()
+    for m in members:
+        for t in m.outputs:
+            if t not in produced_set:
+                produced_set.add(t)
+                produced.append(t)
+    inputs: list[str] = []
+    for m in members:
+        for t in m.inputs:
+            if t not in produced_set and t not in inputs:
+                inputs.append(t)
+    outputs = [t for t in produced
+               if t in graph_outputs or (consumed_by.get(t, set()) - {frame.key})]
+    if not outputs:
+        outputs = list(members[-1].outputs)
+    params, buffers = _merge_params(members)
+    comps = _components(tuple(_stack_of(members[0], frame)))
+    nid = frame.path + (f"@{frame.call}" if frame.call else "")
+    node = Node(graph.unique_node_id(nid), frame.cls, module_kind(frame.cls, members),
+                name=comps[-1], attrs={"module": frame.path}, inputs=inputs, outputs=outputs,
+                params=params, group=comps[:-1])
+    node.meta["class"] = frame.qualname or frame.cls
+    node.meta["ops"] = len(members)
+    if frame.call:
+        node.meta["call"] = frame.call
+    if buffers:
+        node.meta["buffers"] = buffers
+    graph.add_node(node)
+
+
+def _stack_of(op: TOp, frame: Frame) -> list[Frame]:
+    out = []
+    for f in op.stack:
+        out.append(f)
+        if f.key == frame.key:
+            break
+    return out

@@ -1,0 +1,508 @@
+"""Capture a PyTorch model as a :class:`~nnviz.loaders.torch_build.Trace`.
+
+Three ways, tried in this order by ``nnviz.loaders.torch.load_object``:
+
+* ``from_exported`` - a ``torch.export.ExportedProgram`` (live capture or a ``.pt2`` file):
+  the ATen graph with a shape on every value and ``nn_module_stack`` on every op.
+* ``capture_fx`` - ``torch.fx.symbolic_trace`` plus ``ShapeProp`` for shapes; torch.nn
+  modules stay whole ``call_module`` nodes.
+* ``capture_hooks`` - runs the model eagerly with forward pre/post hooks on every module (the
+  module call stack) and a ``TorchFunctionMode`` recording each torch function call, so models
+  with data-dependent Python control flow still draw (the branch actually taken).
+
+Only this module and ``torch.py`` import torch, and only when a torch model is loaded.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+import torch
+
+from nnviz.ir import Param
+from nnviz.loaders.torch_build import Frame, TOp, Trace
+
+
+def dtype_name(dtype: Any) -> str | None:
+    if dtype is None:
+        return None
+    return str(dtype).replace("torch.", "")
+
+
+def shape_of(value: Any) -> tuple:
+    """Shape as ints; symbolic sizes (dynamic .pt2 dims) become their names, e.g. 's0'."""
+    out = []
+    for d in value.shape:
+        try:
+            out.append(int(d))
+        except (TypeError, ValueError, RuntimeError):
+            out.append(str(d))
+    return tuple(out)
+
+
+def _is_float(dtype: Any) -> bool:
+    return bool(getattr(dtype, "is_floating_point", False) or getattr(dtype, "is_complex",
+                                                                         False))
+
+
+def _class_name(qualname: str) -> str:
+    return qualname.rsplit(".", 1)[-1]
+
+
+def _frames_from_stack(stack: Any) -> tuple[Frame, ...]:
+    """torch.export / torch.fx ``nn_module_stack`` -> frames (root dropped)."""
+    if not stack:
+        return ()
+    frames = []
+    for key, value in stack.items():
+        path, cls = value[0], value[1]
+        if not path:
+            continue
+        qual = cls if isinstance(cls, str) else f"{cls.__module__}.{cls.__qualname__}"
+        call = 0
+        tail = str(key).rsplit("@", 1)
+        if len(tail) == 2 and tail[1].isdigit():
+            call = int(tail[1])
+        frames.append(Frame(key=f"{path}@{call}" if call else path, path=path,
+                            cls=_class_name(qual), qualname=qual, call=call))
+    return tuple(frames)
+
+
+def _flatten_nodes(value: Any) -> list:
+    out: list = []
+    if isinstance(value, torch.fx.Node):
+        out.append(value)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            out.extend(_flatten_nodes(v))
+    elif isinstance(value, dict):
+        for v in value.values():
+            out.extend(_flatten_nodes(v))
+    return out
+
+
+def _op_display(target: Any) -> str:
+    if isinstance(target, torch._ops.OpOverload):
+        packet = target.overloadpacket
+        ns = getattr(packet, "_qualified_op_name", str(packet)).split("::")
+        return f"{ns[0]}.{ns[-1]}" if len(ns) > 1 else str(packet)
+    if isinstance(target, torch._ops.OpOverloadPacket):
+        return str(target).replace("::", ".")
+    if isinstance(target, torch._ops.HigherOrderOperator):
+        return f"higher_order.{target.name()}"
+    name = getattr(target, "__name__", None) or str(target)
+    return f"torch.{name}"
+
+
+def _scalar_attrs(node: Any) -> dict:
+    """Plain non-tensor arguments (kernel sizes, dims) for the details panel."""
+    attrs: dict[str, Any] = {}
+    plain = (int, float, bool, str, type(None))
+    for i, a in enumerate(node.args):
+        if isinstance(a, plain) or (isinstance(a, (list, tuple)) and
+                                    all(isinstance(x, plain) for x in a)):
+            attrs[f"arg{i}"] = list(a) if isinstance(a, tuple) else a
+    for k, a in node.kwargs.items():
+        if isinstance(a, plain) or (isinstance(a, (list, tuple)) and
+                                    all(isinstance(x, plain) for x in a)):
+            attrs[k] = list(a) if isinstance(a, tuple) else a
+    return attrs
+
+
+def from_exported(ep: Any, name: str = "model", trainable: dict[str, bool] | None = None,
+                  ) -> Trace:
+    """An ExportedProgram -> Trace. ``trainable`` maps parameter names to requires_grad."""
+    from torch.export.graph_signature import InputKind, OutputKind
+
+    sig = ep.graph_signature
+    param_of: dict[str, tuple[Param | None, dict | None]] = {}
+    user_inputs: list[str] = []
+    for spec in sig.input_specs:
+        arg_name = getattr(spec.arg, "name", None)
+        if arg_name is None:
+            continue
+        if spec.kind == InputKind.USER_INPUT:
+            user_inputs.append(arg_name)
+        elif spec.kind in (InputKind.PARAMETER, InputKind.BUFFER, InputKind.CONSTANT_TENSOR):
+            # Shapes are filled in from the placeholder's value below.
+            param_of[arg_name] = (Param(spec.target or arg_name, None), {"kind": spec.kind})
+    tensors: dict[str, tuple] = {}
+    ops: list[TOp] = []
+    alias: dict[str, str] = {}  # getitem node name -> tensor id of the tuple element
+    outputs_of: dict[str, list[str]] = {}
+    inputs: list[tuple[str, str]] = []
+    placeholder_params: dict[str, tuple[Param | None, dict | None]] = {}
+
+    for node in ep.graph.nodes:
+        val = node.meta.get("val")
+        if node.op == "placeholder":
+            if node.name in param_of:
+                param, info = param_of[node.name]
+                kind = info["kind"] if info else None
+                shape = shape_of(val) if isinstance(val, torch.Tensor) else None
+                dtype = dtype_name(getattr(val, "dtype", None))
+                if kind == InputKind.PARAMETER:
+                    train = True if trainable is None else trainable.get(param.name, True)
+                    placeholder_params[node.name] = (Param(param.name, shape, dtype, train), None)
+                elif val is not None and not _is_float(getattr(val, "dtype", None)):
+                    # Integer buffers (counters, index tables) are not weights: keep them
+                    # out of the parameter totals but list them on the node.
+                    placeholder_params[node.name] = (None, {"name": param.name, "shape":
+                                                            list(shape or ()), "dtype": dtype})
+                else:
+                    placeholder_params[node.name] = (Param(param.name, shape, dtype, False),
+                                                     None)
+            elif node.name in user_inputs and isinstance(val, torch.Tensor):
+                tensors[node.name] = (shape_of(val), dtype_name(val.dtype))
+                inputs.append((node.name, node.name))
+            continue
+        if node.op == "output":
+            continue
+        if node.op != "call_function":
+            continue  # get_attr of submodules (cond branches) are reached through their op
+        if node.target is operator.getitem:
+            src, idx = node.args[0], node.args[1]
+            if isinstance(src, torch.fx.Node) and src.name in outputs_of and \
+                    isinstance(idx, int):
+                alias[node.name] = f"{src.name}.{idx}"
+            continue
+        data: list[str] = []
+        params: list[Param] = []
+        buffers: list[dict] = []
+        for arg in _flatten_nodes((node.args, node.kwargs)):
+            if arg.name in placeholder_params:
+                p, b = placeholder_params[arg.name]
+                if p is not None and all(q.name != p.name for q in params):
+                    params.append(p)
+                if b is not None and all(q["name"] != b["name"] for q in buffers):
+                    buffers.append(b)
+                continue
+            tid = alias.get(arg.name, arg.name)
+            if tid in tensors and tid not in data:
+                data.append(tid)
+        outs: list[str] = []
+        if isinstance(val, torch.Tensor):
+            tensors[node.name] = (shape_of(val), dtype_name(val.dtype))
+            outs.append(node.name)
+        elif isinstance(val, (list, tuple)):
+            for i, v in enumerate(val):
+                if isinstance(v, torch.Tensor):
+                    tid = f"{node.name}.{i}"
+                    tensors[tid] = (shape_of(v), dtype_name(v.dtype))
+                    outs.append(tid)
+        if not outs:
+            continue  # asserts, symbolic sizes: no tensor flows out
+        outputs_of[node.name] = outs
+        ops.append(TOp(node.name, _op_display(node.target), data, outs, params, buffers,
+                       _frames_from_stack(node.meta.get("nn_module_stack")),
+                       _scalar_attrs(node)))
+
+    user_outputs: list[str] = []
+    out_node = next(n for n in ep.graph.nodes if n.op == "output")
+    out_values = _flatten_nodes(out_node.args)
+    for spec, value in zip(sig.output_specs, out_values):
+        if spec.kind != OutputKind.USER_OUTPUT:
+            continue
+        tid = alias.get(value.name, value.name)
+        if tid in tensors:
+            user_outputs.append(tid)
+    return Trace(name, ops, tensors, inputs, user_outputs, {"capture": "torch.export"})
+
+
+# ---- torch.fx ------------------------------------------------------------------------------
+
+
+class _NameIndex:
+    """Canonical names of a root module's parameters and buffers, by object identity.
+
+    The canonical name of a tensor shared by several modules is its first name in
+    named_parameters() order, which is also the name torch.export keeps.
+    """
+
+    def __init__(self, root: torch.nn.Module):
+        self.params: dict[int, tuple[str, Any]] = {}
+        self.buffers: dict[int, tuple[str, Any]] = {}
+        self.modules: dict[int, str] = {}
+        for name, p in root.named_parameters(remove_duplicate=False):
+            self.params.setdefault(id(p), (name, p))
+        for name, b in root.named_buffers(remove_duplicate=False):
+            self.buffers.setdefault(id(b), (name, b))
+        for name, m in root.named_modules(remove_duplicate=False):
+            self.modules.setdefault(id(m), name)
+
+    def param_entry(self, t: Any) -> tuple[Param | None, dict | None] | None:
+        key = id(t)
+        if key in self.params:
+            name, p = self.params[key]
+            return Param(name, shape_of(p), dtype_name(p.dtype), bool(p.requires_grad)), None
+        if key in self.buffers:
+            name, b = self.buffers[key]
+            if _is_float(b.dtype):
+                return Param(name, shape_of(b), dtype_name(b.dtype), False), None
+            return None, {"name": name, "shape": list(shape_of(b)), "dtype": dtype_name(b.dtype)}
+        return None
+
+    def module_entries(self, module: torch.nn.Module) -> tuple[list[Param], list[dict]]:
+        params: list[Param] = []
+        buffers: list[dict] = []
+        for t in list(module.parameters()) + list(module.buffers()):
+            entry = self.param_entry(t)
+            if entry is None:
+                continue
+            p, b = entry
+            if p is not None:
+                params.append(p)
+            if b is not None:
+                buffers.append(b)
+        return params, buffers
+
+
+def _tensor_meta_list(meta: Any) -> list | None:
+    """ShapeProp's tensor_meta -> [TensorMetadata or None per output], None if not a tensor."""
+    if meta is None:
+        return None
+    if hasattr(meta, "shape") and hasattr(meta, "dtype"):
+        return [meta]
+    if isinstance(meta, (list, tuple)):
+        return [m if hasattr(m, "shape") and hasattr(m, "dtype") else None for m in meta]
+    return None
+
+
+def capture_fx(module: torch.nn.Module, args: tuple, kwargs: dict, name: str) -> Trace:
+    from torch.fx.passes.shape_prop import ShapeProp
+
+    gm = torch.fx.symbolic_trace(module)
+    if kwargs:
+        raise TypeError("torch.fx capture takes positional example inputs only")
+    ShapeProp(gm).propagate(*args)
+    index = _NameIndex(module)
+    tensors: dict[str, tuple] = {}
+    ops: list[TOp] = []
+    alias: dict[str, str] = {}
+    inputs: list[tuple[str, str]] = []
+    get_attr: dict[str, tuple[Param | None, dict | None]] = {}
+    calls: dict[str, int] = {}
+
+    for node in gm.graph.nodes:
+        metas = _tensor_meta_list(node.meta.get("tensor_meta"))
+        if node.op == "placeholder":
+            if metas and metas[0] is not None:
+                tensors[node.name] = (tuple(int(d) for d in metas[0].shape),
+                                      dtype_name(metas[0].dtype))
+                inputs.append((node.name, node.name))
+            continue
+        if node.op == "output":
+            continue
+        if node.op == "get_attr":
+            obj = gm
+            for part in str(node.target).split("."):
+                obj = getattr(obj, part)
+            orig = module
+            try:
+                for part in str(node.target).split("."):
+                    orig = getattr(orig, part)
+            except AttributeError:
+                orig = obj
+            entry = index.param_entry(orig)
+            if entry is not None:
+                get_attr[node.name] = entry
+            elif isinstance(obj, torch.Tensor):
+                get_attr[node.name] = (Param(str(node.target), shape_of(obj),
+                                             dtype_name(obj.dtype), False), None)
+            continue
+        if node.target is operator.getitem and isinstance(node.args[0], torch.fx.Node):
+            src = node.args[0]
+            src_metas = _tensor_meta_list(src.meta.get("tensor_meta"))
+            if src_metas is not None and len(src_metas) > 1 or \
+                    (src_metas and not hasattr(src.meta.get("tensor_meta"), "shape")):
+                if isinstance(node.args[1], int):
+                    alias[node.name] = f"{src.name}.{node.args[1]}"
+                    continue
+        data: list[str] = []
+        params: list[Param] = []
+        buffers: list[dict] = []
+        for arg in _flatten_nodes((node.args, node.kwargs)):
+            if arg.name in get_attr:
+                p, b = get_attr[arg.name]
+                if p is not None and all(q.name != p.name for q in params):
+                    params.append(p)
+                if b is not None:
+                    buffers.append(b)
+                continue
+            tid = alias.get(arg.name, arg.name)
+            if tid in tensors and tid not in data:
+                data.append(tid)
+        outs: list[str] = []
+        if metas is not None:
+            single = hasattr(node.meta.get("tensor_meta"), "shape")
+            for i, m in enumerate(metas):
+                if m is None:
+                    continue
+                tid = node.name if single else f"{node.name}.{i}"
+                tensors[tid] = (tuple(int(d) for d in m.shape), dtype_name(m.dtype))
+                outs.append(tid)
+        if not outs:
+            continue
+        stack = _frames_from_stack(node.meta.get("nn_module_stack"))
+        if node.op == "call_module":
+            sub = module.get_submodule(str(node.target))
+            mp, mb = index.module_entries(sub)
+            params.extend(p for p in mp if all(q.name != p.name for q in params))
+            buffers.extend(mb)
+            path = str(node.target)
+            n = calls.get(path, 0)
+            calls[path] = n + 1
+            qual = f"{type(sub).__module__}.{type(sub).__qualname__}"
+            leaf = Frame(f"{path}@{n}" if n else path, path, type(sub).__name__, qual, n)
+            stack = tuple(f for f in stack if f.path != path) + (leaf,)
+            opname = type(sub).__name__
+        else:
+            target = node.target
+            opname = f"torch.{target}" if isinstance(target, str) else _op_display(target)
+        ops.append(TOp(node.name, opname, data, outs, params, buffers, stack,
+                       _scalar_attrs(node)))
+
+    out_node = next(n for n in gm.graph.nodes if n.op == "output")
+    outputs = []
+    for v in _flatten_nodes(out_node.args):
+        tid = alias.get(v.name, v.name)
+        if tid in tensors and tid not in outputs:
+            outputs.append(tid)
+    return Trace(name, ops, tensors, inputs, outputs, {"capture": "torch.fx"})
+
+
+# ---- forward hooks + torch function mode ------------------------------------------------------
+
+
+def _iter_tensors(value: Any, depth: int = 0) -> list:
+    if depth > 6:
+        return []
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [t for v in value for t in _iter_tensors(v, depth + 1)]
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in _iter_tensors(v, depth + 1)]
+    return []
+
+
+def _func_name(func: Any) -> str:
+    name = getattr(func, "__name__", None) or str(func)
+    if name == "__get__":  # property access such as Tensor.T / Tensor.mT
+        name = getattr(getattr(func, "__self__", None), "__name__", name)
+    return name
+
+
+class _Recorder:
+    def __init__(self, root: torch.nn.Module):
+        self.index = _NameIndex(root)
+        self.stack: list[Frame] = []
+        self.calls: dict[int, int] = {}
+        self.ops: list[TOp] = []
+        self.tensors: dict[str, tuple] = {}
+        self.current: dict[int, str] = {}  # id(tensor object) -> latest tensor id
+        self.keep: list[Any] = []  # keeps recorded tensors alive so ids are never reused
+        self.names: dict[str, int] = {}
+
+    def fresh(self, base: str) -> str:
+        base = base.strip("_") or "op"
+        n = self.names.get(base, 0)
+        self.names[base] = n + 1
+        return base if n == 0 else f"{base}_{n}"
+
+    def register(self, t: Any, tid: str) -> None:
+        self.keep.append(t)
+        self.current[id(t)] = tid
+        self.tensors[tid] = (shape_of(t), dtype_name(t.dtype))
+
+    def pre_hook(self, module: torch.nn.Module, args: Any) -> None:
+        path = self.index.modules.get(id(module), "")
+        if not path:
+            return
+        n = self.calls.get(id(module), 0)
+        self.calls[id(module)] = n + 1
+        cls = type(module)
+        self.stack.append(Frame(f"{path}@{n}" if n else path, path, cls.__name__,
+                                f"{cls.__module__}.{cls.__qualname__}", n))
+
+    def post_hook(self, module: torch.nn.Module, args: Any, output: Any) -> None:
+        path = self.index.modules.get(id(module), "")
+        if path and self.stack and self.stack[-1].path == path:
+            self.stack.pop()
+
+    def record(self, func: Any, args: tuple, kwargs: dict, out: Any) -> None:
+        outs = _iter_tensors(out)
+        if not outs:
+            return
+        name = self.fresh(_func_name(func))
+        data: list[str] = []
+        params: list[Param] = []
+        buffers: list[dict] = []
+        for t in _iter_tensors((args, kwargs)):
+            entry = self.index.param_entry(t)
+            if entry is not None:
+                p, b = entry
+                if p is not None and all(q.name != p.name for q in params):
+                    params.append(p)
+                if b is not None:
+                    buffers.append(b)
+                continue
+            tid = self.current.get(id(t))
+            if tid is not None and tid not in data:
+                data.append(tid)
+        out_ids = []
+        for i, t in enumerate(outs):
+            tid = name if len(outs) == 1 else f"{name}.{i}"
+            self.register(t, tid)
+            out_ids.append(tid)
+        plain = {k: v for k, v in kwargs.items() if isinstance(v, (int, float, bool, str))}
+        self.ops.append(TOp(name, f"torch.{_func_name(func)}", data, out_ids, params, buffers,
+                            tuple(self.stack), plain))
+
+
+def capture_hooks(module: torch.nn.Module, args: tuple, kwargs: dict, name: str) -> Trace:
+    from torch.overrides import TorchFunctionMode
+
+    rec = _Recorder(module)
+
+    class _Mode(TorchFunctionMode):
+        def __torch_function__(self, func, types, f_args=(), f_kwargs=None):
+            f_kwargs = f_kwargs or {}
+            out = func(*f_args, **f_kwargs)
+            rec.record(func, f_args, f_kwargs, out)
+            return out
+
+    inputs: list[tuple[str, str]] = []
+    flat_in = _iter_tensors((args, kwargs))
+    for i, t in enumerate(flat_in):
+        nm = "input" if len(flat_in) == 1 else f"input_{i}"
+        rec.register(t, nm)
+        inputs.append((nm, nm))
+    handles = []
+    try:
+        for _, sub in module.named_modules():
+            handles.append(sub.register_forward_pre_hook(rec.pre_hook))
+            handles.append(sub.register_forward_hook(rec.post_hook, always_call=True))
+        with _Mode():
+            result = module(*args, **kwargs)
+    finally:
+        for h in handles:
+            h.remove()
+    outputs = []
+    for t in _iter_tensors(result):
+        tid = rec.current.get(id(t))
+        if tid is not None and tid not in outputs:
+            outputs.append(tid)
+    # Leaf modules get their full parameter list even if an op reached a weight indirectly.
+    leaf_modules: dict[str, torch.nn.Module] = dict(module.named_modules())
+    done: set[str] = set()
+    # The last op of a call is the one producing its result, so it survives dead-code pruning.
+    for op in reversed(rec.ops):
+        if op.stack and op.stack[-1].key not in done:
+            done.add(op.stack[-1].key)
+            sub = leaf_modules.get(op.stack[-1].path)
+            if sub is not None and not any(True for _ in sub.children()):
+                mp, mb = rec.index.module_entries(sub)
+                op.params.extend(p for p in mp if all(q.name != p.name for q in op.params))
+    return Trace(name, rec.ops, rec.tensors, inputs, outputs, {"capture": "forward hooks"})
