@@ -98,7 +98,8 @@ def node_flops(graph: Graph, node: Node, dims: dict[str, int]) -> tuple[int | No
     elif node.kind == "recurrent":
         macs = _recurrent_macs(node, x)
     else:
-        return _cheap_flops(graph, node, op, ins, out), 0
+        cheap = _cheap_flops(graph, node, op, ins, out)
+        return cheap, (None if cheap is None else 0)
     if macs is None:
         return None, None
     flops = 2 * macs + (out_n if has_bias and out_n is not None else 0)

@@ -86,6 +86,9 @@ def output_shapes(graph: Graph, node: Node, ins: list[Shape]) -> Rule:
         return ()
     if op in _SAME:
         return (first,)
+    if op in ("mean", "sum", "max", "min") and len(ins) == 1 and not node.params and \
+            (node.kind == "reduce" or any(k in node.attrs for k in ("dim", "axis", "axes"))):
+        return (_reduce(node, first, op),)  # torch mean(dim=...) and friends reduce
     if op in _BINARY:
         shapes = list(ins) + [p.shape for p in node.params]
         return (broadcast(shapes),)
