@@ -336,10 +336,15 @@ def test_fold_requires_identical_and_chained_blocks():
 def test_prepare_defaults_fold_and_collapse_big_model_and_depth99_shows_all():
     g = transformer_graph(12)
     small = prepare(g)
-    assert len(small.nodes) <= 48
-    # Folded: one layer left, its frame says x12 (it fits, so it stays expanded).
-    assert small.groups[("encoder", "layer.0")].attrs["repeat"] == 12
-    assert not any(p[:2] == ("encoder", "layer.1") for p in small.groups)
+    # Folded and collapsed: the 12 layers are one "x12" box between embeddings and head.
+    reps = [n for n in small.nodes.values() if n.meta.get("repeat") == 12]
+    assert len(reps) == 1 and reps[0].name == "encoder/layer.0"
+    assert len(small.nodes) == len(g.nodes) - 12 * 27 + 1
+    # --expand opens the folded block: one layer's ops, the frame says x12.
+    opened = prepare(g, ViewOptions(expand=("encoder/layer.0",)))
+    assert opened.groups[("encoder", "layer.0")].attrs["repeat"] == 12
+    assert not any(p[:2] == ("encoder", "layer.1") for p in opened.groups)
+    assert sum(n.group[:2] == ("encoder", "layer.0") for n in opened.nodes.values()) == 27
     boxed = prepare(g, ViewOptions(depth=1))
     reps = [n for n in boxed.nodes.values() if n.meta.get("repeat") == 12]
     assert len(reps) == 1 and reps[0].kind == "group"

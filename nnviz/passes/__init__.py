@@ -42,11 +42,18 @@ def view_transforms(graph: Graph, options: ViewOptions) -> Graph:
     # folded block collapsed to one box then carries its "×N".
     g = fold_repeats(g, options.fold)
     depth = options.depth
+    collapse = tuple(options.collapse)
     if depth is None:
+        # At default settings a folded block is one "×N" box (expand it with --expand PATH
+        # or --depth); whatever is still too big is collapsed to the deepest level that fits.
+        folded = tuple("/".join(p) for p, grp in g.groups.items() if grp.attrs.get("repeat"))
+        collapse += folded
+        if folded:
+            g = collapse_groups(g, None, options.expand, collapse)
         depth = auto_depth(g)
-    if depth is None and not options.collapse and not options.expand:
+    if depth is None and not collapse and not options.expand:
         return g
-    return collapse_groups(g, depth, options.expand, options.collapse)
+    return collapse_groups(g, depth, options.expand, collapse)
 
 
 def prepare(graph: Graph, options: ViewOptions | None = None) -> Graph:

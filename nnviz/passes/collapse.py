@@ -139,6 +139,8 @@ def _make_box(g: Graph, path: tuple[str, ...], nodes: list[Node], prod: dict[str
             macs += int(n.meta.get("macs") or 0)
     group = g.groups.get(path)
     label = (group.label if group and group.label else path[-1])
+    if group is not None and group.attrs.get("fold_label"):
+        label = group.attrs["fold_label"]  # the "×N" badge comes from meta["repeat"]
     op = group.op if group and group.op else label
     base = "group:" + "/".join(path)
     nid = base

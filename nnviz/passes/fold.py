@@ -151,4 +151,5 @@ def _fold(g: Graph, run: list[tuple[Paths, list[str]]], pos: dict[str, int]) -> 
     group.attrs["repeat_of"] = [list(p) for p, _ in run[:1]] + [list(run[-1][0])]
     group.attrs["params_total"] = param_totals(all_params)["params"]
     group.attrs["flops_total"] = flops_total
+    group.attrs["fold_label"] = f"{first_label} \u2026 {last_label}"
     group.label = f"{first_label} \u2026 {last_label} \u00d7{count}"

@@ -86,6 +86,8 @@ def output_shapes(graph: Graph, node: Node, ins: list[Shape]) -> Rule:
         return ()
     if op in _SAME:
         return (first,)
+    if op == "shape" and first is not None and not node.attrs:
+        return ((len(first),),)
     if op in ("mean", "sum", "max", "min") and len(ins) == 1 and not node.params and \
             (node.kind == "reduce" or any(k in node.attrs for k in ("dim", "axis", "axes"))):
         return (_reduce(node, first, op),)  # torch mean(dim=...) and friends reduce
