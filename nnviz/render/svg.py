@@ -1,13 +1,18 @@
-"""SVG: the reference renderer. Text uses the shipped DejaVu Sans, matching layout metrics."""
+"""SVG: the reference renderer. Text uses the shipped DejaVu Sans, matching layout metrics.
+
+The drawing itself is a :class:`nnviz.render.scene.Scene` (shared with PDF and TikZ); this
+module only serialises it. Node, edge and group elements keep ``class``/``data-*`` attributes
+so tools and the HTML viewer can find them.
+"""
 
 from __future__ import annotations
 
 from xml.sax.saxutils import escape, quoteattr
 
 from nnviz.ir import Graph
-from nnviz.layout.labels import font_size
 from nnviz.layout.model import EdgePath, Layout
-from nnviz.text import FONT_FAMILY, ascent, line_height
+from nnviz.render.scene import Circle, Item, Path, Rect, Scene, Text, build_scene, clean_text
+from nnviz.text import FONT_FAMILY
 from nnviz.theme import Theme
 
 
@@ -18,14 +23,75 @@ def _f(v: float) -> str:
 
 
 def _path_d(edge: EdgePath) -> str:
-    pts = edge.points
-    if edge.spline and len(pts) >= 4 and (len(pts) - 1) % 3 == 0:
+    """SVG path data of a layout edge (kept for callers that draw edges themselves)."""
+    return _points_d(list(edge.points), edge.spline)
+
+
+def _points_d(pts: list[tuple[float, float]], spline: bool, closed: bool = False) -> str:
+    if spline and len(pts) >= 4 and (len(pts) - 1) % 3 == 0:
         d = [f"M{_f(pts[0][0])},{_f(pts[0][1])}"]
         for i in range(1, len(pts), 3):
             (a, b), (c, e), (g, h) = pts[i], pts[i + 1], pts[i + 2]
             d.append(f"C{_f(a)},{_f(b)} {_f(c)},{_f(e)} {_f(g)},{_f(h)}")
-        return " ".join(d)
-    return "M" + " L".join(f"{_f(x)},{_f(y)}" for x, y in pts)
+        out = " ".join(d)
+    else:
+        out = "M" + " L".join(f"{_f(x)},{_f(y)}" for x, y in pts)
+    return out + (" Z" if closed else "")
+
+
+def _text(s: str) -> str:
+    return escape(clean_text(s))
+
+
+def _attr(s: str) -> str:
+    return quoteattr(clean_text(s))
+
+
+def _paint(fill: str | None, stroke: str | None, width: float,
+           dash: tuple[float, float] | None = None) -> str:
+    out = f' fill="{escape(fill or "none")}"'
+    if stroke:
+        out += f' stroke="{escape(stroke)}" stroke-width="{_f(width)}"'
+    if dash:
+        out += f' stroke-dasharray="{_f(dash[0])},{_f(dash[1])}"'
+    return out
+
+
+def _item(it: Item) -> str:
+    if isinstance(it, Rect):
+        rx = f' rx="{_f(it.radius)}"' if it.radius else ""
+        return (f'<rect x="{_f(it.x)}" y="{_f(it.y)}" width="{_f(it.w)}" height="{_f(it.h)}"'
+                f'{rx}{_paint(it.fill, it.stroke, it.width, it.dash)}/>')
+    if isinstance(it, Circle):
+        return (f'<circle cx="{_f(it.cx)}" cy="{_f(it.cy)}" r="{_f(it.r)}"'
+                f'{_paint(it.fill, it.stroke, it.width)}/>')
+    if isinstance(it, Path):
+        cap = ' stroke-linejoin="round"' if it.stroke else ""
+        return (f'<path d="{_points_d(it.points, it.spline, it.closed)}"'
+                f'{_paint(it.fill, it.stroke, it.width, it.dash)}{cap}/>')
+    if isinstance(it, Text):
+        anchor = "" if it.anchor == "start" else f' text-anchor="{it.anchor}"'
+        weight = ' font-weight="bold"' if it.bold else ""
+        return (f'<text x="{_f(it.x)}" y="{_f(it.y)}"{anchor} font-size="{_f(it.size)}"'
+                f'{weight} fill="{escape(it.color)}">{_text(it.text)}</text>')
+    raise TypeError(f"unknown scene item {type(it).__name__}")
+
+
+def scene_to_svg(scene: Scene) -> str:
+    w, h = _f(scene.width), _f(scene.height)
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
+        f'viewBox="0 0 {w} {h}" font-family={quoteattr(FONT_FAMILY + ", sans-serif")}>',
+        f"<title>{_text(scene.title)}</title>",
+        f'<rect width="100%" height="100%" fill="{escape(scene.background)}"/>',
+    ]
+    for cls, data, items in scene.layers:
+        attrs = "".join(f" data-{k}={_attr(v)}" for k, v in data.items())
+        out.append(f'<g class="{escape(cls)}"{attrs}>')
+        out.extend(_item(it) for it in items)
+        out.append("</g>")
+    out.append("</svg>\n")
+    return "\n".join(out)
 
 
 def render(graph: Graph, layout: Layout, theme: Theme, **options) -> str:
@@ -37,92 +103,4 @@ def render(graph: Graph, layout: Layout, theme: Theme, **options) -> str:
 
 
 def render_graph_svg(graph: Graph, layout: Layout, theme: Theme) -> str:
-    font = theme["font"]
-    edge_t = theme["edge"]
-    node_t = theme["node"]
-    group_t = theme["group"]
-    out: list[str] = []
-    w, h = _f(layout.width), _f(layout.height)
-    out.append(
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
-        f'viewBox="0 0 {w} {h}" font-family={quoteattr(FONT_FAMILY + ", sans-serif")}>'
-    )
-    out.append(f"<title>{escape(graph.name)}</title>")
-    a = edge_t["arrow_size"]
-    out.append(
-        "<defs>"
-        f'<marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="{_f(a)}" '
-        f'markerHeight="{_f(a)}" markerUnits="userSpaceOnUse" orient="auto">'
-        f'<path d="M0,0 L10,5 L0,10 z" fill="{edge_t["stroke"]}"/></marker>'
-        "</defs>"
-    )
-    out.append(f'<rect width="100%" height="100%" fill="{theme["background"]}"/>')
-
-    out.append('<g class="groups">')
-    for fr in sorted(layout.groups, key=lambda g: len(g.path)):
-        out.append(
-            f'<g class="group" data-path={quoteattr("/".join(fr.path))}>'
-            f'<rect x="{_f(fr.x)}" y="{_f(fr.y)}" width="{_f(fr.w)}" height="{_f(fr.h)}" '
-            f'rx="{_f(group_t["radius"])}" fill="{group_t["fill"]}" stroke="{group_t["stroke"]}" '
-            f'stroke-width="{_f(group_t["stroke_width"])}"/>'
-            f'<text x="{_f(fr.x + 8)}" y="{_f(fr.y + ascent(group_t["label_size"]) + 4)}" '
-            f'font-size="{_f(group_t["label_size"])}" fill="{group_t["label_color"]}">'
-            f"{escape(fr.label)}</text></g>"
-        )
-    out.append("</g>")
-
-    out.append(f'<g class="edges" fill="none" stroke="{edge_t["stroke"]}" '
-               f'stroke-width="{_f(edge_t["width"])}">')
-    for e in layout.edges:
-        if len(e.points) < 2:
-            continue
-        out.append(f'<path class="edge" data-src={quoteattr(e.src)} data-dst={quoteattr(e.dst)} '
-                   f'd="{_path_d(e)}" marker-end="url(#arrow)"/>')
-    out.append("</g>")
-    labelled = [e for e in layout.edges if e.label and len(e.points) >= 2]
-    if labelled:
-        size = edge_t["label_size"]
-        out.append(f'<g class="edge-labels" font-size="{_f(size)}" fill="{edge_t["label_color"]}">')
-        for e in labelled:
-            (x0, y0), (x1, y1) = e.points[0], e.points[1]
-            out.append(f'<text x="{_f((x0 + x1) / 2 + 4)}" y="{_f((y0 + y1) / 2)}">'
-                       f"{escape(e.label)}</text>")
-        out.append("</g>")
-
-    out.append('<g class="nodes">')
-    for box in layout.nodes.values():
-        node = graph.nodes.get(box.id)
-        kind = node.kind if node is not None else "group"
-        style = theme.kind_style(kind)
-        stroke = style.get("stroke", node_t["stroke"])
-        text_color = style.get("text", font["color"])
-        out.append(f'<g class="node" data-id={quoteattr(box.id)} data-kind="{escape(kind)}">')
-        if box.shape == "stub":
-            out.append(
-                f'<rect x="{_f(box.x)}" y="{_f(box.y)}" width="{_f(box.w)}" height="{_f(box.h)}" '
-                f'rx="{_f(box.h / 2)}" fill="{style["fill"]}" stroke="{stroke}" '
-                f'stroke-dasharray="3,2" stroke-width="{_f(node_t["stroke_width"])}"/>'
-            )
-        else:
-            out.append(
-                f'<rect x="{_f(box.x)}" y="{_f(box.y)}" width="{_f(box.w)}" height="{_f(box.h)}" '
-                f'rx="{_f(node_t["radius"])}" fill="{style["fill"]}" stroke="{stroke}" '
-                f'stroke-width="{_f(node_t["stroke_width"])}"/>'
-            )
-        total_h = sum(line_height(font_size(theme, ln.style)) for ln in box.lines)
-        total_h += node_t["line_gap"] * max(0, len(box.lines) - 1)
-        y = box.y + (box.h - total_h) / 2
-        for ln in box.lines:
-            size = font_size(theme, ln.style)
-            baseline = y + ascent(size)
-            weight = ' font-weight="bold"' if ln.style == "title" else ""
-            color = text_color if ln.style != "detail" else font.get("muted", text_color)
-            out.append(
-                f'<text x="{_f(box.cx)}" y="{_f(baseline)}" text-anchor="middle" '
-                f'font-size="{_f(size)}"{weight} fill="{color}">{escape(ln.text)}</text>'
-            )
-            y += line_height(size) + node_t["line_gap"]
-        out.append("</g>")
-    out.append("</g>")
-    out.append("</svg>\n")
-    return "\n".join(out)
+    return scene_to_svg(build_scene(graph, layout, theme))

@@ -1,0 +1,225 @@
+"""A flat list of drawing primitives built from a Layout: what every vector format draws.
+
+SVG, PDF and TikZ all serialise the same Scene, so the three formats share one geometry (and
+the paper styles work in every format for free). Coordinates are px (96 per inch), origin
+top-left, y down; each backend converts to its own units. Renderers make no layout decisions:
+the scene only turns boxes, edges and frames into shapes, colours and text runs.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+from nnviz.ir import Graph
+from nnviz.layout.labels import font_size
+from nnviz.layout.model import EdgePath, LabelLine, Layout
+from nnviz.text import ascent, line_height
+from nnviz.theme import Theme
+
+Point = tuple[float, float]
+
+# Newlines, tabs and other control characters in user strings (layer names) would break a
+# line of text or the output file's syntax (XML forbids most of them); each becomes a space.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+def clean_text(text: str) -> str:
+    return _CONTROL.sub(" ", str(text))
+
+
+@dataclass
+class Rect:
+    x: float
+    y: float
+    w: float
+    h: float
+    fill: str | None
+    stroke: str | None
+    width: float = 1.0
+    radius: float = 0.0
+    dash: tuple[float, float] | None = None
+
+
+@dataclass
+class Circle:
+    cx: float
+    cy: float
+    r: float
+    fill: str | None
+    stroke: str | None
+    width: float = 1.0
+
+
+@dataclass
+class Path:
+    """An open polyline, or a cubic Bezier (p0 (c1 c2 p)+) when ``spline``; ``closed`` fills."""
+
+    points: list[Point]
+    fill: str | None
+    stroke: str | None
+    width: float = 1.0
+    spline: bool = False
+    closed: bool = False
+    dash: tuple[float, float] | None = None
+
+
+@dataclass
+class Text:
+    """One line of text; ``y`` is the baseline, ``anchor`` is start/middle/end."""
+
+    x: float
+    y: float
+    text: str
+    size: float
+    color: str
+    bold: bool = False
+    anchor: str = "middle"
+
+    def __post_init__(self) -> None:
+        self.text = clean_text(self.text)
+
+
+Item = Rect | Circle | Path | Text
+
+
+@dataclass
+class Scene:
+    width: float
+    height: float
+    background: str
+    title: str = ""
+    # (css class, data attributes, items): SVG keeps the grouping; other formats flatten it
+    layers: list[tuple[str, dict[str, str], list[Item]]] = field(default_factory=list)
+
+    def add(self, cls: str, items: list[Item], **data: str) -> None:
+        self.layers.append((cls, data, items))
+
+    def items(self) -> list[Item]:
+        return [it for _, _, items in self.layers for it in items]
+
+
+def text_block(lines: list[LabelLine], theme: Theme, cx: float, top: float, color: str,
+               muted: str, gap: float | None = None) -> list[Text]:
+    """Centred label lines starting at ``top``, with the same metrics layout used."""
+    gap = theme["node"]["line_gap"] if gap is None else gap
+    out: list[Text] = []
+    y = top
+    for ln in lines:
+        size = font_size(theme, ln.style)
+        out.append(Text(cx, y + ascent(size), ln.text, size,
+                        muted if ln.style == "detail" else color, bold=ln.style == "title"))
+        y += line_height(size) + gap
+    return out
+
+
+def block_height(lines: list[LabelLine], theme: Theme, gap: float | None = None) -> float:
+    gap = theme["node"]["line_gap"] if gap is None else gap
+    return (sum(line_height(font_size(theme, ln.style)) for ln in lines)
+            + gap * max(0, len(lines) - 1))
+
+
+def _bezier_point(p0: Point, p1: Point, p2: Point, p3: Point, t: float) -> Point:
+    s = 1 - t
+    return (s**3 * p0[0] + 3 * s * s * t * p1[0] + 3 * s * t * t * p2[0] + t**3 * p3[0],
+            s**3 * p0[1] + 3 * s * s * t * p1[1] + 3 * s * t * t * p2[1] + t**3 * p3[1])
+
+
+def arrow_items(points: list[Point], spline: bool, color: str, width: float,
+                size: float) -> tuple[list[Point], Path | None]:
+    """The edge's points shortened under an explicit arrowhead polygon.
+
+    An explicit triangle (not an SVG marker) draws the same in PDF and TikZ; shortening the
+    line keeps its stroke from poking through the tip.
+    """
+    if len(points) < 2:
+        return points, None
+    tip = points[-1]
+    if spline and len(points) >= 4:
+        # Direction of the last cubic near its end; the control point may coincide with the tip.
+        prev = _bezier_point(*points[-4:], 0.9)
+    else:
+        prev = points[-2]
+        for p in reversed(points[:-1]):
+            if math.dist(p, tip) > 1e-6:
+                prev = p
+                break
+    dx, dy = tip[0] - prev[0], tip[1] - prev[1]
+    length = math.hypot(dx, dy)
+    if length < 1e-6:
+        return points, None
+    ux, uy = dx / length, dy / length
+    half = size * 0.4
+    base = (tip[0] - ux * size, tip[1] - uy * size)
+    head = Path([tip, (base[0] - uy * half, base[1] + ux * half),
+                 (base[0] + uy * half, base[1] - ux * half)], fill=color, stroke=None,
+                closed=True)
+    cut = min(size * 0.8, length * 0.9)
+    new_end = (tip[0] - ux * cut, tip[1] - uy * cut)
+    pts = list(points[:-1]) + [new_end]
+    if spline and len(points) >= 4:
+        # Pull the last control point along with the end so the curve keeps its tangent.
+        c2 = points[-2]
+        pts[-2] = (c2[0] - ux * cut, c2[1] - uy * cut)
+    return pts, head
+
+
+def edge_items(edge: EdgePath, theme: Theme) -> list[Item]:
+    t = theme["edge"]
+    pts, head = arrow_items(list(edge.points), edge.spline, t["stroke"], t["width"],
+                            t["arrow_size"])
+    items: list[Item] = [Path(pts, None, t["stroke"], t["width"], spline=edge.spline
+                              and len(pts) >= 4 and (len(pts) - 1) % 3 == 0)]
+    if head is not None:
+        items.append(head)
+    return items
+
+
+def graph_scene(graph: Graph, layout: Layout, theme: Theme) -> Scene:
+    """The node-link drawing: group frames, edges with arrowheads, boxes with labels."""
+    font, node_t, group_t, edge_t = theme["font"], theme["node"], theme["group"], theme["edge"]
+    scene = Scene(layout.width, layout.height, theme["background"], graph.name)
+    for fr in sorted(layout.groups, key=lambda g: (len(g.path), g.path)):
+        size = group_t["label_size"]
+        scene.add("group", [
+            Rect(fr.x, fr.y, fr.w, fr.h, group_t["fill"], group_t["stroke"],
+                 group_t["stroke_width"], group_t["radius"]),
+            Text(fr.x + 8, fr.y + ascent(size) + 4, fr.label, size, group_t["label_color"],
+                 anchor="start"),
+        ], path="/".join(fr.path))
+    for e in layout.edges:
+        if len(e.points) >= 2:
+            scene.add("edge", edge_items(e, theme), src=e.src, dst=e.dst)
+    labelled = [e for e in layout.edges if e.label and len(e.points) >= 2]
+    for e in labelled:
+        (x0, y0), (x1, y1) = e.points[0], e.points[1]
+        scene.add("edge-label", [Text((x0 + x1) / 2 + 4, (y0 + y1) / 2, e.label,
+                                      edge_t["label_size"], edge_t["label_color"],
+                                      anchor="start")])
+    for box in layout.nodes.values():
+        node = graph.nodes.get(box.id)
+        kind = node.kind if node is not None else "group"
+        style = theme.kind_style(kind)
+        stroke = style.get("stroke", node_t["stroke"])
+        color = style.get("text", font["color"])
+        muted = style.get("muted", font.get("muted", color))
+        if box.shape == "stub":
+            shape: Item = Rect(box.x, box.y, box.w, box.h, style["fill"], stroke,
+                               node_t["stroke_width"], box.h / 2, dash=(3, 2))
+        else:
+            shape = Rect(box.x, box.y, box.w, box.h, style["fill"], stroke,
+                         node_t["stroke_width"], node_t["radius"])
+        top = box.y + (box.h - block_height(box.lines, theme)) / 2
+        scene.add("node", [shape, *text_block(box.lines, theme, box.cx, top, color, muted)],
+                  id=box.id, kind=kind)
+    return scene
+
+
+def build_scene(graph: Graph, layout: Layout, theme: Theme) -> Scene:
+    """The scene for any layout style (paper styles live in nnviz.render.paper)."""
+    if layout.style != "graph":
+        from nnviz.render.paper import paper_scene
+
+        return paper_scene(graph, layout, theme)
+    return graph_scene(graph, layout, theme)
