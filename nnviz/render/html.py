@@ -1,0 +1,559 @@
+"""HTML: one self-contained interactive viewer page (canvas drawing, no network at all).
+
+The page is a drill-down viewer. Every group of the scope tree gets its own small layout,
+computed here by our Python layout engine: the group's direct nodes, its child groups as
+single boxes, and "Input"/"Output" proxy boxes for the tensors that cross its border. Opening a
+group in the page is a lookup of that precomputed layout, never a layout in JavaScript. Each
+node is laid out in exactly one view and each group box appears once in its parent's view, so
+the embedded data grows linearly with the model (proxies add at most depth x edges).
+
+All model strings travel as JSON inside ``<script type="application/json">`` with ``<``, ``>``,
+``&`` and U+2028/U+2029 escaped, and the page's JavaScript only ever puts them into the DOM
+with ``textContent`` or onto the canvas with ``fillText``. A Content-Security-Policy pins the
+one inline script and style by hash and forbids every network fetch.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import io
+import json
+import logging
+import re
+from functools import lru_cache
+from typing import Any
+
+from nnviz.ir import Graph, Node, Param, Tensor, format_shape
+from nnviz.layout.labels import fit_lines, node_lines
+from nnviz.layout.model import Layout
+from nnviz.text import FONT_FILES, _metrics
+from nnviz.theme import Theme, load_theme, templates_dir
+
+# Unicode ranges kept in the inlined font subset: Latin, Greek, punctuation, arrows, math
+# symbols. Other characters fall back to the local sans-serif font.
+_FONT_RANGES = ((0x20, 0x7F), (0xA0, 0x180), (0x370, 0x400), (0x2010, 0x2070),
+                (0x2190, 0x2200), (0x2200, 0x2270))
+_ATTR_LIMIT = 400  # characters of one attribute / meta value shown; more is cut
+_STYLE_CODES = {"title": 0, "name": 1, "detail": 2}
+
+
+# ---- small helpers ---------------------------------------------------------------------------
+
+def _num(v: float) -> float | int:
+    """Geometry rounded to 0.1 px, written as an int when whole (smaller JSON)."""
+    r = round(float(v), 1)
+    return int(r) if r.is_integer() else r
+
+
+def _safe_json(value: Any) -> str:
+    """JSON that cannot end a <script> element, open a comment or break a JS line."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False,
+                      default=str)
+    return (text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
+def _small_value(value: Any) -> Any:
+    """A JSON-able attribute value, cut to _ATTR_LIMIT characters (huge constants)."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False, default=str)
+    except (TypeError, ValueError):
+        text = json.dumps(str(value), ensure_ascii=False)
+    if len(text) <= _ATTR_LIMIT:
+        return json.loads(text)
+    return text[:_ATTR_LIMIT] + "\u2026"
+
+
+def _small_dict(d: dict) -> dict | int:
+    return {str(k): _small_value(v) for k, v in d.items()} if d else 0
+
+
+class _Interner:
+    """Strings -> small ints, in first-seen order (deterministic)."""
+
+    def __init__(self) -> None:
+        self.index: dict[str, int] = {}
+        self.items: list[str] = []
+
+    def __call__(self, s: str | None) -> int:
+        if s is None:
+            return -1
+        i = self.index.get(s)
+        if i is None:
+            i = self.index[s] = len(self.items)
+            self.items.append(s)
+        return i
+
+
+# ---- the per-group views ---------------------------------------------------------------------
+
+class _View:
+    """The sub-graph shown when one group is open."""
+
+    def __init__(self, gi: int, path: tuple[str, ...]) -> None:
+        self.gi = gi
+        self.path = path
+        self.members: list[str] = []  # box ids in first-seen order
+        self.kinds: dict[str, tuple[str, int]] = {}  # box id -> ("n"|"g"|"i"|"o", ref)
+        self.ins: dict[str, list[str]] = {}  # box id -> input tensor ids
+        self.outs: dict[str, list[str]] = {}
+        self.pairs: set[tuple[str, str]] = set()
+
+    def box(self, bid: str, kind: str, ref: int) -> str:
+        if bid not in self.kinds:
+            self.kinds[bid] = (kind, ref)
+            self.members.append(bid)
+            self.ins[bid] = []
+            self.outs[bid] = []
+        return bid
+
+    def link(self, src: str, dst: str, tensor: str) -> None:
+        """One edge per (src box, dst box): parallel tensors between two boxes are one line."""
+        if src == dst or (src, dst) in self.pairs:
+            return
+        self.pairs.add((src, dst))
+        if tensor not in self.outs[src]:
+            self.outs[src].append(tensor)
+        if tensor not in self.ins[dst]:
+            self.ins[dst].append(tensor)
+
+
+def _group_table(graph: Graph) -> list[tuple[str, ...]]:
+    """All group paths, root first, every prefix present, in a deterministic order."""
+    paths: list[tuple[str, ...]] = [()]
+    seen = {()}
+
+    def add(path: tuple[str, ...]) -> None:
+        for i in range(1, len(path) + 1):
+            p = tuple(path[:i])
+            if p not in seen:
+                seen.add(p)
+                paths.append(p)
+
+    for p in graph.groups:
+        add(tuple(p))
+    for node in graph.nodes.values():
+        add(tuple(node.group))
+    return paths
+
+
+def _build_views(graph: Graph, paths: list[tuple[str, ...]], tindex: dict[str, int]
+                 ) -> list[_View]:
+    gidx = {p: i for i, p in enumerate(paths)}
+    views = [_View(i, p) for i, p in enumerate(paths)]
+    taken = set(graph.nodes)
+
+    def fresh(base: str) -> str:
+        while base in taken:
+            base += "_"
+        taken.add(base)
+        return base
+
+    group_box_ids = {p: fresh(f"\u0000g{i}") for i, p in enumerate(paths)}
+    in_ids: dict[tuple[int, str], str] = {}
+    out_ids: dict[tuple[int, str], str] = {}
+
+    def rep(v: _View, node: Node) -> str:
+        """The box standing for ``node`` in view ``v``: itself or the child group holding it."""
+        depth = len(v.path)
+        if len(node.group) == depth:
+            return v.box(node.id, "n", -1)
+        child = tuple(node.group[:depth + 1])
+        return v.box(group_box_ids[child], "g", gidx[child])
+
+    def in_proxy(v: _View, t: str) -> str:
+        key = (v.gi, t)
+        if key not in in_ids:
+            in_ids[key] = fresh(f"\u0000i{v.gi}_{tindex[t]}")
+        return v.box(in_ids[key], "i", tindex[t])
+
+    def out_proxy(v: _View, t: str) -> str:
+        key = (v.gi, t)
+        if key not in out_ids:
+            out_ids[key] = fresh(f"\u0000o{v.gi}_{tindex[t]}")
+        return v.box(out_ids[key], "o", tindex[t])
+
+    # Every node and child group is a member of its view even without edges.
+    for p in paths[1:]:
+        rep_parent = views[gidx[p[:-1]]]
+        rep_parent.box(group_box_ids[p], "g", gidx[p])
+    for node in graph.nodes.values():
+        views[gidx[tuple(node.group)]].box(node.id, "n", -1)
+
+    producers = graph.producers()
+    for node in graph.nodes.values():
+        gv = tuple(node.group)
+        seen: set[str] = set()
+        for t in node.inputs:
+            if t in seen or t not in tindex:
+                continue
+            seen.add(t)
+            src_id = producers.get(t)
+            src = graph.nodes[src_id] if src_id is not None else None
+            if src is not None and src.id == node.id:
+                continue
+            gu = tuple(src.group) if src is not None else None
+            d = 0
+            if gu is not None:
+                while d < len(gu) and d < len(gv) and gu[d] == gv[d]:
+                    d += 1
+                lca = views[gidx[gu[:d]]]
+                lca.link(rep(lca, src), rep(lca, node), t)
+                for k in range(d + 1, len(gu) + 1):  # the tensor leaves these groups
+                    v = views[gidx[gu[:k]]]
+                    v.link(rep(v, src), out_proxy(v, t), t)
+            for k in range(d + 1, len(gv) + 1):  # ... and enters these
+                v = views[gidx[gv[:k]]]
+                v.link(in_proxy(v, t), rep(v, node), t)
+    return views
+
+
+def _view_graph(graph: Graph, view: _View, paths: list[tuple[str, ...]],
+                tensors_by_index: list[str], stats: list[dict]) -> Graph:
+    """The IR sub-graph of one view, for the layout engine."""
+    sub = Graph(name=graph.name)
+    for bid in view.members:
+        kind, ref = view.kinds[bid]
+        ins, outs = view.ins[bid], view.outs[bid]
+        for t in ins + outs:
+            if t not in sub.tensors:
+                sub.add_tensor(graph.tensors.get(t) or Tensor(t))
+        if kind == "n":
+            real = graph.nodes[bid]
+            # Own outputs first (their shapes label the box), then edge tensors.
+            node_outs = list(real.outputs) + [t for t in outs if t not in real.outputs]
+            for t in real.outputs:
+                if t not in sub.tensors:
+                    sub.add_tensor(graph.tensors.get(t) or Tensor(t))
+            sub.add_node(Node(bid, real.op, real.kind, real.name, {}, ins, node_outs,
+                              real.params, (), dict(real.meta)))
+        elif kind == "g":
+            path = paths[ref]
+            grp = graph.groups.get(path)
+            label = (grp.label if grp and grp.label else path[-1])
+            op = (grp.op if grp and grp.op else "") or label
+            total = stats[ref]["params"]
+            params = [Param("\u03a3", (total,))] if total else []
+            meta = {"repeat": grp.attrs["repeat"]} if grp and grp.attrs.get("repeat") else {}
+            sub.add_node(Node(bid, op, "group", label, {}, ins, outs, params, (), meta))
+        elif kind == "i":
+            sub.add_node(Node(bid, "Input", "io", tensors_by_index[ref], {}, [], outs))
+        else:
+            sub.add_node(Node(bid, "Output", "io", tensors_by_index[ref], {}, ins, []))
+    return sub
+
+
+def _group_stats(graph: Graph, paths: list[tuple[str, ...]]) -> list[dict]:
+    """Recursive node count, parameter count (shared weights once) and FLOPs per group."""
+    gidx = {p: i for i, p in enumerate(paths)}
+    stats = [{"nodes": 0, "params": 0, "flops": 0} for _ in paths]
+    seen: list[set[str]] = [set() for _ in paths]
+    for node in graph.nodes.values():
+        g = tuple(node.group)
+        flops = node.meta.get("flops")
+        for k in range(len(g) + 1):
+            i = gidx[g[:k]]
+            st = stats[i]
+            st["nodes"] += 1
+            if isinstance(flops, int | float) and not isinstance(flops, bool):
+                st["flops"] += flops
+            for p in node.params:
+                if p.name not in seen[i]:
+                    seen[i].add(p.name)
+                    st["params"] += p.count or 0
+    for st in stats:
+        if isinstance(st["flops"], float):
+            st["flops"] = round(st["flops"])
+    return stats
+
+
+# ---- JS label reconstruction check ------------------------------------------------------------
+
+def _js_lines(graph: Graph, node: Node, theme: Theme) -> list[str]:
+    """What viewer.js derives for a real node's box; boxes whose layout lines differ (a newer
+    labels.py) get their lines embedded, so the page always shows what the layout sized."""
+    return [ln.text for ln in fit_lines(node_lines(graph, node), theme)]
+
+
+# ---- packing ---------------------------------------------------------------------------------
+
+def _pack(graph: Graph, layout: Layout, theme: Theme, engine: str, direction: str) -> dict:
+    from nnviz.layout import layout as run_layout
+
+    tensors_by_index: list[str] = []
+    tindex: dict[str, int] = {}
+
+    def tref(t: str) -> int:
+        if t not in tindex:
+            tindex[t] = len(tensors_by_index)
+            tensors_by_index.append(t)
+        return tindex[t]
+
+    for t in graph.tensors:
+        tref(t)
+    for node in graph.nodes.values():
+        for t in node.inputs:
+            tref(t)
+        for t in node.outputs:
+            tref(t)
+
+    paths = _group_table(graph)
+    stats = _group_stats(graph, paths)
+    node_index = {nid: i for i, nid in enumerate(graph.nodes)}
+    views = _build_views(graph, paths, tindex)
+
+    shapes = _Interner()
+    dtypes = _Interner()
+    ops = _Interner()
+    kinds = _Interner()
+
+    producers = graph.producers()
+    t_shape, t_dtype, t_prod = [], [], []
+    for t in tensors_by_index:
+        tensor = graph.tensors.get(t)
+        shape = tensor.shape if tensor is not None else None
+        t_shape.append(shapes(format_shape(shape)) if shape is not None else -1)
+        t_dtype.append(dtypes(tensor.dtype if tensor is not None else None))
+        p = producers.get(t)
+        t_prod.append(node_index[p] if p is not None else -1)
+
+    n_id, n_name, n_op, n_kind, n_grp, n_in, n_out, n_par, n_attr, n_meta = (
+        [], [], [], [], [], [], [], [], [], [])
+    gidx = {p: i for i, p in enumerate(paths)}
+    for node in graph.nodes.values():
+        n_id.append(None if node.id == node.name else node.id)
+        n_name.append(node.name)
+        n_op.append(ops(node.op))
+        n_kind.append(kinds(node.kind))
+        n_grp.append(gidx[tuple(node.group)])
+        n_in.append([tindex[t] for t in node.inputs])
+        n_out.append([tindex[t] for t in node.outputs])
+        n_par.append([[p.name, shapes(format_shape(p.shape)) if p.shape is not None else -1,
+                       dtypes(p.dtype), p.count] for p in node.params] or 0)
+        n_attr.append(_small_dict(node.attrs))
+        n_meta.append(_small_dict(node.meta))
+
+    groups = []
+    for i, p in enumerate(paths):
+        grp = graph.groups.get(p)
+        label = (grp.label if grp and grp.label else (p[-1] if p else graph.name))
+        groups.append({
+            "label": label, "op": grp.op if grp else "", "parent": gidx[p[:-1]] if p else -1,
+            "attrs": _small_dict(grp.attrs) if grp else 0, **stats[i]})
+
+    # One layout per view. A graph without groups has one view: the layout we were given.
+    packed_views = []
+    for view in views:
+        if len(paths) == 1 and layout.style == "graph" and set(layout.nodes) == set(graph.nodes):
+            lay = layout
+        else:
+            sub = _view_graph(graph, view, paths, tensors_by_index, stats)
+            lay = run_layout(sub, engine=engine, direction=direction, theme=theme)
+        packed_views.append(_pack_view(graph, view, lay, node_index, tindex, theme))
+
+    return {
+        "format": "nnviz-viewer", "version": 1,
+        "name": graph.name, "meta": _small_dict(graph.meta),
+        "direction": direction,
+        "ops": ops.items, "kinds": kinds.items, "shapes": shapes.items, "dtypes": dtypes.items,
+        "tensors": {"id": tensors_by_index, "shape": t_shape, "dtype": t_dtype,
+                    "producer": t_prod},
+        "nodes": {"id": n_id, "name": n_name, "op": n_op, "kind": n_kind, "group": n_grp,
+                  "inputs": n_in, "outputs": n_out, "params": n_par, "attrs": n_attr,
+                  "meta": n_meta},
+        "groups": groups,
+        "graph_inputs": [tindex[t] for t in graph.inputs if t in tindex],
+        "graph_outputs": [tindex[t] for t in graph.outputs if t in tindex],
+        "views": packed_views,
+    }
+
+
+def _pack_view(graph: Graph, view: _View, lay: Layout, node_index: dict[str, int],
+               tindex: dict[str, int], theme: Theme) -> dict:
+    box_type, box_ref, xs, ys, ws, hs = [], [], [], [], [], []
+    lines: dict[str, list] = {}
+    box_index: dict[str, int] = {}
+    codes = {"n": 0, "g": 1, "i": 2, "o": 3}
+    for bid, box in lay.nodes.items():
+        kind, ref = view.kinds.get(bid, ("n", -1))
+        if kind == "n":
+            if bid not in node_index:
+                continue
+            ref = node_index[bid]
+            node = graph.nodes[bid]
+            if [ln.text for ln in box.lines] != _js_lines(graph, node, theme):
+                lines[str(len(box_type))] = [[ln.text, _STYLE_CODES.get(ln.style, 2)]
+                                             for ln in box.lines]
+        else:
+            # Synthetic boxes (groups, proxies): their lines come from the layout as is.
+            lines[str(len(box_type))] = [[ln.text, _STYLE_CODES.get(ln.style, 2)]
+                                         for ln in box.lines]
+        box_index[bid] = len(box_type)
+        box_type.append(codes[kind])
+        box_ref.append(ref)
+        xs.append(_num(box.x))
+        ys.append(_num(box.y))
+        ws.append(_num(box.w))
+        hs.append(_num(box.h))
+    e_src, e_dst, e_t, e_off, e_pts, e_spline = [], [], [], [0], [], []
+    for e in lay.edges:
+        if e.src not in box_index or e.dst not in box_index or len(e.points) < 2:
+            continue
+        if e.spline:
+            e_spline.append(len(e_src))
+        e_src.append(box_index[e.src])
+        e_dst.append(box_index[e.dst])
+        e_t.append(tindex.get(e.tensor, -1))
+        for x, y in e.points:
+            e_pts.append(_num(x))
+            e_pts.append(_num(y))
+        e_off.append(len(e_pts))
+    return {"group": view.gi, "w": _num(lay.width), "h": _num(lay.height),
+            "box": {"type": box_type, "ref": box_ref, "x": xs, "y": ys, "w": ws, "h": hs},
+            "lines": lines,
+            "edge": {"src": e_src, "dst": e_dst, "tensor": e_t, "off": e_off, "pts": e_pts,
+                     "spline": e_spline}}
+
+
+# ---- themes and fonts --------------------------------------------------------------------------
+
+def _alt_theme(theme: Theme) -> Theme:
+    """The theme the page's light/dark toggle switches to."""
+    dark = _is_dark(theme.get("background", "#ffffff"))
+    want = "default" if dark else "dark"
+    try:
+        return load_theme(want)
+    except Exception:  # noqa: BLE001 - dark.json may not exist yet: derive one
+        return load_theme(None) if dark else _derived_dark(theme)
+
+
+def _is_dark(color: str) -> bool:
+    try:
+        c = color.lstrip("#")
+        r, g, b = (int(c[i:i + 2], 16) for i in (0, 2, 4))
+    except (ValueError, IndexError):
+        return False
+    return 0.299 * r + 0.587 * g + 0.114 * b < 128
+
+
+def _mix(color: str, other: str, t: float) -> str:
+    try:
+        a = [int(color.lstrip("#")[i:i + 2], 16) for i in (0, 2, 4)]
+        b = [int(other.lstrip("#")[i:i + 2], 16) for i in (0, 2, 4)]
+    except (ValueError, IndexError):
+        return color
+    return "#" + "".join(f"{round(x + (y - x) * t):02x}" for x, y in zip(a, b))
+
+
+def _derived_dark(theme: Theme) -> Theme:
+    """A dark variant of a light theme: dark fills tinted by each kind's stroke colour."""
+    bg = "#0d1117"
+    out = Theme(json.loads(json.dumps(theme)))
+    out["name"] = "dark"
+    out["background"] = bg
+    out["font"] = {**theme["font"], "color": "#e6edf3", "muted": "#9198a1"}
+    out["node"] = {**theme["node"], "stroke": "#8b949e"}
+    out["edge"] = {**theme["edge"], "stroke": "#7d8590", "label_color": "#9198a1"}
+    out["group"] = {**theme["group"], "fill": "#161b22", "stroke": "#3d444d",
+                    "label_color": "#9198a1"}
+    out["kinds"] = {k: {**v, "fill": _mix(bg, v.get("stroke", "#888888"), 0.22),
+                        "stroke": _mix(v.get("stroke", "#888888"), "#ffffff", 0.15)}
+                    for k, v in theme["kinds"].items()}
+    return out
+
+
+def _theme_for_page(theme: Theme) -> dict:
+    keys = ("name", "background", "font", "node", "edge", "group", "kinds")
+    return {k: theme[k] for k in keys if k in theme}
+
+
+@lru_cache(maxsize=2)
+def _font_face_css() -> str:
+    """The shipped DejaVu Sans, subset to the common ranges, as inline WOFF @font-face rules.
+    The canvas then measures text exactly like the layout's metrics table does."""
+    from fontTools import subset
+    from fontTools.ttLib import TTFont
+
+    # fontTools logs a warning per table it cannot subset (FFTM): not the user's business.
+    logging.getLogger("fontTools").setLevel(logging.ERROR)
+    unicodes = [c for lo, hi in _FONT_RANGES for c in range(lo, hi)]
+    rules = []
+    for weight, key in ((400, "regular"), (700, "bold")):
+        font = TTFont(str(FONT_FILES[key]), recalcTimestamp=False)
+        opts = subset.Options()
+        opts.layout_features = ["kern"]
+        opts.hinting = False
+        opts.flavor = "woff"
+        opts.name_IDs = [0, 1, 2]
+        sub = subset.Subsetter(opts)
+        sub.populate(unicodes=unicodes)
+        sub.subset(font)
+        buf = io.BytesIO()
+        font.flavor = "woff"
+        font.save(buf, reorderTables=True)
+        data = base64.b64encode(buf.getvalue()).decode("ascii")
+        rules.append(f'@font-face{{font-family:"nnviz-dejavu";font-weight:{weight};'
+                     f'src:url(data:font/woff;base64,{data}) format("woff")}}')
+    return "\n".join(rules)
+
+
+def _font_css_or_empty() -> str:
+    try:
+        return _font_face_css()
+    except Exception:  # noqa: BLE001 - no brotli / fontTools: the local font stack is used
+        return ""
+
+
+# ---- the page ------------------------------------------------------------------------------------
+
+@lru_cache(maxsize=4)
+def _template(name: str) -> str:
+    return (templates_dir() / name).read_text(encoding="utf-8")
+
+
+def _csp_hash(text: str) -> str:
+    digest = hashlib.sha256(text.encode("utf-8")).digest()
+    return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
+
+
+def render_page(graph: Graph, layout: Layout, theme: Theme, engine: str | None = None,
+                direction: str | None = None) -> str:
+    """The complete HTML document."""
+    engine = engine or (layout.engine if layout.engine in ("layered", "dot") else "layered")
+    direction = direction or layout.direction or "TB"
+    data = _pack(graph, layout, theme, engine, direction)
+    face = _metrics()["regular"]
+    data["metrics"] = {"ascent": face["ascent"], "descent": face["descent"],
+                       "upm": face["units_per_em"]}
+    data["theme"] = _theme_for_page(theme)
+    data["alt_theme"] = _theme_for_page(_alt_theme(theme))
+    css = _font_css_or_empty() + "\n" + _template("viewer.css")
+    js = _template("viewer.js")
+    csp = ("default-src 'none'; script-src " + _csp_hash(js) + "; style-src " + _csp_hash(css)
+           + "; font-src data:; img-src data: blob:; base-uri 'none'; form-action 'none'")
+    values = {
+        "CSP": html.escape(csp, quote=True),
+        "TITLE": html.escape(f"{graph.name} \u2014 nnviz", quote=False),
+        "CSS": css,
+        "DATA": _safe_json(data),
+        "JS": js,
+    }
+    # One pass, so text inside the data can never be taken for a placeholder.
+    return re.sub(r"\{\{(CSP|TITLE|CSS|DATA|JS)\}\}", lambda m: values[m.group(1)],
+                  _template("viewer.html"))
+
+
+def render(graph: Graph, layout: Layout, theme: Theme, **options: Any) -> str:
+    """The viewer page; ``jupyter=True`` wraps it in a sandboxed iframe for notebook output,
+    so several viewers on one page never share ids, styles or keyboard handlers."""
+    page = render_page(graph, layout, theme, engine=options.get("engine"),
+                       direction=options.get("direction"))
+    if options.get("jupyter"):
+        height = int(options.get("height", 640))
+        return (f'<iframe srcdoc="{html.escape(page, quote=True)}" '
+                f'sandbox="allow-scripts allow-downloads" width="100%" height="{height}" '
+                'style="border:1px solid #d0d7de;border-radius:6px" '
+                f'title="{html.escape(graph.name, quote=True)} (nnviz viewer)"></iframe>')
+    return page

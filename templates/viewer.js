@@ -1,0 +1,1086 @@
+/* nnviz interactive viewer. Plain ES2020, no libraries, no network, no eval, no innerHTML:
+   model strings only ever reach the page through textContent or canvas fillText.
+   Geometry is precomputed in Python: one layout per group ("view"); opening a group switches
+   to its view. Drawing is on a canvas, culled to the visible rectangle, with level of detail
+   (no text when too small to read, a cached bitmap when the whole view is on screen). */
+(function () {
+  'use strict';
+
+  var D = JSON.parse(document.getElementById('nnviz-data').textContent);
+  var N = D.nodes, T = D.tensors, G = D.groups, V = D.views;
+  var NN = N.name.length, NT = T.id.length;
+  var FONT = 'nnviz-dejavu, "DejaVu Sans", "Verdana", sans-serif';
+  var MET = D.metrics;
+  var theme = D.theme;
+
+  var $ = function (id) { return document.getElementById(id); };
+  var canvas = $('canvas'), ctx = canvas.getContext('2d');
+  var mini = $('minimap'), mctx = mini.getContext('2d');
+  var stage = $('stage');
+
+  // ---- state -------------------------------------------------------------------------------
+  var cur = null;            // the prepared current view
+  var s = 1, tx = 0, ty = 0; // screen = world * s + t   (CSS px)
+  var W = 1, H = 1, dpr = 1;
+  var sel = null;            // {t: 'node'|'group'|'tensor', i}
+  var hi = null;             // {tensor, boxes: Set, edges: Set} for the highlighted tensor
+  var prepared = [];
+  var frameTimes = [];
+  var firstFrame = 0;
+
+  // ---- small helpers -----------------------------------------------------------------------
+  function el(tag, props) {
+    var e = document.createElement(tag);
+    if (props) {
+      for (var k in props) {
+        if (k === 'text') e.textContent = props[k];
+        else if (k === 'cls') e.className = props[k];
+        else if (k === 'on') e.addEventListener('click', props[k]);
+        else e[k] = props[k];
+      }
+    }
+    for (var i = 2; i < arguments.length; i++) {
+      var c = arguments[i];
+      if (c === null || c === undefined) continue;
+      e.appendChild(typeof c === 'string' ? document.createTextNode(c) : c);
+    }
+    return e;
+  }
+  function clear(e) { while (e.firstChild) e.removeChild(e.firstChild); }
+  function human(n) {
+    var u = [['T', 1e12], ['B', 1e9], ['M', 1e6], ['K', 1e3]];
+    for (var i = 0; i < u.length; i++) if (n >= u[i][1]) return (n / u[i][1]).toFixed(1) + u[i][0];
+    return String(n);
+  }
+  function full(n) { return Number(n).toLocaleString('en-US'); }
+  function shapeOf(t) { var k = T.shape[t]; return k < 0 ? '?' : D.shapes[k]; }
+  function dtypeOf(t) { var k = T.dtype[t]; return k < 0 ? '' : D.dtypes[k]; }
+  function opOf(i) { return D.ops[N.op[i]]; }
+  function kindOf(i) { return D.kinds[N.kind[i]]; }
+  function nodeId(i) { return N.id[i] === null ? N.name[i] : N.id[i]; }
+  function groupPath(g) {
+    var p = [];
+    for (; g > 0; g = G[g].parent) p.push(g);
+    return p.reverse();
+  }
+  function pathText(g) { return groupPath(g).map(function (k) { return G[k].label; }).join(' / '); }
+  function isAncestor(a, g) { for (; g >= 0; g = G[g].parent) if (g === a) return true; return false; }
+  var consumers = null;
+  function consumersOf(t) {
+    if (!consumers) {
+      consumers = new Array(NT);
+      for (var i = 0; i < NN; i++) {
+        var ins = N.inputs[i];
+        for (var j = 0; j < ins.length; j++) {
+          var c = consumers[ins[j]] || (consumers[ins[j]] = []);
+          if (c[c.length - 1] !== i) c.push(i);
+        }
+      }
+    }
+    return consumers[t] || [];
+  }
+  function paramCount(i) {
+    var ps = N.params[i], n = 0;
+    if (ps) for (var j = 0; j < ps.length; j++) n += ps[j][3] || 0;
+    return n;
+  }
+  function fontPx(style) { return style === 0 ? theme.font.title_size : theme.font.size; }
+  function fontSpec(style, size) { return (style === 0 ? 'bold ' : '') + size + 'px ' + FONT; }
+  function lineHeight(size) { return (MET.ascent - MET.descent) * size / MET.upm; }
+  function ascent(size) { return MET.ascent * size / MET.upm; }
+
+  // The lines of a real node's box, as nnviz/layout/labels.py writes them (Python embeds the
+  // lines of any box where they would differ).
+  function nodeLines(i) {
+    var meta = N.meta[i] || {};
+    var op = opOf(i), out = [[op + (meta.repeat ? ' \u00d7' + meta.repeat : ''), 0]];
+    if (N.name[i] && N.name[i] !== op) out.push([N.name[i], 1]);
+    var shapes = [], outs = N.outputs[i];
+    for (var j = 0; j < outs.length && j < 2; j++) if (T.shape[outs[j]] >= 0) shapes.push(shapeOf(outs[j]));
+    if (shapes.length) out.push([shapes.join(' '), 2]);
+    if (kindOf(i) === 'io' && !shapes.length && N.inputs[i].length && T.shape[N.inputs[i][0]] >= 0) {
+      out.push([shapeOf(N.inputs[i][0]), 2]);
+    }
+    var c = paramCount(i);
+    if (c) out.push(['params: ' + human(c), 2]);
+    return out;
+  }
+
+  var measureCtx = document.createElement('canvas').getContext('2d');
+  var fitCache = new Map();
+  function fitText(text, style, maxw) {
+    var key = style + '\u0001' + maxw + '\u0001' + text;
+    var r = fitCache.get(key);
+    if (r !== undefined) return r;
+    measureCtx.font = fontSpec(style, fontPx(style));
+    r = text;
+    if (measureCtx.measureText(text).width > maxw + 0.5) {
+      var lo = 0, hi2 = text.length;
+      while (lo < hi2) {
+        var mid = (lo + hi2 + 1) >> 1;
+        if (measureCtx.measureText(text.slice(0, mid) + '\u2026').width <= maxw + 0.5) lo = mid;
+        else hi2 = mid - 1;
+      }
+      r = text.slice(0, lo) + '\u2026';
+    }
+    if (fitCache.size > 200000) fitCache.clear();
+    fitCache.set(key, r);
+    return r;
+  }
+
+  // ---- views -------------------------------------------------------------------------------
+  function prep(vi) {
+    if (prepared[vi]) return prepared[vi];
+    var v = V[vi], b = v.box, n = b.type.length, e = v.edge, ne = e.src.length;
+    var P = {
+      vi: vi, w: v.w, h: v.h, n: n, type: b.type, ref: b.ref,
+      x: Float64Array.from(b.x), y: Float64Array.from(b.y), bw: Float64Array.from(b.w),
+      bh: Float64Array.from(b.h), lines: new Array(n), kind: new Array(n),
+      nodeBox: new Map(), groupBox: new Map(), proxyBox: [],
+      ne: ne, src: e.src, dst: e.dst, et: e.tensor, off: e.off, pts: Float64Array.from(e.pts),
+      spline: new Set(e.spline), ex0: new Float64Array(ne), ey0: new Float64Array(ne),
+      ex1: new Float64Array(ne), ey1: new Float64Array(ne), buckets: null, cache: null,
+      miniCache: null, real: 0
+    };
+    for (var i = 0; i < n; i++) {
+      var t = b.type[i], r = b.ref[i];
+      if (t === 0) { P.nodeBox.set(r, i); P.kind[i] = kindOf(r); P.real++; }
+      else if (t === 1) { P.groupBox.set(r, i); P.kind[i] = 'group'; P.real++; }
+      else { P.proxyBox.push(i); P.kind[i] = 'io'; }
+      var L = v.lines[String(i)];
+      P.lines[i] = L ? L : (t === 0 ? nodeLines(r) : []);
+    }
+    var buckets = new Map();
+    for (i = 0; i < n; i++) {
+      var k = b.type[i] >= 2 ? '\u0000proxy' : P.kind[i];
+      if (!buckets.has(k)) buckets.set(k, []);
+      buckets.get(k).push(i);
+    }
+    P.buckets = Array.from(buckets.entries()).sort(function (a, c) { return a[0] < c[0] ? -1 : 1; });
+    for (var j = 0; j < ne; j++) {
+      var x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+      for (var q = e.off[j]; q < e.off[j + 1]; q += 2) {
+        var px = P.pts[q], py = P.pts[q + 1];
+        if (px < x0) x0 = px; if (px > x1) x1 = px; if (py < y0) y0 = py; if (py > y1) y1 = py;
+      }
+      P.ex0[j] = x0; P.ey0[j] = y0; P.ex1[j] = x1; P.ey1[j] = y1;
+    }
+    prepared[vi] = P;
+    return P;
+  }
+
+  function trivial(vi) {
+    // A view that only holds one child group (plus border proxies) is skipped when opening.
+    var P = prep(vi);
+    return P.real === 1 && P.groupBox.size === 1;
+  }
+
+  // ---- drawing -----------------------------------------------------------------------------
+  function kindStyle(k) { return theme.kinds[k] || theme.kinds.other; }
+
+  function drawScene(c, P, sc, X0, Y0, X1, Y1, forExport) {
+    var i, j, q, k;
+    var ed = theme.edge, nd = theme.node;
+    // Edges: one batched path.
+    var visE = [];
+    for (j = 0; j < P.ne; j++) {
+      if (P.ex1[j] < X0 || P.ex0[j] > X1 || P.ey1[j] < Y0 || P.ey0[j] > Y1) continue;
+      visE.push(j);
+    }
+    c.lineWidth = Math.max(ed.width, 0.9 / sc);
+    c.strokeStyle = ed.stroke;
+    c.lineJoin = 'round';
+    c.beginPath();
+    for (k = 0; k < visE.length; k++) traceEdge(c, P, visE[k]);
+    c.stroke();
+    var arrow = ed.arrow_size;
+    if (arrow * sc >= 2.5) {
+      c.fillStyle = ed.stroke;
+      c.beginPath();
+      for (k = 0; k < visE.length; k++) traceArrow(c, P, visE[k], arrow);
+      c.fill();
+    }
+    // Boxes, batched per kind colour.
+    var boxStroke = sc * 12 >= 3, round = sc * 8 >= 2;
+    var visB = [];
+    for (var bi = 0; bi < P.buckets.length; bi++) {
+      var key = P.buckets[bi][0], list = P.buckets[bi][1];
+      var proxy = key === '\u0000proxy';
+      var st = kindStyle(proxy ? 'io' : key);
+      var isGroup = key === 'group';
+      if (isGroup) {
+        // A stacked card behind each group box says "this opens".
+        c.beginPath();
+        for (q = 0; q < list.length; q++) {
+          i = list[q];
+          if (!inView(P, i, X0, Y0, X1, Y1)) continue;
+          rect(c, P.x[i] + 4, P.y[i] + 4, P.bw[i], P.bh[i], round ? nd.radius : 0);
+        }
+        c.fillStyle = st.fill; c.fill();
+        if (boxStroke) { c.lineWidth = Math.max(nd.stroke_width, 0.8 / sc); c.strokeStyle = st.stroke || nd.stroke; c.stroke(); }
+      }
+      c.beginPath();
+      for (q = 0; q < list.length; q++) {
+        i = list[q];
+        if (!inView(P, i, X0, Y0, X1, Y1)) continue;
+        visB.push(i);
+        rect(c, P.x[i], P.y[i], P.bw[i], P.bh[i], round ? (proxy ? P.bh[i] / 2 : nd.radius) : 0);
+      }
+      c.fillStyle = st.fill;
+      c.fill();
+      if (boxStroke) {
+        c.lineWidth = Math.max(isGroup ? nd.stroke_width * 1.6 : nd.stroke_width, 0.8 / sc);
+        c.strokeStyle = st.stroke || nd.stroke;
+        if (proxy) c.setLineDash([3, 2]);
+        c.stroke();
+        if (proxy) c.setLineDash([]);
+      }
+    }
+    // Text, only when readable; grouped by style so the font is set three times per frame.
+    if (theme.font.size * sc >= 4.5 || forExport) {
+      c.textAlign = 'center';
+      c.textBaseline = 'alphabetic';
+      var pad = nd.padding_x, gap = nd.line_gap;
+      for (var style = 0; style < 3; style++) {
+        var size = fontPx(style);
+        c.font = fontSpec(style, size);
+        c.fillStyle = style === 2 ? (theme.font.muted || theme.font.color) : theme.font.color;
+        for (q = 0; q < visB.length; q++) {
+          i = visB[q];
+          var L = P.lines[i];
+          if (!L.length) continue;
+          var total = 0;
+          for (k = 0; k < L.length; k++) total += lineHeight(fontPx(L[k][1]));
+          total += gap * (L.length - 1);
+          var y = P.y[i] + (P.bh[i] - total) / 2;
+          for (k = 0; k < L.length; k++) {
+            var sz = fontPx(L[k][1]);
+            if (L[k][1] === style) {
+              c.fillText(fitText(L[k][0], style, P.bw[i] - 2 * pad), P.x[i] + P.bw[i] / 2, y + ascent(sz));
+            }
+            y += lineHeight(sz) + gap;
+          }
+        }
+      }
+    }
+    return visB;
+  }
+
+  function inView(P, i, X0, Y0, X1, Y1) {
+    return !(P.x[i] > X1 || P.x[i] + P.bw[i] + 4 < X0 || P.y[i] > Y1 || P.y[i] + P.bh[i] + 4 < Y0);
+  }
+  function rect(c, x, y, w, h, r) {
+    if (r > 0 && c.roundRect) c.roundRect(x, y, w, h, Math.min(r, w / 2, h / 2));
+    else c.rect(x, y, w, h);
+  }
+  function traceEdge(c, P, j) {
+    var a = P.off[j], b = P.off[j + 1], p = P.pts;
+    c.moveTo(p[a], p[a + 1]);
+    if (P.spline.has(j)) {
+      for (var q = a + 2; q + 5 < b + 1; q += 6) c.bezierCurveTo(p[q], p[q + 1], p[q + 2], p[q + 3], p[q + 4], p[q + 5]);
+    } else {
+      for (q = a + 2; q < b; q += 2) c.lineTo(p[q], p[q + 1]);
+    }
+  }
+  function traceArrow(c, P, j, size) {
+    var b = P.off[j + 1], p = P.pts;
+    var x = p[b - 2], y = p[b - 1], px = p[b - 4], py = p[b - 3];
+    var dx = x - px, dy = y - py, len = Math.hypot(dx, dy) || 1;
+    dx /= len; dy /= len;
+    c.moveTo(x, y);
+    c.lineTo(x - dx * size - dy * size * 0.45, y - dy * size + dx * size * 0.45);
+    c.lineTo(x - dx * size + dy * size * 0.45, y - dy * size - dx * size * 0.45);
+    c.closePath();
+  }
+
+  // A bitmap of the whole view, used whenever the whole view (or most of it) is on screen:
+  // a zoomed-out frame of a 50k-box view is then one drawImage.
+  function overview(P) {
+    if (P.cache !== null) return P.cache;
+    P.cache = false;
+    if (P.n + P.ne < 1500) return false;
+    var sc = Math.min(1, 4096 / Math.max(P.w, P.h), Math.sqrt(16e6 / (P.w * P.h)));
+    var oc = document.createElement('canvas');
+    oc.width = Math.max(1, Math.ceil(P.w * sc));
+    oc.height = Math.max(1, Math.ceil(P.h * sc));
+    var c = oc.getContext('2d');
+    c.fillStyle = theme.background;
+    c.fillRect(0, 0, oc.width, oc.height);
+    c.setTransform(sc, 0, 0, sc, 0, 0);
+    drawScene(c, P, sc, 0, 0, P.w, P.h, false);
+    P.cache = {canvas: oc, scale: sc};
+    return P.cache;
+  }
+
+  function draw() {
+    var t0 = performance.now();
+    var P = cur;
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.fillStyle = theme.background;
+    ctx.fillRect(0, 0, W, H);
+    var X0 = -tx / s, Y0 = -ty / s, X1 = (W - tx) / s, Y1 = (H - ty) / s;
+    var ov = overview(P);
+    if (ov && s <= ov.scale * 1.3) {
+      ctx.imageSmoothingEnabled = true;
+      ctx.drawImage(ov.canvas, tx, ty, ov.canvas.width / ov.scale * s, ov.canvas.height / ov.scale * s);
+      ctx.setTransform(dpr * s, 0, 0, dpr * s, dpr * tx, dpr * ty);
+    } else {
+      ctx.setTransform(dpr * s, 0, 0, dpr * s, dpr * tx, dpr * ty);
+      drawScene(ctx, P, s, X0, Y0, X1, Y1, false);
+    }
+    drawHighlights(ctx, P, s);
+    drawMinimap();
+    var dt = performance.now() - t0;
+    frameTimes.push(dt);
+    if (frameTimes.length > 240) frameTimes.shift();
+    if (!firstFrame) {
+      firstFrame = performance.now();
+      window.__nnvizFirstFrame = firstFrame;
+      document.documentElement.setAttribute('data-ready', '1');
+    }
+  }
+
+  function accent() { return isDark() ? '#4493f8' : '#0969da'; }
+  function isDark() {
+    var c = theme.background.replace('#', '');
+    var r = parseInt(c.substr(0, 2), 16), g = parseInt(c.substr(2, 2), 16), b = parseInt(c.substr(4, 2), 16);
+    return 0.299 * r + 0.587 * g + 0.114 * b < 128;
+  }
+
+  function drawHighlights(c, P, sc) {
+    var col = accent();
+    if (hi) {
+      c.strokeStyle = col;
+      c.lineWidth = Math.max(2.2, 2.2 / sc);
+      c.beginPath();
+      hi.edges.forEach(function (j) { traceEdge(c, P, j); });
+      c.stroke();
+      c.fillStyle = col;
+      c.beginPath();
+      hi.edges.forEach(function (j) { traceArrow(c, P, j, theme.edge.arrow_size * 1.2); });
+      c.fill();
+      c.lineWidth = Math.max(2, 2 / sc);
+      c.beginPath();
+      hi.boxes.forEach(function (i) { rect(c, P.x[i] - 2, P.y[i] - 2, P.bw[i] + 4, P.bh[i] + 4, theme.node.radius + 2); });
+      c.stroke();
+    }
+    var b = selectedBox();
+    if (b >= 0) {
+      c.strokeStyle = col;
+      c.lineWidth = Math.max(3, 3 / sc);
+      c.beginPath();
+      rect(c, P.x[b] - 3, P.y[b] - 3, P.bw[b] + 6, P.bh[b] + 6, theme.node.radius + 3);
+      c.stroke();
+    }
+  }
+
+  function drawMinimap() {
+    var P = cur, mw = mini.width, mh = mini.height;
+    if (!P.miniCache) {
+      var mc = document.createElement('canvas');
+      mc.width = mw; mc.height = mh;
+      var c = mc.getContext('2d');
+      c.fillStyle = theme.background;
+      c.fillRect(0, 0, mw, mh);
+      var sc = Math.min((mw - 8) / P.w, (mh - 8) / P.h);
+      var ox = (mw - P.w * sc) / 2, oy = (mh - P.h * sc) / 2;
+      var ov = overview(P);
+      if (ov) {
+        c.imageSmoothingEnabled = true;
+        c.drawImage(ov.canvas, ox, oy, P.w * sc, P.h * sc);
+      } else {
+        c.setTransform(sc, 0, 0, sc, ox, oy);
+        drawScene(c, P, sc, 0, 0, P.w, P.h, false);
+      }
+      P.miniCache = {canvas: mc, sc: sc, ox: ox, oy: oy};
+    }
+    var m = P.miniCache;
+    mctx.setTransform(1, 0, 0, 1, 0, 0);
+    mctx.drawImage(m.canvas, 0, 0);
+    var x = m.ox + (-tx / s) * m.sc, y = m.oy + (-ty / s) * m.sc;
+    var w = W / s * m.sc, h = H / s * m.sc;
+    mctx.fillStyle = isDark() ? 'rgba(68,147,248,0.16)' : 'rgba(9,105,218,0.10)';
+    mctx.fillRect(x, y, w, h);
+    mctx.strokeStyle = accent();
+    mctx.lineWidth = 1.5;
+    mctx.strokeRect(x, y, w, h);
+  }
+
+  var pending = false;
+  function requestDraw() {
+    if (pending) return;
+    pending = true;
+    requestAnimationFrame(function () { pending = false; draw(); scheduleHash(); updateStatus(); });
+  }
+
+  // ---- view control ------------------------------------------------------------------------
+  function resize() {
+    var r = stage.getBoundingClientRect();
+    dpr = window.devicePixelRatio || 1;
+    W = Math.max(1, r.width); H = Math.max(1, r.height);
+    canvas.width = Math.round(W * dpr); canvas.height = Math.round(H * dpr);
+    if (cur) requestDraw();
+  }
+  function fitScale() {
+    return Math.min((W - 48) / cur.w, (H - 48) / cur.h, 1.5);
+  }
+  function fit() {
+    s = Math.max(fitScale(), 1e-4);
+    tx = (W - cur.w * s) / 2; ty = (H - cur.h * s) / 2;
+    requestDraw();
+  }
+  function startView() {
+    // Fit when the view is readable that way; otherwise start readable at the inputs end.
+    var f = fitScale();
+    if (f >= 0.45) return fit();
+    s = 0.8;
+    if (D.direction === 'LR' || D.direction === 'RL') {
+      ty = (H - cur.h * s) / 2; tx = 24;
+      if (cur.h * s > H) ty = 24;
+    } else {
+      tx = (W - cur.w * s) / 2; ty = 24;
+      if (cur.w * s > W) tx = 24;
+    }
+    requestDraw();
+  }
+  function zoomAt(factor, px, py) {
+    var min = Math.min(fitScale() * 0.5, 0.05), ns = Math.min(8, Math.max(min, s * factor));
+    factor = ns / s;
+    tx = px - (px - tx) * factor; ty = py - (py - ty) * factor; s = ns;
+    requestDraw();
+  }
+  function centerOn(x, y, zoom) {
+    if (zoom) s = zoom;
+    tx = W / 2 - x * s; ty = H / 2 - y * s;
+    requestDraw();
+  }
+  function centerBox(b) {
+    var z = Math.max(s, 0.9);
+    centerOn(cur.x[b] + cur.bw[b] / 2, cur.y[b] + cur.bh[b] / 2, Math.min(z, 2));
+  }
+
+  function setView(vi, how) {
+    cur = prep(vi);
+    hi = null;
+    if (sel && sel.t === 'tensor') computeHi(sel.i);
+    renderCrumbs();
+    $('btn-up').disabled = vi === 0;
+    if (how !== 'keep') startView();
+    requestDraw();
+  }
+  function openGroup(g) {
+    while (trivial(g)) g = prep(g).groupBox.keys().next().value;
+    setView(g);
+  }
+  function up() {
+    var g = G[cur.vi].parent;
+    if (g < 0) return;
+    var from = cur.vi;
+    while (g > 0 && trivial(g)) g = G[g].parent;
+    setView(g);
+    // Keep the group we came out of selected and in sight.
+    var child = from;
+    while (child >= 0 && G[child].parent !== g) child = G[child].parent;
+    if (child >= 0 && cur.groupBox.has(child)) { select({t: 'group', i: child}); centerBox(cur.groupBox.get(child)); }
+  }
+
+  // ---- selection ---------------------------------------------------------------------------
+  function selectedBox() {
+    if (!sel) return -1;
+    if (sel.t === 'node') { var b = cur.nodeBox.get(sel.i); return b === undefined ? -1 : b; }
+    if (sel.t === 'group') { b = cur.groupBox.get(sel.i); return b === undefined ? -1 : b; }
+    return -1;
+  }
+  function boxForNode(P, i) {
+    var b = P.nodeBox.get(i);
+    if (b !== undefined) return b;
+    // The child group box of P's view that holds node i.
+    var g = N.group[i];
+    while (g >= 0 && G[g].parent !== P.vi) g = G[g].parent;
+    b = g >= 0 ? P.groupBox.get(g) : undefined;
+    return b === undefined ? -1 : b;
+  }
+  function computeHi(t) {
+    var P = cur, boxes = new Set(), edges = new Set();
+    for (var j = 0; j < P.ne; j++) if (P.et[j] === t) { edges.add(j); boxes.add(P.src[j]); boxes.add(P.dst[j]); }
+    var ends = consumersOf(t).slice();
+    if (T.producer[t] >= 0) ends.push(T.producer[t]);
+    for (var k = 0; k < ends.length; k++) { var b = boxForNode(P, ends[k]); if (b >= 0) boxes.add(b); }
+    for (k = 0; k < P.proxyBox.length; k++) if (P.ref[P.proxyBox[k]] === t) boxes.add(P.proxyBox[k]);
+    hi = {tensor: t, boxes: boxes, edges: edges};
+  }
+  function select(x) {
+    sel = x;
+    hi = null;
+    if (x && x.t === 'tensor') computeHi(x.i);
+    renderDetails();
+    requestDraw();
+  }
+
+  function gotoNode(i) {
+    var g = N.group[i];
+    if (cur.vi !== g) setView(g, 'keep');
+    select({t: 'node', i: i});
+    centerBox(cur.nodeBox.get(i));
+  }
+  function gotoGroup(g) {
+    var p = G[g].parent;
+    if (p < 0) { setView(0); return; }
+    if (cur.vi !== p) setView(p, 'keep');
+    select({t: 'group', i: g});
+    centerBox(cur.groupBox.get(g));
+  }
+  function gotoTensor(t) {
+    var p = T.producer[t], c = consumersOf(t);
+    var anchor = p >= 0 ? p : (c.length ? c[0] : -1);
+    if (anchor >= 0 && cur.vi !== N.group[anchor]) setView(N.group[anchor], 'keep');
+    select({t: 'tensor', i: t});
+    if (anchor >= 0) centerBox(cur.nodeBox.get(anchor));
+  }
+
+  // ---- hit testing -------------------------------------------------------------------------
+  function hitBox(wx, wy) {
+    var P = cur;
+    for (var i = P.n - 1; i >= 0; i--) {
+      if (wx >= P.x[i] && wx <= P.x[i] + P.bw[i] && wy >= P.y[i] && wy <= P.y[i] + P.bh[i]) return i;
+    }
+    return -1;
+  }
+  function hitEdge(wx, wy) {
+    var P = cur, tol = 6 / s, best = -1, bd = tol;
+    for (var j = 0; j < P.ne; j++) {
+      if (wx < P.ex0[j] - tol || wx > P.ex1[j] + tol || wy < P.ey0[j] - tol || wy > P.ey1[j] + tol) continue;
+      for (var q = P.off[j]; q + 3 < P.off[j + 1]; q += 2) {
+        var d = segDist(wx, wy, P.pts[q], P.pts[q + 1], P.pts[q + 2], P.pts[q + 3]);
+        if (d < bd) { bd = d; best = j; }
+      }
+    }
+    return best;
+  }
+  function segDist(px, py, ax, ay, bx, by) {
+    var dx = bx - ax, dy = by - ay, l = dx * dx + dy * dy;
+    var t = l ? Math.max(0, Math.min(1, ((px - ax) * dx + (py - ay) * dy) / l)) : 0;
+    return Math.hypot(px - ax - t * dx, py - ay - t * dy);
+  }
+  function clickAt(px, py, dbl) {
+    var wx = (px - tx) / s, wy = (py - ty) / s;
+    var b = hitBox(wx, wy);
+    if (b >= 0) {
+      var t = cur.type[b], r = cur.ref[b];
+      if (t === 0) select({t: 'node', i: r});
+      else if (t === 1) { if (dbl) openGroup(r); else select({t: 'group', i: r}); }
+      else select({t: 'tensor', i: r});
+      return;
+    }
+    var e = hitEdge(wx, wy);
+    if (e >= 0 && cur.et[e] >= 0) { select({t: 'tensor', i: cur.et[e]}); return; }
+    select(null);
+  }
+
+  // ---- input -------------------------------------------------------------------------------
+  var pointers = new Map(), dragMoved = 0, pinch = null, lastClick = 0;
+  canvas.addEventListener('pointerdown', function (e) {
+    canvas.setPointerCapture(e.pointerId);
+    pointers.set(e.pointerId, {x: e.offsetX, y: e.offsetY});
+    dragMoved = 0;
+    if (pointers.size === 2) {
+      var p = Array.from(pointers.values());
+      pinch = {d: Math.hypot(p[0].x - p[1].x, p[0].y - p[1].y), mx: (p[0].x + p[1].x) / 2, my: (p[0].y + p[1].y) / 2};
+    }
+    canvas.classList.add('dragging');
+  });
+  canvas.addEventListener('pointermove', function (e) {
+    var prev = pointers.get(e.pointerId);
+    if (!prev) return;
+    var nx = e.offsetX, ny = e.offsetY;
+    if (pointers.size === 2 && pinch) {
+      pointers.set(e.pointerId, {x: nx, y: ny});
+      var p = Array.from(pointers.values());
+      var d = Math.hypot(p[0].x - p[1].x, p[0].y - p[1].y), mx = (p[0].x + p[1].x) / 2, my = (p[0].y + p[1].y) / 2;
+      tx += mx - pinch.mx; ty += my - pinch.my;
+      if (pinch.d > 0) zoomAt(d / pinch.d, mx, my);
+      pinch = {d: d, mx: mx, my: my};
+      dragMoved += 10;
+      requestDraw();
+      return;
+    }
+    tx += nx - prev.x; ty += ny - prev.y;
+    dragMoved += Math.abs(nx - prev.x) + Math.abs(ny - prev.y);
+    pointers.set(e.pointerId, {x: nx, y: ny});
+    requestDraw();
+  });
+  function pointerEnd(e) {
+    if (!pointers.has(e.pointerId)) return;
+    pointers.delete(e.pointerId);
+    if (pointers.size < 2) pinch = null;
+    if (pointers.size === 0) {
+      canvas.classList.remove('dragging');
+      if (dragMoved < 5 && e.type === 'pointerup') {
+        var now = performance.now(), dbl = now - lastClick < 350;
+        lastClick = dbl ? 0 : now;
+        clickAt(e.offsetX, e.offsetY, dbl);
+      }
+    }
+  }
+  canvas.addEventListener('pointerup', pointerEnd);
+  canvas.addEventListener('pointercancel', pointerEnd);
+  canvas.addEventListener('wheel', function (e) {
+    e.preventDefault();
+    var dy = e.deltaY * (e.deltaMode === 1 ? 16 : e.deltaMode === 2 ? 400 : 1);
+    if (e.ctrlKey || e.metaKey || !e.shiftKey) zoomAt(Math.exp(-dy * (e.ctrlKey ? 0.01 : 0.0018)), e.offsetX, e.offsetY);
+    else { tx -= dy; requestDraw(); }
+  }, {passive: false});
+
+  function miniPan(e) {
+    var m = cur.miniCache;
+    if (!m) return;
+    var r = mini.getBoundingClientRect();
+    centerOn((e.clientX - r.left - m.ox) / m.sc, (e.clientY - r.top - m.oy) / m.sc);
+  }
+  var miniDrag = false;
+  mini.addEventListener('pointerdown', function (e) { miniDrag = true; mini.setPointerCapture(e.pointerId); miniPan(e); });
+  mini.addEventListener('pointermove', function (e) { if (miniDrag) miniPan(e); });
+  mini.addEventListener('pointerup', function () { miniDrag = false; });
+
+  document.addEventListener('keydown', function (e) {
+    var inSearch = document.activeElement === $('search');
+    if (inSearch) return;
+    if (e.ctrlKey || e.metaKey || e.altKey) return;
+    var k = e.key, step = 80;
+    if (k === '/') { e.preventDefault(); $('search').focus(); $('search').select(); }
+    else if (k === '+' || k === '=') zoomAt(1.25, W / 2, H / 2);
+    else if (k === '-' || k === '_') zoomAt(0.8, W / 2, H / 2);
+    else if (k === 'f' || k === 'F' || k === '0') fit();
+    else if (k === 'ArrowLeft') { tx += step; requestDraw(); }
+    else if (k === 'ArrowRight') { tx -= step; requestDraw(); }
+    else if (k === 'ArrowUp') { ty += step; requestDraw(); }
+    else if (k === 'ArrowDown') { ty -= step; requestDraw(); }
+    else if (k === 'Backspace' || k === 'u' || k === 'U') { e.preventDefault(); up(); }
+    else if (k === 'Enter' && sel && sel.t === 'group') openGroup(sel.i);
+    else if (k === 'Escape') { $('help').hidden = true; select(null); }
+    else if (k === 't' || k === 'T') toggleTheme();
+    else if (k === '?') $('help').hidden = !$('help').hidden;
+    else return;
+    if (k.indexOf('Arrow') === 0) e.preventDefault();
+  });
+
+  $('btn-up').addEventListener('click', up);
+  $('btn-fit').addEventListener('click', fit);
+  $('btn-zoom-in').addEventListener('click', function () { zoomAt(1.25, W / 2, H / 2); });
+  $('btn-zoom-out').addEventListener('click', function () { zoomAt(0.8, W / 2, H / 2); });
+  $('btn-theme').addEventListener('click', toggleTheme);
+  $('btn-help').addEventListener('click', function () { $('help').hidden = !$('help').hidden; });
+  $('help').addEventListener('click', function () { $('help').hidden = true; });
+  $('panel-close').addEventListener('click', function () { select(null); });
+  $('btn-svg').addEventListener('click', exportSvg);
+  $('btn-png').addEventListener('click', exportPng);
+
+  // ---- breadcrumb, details panel, status ---------------------------------------------------
+  function renderCrumbs() {
+    var nav = $('crumbs');
+    clear(nav);
+    var chain = [0].concat(groupPath(cur.vi));
+    chain.forEach(function (g, k) {
+      if (k) nav.appendChild(el('span', {cls: 'sep', text: '\u203a'}));
+      var b = el('button', {type: 'button', text: g === 0 ? 'model' : G[g].label, title: g === 0 ? D.name : pathText(g)});
+      if (g === cur.vi) b.setAttribute('aria-current', 'page');
+      else b.addEventListener('click', function () { setView(g); });
+      nav.appendChild(b);
+    });
+  }
+
+  function linkNode(i) {
+    return el('button', {cls: 'link', type: 'button', text: N.name[i] || nodeId(i), title: opOf(i),
+      on: function () { gotoNode(i); }});
+  }
+  function linkTensor(t) {
+    var b = el('button', {cls: 'link mono', type: 'button', text: T.id[t], on: function () { gotoTensor(t); }});
+    return b;
+  }
+  function row(label, value, cls) {
+    var td = el('td', cls ? {cls: cls} : null);
+    if (value instanceof Node) td.appendChild(value); else td.textContent = value;
+    return el('tr', null, el('th', {text: label}), td);
+  }
+  function pathLinks(g) {
+    var wrap = el('div', {cls: 'path'});
+    var chain = groupPath(g);
+    if (!chain.length) wrap.appendChild(el('span', {cls: 'note', text: '(top level)'}));
+    chain.forEach(function (k, j) {
+      if (j) wrap.appendChild(el('span', {cls: 'note', text: '/'}));
+      wrap.appendChild(el('button', {cls: 'link', type: 'button', text: G[k].label, title: 'Open ' + pathText(k),
+        on: function () { setView(k); }}));
+    });
+    return wrap;
+  }
+  function tensorTable(list, dir) {
+    var tb = el('table');
+    tb.appendChild(el('tr', null, el('th', {text: 'tensor'}), el('th', {text: 'shape'}),
+      el('th', {text: 'dtype'}), el('th', {text: dir === 'in' ? 'from' : 'to'})));
+    list.forEach(function (t) {
+      var ends = el('td');
+      if (dir === 'in') {
+        if (T.producer[t] >= 0) ends.appendChild(linkNode(T.producer[t]));
+        else ends.textContent = D.graph_inputs.indexOf(t) >= 0 ? 'graph input' : '\u2014';
+      } else {
+        var c = consumersOf(t);
+        c.slice(0, 4).forEach(function (i, j) { if (j) ends.appendChild(document.createTextNode(', ')); ends.appendChild(linkNode(i)); });
+        if (c.length > 4) ends.appendChild(document.createTextNode(' +' + (c.length - 4) + ' more'));
+        if (!c.length) ends.textContent = D.graph_outputs.indexOf(t) >= 0 ? 'graph output' : '\u2014';
+      }
+      var tr = el('tr', null, el('td', null, linkTensor(t)), el('td', {cls: 'shape', text: shapeOf(t)}),
+        el('td', {cls: 'mono', text: dtypeOf(t)}), ends);
+      if (hi && hi.tensor === t) tr.className = 'hl';
+      tb.appendChild(tr);
+    });
+    return tb;
+  }
+  function kv(obj) {
+    var tb = el('table');
+    Object.keys(obj).forEach(function (k) {
+      var v = obj[k];
+      tb.appendChild(row(k, typeof v === 'string' ? v : JSON.stringify(v), 'mono'));
+    });
+    return tb;
+  }
+  function chip(kind) {
+    var st = kindStyle(kind), c = el('span', {cls: 'chip', text: kind});
+    c.style.background = st.fill; c.style.borderColor = st.stroke || theme.node.stroke;
+    c.style.color = theme.font.color;
+    return c;
+  }
+
+  function renderDetails() {
+    var panel = $('panel'), d = $('details');
+    clear(d);
+    if (!sel) { panel.hidden = true; return; }
+    panel.hidden = false;
+    if (sel.t === 'node') nodeDetails(d, sel.i);
+    else if (sel.t === 'group') groupDetails(d, sel.i);
+    else tensorDetails(d, sel.i);
+  }
+  function nodeDetails(d, i) {
+    var meta = N.meta[i] || {};
+    d.appendChild(el('h2', null, chip(kindOf(i)), opOf(i)));
+    d.appendChild(el('div', {cls: 'sub', text: N.name[i]}));
+    var info = el('table');
+    if (N.id[i] !== null) info.appendChild(row('id', N.id[i], 'mono'));
+    info.appendChild(row('kind', kindOf(i)));
+    info.appendChild(row('group', pathLinks(N.group[i])));
+    if (typeof meta.flops === 'number') info.appendChild(row('FLOPs', human(meta.flops) + '  (' + full(meta.flops) + ')', 'num'));
+    if (typeof meta.macs === 'number') info.appendChild(row('MACs', human(meta.macs) + '  (' + full(meta.macs) + ')', 'num'));
+    var pc = paramCount(i);
+    if (pc) info.appendChild(row('parameters', human(pc) + '  (' + full(pc) + ')', 'num'));
+    d.appendChild(info);
+    if (N.inputs[i].length) { d.appendChild(el('h3', {text: 'Inputs'})); d.appendChild(tensorTable(N.inputs[i], 'in')); }
+    if (N.outputs[i].length) { d.appendChild(el('h3', {text: 'Outputs'})); d.appendChild(tensorTable(N.outputs[i], 'out')); }
+    var ps = N.params[i];
+    if (ps) {
+      d.appendChild(el('h3', {text: 'Parameters'}));
+      var tb = el('table');
+      tb.appendChild(el('tr', null, el('th', {text: 'name'}), el('th', {text: 'shape'}), el('th', {text: 'dtype'}), el('th', {cls: 'num', text: 'count'})));
+      ps.forEach(function (p) {
+        tb.appendChild(el('tr', null, el('td', {cls: 'mono', text: p[0]}), el('td', {cls: 'shape', text: p[1] < 0 ? '?' : D.shapes[p[1]]}),
+          el('td', {cls: 'mono', text: p[2] < 0 ? '' : D.dtypes[p[2]]}), el('td', {cls: 'num', text: p[3] === null ? '?' : full(p[3])})));
+      });
+      d.appendChild(tb);
+    }
+    if (N.attrs[i]) { d.appendChild(el('h3', {text: 'Attributes'})); d.appendChild(kv(N.attrs[i])); }
+    var rest = {};
+    Object.keys(meta).forEach(function (k) { if (k !== 'flops' && k !== 'macs') rest[k] = meta[k]; });
+    if (Object.keys(rest).length) { d.appendChild(el('h3', {text: 'Analysis'})); d.appendChild(kv(rest)); }
+  }
+  function groupDetails(d, g) {
+    var gr = G[g];
+    d.appendChild(el('h2', null, chip('group'), gr.label));
+    if (gr.op) d.appendChild(el('div', {cls: 'sub', text: gr.op}));
+    var info = el('table');
+    info.appendChild(row('path', pathLinks(gr.parent >= 0 ? gr.parent : 0)));
+    info.appendChild(row('nodes', full(gr.nodes), 'num'));
+    if (gr.params) info.appendChild(row('parameters', human(gr.params) + '  (' + full(gr.params) + ')', 'num'));
+    if (gr.flops) info.appendChild(row('FLOPs', human(gr.flops) + '  (' + full(gr.flops) + ')', 'num'));
+    d.appendChild(info);
+    d.appendChild(el('div', {cls: 'actions'}, el('button', {id: 'btn-open', type: 'button', text: 'Open group', on: function () { openGroup(g); }})));
+    var inner = prep(g), ins = [], outs = [];
+    inner.proxyBox.forEach(function (b) { (inner.type[b] === 2 ? ins : outs).push(inner.ref[b]); });
+    if (ins.length) { d.appendChild(el('h3', {text: 'Inputs'})); d.appendChild(tensorTable(ins, 'in')); }
+    if (outs.length) { d.appendChild(el('h3', {text: 'Outputs'})); d.appendChild(tensorTable(outs, 'out')); }
+    if (gr.attrs) { d.appendChild(el('h3', {text: 'Attributes'})); d.appendChild(kv(gr.attrs)); }
+  }
+  function tensorDetails(d, t) {
+    d.appendChild(el('h2', null, chip('tensor'), 'Tensor'));
+    d.appendChild(el('div', {cls: 'sub mono', text: T.id[t]}));
+    var info = el('table');
+    info.appendChild(row('shape', shapeOf(t), 'shape'));
+    info.appendChild(row('dtype', dtypeOf(t) || '?', 'mono'));
+    var p = T.producer[t];
+    info.appendChild(row('producer', p >= 0 ? linkNode(p) : (D.graph_inputs.indexOf(t) >= 0 ? 'graph input' : '\u2014')));
+    d.appendChild(info);
+    var c = consumersOf(t);
+    d.appendChild(el('h3', {text: 'Consumers (' + c.length + ')'}));
+    var list = el('table');
+    c.slice(0, 200).forEach(function (i) { list.appendChild(row(opOf(i), linkNode(i))); });
+    if (c.length > 200) list.appendChild(row('', '+' + (c.length - 200) + ' more'));
+    if (D.graph_outputs.indexOf(t) >= 0) list.appendChild(row('', 'graph output'));
+    d.appendChild(list);
+  }
+
+  function updateStatus() {
+    var total = G[0].nodes, params = G[0].params;
+    $('status').textContent = cur.real + ' boxes here \u00b7 ' + full(total) + ' nodes' +
+      (params ? ' \u00b7 ' + human(params) + ' params' : '') + ' \u00b7 ' + Math.round(s * 100) + '%';
+  }
+
+  // ---- search ------------------------------------------------------------------------------
+  var idx = null, results = [], active = -1;
+  function buildIndex() {
+    idx = {name: new Array(NN), id: new Array(NN), op: D.ops.map(function (o) { return o.toLowerCase(); }),
+      t: T.id.map(function (x) { return x.toLowerCase(); }), g: G.map(function (g) { return g.label.toLowerCase(); })};
+    for (var i = 0; i < NN; i++) { idx.name[i] = N.name[i].toLowerCase(); idx.id[i] = N.id[i] === null ? '' : N.id[i].toLowerCase(); }
+  }
+  function score(text, q) {
+    if (text === q) return 0;
+    var k = text.indexOf(q);
+    if (k < 0) return -1;
+    return k === 0 ? 1 : (text.charAt(k - 1) === '/' || text.charAt(k - 1) === '.' ? 2 : 3);
+  }
+  function runSearch(q) {
+    q = q.trim().toLowerCase();
+    results = [];
+    if (!q) return results;
+    if (!idx) buildIndex();
+    var cap = 5000, i, sc;
+    for (i = 0; i < G.length && results.length < cap; i++) {
+      if (i && (sc = score(idx.g[i], q)) >= 0) results.push({t: 'group', i: i, s: sc});
+    }
+    for (i = 0; i < NN && results.length < cap; i++) {
+      sc = score(idx.name[i], q);
+      var so = score(idx.op[N.op[i]], q);
+      if (so >= 0 && (sc < 0 || so + 1 < sc)) sc = so + 1;
+      if (sc < 0 && idx.id[i]) sc = score(idx.id[i], q);
+      if (sc >= 0) results.push({t: 'node', i: i, s: sc});
+    }
+    for (i = 0; i < NT && results.length < cap; i++) {
+      if ((sc = score(idx.t[i], q)) >= 0) results.push({t: 'tensor', i: i, s: sc + 0.5});
+    }
+    results.sort(function (a, b) { return a.s - b.s || (a.t < b.t ? -1 : a.t > b.t ? 1 : a.i - b.i); });
+    return results;
+  }
+  function showResults() {
+    var ol = $('results');
+    clear(ol);
+    active = results.length ? 0 : -1;
+    if (!$('search').value.trim()) { ol.hidden = true; return; }
+    results.slice(0, 200).forEach(function (r, k) {
+      var li = el('li', {role: 'option'});
+      li.setAttribute('aria-selected', k === active ? 'true' : 'false');
+      if (r.t === 'node') {
+        li.appendChild(el('span', {cls: 'r-op', text: opOf(r.i)}));
+        li.appendChild(el('span', {cls: 'r-name', text: N.name[r.i]}));
+        var outs = N.outputs[r.i];
+        li.appendChild(el('span', {cls: 'r-path', text: (pathText(N.group[r.i]) || '(top level)') + (outs.length ? '  \u00b7  ' + shapeOf(outs[0]) : '')}));
+      } else if (r.t === 'group') {
+        li.appendChild(el('span', {cls: 'r-op', text: 'group'}));
+        li.appendChild(el('span', {cls: 'r-name', text: G[r.i].label + (G[r.i].op ? '  (' + G[r.i].op + ')' : '')}));
+        li.appendChild(el('span', {cls: 'r-path', text: pathText(r.i) + '  \u00b7  ' + full(G[r.i].nodes) + ' nodes'}));
+      } else {
+        li.appendChild(el('span', {cls: 'r-op', text: 'tensor'}));
+        li.appendChild(el('span', {cls: 'r-name', text: T.id[r.i]}));
+        li.appendChild(el('span', {cls: 'r-path', text: shapeOf(r.i) + ' ' + dtypeOf(r.i)}));
+      }
+      li.addEventListener('mousedown', function (e) { e.preventDefault(); choose(k); });
+      ol.appendChild(li);
+    });
+    if (results.length > 200) ol.appendChild(el('li', {cls: 'r-more', text: (results.length >= 5000 ? 'more than ' : '') + full(results.length) + ' matches; showing 200'}));
+    if (!results.length) ol.appendChild(el('li', {cls: 'r-more', text: 'No matches'}));
+    ol.hidden = false;
+  }
+  function setActive(k) {
+    var items = $('results').querySelectorAll('li[role=option]');
+    if (!items.length) return;
+    active = (k + items.length) % items.length;
+    items.forEach(function (li, j) { li.setAttribute('aria-selected', j === active ? 'true' : 'false'); });
+    items[active].scrollIntoView({block: 'nearest'});
+  }
+  function choose(k) {
+    var r = results[k];
+    if (!r) return;
+    $('results').hidden = true;
+    if (r.t === 'node') gotoNode(r.i);
+    else if (r.t === 'group') gotoGroup(r.i);
+    else gotoTensor(r.i);
+    canvas.focus();
+  }
+  var searchTimer = 0;
+  $('search').addEventListener('input', function () {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(function () { runSearch($('search').value); showResults(); }, 60);
+  });
+  $('search').addEventListener('keydown', function (e) {
+    if (e.key === 'ArrowDown') { e.preventDefault(); setActive(active + 1); }
+    else if (e.key === 'ArrowUp') { e.preventDefault(); setActive(active - 1); }
+    else if (e.key === 'Enter') {
+      e.preventDefault();
+      clearTimeout(searchTimer);
+      if (!results.length || active < 0) { runSearch($('search').value); showResults(); }
+      choose(Math.max(active, 0));
+    } else if (e.key === 'Escape') { $('results').hidden = true; canvas.focus(); }
+  });
+  $('search').addEventListener('blur', function () { $('results').hidden = true; });
+  $('search').addEventListener('focus', function () { if ($('search').value.trim()) { runSearch($('search').value); showResults(); } });
+
+  // ---- export ------------------------------------------------------------------------------
+  function xml(t) {
+    return String(t).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
+      .replace(/"/g, '&quot;').replace(/'/g, '&#39;');
+  }
+  function num(v) { return String(Math.round(v * 100) / 100); }
+  function fileStem() { return (D.name || 'model').replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 80) || 'model'; }
+  function download(blob, name) {
+    var a = el('a', {href: URL.createObjectURL(blob), download: name});
+    document.body.appendChild(a);
+    a.click();
+    setTimeout(function () { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
+  }
+  function svgOfView() {
+    var P = cur, X0 = -tx / s, Y0 = -ty / s, X1 = (W - tx) / s, Y1 = (H - ty) / s;
+    var ed = theme.edge, nd = theme.node, out = [];
+    out.push('<svg xmlns="http://www.w3.org/2000/svg" width="' + num(W) + '" height="' + num(H) +
+      '" viewBox="' + [X0, Y0, X1 - X0, Y1 - Y0].map(num).join(' ') + '" font-family="DejaVu Sans, sans-serif">');
+    out.push('<title>' + xml(D.name) + '</title>');
+    out.push('<rect x="' + num(X0) + '" y="' + num(Y0) + '" width="' + num(X1 - X0) + '" height="' + num(Y1 - Y0) + '" fill="' + xml(theme.background) + '"/>');
+    out.push('<g fill="none" stroke="' + xml(ed.stroke) + '" stroke-width="' + num(ed.width) + '">');
+    for (var j = 0; j < P.ne; j++) {
+      if (P.ex1[j] < X0 || P.ex0[j] > X1 || P.ey1[j] < Y0 || P.ey0[j] > Y1) continue;
+      var a = P.off[j], b = P.off[j + 1], d = 'M' + num(P.pts[a]) + ',' + num(P.pts[a + 1]);
+      if (P.spline.has(j)) {
+        for (var q = a + 2; q + 5 < b + 1; q += 6) d += ' C' + [0, 2, 4].map(function (o) { return num(P.pts[q + o]) + ',' + num(P.pts[q + o + 1]); }).join(' ');
+      } else {
+        for (q = a + 2; q < b; q += 2) d += ' L' + num(P.pts[q]) + ',' + num(P.pts[q + 1]);
+      }
+      var hl = hi && hi.edges.has(j);
+      out.push('<path d="' + d + '"' + (hl ? ' stroke="' + accent() + '" stroke-width="2.2"' : '') + '/>');
+      var x = P.pts[b - 2], y = P.pts[b - 1], dx = x - P.pts[b - 4], dy = y - P.pts[b - 3], l = Math.hypot(dx, dy) || 1, z = ed.arrow_size;
+      dx /= l; dy /= l;
+      out.push('<path stroke="none" fill="' + xml(hl ? accent() : ed.stroke) + '" d="M' + num(x) + ',' + num(y) + ' L' +
+        num(x - dx * z - dy * z * 0.45) + ',' + num(y - dy * z + dx * z * 0.45) + ' L' + num(x - dx * z + dy * z * 0.45) + ',' + num(y - dy * z - dx * z * 0.45) + ' z"/>');
+    }
+    out.push('</g>');
+    var selB = selectedBox();
+    for (var i = 0; i < P.n; i++) {
+      if (!inView(P, i, X0, Y0, X1, Y1)) continue;
+      var proxy = P.type[i] >= 2, st = kindStyle(proxy ? 'io' : P.kind[i]);
+      var r = proxy ? P.bh[i] / 2 : nd.radius;
+      var attrs = ' width="' + num(P.bw[i]) + '" height="' + num(P.bh[i]) + '" rx="' + num(r) + '" fill="' + xml(st.fill) + '" stroke="' + xml(st.stroke || nd.stroke) + '"';
+      if (P.type[i] === 1) out.push('<rect x="' + num(P.x[i] + 4) + '" y="' + num(P.y[i] + 4) + '"' + attrs + '/>');
+      var strong = i === selB || (hi && hi.boxes.has(i));
+      out.push('<rect x="' + num(P.x[i]) + '" y="' + num(P.y[i]) + '"' + attrs +
+        (strong ? ' stroke-width="3" style="stroke:' + accent() + '"' : '') + (proxy ? ' stroke-dasharray="3,2"' : '') + '/>');
+      var L = P.lines[i], total = 0, k;
+      for (k = 0; k < L.length; k++) total += lineHeight(fontPx(L[k][1]));
+      total += nd.line_gap * Math.max(0, L.length - 1);
+      var yy = P.y[i] + (P.bh[i] - total) / 2;
+      for (k = 0; k < L.length; k++) {
+        var sty = L[k][1], sz = fontPx(sty);
+        out.push('<text x="' + num(P.x[i] + P.bw[i] / 2) + '" y="' + num(yy + ascent(sz)) + '" text-anchor="middle" font-size="' + sz + '"' +
+          (sty === 0 ? ' font-weight="bold"' : '') + ' fill="' + xml(sty === 2 ? (theme.font.muted || theme.font.color) : theme.font.color) + '">' +
+          xml(fitText(L[k][0], sty, P.bw[i] - 2 * nd.padding_x)) + '</text>');
+        yy += lineHeight(sz) + nd.line_gap;
+      }
+    }
+    out.push('</svg>\n');
+    return out.join('\n');
+  }
+  function exportSvg() { download(new Blob([svgOfView()], {type: 'image/svg+xml'}), fileStem() + '.svg'); }
+  function exportPng() {
+    draw();
+    canvas.toBlob(function (b) { if (b) download(b, fileStem() + '.png'); }, 'image/png');
+  }
+
+  // ---- theme -------------------------------------------------------------------------------
+  function applyTheme() {
+    var r = document.documentElement.style, dark = isDark();
+    r.setProperty('--bg', theme.background);
+    r.setProperty('--fg', theme.font.color);
+    r.setProperty('--muted', theme.font.muted || theme.font.color);
+    r.setProperty('--chrome', dark ? '#151b23' : (theme.group.fill || '#f6f8fa'));
+    r.setProperty('--line', dark ? '#3d444d' : '#d0d7de');
+    r.setProperty('--accent', accent());
+    r.setProperty('--accent-bg', dark ? 'rgba(68,147,248,0.18)' : 'rgba(9,105,218,0.12)');
+    r.setProperty('--shadow', dark ? '0 8px 24px rgba(1,4,9,0.6)' : '0 8px 24px rgba(31,35,40,0.18)');
+    document.documentElement.style.colorScheme = dark ? 'dark' : 'light';
+  }
+  function toggleTheme() {
+    var t = D.alt_theme; D.alt_theme = theme; theme = t;
+    prepared.forEach(function (P) { if (P) { P.cache = null; P.miniCache = null; } });
+    applyTheme();
+    renderDetails();
+    requestDraw();
+  }
+
+  // ---- URL hash: view, position, zoom, selection -------------------------------------------
+  var hashTimer = 0;
+  function scheduleHash() {
+    clearTimeout(hashTimer);
+    hashTimer = setTimeout(writeHash, 250);
+  }
+  function writeHash() {
+    var cx = (W / 2 - tx) / s, cy = (H / 2 - ty) / s;
+    var h = 'v=' + cur.vi + '&x=' + Math.round(cx) + '&y=' + Math.round(cy) + '&z=' + (Math.round(s * 1000) / 1000);
+    if (sel) h += '&' + ({node: 'n', group: 'g', tensor: 't'})[sel.t] + '=' + sel.i;
+    if ('#' + h === location.hash) return;
+    try { history.replaceState(null, '', '#' + h); } catch (err) { /* sandboxed iframe */ }
+  }
+  function readHash() {
+    var q = {};
+    location.hash.replace(/^#/, '').split('&').forEach(function (kv2) {
+      var p = kv2.split('=');
+      if (p.length === 2) q[p[0]] = Number(p[1]);
+    });
+    var ok = function (v, n) { return Number.isInteger(v) && v >= 0 && v < n; };
+    if (!ok(q.v, V.length)) return false;
+    setView(q.v);
+    if (ok(q.n, NN)) select({t: 'node', i: q.n});
+    else if (ok(q.g, G.length)) select({t: 'group', i: q.g});
+    else if (ok(q.t, NT)) select({t: 'tensor', i: q.t});
+    if (isFinite(q.x) && isFinite(q.y) && q.z > 0) centerOn(q.x, q.y, Math.min(8, q.z));
+    return true;
+  }
+  window.addEventListener('hashchange', function () { readHash(); });
+
+  // ---- start -------------------------------------------------------------------------------
+  window.nnviz = {
+    state: function () {
+      return {view: cur.vi, path: groupPath(cur.vi).map(function (g) { return G[g].label; }), scale: s, tx: tx, ty: ty,
+        selection: sel ? {type: sel.t, index: sel.i, name: sel.t === 'node' ? N.name[sel.i] : sel.t === 'group' ? G[sel.i].label : T.id[sel.i]} : null,
+        boxes: cur.n, edges: cur.ne, theme: theme.name};
+    },
+    search: function (q) { return runSearch(q).slice(0, 50).map(function (r) { return {type: r.t, index: r.i}; }); },
+    gotoNode: gotoNode, gotoGroup: gotoGroup, gotoTensor: gotoTensor, openGroup: openGroup, up: up, fit: fit,
+    zoomAt: zoomAt, pan: function (dx, dy) { tx += dx; ty += dy; requestDraw(); },
+    drawNow: function () { var t0 = performance.now(); draw(); return performance.now() - t0; },
+    frameTimes: function () { return frameTimes.slice(); },
+    boxScreenRect: function (kind, i) {
+      var b = kind === 'group' ? cur.groupBox.get(i) : cur.nodeBox.get(i);
+      if (b === undefined) return null;
+      var r = canvas.getBoundingClientRect();
+      return {x: r.left + tx + cur.x[b] * s, y: r.top + ty + cur.y[b] * s, w: cur.bw[b] * s, h: cur.bh[b] * s};
+    },
+    svg: svgOfView
+  };
+
+  $('model-name').textContent = D.name;
+  $('brand').title = D.name;
+  applyTheme();
+  new ResizeObserver(function () { var had = W; resize(); if (cur && had <= 1) startView(); }).observe(stage);
+  resize();
+  var fontsReady = document.fonts && document.fonts.load ?
+    Promise.race([Promise.all([document.fonts.load('10px nnviz-dejavu'), document.fonts.load('bold 12px nnviz-dejavu')]),
+      new Promise(function (r) { setTimeout(r, 800); })]) : Promise.resolve();
+  fontsReady.catch(function () {}).then(function () {
+    fitCache.clear();
+    if (!readHash()) openGroup(0);
+    draw();
+    updateStatus();
+  });
+})();
