@@ -31,8 +31,13 @@ def annotate(graph: Graph, dims: dict[str, int] | None = None) -> Graph:
     return count_flops(count_params(infer_shapes(graph)), dims)
 
 
-def view_transforms(graph: Graph, options: ViewOptions) -> Graph:
-    """Noise hiding, folding and collapsing of an annotated graph (a new graph)."""
+def view_transforms(graph: Graph, options: ViewOptions, max_boxes: int | None = None,
+                    collapse_folded: bool = True) -> Graph:
+    """Noise hiding, folding and collapsing of an annotated graph (a new graph).
+
+    With ``options.depth`` None, folded blocks become one box (``collapse_folded``) and groups
+    are collapsed to the deepest level that leaves at most ``max_boxes`` boxes.
+    """
     from nnviz.passes.collapse import auto_depth, collapse_groups
     from nnviz.passes.fold import fold_repeats
     from nnviz.passes.noise import hide_noise
@@ -46,11 +51,12 @@ def view_transforms(graph: Graph, options: ViewOptions) -> Graph:
     if depth is None:
         # At default settings a folded block is one "×N" box (expand it with --expand PATH
         # or --depth); whatever is still too big is collapsed to the deepest level that fits.
-        folded = tuple("/".join(p) for p, grp in g.groups.items() if grp.attrs.get("repeat"))
-        collapse += folded
-        if folded:
+        if collapse_folded:
+            collapse += tuple("/".join(p) for p, grp in g.groups.items()
+                              if grp.attrs.get("repeat"))
+        if collapse:
             g = collapse_groups(g, None, options.expand, collapse)
-        depth = auto_depth(g)
+        depth = auto_depth(g) if max_boxes is None else auto_depth(g, max_boxes)
     if depth is None and not collapse and not options.expand:
         return g
     return collapse_groups(g, depth, options.expand, collapse)
