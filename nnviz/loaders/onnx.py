@@ -1,0 +1,619 @@
+"""ONNX model -> ir.Graph, without reading weight bytes.
+
+* Files are read lazily (:mod:`nnviz.loaders.onnx_wire`): large tensor payloads are skipped by
+  their length prefix and external data files are never opened; parameter shapes come from
+  the initializers' dims.
+* Initializers and ``Constant`` nodes are not boxes: they become ``params`` of the nodes that
+  consume them (small integer arguments such as Reshape's ``shape`` become ``attrs`` under the
+  operator schema's input name, which is what the shape pass reads).
+* Shapes come from value_info plus onnx shape inference; symbolic dims stay names; a failing
+  inference leaves shapes unknown instead of failing the load.
+* Model-local functions are inlined, each call becoming a group; the nodes of ``If``/``Loop``/
+  ``Scan`` subgraphs are kept in groups under the control-flow node, and tensors they capture
+  from the outer graph give ordinary edges.
+* Groups come from name scopes: ``/encoder/layer.0/attn/MatMul`` -> ``("encoder", "layer.0",
+  "attn")``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import ChainMap
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nnviz.errors import ModelError
+from nnviz.ir import Graph, Node, Param, Shape, Tensor
+from nnviz.kinds import kind_for
+
+# TensorProto.DataType -> IR dtype name.
+DTYPES: dict[int, str] = {
+    1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 7: "int64",
+    8: "string", 9: "bool", 10: "float16", 11: "float64", 12: "uint32", 13: "uint64",
+    14: "complex64", 15: "complex128", 16: "bfloat16", 17: "float8", 18: "float8",
+    19: "float8", 20: "float8", 21: "uint4", 22: "int4", 23: "float4",
+}
+_INT_DTYPES = {"uint8", "int8", "uint16", "int16", "int32", "int64", "uint32", "uint64", "bool",
+               "uint4", "int4"}
+# Constant arguments with at most this many elements are recorded as attrs (their values).
+_SMALL_CONST = 64
+# Ops that only re-express a constant (a tied weight's Identity, a transposed or dequantized
+# weight): with constant inputs only, their output is a constant too, not a box.
+_CONST_FOLD_OPS = {"Identity", "Cast", "CastLike", "Transpose", "Reshape", "Squeeze",
+                   "Unsqueeze", "Flatten", "DequantizeLinear", "Expand", "Concat"}
+_GRAPH_ATTR_TYPES = (5, 10)  # AttributeProto.GRAPH, GRAPHS
+
+
+def load_file(path: str | os.PathLike, **options: Any) -> Graph:
+    """Read an ONNX file lazily (weights never materialized) and convert it to the IR."""
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    from nnviz.loaders.onnx_wire import WireError, read_stripped
+
+    path = Path(path)
+    try:
+        data = read_stripped(path)
+    except FileNotFoundError:
+        raise ModelError(path, "file not found") from None
+    except IsADirectoryError:
+        raise ModelError(path, "is a directory, not a model file") from None
+    except PermissionError:
+        raise ModelError(path, "cannot be read (permission denied)") from None
+    except WireError as exc:
+        if str(exc) == "empty file":
+            raise ModelError(path, "is empty (0 bytes)") from None
+        raise ModelError(path, "is not a valid ONNX model (damaged or truncated protobuf)") \
+            from None
+    except (OSError, ValueError) as exc:  # mmap failures on special files
+        raise ModelError(path, f"cannot be read ({exc})") from None
+    try:
+        model = onnx.ModelProto.FromString(data)
+    except (DecodeError, RuntimeError, ValueError):
+        raise ModelError(path, "is not a valid ONNX model (damaged or truncated protobuf)") \
+            from None
+    if not model.HasField("graph") or (model.ir_version <= 0 and not model.opset_import):
+        raise ModelError(path, "is not an ONNX model (no graph found)")
+    return convert(model, file=str(path), name=path.stem, **options)
+
+
+def load_model_proto(model: Any, **options: Any) -> Graph:
+    """Convert a live ``onnx.ModelProto`` (weights may be loaded or external)."""
+    import onnx
+
+    if isinstance(model, onnx.GraphProto):
+        model = onnx.helper.make_model(model)
+    if not isinstance(model, onnx.ModelProto):
+        raise ModelError(None, f"expected an onnx.ModelProto, got {type(model).__name__}")
+    return convert(model, **options)
+
+
+load_object = load_model_proto
+
+
+# ---- conversion -----------------------------------------------------------------------------
+
+@dataclass
+class _Const:
+    """A constant tensor (initializer, Constant output or folded constant)."""
+
+    param: str  # the Param name: shared weights (Identity aliases) share it
+    shape: Shape
+    dtype: str | None
+    value: Any = None  # small values as plain Python (list / scalar), else None
+
+
+def convert(model: Any, *, file: str | None = None, name: str | None = None,
+            infer: bool = True, **_options: Any) -> Graph:
+    """ModelProto -> Graph. ``infer=False`` skips onnx shape inference."""
+    import onnx
+
+    opsets = {(o.domain or ""): int(o.version) for o in model.opset_import}
+    functions = {(f.domain, f.name, getattr(f, "overload", "")): f for f in model.functions}
+    scope_ops: dict[tuple[str, ...], str] = {}
+    if functions:
+        model = _inline_functions(model, functions, scope_ops)
+    if infer:
+        try:
+            model = onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False,
+                                                      data_prop=True)
+        except Exception:  # inference is a bonus: any failure leaves shapes unknown
+            pass
+    g = Graph(name=model.graph.name or name or "model")
+    producer = f"{model.producer_name} {model.producer_version}".strip()
+    g.meta = {"framework": "onnx", "opset": opsets.get("", opsets.get("ai.onnx")),
+              "producer": producer, "file": file, "ir_version": int(model.ir_version),
+              "opsets": dict(sorted(opsets.items()))}
+    conv = _Converter(g, opsets, scope_ops)
+    conv.main(model.graph)
+    return g
+
+
+def _dims(tensor_shape: Any) -> Shape:
+    dims: list[int | str | None] = []
+    for d in tensor_shape.dim:
+        which = d.WhichOneof("value")
+        if which == "dim_value":
+            dims.append(int(d.dim_value))
+        elif which == "dim_param" and d.dim_param:
+            dims.append(d.dim_param)
+        else:
+            dims.append(None)
+    return tuple(dims)
+
+
+def _type_info(type_proto: Any) -> tuple[Shape, str | None]:
+    which = type_proto.WhichOneof("value")
+    if which in ("tensor_type", "sparse_tensor_type"):
+        tt = getattr(type_proto, which)
+        shape = _dims(tt.shape) if tt.HasField("shape") else None
+        return shape, DTYPES.get(tt.elem_type)
+    if which in ("sequence_type", "optional_type"):
+        return None, which.split("_")[0]
+    return None, None
+
+
+def _has_payload(t: Any) -> bool:
+    if t.data_location == 1:  # external, or stripped by the lazy reader
+        return False
+    return bool(t.raw_data or t.float_data or t.int32_data or t.int64_data or t.double_data
+                or t.uint64_data or t.string_data)
+
+
+def _small_value(t: Any) -> Any:
+    """The values of a small tensor with available data, as plain Python, else None."""
+    n = 1
+    for d in t.dims:
+        n *= d
+    if n > _SMALL_CONST or not _has_payload(t):
+        return None
+    try:
+        from onnx import numpy_helper
+
+        arr = numpy_helper.to_array(t)
+    except Exception:
+        return None
+    value = arr.tolist()
+    return _jsonable(value)
+
+
+def _f32(value: float) -> Any:
+    """A float32 attribute as its shortest decimal (1e-05, not 9.999999747378752e-06)."""
+    import numpy as np
+
+    return _jsonable(float(str(np.float32(value))))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # JSON has no inf/nan
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _tensor_summary(t: Any) -> dict:
+    out: dict[str, Any] = {"shape": [int(d) for d in t.dims], "dtype": DTYPES.get(t.data_type)}
+    value = _small_value(t)
+    if value is not None:
+        out["value"] = value
+    return out
+
+
+def _attr_value(a: Any) -> Any:
+    t = a.type
+    if t == 1:
+        return _f32(a.f)
+    if t == 2:
+        return int(a.i)
+    if t == 3:
+        return a.s.decode("utf-8", "replace")
+    if t == 4:
+        return _tensor_summary(a.t)
+    if t == 6:
+        return [_f32(v) for v in a.floats]
+    if t == 7:
+        return [int(v) for v in a.ints]
+    if t == 8:
+        return [s.decode("utf-8", "replace") for s in a.strings]
+    if t == 9:
+        return [_tensor_summary(x) for x in a.tensors]
+    if t == 11:
+        return {"sparse": True, "shape": [int(d) for d in a.sparse_tensor.dims]}
+    if t == 13:
+        return str(a.tp).strip()
+    return None
+
+
+def _scope(name: str) -> tuple[str, ...]:
+    """'/encoder/layer.0/attn/MatMul' -> ('encoder', 'layer.0', 'attn')."""
+    if "/" not in name:
+        return ()
+    parts = [p for p in name.split("/") if p]
+    return tuple(parts[:-1]) if name.rstrip("/") == name else tuple(parts)
+
+
+def _last(name: str) -> str:
+    parts = [p for p in name.split("/") if p]
+    return parts[-1] if parts else name
+
+
+def _constant_node(node: Any) -> tuple[Shape, str | None, Any]:
+    """Shape, dtype and small value of a Constant node's output."""
+    for a in node.attribute:
+        if a.name == "value" and a.type == 4:
+            return tuple(int(d) for d in a.t.dims), DTYPES.get(a.t.data_type), _small_value(a.t)
+        if a.name == "sparse_value":
+            return (tuple(int(d) for d in a.sparse_tensor.dims),
+                    DTYPES.get(a.sparse_tensor.values.data_type), None)
+        if a.name == "value_float":
+            return (), "float32", _f32(a.f)
+        if a.name == "value_int":
+            return (), "int64", int(a.i)
+        if a.name == "value_floats":
+            v = [_f32(x) for x in a.floats]
+            return (len(v),), "float32", v if len(v) <= _SMALL_CONST else None
+        if a.name == "value_ints":
+            v = [int(x) for x in a.ints]
+            return (len(v),), "int64", v if len(v) <= _SMALL_CONST else None
+        if a.name == "value_string":
+            return (), "string", a.s.decode("utf-8", "replace")
+        if a.name == "value_strings":
+            return (len(a.strings),), "string", None
+    return None, None, None
+
+
+class _Converter:
+    def __init__(self, graph: Graph, opsets: dict[str, int], scope_ops: dict) -> None:
+        self.g = graph
+        self.opsets = opsets
+        self.scope_ops = scope_ops
+        self._schemas: dict[tuple[str, str], Any] = {}
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _group(self, path: tuple[str, ...], op: str = "") -> tuple[str, ...]:
+        if path:
+            self.g.ensure_group(path)
+            for i in range(1, len(path) + 1):
+                sub = path[:i]
+                fop = self.scope_ops.get(sub)
+                if fop and not self.g.groups[sub].op:
+                    self.g.groups[sub].op = fop
+            if op and not self.g.groups[path].op:
+                self.g.groups[path].op = op
+        return path
+
+    def _input_names(self, op_type: str, domain: str) -> list[str] | None:
+        key = (domain, op_type)
+        if key not in self._schemas:
+            import onnx
+
+            version = self.opsets.get(domain, self.opsets.get("ai.onnx" if not domain else domain))
+            try:
+                kw = {"max_inclusive_version": version} if version else {}
+                schema = onnx.defs.get_schema(op_type, domain=domain, **kw)
+                self._schemas[key] = [i.name for i in schema.inputs]
+            except Exception:  # custom domains have no schema
+                self._schemas[key] = None
+        return self._schemas[key]
+
+    def _tensor(self, tid: str, info: Mapping[str, tuple[Shape, str | None]], name: str,
+                is_param: bool = False) -> None:
+        if tid in self.g.tensors:
+            return
+        shape, dtype = info.get(name, (None, None))
+        self.g.add_tensor(Tensor(tid, shape, dtype, is_param))
+
+    # -- graphs -----------------------------------------------------------------------------
+    def main(self, gp: Any) -> None:
+        names: ChainMap[str, str] = ChainMap({})
+        consts: ChainMap[str, _Const] = ChainMap({})
+        info = self._value_info(gp)
+        init_names = {t.name for t in gp.initializer} | \
+            {s.values.name for s in gp.sparse_initializer}
+        self._add_initializers(gp, "", names, consts, info)
+        for vi in gp.input:
+            if vi.name in init_names or not vi.name:
+                continue
+            names.maps[0][vi.name] = vi.name
+            self._tensor(vi.name, info, vi.name)
+            nid = self.g.unique_node_id(f"input:{vi.name}")
+            self.g.add_node(Node(nid, "Input", "io", name=vi.name, outputs=[vi.name]))
+            self.g.inputs.append(vi.name)
+        self._nodes(gp, (), "", names, consts, info)
+        for vi in gp.output:
+            tid = names.get(vi.name, vi.name)
+            self._tensor(tid, info, vi.name)
+            nid = self.g.unique_node_id(f"output:{vi.name}")
+            self.g.add_node(Node(nid, "Output", "io", name=vi.name, inputs=[tid]))
+            self.g.outputs.append(tid)
+
+    def _value_info(self, gp: Any, outer: Mapping | None = None) -> Mapping:
+        local: dict[str, tuple[Shape, str | None]] = {}
+        for t in gp.initializer:
+            local[t.name] = (tuple(int(d) for d in t.dims), DTYPES.get(t.data_type))
+        for vi in list(gp.input) + list(gp.value_info) + list(gp.output):
+            shape, dtype = _type_info(vi.type)
+            old = local.get(vi.name)
+            if old is None or (old[0] is None and shape is not None):
+                local[vi.name] = (shape, dtype)
+        return ChainMap(local, outer) if outer is not None else local
+
+    def _add_initializers(self, gp: Any, prefix: str, names: ChainMap, consts: ChainMap,
+                          info: Mapping) -> None:
+        for t in gp.initializer:
+            tid = prefix + t.name
+            names.maps[0][t.name] = tid
+            consts.maps[0][t.name] = _Const(tid, tuple(int(d) for d in t.dims),
+                                            DTYPES.get(t.data_type), _small_value(t))
+            self._tensor(tid, info, t.name, is_param=True)
+        for s in gp.sparse_initializer:
+            tid = prefix + s.values.name
+            names.maps[0][s.values.name] = tid
+            consts.maps[0][s.values.name] = _Const(tid, tuple(int(d) for d in s.dims),
+                                                   DTYPES.get(s.values.data_type))
+            self._tensor(tid, info, s.values.name, is_param=True)
+
+    def _nodes(self, gp: Any, base_group: tuple[str, ...], prefix: str, names: ChainMap,
+               consts: ChainMap, info: Mapping) -> list[str]:
+        """Convert gp's nodes; returns the ids of the nodes added."""
+        added: list[str] = []
+        for node in gp.node:
+            op = node.op_type
+            local_names = names.maps[0]
+            if op == "Constant" and node.output and node.output[0] and not node.domain:
+                shape, dtype, value = _constant_node(node)
+                out = node.output[0]
+                tid = prefix + out
+                ishape, idtype = info.get(out, (None, None))
+                local_names[out] = tid
+                consts.maps[0][out] = _Const(tid, shape if shape is not None else ishape,
+                                             dtype or idtype, value)
+                self._tensor(tid, info, out, is_param=True)
+                continue
+            real_inputs = [i for i in node.input if i]
+            has_graph = any(a.type in _GRAPH_ATTR_TYPES for a in node.attribute)
+            if (op in _CONST_FOLD_OPS and not node.domain and real_inputs and not has_graph
+                    and all(i in consts for i in real_inputs) and len(node.output) == 1):
+                out = node.output[0]
+                src = consts[real_inputs[0]]
+                tid = prefix + out
+                local_names[out] = tid
+                shape, dtype = info.get(out, (None, None))
+                param = src.param if op == "Identity" else tid
+                consts.maps[0][out] = _Const(param, shape if op != "Identity" else src.shape,
+                                             dtype or src.dtype, None)
+                self._tensor(tid, info, out, is_param=True)
+                continue
+            added.append(self._node(node, base_group, prefix, names, consts, info))
+        return added
+
+    def _node(self, node: Any, base_group: tuple[str, ...], prefix: str, names: ChainMap,
+              consts: ChainMap, info: Mapping) -> str:
+        op = node.op_type
+        raw_name = node.name
+        nid = self.g.unique_node_id(prefix + raw_name if raw_name else prefix + op)
+        group = base_group + _scope(raw_name)
+        attrs: dict[str, Any] = {}
+        graph_attrs = []
+        for a in node.attribute:
+            if a.type in _GRAPH_ATTR_TYPES:
+                graph_attrs.append(a)
+                continue
+            if a.ref_attr_name:
+                continue
+            value = _attr_value(a)
+            if value is not None:
+                attrs[a.name] = value
+        inputs: list[str] = []
+        params: list[Param] = []
+        formal = None
+        for i, name in enumerate(node.input):
+            if not name:
+                continue
+            const = consts.get(name)
+            if const is None:
+                tid = names.get(name, name)
+                if tid not in self.g.tensors:
+                    self._tensor(tid, info, name)
+                inputs.append(tid)
+                continue
+            small = const.value is not None and (const.dtype in _INT_DTYPES or
+                                                 const.dtype == "string" or const.shape == ())
+            if small:
+                if formal is None:
+                    formal = self._input_names(op, node.domain) or []
+                key = formal[i] if i < len(formal) else (formal[-1] if formal else f"input{i}")
+                if i >= len(formal) and formal:
+                    key = f"{key}{i}"
+                attrs.setdefault(key, const.value)
+                continue  # an operator argument, not a weight
+            if not any(p.name == const.param for p in params):
+                params.append(Param(const.param, const.shape, const.dtype))
+        outputs: list[str] = []
+        for out in node.output:
+            if not out:
+                continue
+            tid = prefix + out
+            names.maps[0][out] = tid
+            self._tensor(tid, info, out)
+            outputs.append(tid)
+        meta: dict[str, Any] = {}
+        if node.domain and node.domain not in ("ai.onnx",):
+            meta["domain"] = node.domain
+        if graph_attrs:
+            label = _last(nid)
+            cf_group = self._group(group + (label,), op)
+            for a in graph_attrs:
+                subgraphs = [a.g] if a.type == 5 else list(a.graphs)
+                for k, sg in enumerate(subgraphs):
+                    sub_label = a.name if len(subgraphs) == 1 else f"{a.name}.{k}"
+                    path = self._group(cf_group + (sub_label,), f"{op}.{a.name}")
+                    outs = self._subgraph(sg, path, f"{nid}/{sub_label}/", names, consts, info)
+                    inputs.extend(t for t in outs if t not in inputs)
+                    meta.setdefault("subgraphs", []).append(list(path))
+            group = cf_group
+        else:
+            self._group(group)
+        self.g.add_node(Node(nid, op, kind_for(op), name=raw_name, attrs=attrs, inputs=inputs,
+                             outputs=outputs, params=params, group=group, meta=meta))
+        return nid
+
+    def _subgraph(self, sg: Any, group: tuple[str, ...], prefix: str, names: ChainMap,
+                  consts: ChainMap, info: Mapping) -> list[str]:
+        """Add a subgraph's nodes under ``group``; returns its output tensor ids."""
+        sub_names = names.new_child()
+        sub_consts = consts.new_child()
+        sub_info = self._value_info(sg, info)
+        self._add_initializers(sg, prefix, sub_names, sub_consts, sub_info)
+        init_names = {t.name for t in sg.initializer}
+        used = {i for n in sg.node for i in n.input} | {o.name for o in sg.output}
+        for vi in sg.input:
+            if vi.name in init_names or not vi.name:
+                continue
+            tid = prefix + vi.name
+            sub_names.maps[0][vi.name] = tid
+            self._tensor(tid, sub_info, vi.name)
+            if vi.name not in used:
+                continue  # e.g. Loop's unused iteration counter: an isolated box helps no one
+            nid = self.g.unique_node_id(f"{prefix}input:{vi.name}")
+            self.g.add_node(Node(nid, "Input", "io", name=vi.name, outputs=[tid], group=group,
+                                 meta={"subgraph_input": True}))
+        self._nodes(sg, group, prefix, sub_names, sub_consts, sub_info)
+        outs = []
+        for vi in sg.output:
+            if vi.name in sub_consts:
+                continue
+            outs.append(sub_names.get(vi.name, vi.name))
+        return outs
+
+
+# ---- model-local functions ------------------------------------------------------------------
+
+def _inline_functions(model: Any, functions: dict, scope_ops: dict) -> Any:
+    """A copy of ``model`` with every call of a model-local function replaced by its body.
+
+    Body nodes are named under the call's scope (``/<call scope>/<call label>/<body name>``)
+    so the ordinary name-scope grouping puts each call in its own group; ``scope_ops`` maps
+    that group path to the function's name. Internal tensors get the same unique prefix.
+    """
+    import onnx
+
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    del out.functions[:]
+    labels: dict[tuple[str, ...], int] = {}
+    _inline_graph(out.graph, functions, scope_ops, labels, 0)
+    return out
+
+
+def _func_key(node: Any) -> tuple[str, str, str]:
+    return (node.domain, node.op_type, getattr(node, "overload", ""))
+
+
+def _inline_graph(gp: Any, functions: dict, scope_ops: dict, labels: dict, depth: int) -> None:
+    import onnx
+
+    new_nodes = []
+    changed = False
+    for node in gp.node:
+        for a in node.attribute:
+            if a.type == 5:
+                _inline_graph(a.g, functions, scope_ops, labels, depth)
+            elif a.type == 10:
+                for sg in a.graphs:
+                    _inline_graph(sg, functions, scope_ops, labels, depth)
+        fn = functions.get(_func_key(node))
+        if fn is None or depth > 32:  # depth guard: recursive functions are invalid ONNX
+            new_nodes.append(node)
+            continue
+        changed = True
+        new_nodes.extend(_expand_call(node, fn, functions, scope_ops, labels, depth))
+    if changed:
+        del gp.node[:]
+        gp.node.extend(new_nodes)
+        _ = onnx  # keep the import local and explicit
+
+
+def _expand_call(call: Any, fn: Any, functions: dict, scope_ops: dict, labels: dict,
+                 depth: int) -> list:
+    import onnx
+
+    scope = _scope(call.name)
+    base = _last(call.name) if call.name else fn.name
+    key = scope + (base,)
+    n = labels.get(key, 0)
+    labels[key] = n + 1
+    label = base if n == 0 else f"{base}_{n}"
+    path = scope + (label,)
+    scope_ops.setdefault(path, f"{fn.domain}.{fn.name}" if fn.domain else fn.name)
+    prefix = "/" + "/".join(path) + "/"
+    rename: dict[str, str] = {"": ""}
+    for formal, actual in zip(fn.input, call.input):
+        rename[formal] = actual
+    for formal in fn.input[len(call.input):]:
+        rename[formal] = ""
+    for formal, actual in zip(fn.output, call.output):
+        rename[formal] = actual
+    call_attrs = {a.name: a for a in call.attribute}
+    defaults = {a.name: a for a in getattr(fn, "attribute_proto", [])}
+
+    def mapped(name: str) -> str:
+        if name not in rename:
+            rename[name] = prefix + name
+        return rename[name]
+
+    body: list = []
+    for bn in fn.node:
+        nn = onnx.NodeProto()
+        nn.CopyFrom(bn)
+        del nn.input[:]
+        nn.input.extend(mapped(i) for i in bn.input)
+        del nn.output[:]
+        nn.output.extend(mapped(o) for o in bn.output)
+        nn.name = prefix + (bn.name.lstrip("/") if bn.name else bn.op_type)
+        del nn.attribute[:]
+        for a in bn.attribute:
+            if a.ref_attr_name:
+                src = call_attrs.get(a.ref_attr_name) or defaults.get(a.ref_attr_name)
+                if src is None:
+                    continue
+                na = onnx.AttributeProto()
+                na.CopyFrom(src)
+                na.name = a.name
+                nn.attribute.append(na)
+            else:
+                na = nn.attribute.add()
+                na.CopyFrom(a)
+                if na.type == 5:
+                    _rename_captures(na.g, mapped)
+                elif na.type == 10:
+                    for sg in na.graphs:
+                        _rename_captures(sg, mapped)
+        if not nn.domain and not nn.op_type:
+            continue
+        body.append(nn)
+    # Nested calls inside the body are expanded in turn.
+    holder = onnx.GraphProto()
+    holder.node.extend(body)
+    _inline_graph(holder, functions, scope_ops, labels, depth + 1)
+    return list(holder.node)
+
+
+def _rename_captures(sg: Any, mapped: Any) -> None:
+    """Rename, inside a subgraph of a function body, the names it captures from the body."""
+    local = {t.name for t in sg.initializer} | {i.name for i in sg.input}
+    for n in sg.node:
+        local.update(n.output)
+    for n in sg.node:
+        for k, name in enumerate(n.input):
+            if name and name not in local:
+                n.input[k] = mapped(name)
+    for o in sg.output:
+        if o.name not in local:
+            o.name = mapped(o.name)
