@@ -16,11 +16,15 @@ torch is imported only inside these functions (via ``torch_capture``), never by 
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io
+import logging
 import os
 import sys
 import warnings
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -156,12 +160,9 @@ def _capture(method: str, module: Any, args: tuple, kwargs: dict, name: str) -> 
     from nnviz.loaders import torch_capture
 
     if method == "export":
-        trainable = {n: bool(p.requires_grad) for n, p in module.named_parameters()}
-        with warnings.catch_warnings():
-            # export's own chatter (attribute assignment notes, deprecations) is not for users
-            warnings.simplefilter("ignore")
+        with _quiet_torch():
             ep = torch.export.export(module, args, kwargs or None, strict=False)
-        return torch_capture.from_exported(ep, name=name, trainable=trainable)
+        return torch_capture.from_exported(ep, name=name, module=module)
     if method == "fx":
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -171,6 +172,21 @@ def _capture(method: str, module: Any, args: tuple, kwargs: dict, name: str) -> 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return torch_capture.capture_hooks(module, args, kwargs, name)
+
+
+@contextlib.contextmanager
+def _quiet_torch() -> Iterator[None]:
+    """Silence export's own chatter: warnings, log lines and the partial graph it prints to
+    stderr on failure. Our fallback warning names the reason in one line instead."""
+    logger = logging.getLogger("torch")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
 
 
 def _program_name(ep: Any) -> str:

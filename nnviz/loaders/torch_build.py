@@ -229,7 +229,8 @@ def build_graph(trace: Trace, aten: bool = False) -> Graph:
 
 
 def _add_op_node(graph: Graph, op: TOp, group: tuple[str, ...]) -> None:
-    node = Node(graph.unique_node_id(op.name), op.op, op_kind(op.op), name=op.name,
+    # No name line: the fx-style name ("add_2") repeats the op and is already the node id.
+    node = Node(graph.unique_node_id(op.name), op.op, op_kind(op.op), name="",
                 attrs=dict(op.attrs), inputs=list(op.inputs), outputs=list(op.outputs),
                 params=list(op.params), group=group)
     if op.buffers:

@@ -110,9 +110,19 @@ def _scalar_attrs(node: Any) -> dict:
     return attrs
 
 
-def from_exported(ep: Any, name: str = "model", trainable: dict[str, bool] | None = None,
+def from_exported(ep: Any, name: str = "model", module: torch.nn.Module | None = None,
                   ) -> Trace:
-    """An ExportedProgram -> Trace. ``trainable`` maps parameter names to requires_grad."""
+    """An ExportedProgram -> Trace; ``module`` (the live one) gives canonical names of shared
+    tensors (export may keep any alias) and requires_grad."""
+    canonical: dict[str, str] = {}
+    trainable: dict[str, bool] = {}
+    if module is not None:
+        first: dict[int, str] = {}
+        named = list(module.named_parameters(remove_duplicate=False))
+        named += list(module.named_buffers(remove_duplicate=False))
+        for qual, t in named:
+            canonical[qual] = first.setdefault(id(t), qual)
+            trainable[qual] = bool(t.requires_grad)
     from torch.export.graph_signature import InputKind, OutputKind
 
     sig = ep.graph_signature
@@ -126,7 +136,8 @@ def from_exported(ep: Any, name: str = "model", trainable: dict[str, bool] | Non
             user_inputs.append(arg_name)
         elif spec.kind in (InputKind.PARAMETER, InputKind.BUFFER, InputKind.CONSTANT_TENSOR):
             # Shapes are filled in from the placeholder's value below.
-            param_of[arg_name] = (Param(spec.target or arg_name, None), {"kind": spec.kind})
+            target = canonical.get(spec.target or "", spec.target or arg_name)
+            param_of[arg_name] = (Param(target, None), {"kind": spec.kind})
     tensors: dict[str, tuple] = {}
     ops: list[TOp] = []
     alias: dict[str, str] = {}  # getitem node name -> tensor id of the tuple element
@@ -143,7 +154,7 @@ def from_exported(ep: Any, name: str = "model", trainable: dict[str, bool] | Non
                 shape = shape_of(val) if isinstance(val, torch.Tensor) else None
                 dtype = dtype_name(getattr(val, "dtype", None))
                 if kind == InputKind.PARAMETER:
-                    train = True if trainable is None else trainable.get(param.name, True)
+                    train = trainable.get(param.name, True)
                     placeholder_params[node.name] = (Param(param.name, shape, dtype, train), None)
                 elif val is not None and not _is_float(getattr(val, "dtype", None)):
                     # Integer buffers (counters, index tables) are not weights: keep them
@@ -461,6 +472,20 @@ class _Recorder:
                             tuple(self.stack), plain))
 
 
+def _input_names(module: torch.nn.Module, args: tuple, kwargs: dict) -> list[tuple[str, Any]]:
+    """(forward parameter name, value) pairs, so inputs are named as torch.export names them."""
+    import inspect
+
+    try:
+        names = [p.name for p in inspect.signature(module.forward).parameters.values()
+                 if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        names = []
+    out = [(names[i] if i < len(names) else f"input_{i}", a) for i, a in enumerate(args)]
+    out.extend((k, v) for k, v in kwargs.items())
+    return out
+
+
 def capture_hooks(module: torch.nn.Module, args: tuple, kwargs: dict, name: str) -> Trace:
     from torch.overrides import TorchFunctionMode
 
@@ -474,11 +499,14 @@ def capture_hooks(module: torch.nn.Module, args: tuple, kwargs: dict, name: str)
             return out
 
     inputs: list[tuple[str, str]] = []
-    flat_in = _iter_tensors((args, kwargs))
-    for i, t in enumerate(flat_in):
-        nm = "input" if len(flat_in) == 1 else f"input_{i}"
-        rec.register(t, nm)
-        inputs.append((nm, nm))
+    for base, value in _input_names(module, args, kwargs):
+        flat = _iter_tensors(value)
+        for i, t in enumerate(flat):
+            nm = base if len(flat) == 1 else f"{base}_{i}"
+            if id(t) in rec.current:
+                continue  # the same tensor passed twice
+            rec.register(t, nm)
+            inputs.append((nm, nm))
     handles = []
     try:
         for _, sub in module.named_modules():
