@@ -156,6 +156,9 @@ def _make_box(g: Graph, path: tuple[str, ...], nodes: list[Node], prod: dict[str
         for key in ("params_total", "flops_total"):
             if key in group.attrs:
                 meta[key] = group.attrs[key]
+    diffs = {n.meta.get("diff") for n in nodes} - {None}
+    if diffs:  # `nnviz diff`: a box hiding an added/changed layer is itself highlighted
+        meta["diff"] = "added" if diffs == {"added"} else "changed"
     if unknown and not flops:
         meta["flops"] = None
         meta["macs"] = None

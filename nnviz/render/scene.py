@@ -202,6 +202,9 @@ def graph_scene(graph: Graph, layout: Layout, theme: Theme) -> Scene:
         kind = node.kind if node is not None else "group"
         style = theme.kind_style(kind)
         stroke = style.get("stroke", node_t["stroke"])
+        diff = node.meta.get("diff") if node is not None else None
+        if diff:  # `nnviz diff -o`: outline added (green) / changed (orange) layers, thicker
+            stroke = {"added": "#16a34a", "changed": "#ea580c"}.get(diff, stroke)
         color = style.get("text", font["color"])
         muted = style.get("muted", font.get("muted", color))
         if box.shape == "stub":
@@ -209,7 +212,7 @@ def graph_scene(graph: Graph, layout: Layout, theme: Theme) -> Scene:
                                node_t["stroke_width"], box.h / 2, dash=(3, 2))
         else:
             shape = Rect(box.x, box.y, box.w, box.h, style["fill"], stroke,
-                         node_t["stroke_width"], node_t["radius"])
+                         node_t["stroke_width"] * (2.5 if diff else 1), node_t["radius"])
         top = box.y + (box.h - block_height(box.lines, theme)) / 2
         scene.add("node", [shape, *text_block(box.lines, theme, box.cx, top, color, muted)],
                   id=box.id, kind=kind)
