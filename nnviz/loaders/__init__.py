@@ -98,12 +98,13 @@ def load(source: Any, **options: Any) -> Graph:
         return load_file(text, **options)
     module = type(source).__module__ or ""
     mro = " ".join(f"{c.__module__}.{c.__name__}" for c in type(source).__mro__)
-    if "torch.nn" in mro or "torch.export" in mro or module.startswith("torch"):
-        from nnviz.loaders.torch import load_object
+    # Keras first: with the torch backend every keras Layer is also a torch.nn.Module.
+    if any((c.__module__ or "").startswith("keras.") for c in type(source).__mro__):
+        from nnviz.loaders.keras import load_object
 
         return load_object(source, **options)
-    if "keras" in mro:
-        from nnviz.loaders.keras import load_object
+    if "torch.nn" in mro or "torch.export" in mro or module.startswith("torch"):
+        from nnviz.loaders.torch import load_object
 
         return load_object(source, **options)
     if "onnx" in module:
