@@ -1,0 +1,176 @@
+"""TikZ (.tex): the shared Scene as a tikzpicture, standalone or as a snippet for a paper.
+
+The picture uses ``x=0.75pt, y=-0.75pt``, so coordinates are the layout's px (96 per inch,
+y down) and the figure has the same physical size as the SVG and PDF. Every user string is
+escaped for LaTeX; colours are defined inside the picture, so a snippet needs only
+``\\usepackage{tikz}``. Text uses the document's sans-serif font, which is narrower than
+DejaVu Sans, so labels still fit the boxes sized from DejaVu metrics.
+"""
+
+from __future__ import annotations
+
+from nnviz.ir import Graph
+from nnviz.layout.model import Layout
+from nnviz.render.scene import Circle, Item, Path, Rect, Scene, Text, build_scene, clean_text
+from nnviz.theme import Theme, templates_dir
+
+PT_PER_PX = 0.75
+
+# Each LaTeX special becomes a command that works in the default OT1 encoding (no fontenc).
+_LATEX = {
+    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "#": r"\#", "_": r"\_",
+    "$": r"{\ttfamily\char36}",  # \$ is \textdollar, which recent LaTeX takes from TS1
+    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+    "<": r"\textless{}", ">": r"\textgreater{}", '"': r"\textquotedbl{}", "|": r"\textbar{}",
+    "[": "{[}", "]": "{]}",  # braces keep brackets from ending an optional argument
+    "\u00d7": r"\ensuremath{\times}", "\u2026": r"\ldots{}", "\u2208": r"\ensuremath{\in}",
+    "\u00b7": r"\ensuremath{\cdot}", "\u2192": r"\ensuremath{\rightarrow}",
+    "\u2013": "--", "\u2014": "---", "\u22ee": r"\ensuremath{\vdots}",
+    "\u2019": "'", "\u2018": "`", "\u201c": "``", "\u201d": "''",
+}
+# OT1 has no glyphs for these: take them from the typewriter font (T1-style shapes).
+_OT1_SAFE = {r"\textless{}": r"\ensuremath{<}", r"\textgreater{}": r"\ensuremath{>}",
+             r"\textquotedbl{}": r"{\ttfamily\char34}", r"\textbar{}": r"\ensuremath{|}",
+             r"\textbackslash{}": r"\ensuremath{\backslash}",
+             # textcomp would take these from TS1, a bitmap-only font without cm-super
+             r"\textasciitilde{}": r"{\ttfamily\char126}",
+             r"\textasciicircum{}": r"{\ttfamily\char94}"}
+
+
+def latex_escape(text: str) -> str:
+    """``text`` as LaTeX that typesets the same characters in any encoding.
+
+    Characters with no portable LaTeX spelling (other non-ASCII) become ``?`` rather than
+    breaking the compile.
+    """
+    out = []
+    for ch in clean_text(text):
+        rep = _LATEX.get(ch)
+        if rep is not None:
+            out.append(_OT1_SAFE.get(rep, rep))
+        elif ord(ch) < 128:
+            out.append(ch)
+        else:
+            out.append("?")
+    return "".join(out)
+
+
+def _f(v: float) -> str:
+    s = f"{v:.2f}".rstrip("0").rstrip(".")
+    return "0" if s in ("-0", "") else s
+
+
+def _pt(v: float) -> str:
+    return _f(v * PT_PER_PX) + "pt"
+
+
+class _Colors:
+    """Named colours in first-use order, so the same scene gives the same names."""
+
+    def __init__(self) -> None:
+        self.names: dict[str, str] = {}
+
+    def __call__(self, color: str) -> str:
+        key = color.strip().lower()
+        if key not in self.names:
+            self.names[key] = f"nnviz{len(self.names)}"
+        return self.names[key]
+
+    def definitions(self) -> list[str]:
+        out = []
+        for color, name in self.names.items():
+            hexa = color.lstrip("#")
+            if len(hexa) == 3:
+                hexa = "".join(c * 2 for c in hexa)
+            if len(hexa) == 6 and all(c in "0123456789abcdef" for c in hexa):
+                out.append(f"\\definecolor{{{name}}}{{HTML}}{{{hexa.upper()}}}")
+            else:  # a CSS name we cannot map: black is at least visible
+                out.append(f"\\colorlet{{{name}}}{{black}}")
+        return out
+
+
+def _paint(colors: _Colors, fill: str | None, stroke: str | None, width: float,
+           dash: tuple[float, float] | None = None) -> str:
+    opts = []
+    if fill:
+        opts.append(f"fill={colors(fill)}")
+    if stroke:
+        opts.append(f"draw={colors(stroke)}")
+        opts.append(f"line width={_pt(width)}")
+        opts.append("line join=round")
+        if dash:
+            opts.append(f"dash pattern=on {_pt(dash[0])} off {_pt(dash[1])}")
+    return ", ".join(opts)
+
+
+def _xy(p: tuple[float, float]) -> str:
+    return f"({_f(p[0])},{_f(p[1])})"
+
+
+def _item(it: Item, colors: _Colors) -> str | None:
+    if isinstance(it, Text):
+        if not it.text:
+            return None
+        anchor = {"start": "base west", "end": "base east"}.get(it.anchor, "base")
+        size = it.size * PT_PER_PX
+        font = f"\\fontsize{{{_f(size)}}}{{{_f(size * 1.2)}}}\\selectfont\\sffamily"
+        if it.bold:
+            font += "\\bfseries"
+        return (f"\\node[anchor={anchor}, inner sep=0pt, text={colors(it.color)}, "
+                f"font={font}] at {_xy((it.x, it.y))} {{{latex_escape(it.text)}}};")
+    if not (it.fill or it.stroke):
+        return None
+    if isinstance(it, Rect):
+        opts = _paint(colors, it.fill, it.stroke, it.width, it.dash)
+        r = min(it.radius, it.w / 2, it.h / 2)
+        if r > 0:
+            opts += f", rounded corners={_pt(r)}"
+        return f"\\path[{opts}] {_xy((it.x, it.y))} rectangle {_xy((it.x + it.w, it.y + it.h))};"
+    if isinstance(it, Circle):
+        opts = _paint(colors, it.fill, it.stroke, it.width)
+        return f"\\path[{opts}] {_xy((it.cx, it.cy))} circle[radius={_pt(it.r)}];"
+    if isinstance(it, Path):
+        opts = _paint(colors, it.fill, it.stroke, it.width, it.dash)
+        pts = it.points
+        if it.spline and len(pts) >= 4 and (len(pts) - 1) % 3 == 0:
+            parts = [_xy(pts[0])]
+            for i in range(1, len(pts), 3):
+                parts.append(f".. controls {_xy(pts[i])} and {_xy(pts[i + 1])} .. "
+                             f"{_xy(pts[i + 2])}")
+            body = " ".join(parts)
+        else:
+            body = " -- ".join(_xy(p) for p in pts)
+        if it.closed:
+            body += " -- cycle"
+        return f"\\path[{opts}] {body};"
+    raise TypeError(f"unknown scene item {type(it).__name__}")
+
+
+def scene_to_tikz(scene: Scene) -> str:
+    """The tikzpicture environment (self-contained: it defines its own colours)."""
+    colors = _Colors()
+    body: list[str] = []
+    bg = colors(scene.background)
+    body.append(f"\\path[fill={bg}] (0,0) rectangle {_xy((scene.width, scene.height))};")
+    for cls, _data, items in scene.layers:
+        lines = [line for line in (_item(it, colors) for it in items) if line]
+        if lines:
+            body.append(f"% {cls}")
+            body.extend(lines)
+    out = [f"% nnviz: {latex_escape(scene.title)}",
+           "\\begin{tikzpicture}[x=0.75pt, y=-0.75pt]",
+           *colors.definitions(),
+           f"\\useasboundingbox (0,0) rectangle {_xy((scene.width, scene.height))};",
+           *body,
+           "\\end{tikzpicture}"]
+    return "\n".join(out) + "\n"
+
+
+def render(graph: Graph, layout: Layout, theme: Theme, snippet: bool = False,
+           **options) -> str:
+    picture = scene_to_tikz(build_scene(graph, layout, theme))
+    if snippet:
+        return picture
+    template = (templates_dir() / "tikz.tex").read_text(encoding="utf-8")
+    return (template.replace("%%NNVIZ_TITLE%%", latex_escape(graph.name))
+            .replace("%%NNVIZ_PICTURE%%", picture.rstrip("\n")))
