@@ -75,8 +75,10 @@ def load_file(path: str | os.PathLike, **options: Any) -> Graph:
     except (DecodeError, RuntimeError, ValueError):
         raise ModelError(path, "is not a valid ONNX model (damaged or truncated protobuf)") \
             from None
-    if not model.HasField("graph") or (model.ir_version <= 0 and not model.opset_import):
+    if not model.HasField("graph"):
         raise ModelError(path, "is not an ONNX model (no graph found)")
+    if not model.opset_import:  # required by ONNX; missing when the file was cut after the graph
+        raise ModelError(path, "is not a valid ONNX model (no opset_import; truncated?)")
     return convert(model, file=str(path), name=path.stem, **options)
 
 
@@ -434,7 +436,9 @@ class _Converter:
                 attrs.setdefault(key, const.value)
                 continue  # an operator argument, not a weight
             if not any(p.name == const.param for p in params):
-                params.append(Param(const.param, const.shape, const.dtype))
+                # Integer tensors (indices, shapes) are never trained.
+                params.append(Param(const.param, const.shape, const.dtype,
+                                    trainable=const.dtype not in _INT_DTYPES))
         outputs: list[str] = []
         for out in node.output:
             if not out:
