@@ -1,148 +1,333 @@
-"""First layered engine: longest-path layers, dummies, barycenter sweeps, packed coordinates.
+"""The layered engine: compound (group-by-group) Sugiyama layout of an nnviz Graph.
 
-Phases work on integer-indexed lists. This is the baseline that the full engine replaces
-phase by phase.
+Groups are laid out bottom-up (DESIGN.md "Hierarchy first"): every framed group is one flat
+sub-problem (``level.solve_level``) whose items are its own nodes and its already laid-out
+child groups; edges crossing a frame pass through ports on its top/bottom border. Identical
+sub-problems (the 48 blocks of a transformer) are solved once and reused. High-fan-out
+auxiliary inputs become stubs (``aux``). The result is computed in TB space and rotated at
+the end for LR/BT/RL, then edges are smoothed into splines.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from nnviz.ir import Graph
 from nnviz.layout.labels import box_size, fit_lines, node_lines
-from nnviz.layout.model import EdgePath, Layout, NodeBox
+from nnviz.layout.layered.aux import find_aux_edges
+from nnviz.layout.layered.level import LevelInput, LevelResult, solve_level
+from nnviz.layout.layered.progress import LayoutProgress
+from nnviz.layout.layered.routing import dedupe, simplify, to_spline
+from nnviz.layout.model import EdgePath, GroupFrame, LabelLine, Layout, NodeBox
+from nnviz.text import line_height, text_width, truncate
 from nnviz.theme import Theme
 
+Key = tuple  # ("n", node_id) | ("g", path) | ("s", src_id, dst_id)
 
-def layout_layered(graph: Graph, theme: Theme, direction: str = "TB") -> Layout:
-    ids = graph.topological_order()
-    index = {nid: i for i, nid in enumerate(ids)}
-    n = len(ids)
-    lines = [fit_lines(node_lines(graph, graph.nodes[nid]), theme) for nid in ids]
-    sizes = [box_size(ln, theme) for ln in lines]
-    if direction in ("LR", "RL"):
-        sizes_main = [(h, w) for w, h in sizes]  # layout in TB space, swap at the end
-    else:
-        sizes_main = sizes
 
-    edges = []
-    for e in graph.edges():
-        s, d = index[e.src], index[e.dst]
-        if s == d:
-            continue
-        if s > d:  # back edge (cycle in a bad file): reverse for layering
-            edges.append((d, s, e, True))
-        else:
-            edges.append((s, d, e, False))
+@dataclass
+class _Level:
+    path: tuple[str, ...]
+    items: list[Key] = field(default_factory=list)
+    order_key: list[float] = field(default_factory=list)
+    index: dict[Key, int] = field(default_factory=dict)
+    in_ports: dict[str, int] = field(default_factory=dict)
+    out_ports: dict[str, int] = field(default_factory=dict)
+    edges: dict[tuple, int] = field(default_factory=dict)
+    edge_refs: list[tuple] = field(default_factory=list)
+    result: LevelResult | None = None
 
-    # Longest-path layering in topological order.
-    rank = [0] * n
-    succ: list[list[int]] = [[] for _ in range(n)]
-    for s, d, _, _ in edges:
-        succ[s].append(d)
-    for u in range(n):
-        for v in succ[u]:
-            if rank[v] < rank[u] + 1:
-                rank[v] = rank[u] + 1
+    def add_item(self, key: Key, order: float) -> None:
+        if key not in self.index:
+            self.index[key] = -1
+            self.items.append(key)
+            self.order_key.append(order)
 
-    # Long-edge dummies: each edge becomes a chain of segments between adjacent layers.
-    width = list(w for w, _ in sizes_main)
-    height = list(h for _, h in sizes_main)
-    chains: list[list[int]] = []
-    vrank = list(rank)
-    for s, d, _, _ in edges:
-        chain = [s]
-        for r in range(rank[s] + 1, rank[d]):
-            vrank.append(r)
-            width.append(2.0)
-            height.append(0.0)
-            chain.append(len(vrank) - 1)
-        chain.append(d)
-        chains.append(chain)
-    total = len(vrank)
-    up: list[list[int]] = [[] for _ in range(total)]
-    down: list[list[int]] = [[] for _ in range(total)]
-    for chain in chains:
-        for a, b in zip(chain, chain[1:]):
-            down[a].append(b)
-            up[b].append(a)
+    def edge(self, src: tuple, dst: tuple) -> int:
+        k = (src, dst)
+        i = self.edges.get(k)
+        if i is None:
+            i = self.edges[k] = len(self.edge_refs)
+            self.edge_refs.append(k)
+            for ref, ports in ((src, self.in_ports), (dst, self.out_ports)):
+                if ref[0] == "port":
+                    ports.setdefault(ref[1], len(ports))
+        return i
 
-    nlayers = max(vrank, default=-1) + 1
-    layers: list[list[int]] = [[] for _ in range(nlayers)]
-    for v in range(total):
-        layers[vrank[v]].append(v)
-    pos = [0.0] * total
-    for layer in layers:
-        for i, v in enumerate(layer):
-            pos[v] = float(i)
 
-    def sweep(order_from: list[list[int]], layer_seq: range) -> None:
-        for li in layer_seq:
-            layer = layers[li]
-            keyed = []
-            for i, v in enumerate(layer):
-                nb = order_from[v]
-                bc = sum(pos[u] for u in nb) / len(nb) if nb else pos[v]
-                keyed.append((bc, i, v))
-            keyed.sort()
-            layers[li] = [v for _, _, v in keyed]
-            for i, v in enumerate(layers[li]):
-                pos[v] = float(i)
+def _framed_groups(graph: Graph) -> tuple[set[tuple[str, ...]], dict[tuple[str, ...], int]]:
+    """Groups drawn as frames: >= 2 nodes, and not just a wrapper around one child group."""
+    counts: dict[tuple[str, ...], int] = {}
+    for node in graph.nodes.values():
+        g = node.group
+        for i in range(1, len(g) + 1):
+            p = g[:i]
+            counts[p] = counts.get(p, 0) + 1
+    framed = {p for p, c in counts.items() if c >= 2}
+    # a group whose nodes all sit in one child group would only add a frame around a frame
+    for p, c in counts.items():
+        if len(p) > 1 and c == counts[p[:-1]]:
+            framed.discard(p[:-1])
+    return framed, counts
 
-    for _ in range(4):
-        sweep(up, range(1, nlayers))
-        sweep(down, range(nlayers - 2, -1, -1))
 
+def _group_label(graph: Graph, path: tuple[str, ...], parent_len: int) -> str:
+    parts = []
+    for i in range(parent_len + 1, len(path) + 1):
+        g = graph.groups.get(path[:i])
+        parts.append(g.label if g is not None and g.label else path[i - 1])
+    label = "/".join(parts)
+    g = graph.groups.get(path)
+    if g is not None and g.op and g.op not in label:
+        label = f"{label} ({g.op})"
+    return label
+
+
+def layout_layered(graph: Graph, theme: Theme, direction: str = "TB",
+                   aux: bool = True) -> Layout:
+    """Lay out ``graph`` top-down (or LR/BT/RL) with groups as frames."""
+    direction = direction.upper()
+    horizontal = direction in ("LR", "RL")
     sp = theme["spacing"]
-    node_sep, rank_sep, margin = sp["node_sep"], sp["rank_sep"], sp["margin"]
-    x = [0.0] * total
-    for layer in layers:
-        cursor = 0.0
-        for v in layer:
-            sep = node_sep if v < n else sp["edge_sep"]
-            x[v] = cursor + width[v] / 2
-            cursor += width[v] + sep
-    # Centre each layer around the widest one.
-    widest = max((x[layer[-1]] + width[layer[-1]] / 2 for layer in layers if layer), default=0.0)
-    for layer in layers:
-        if not layer:
-            continue
-        span = x[layer[-1]] + width[layer[-1]] / 2
-        shift = (widest - span) / 2
-        for v in layer:
-            x[v] += shift
-    layer_y = []
-    cursor = 0.0
-    for layer in layers:
-        h = max((height[v] for v in layer), default=0.0)
-        layer_y.append(cursor + h / 2)
-        cursor += h + rank_sep
-    y = [layer_y[vrank[v]] for v in range(total)]
+    gt = theme["group"]
+    margin = float(sp["margin"])
+    node_ids = list(graph.nodes)
+    node_idx = {nid: i for i, nid in enumerate(node_ids)}
+    progress = LayoutProgress(len(node_ids) + 1)
 
-    def place(px: float, py: float) -> tuple[float, float]:
-        px, py = px + margin, py + margin
-        return (py, px) if direction in ("LR", "RL") else (px, py)
+    # ---- boxes ------------------------------------------------------------------------------
+    lines: dict[Key, list[LabelLine]] = {}
+    size: dict[Key, tuple[float, float]] = {}  # final (w, h)
+    for nid, node in graph.nodes.items():
+        ln = fit_lines(node_lines(graph, node), theme)
+        lines[("n", nid)] = ln
+        size[("n", nid)] = box_size(ln, theme)
+
+    # ---- frames and the level tree ----------------------------------------------------------
+    framed, _counts = _framed_groups(graph)
+    chain: dict[str, list[tuple[str, ...]]] = {}
+    for nid, node in graph.nodes.items():
+        g = node.group
+        chain[nid] = [g[:i] for i in range(1, len(g) + 1) if g[:i] in framed]
+    levels: dict[tuple[str, ...], _Level] = {(): _Level(())}
+    group_parent: dict[tuple[str, ...], tuple[str, ...]] = {}
+    group_first: dict[tuple[str, ...], int] = {}
+    for nid in node_ids:
+        ch = chain[nid]
+        for j, p in enumerate(ch):
+            if p not in levels:
+                levels[p] = _Level(p)
+                group_parent[p] = ch[j - 1] if j else ()
+                group_first[p] = node_idx[nid]
+    for nid in node_ids:
+        ch = chain[nid]
+        levels[ch[-1] if ch else ()].add_item(("n", nid), float(node_idx[nid]))
+    for p, parent in group_parent.items():
+        levels[parent].add_item(("g", p), float(group_first[p]))
+
+    # ---- edges -> per-level pieces -----------------------------------------------------------
+    aux_edges = find_aux_edges(graph) if aux else set()
+    stub_of: dict[Key, str] = {}
+    pieces: list[tuple[str, str, str, list[tuple[tuple[str, ...], int]]]] = []
+    for e in graph.edges():
+        if e.src == e.dst:
+            continue
+        if (e.src, e.dst, e.tensor) in aux_edges:
+            skey = ("s", e.src, e.dst)
+            ch = chain[e.dst]
+            lv = levels[ch[-1] if ch else ()]
+            if skey not in stub_of:
+                stub_of[skey] = e.src
+                lv.add_item(skey, node_idx[e.dst] - 0.5)
+            i = lv.edge(("item", skey, None), ("item", ("n", e.dst), None))
+            pieces.append((e.src, e.dst, e.tensor, [(lv.path, i)]))
+            continue
+        cu, cv = chain[e.src], chain[e.dst]
+        common = 0
+        while common < len(cu) and common < len(cv) and cu[common] == cv[common]:
+            common += 1
+        seq: list[tuple[tuple[str, ...], int]] = []
+        # up: out of every group that holds the source but not the target
+        for j in range(len(cu) - 1, common - 1, -1):
+            p = cu[j]
+            item = ("n", e.src) if j == len(cu) - 1 else ("g", cu[j + 1])
+            port = None if item[0] == "n" else e.src
+            seq.append((p, levels[p].edge(("item", item, port), ("port", e.src))))
+        lca = cu[common - 1] if common else ()
+        src_item = ("n", e.src) if common == len(cu) else ("g", cu[common])
+        dst_item = ("n", e.dst) if common == len(cv) else ("g", cv[common])
+        seq.append((lca, levels[lca].edge(
+            ("item", src_item, None if src_item[0] == "n" else e.src),
+            ("item", dst_item, None if dst_item[0] == "n" else e.src))))
+        for j in range(common, len(cv)):
+            q = cv[j]
+            item = ("n", e.dst) if j == len(cv) - 1 else ("g", cv[j + 1])
+            port = None if item[0] == "n" else e.src
+            seq.append((q, levels[q].edge(("port", e.src), ("item", item, port))))
+        pieces.append((e.src, e.dst, e.tensor, seq))
+
+    # stub boxes: a pill with the source's name
+    detail = float(theme["font"]["size"])
+    for skey, src in stub_of.items():
+        node = graph.nodes[src]
+        text = truncate(node.name or node.op, detail, 140.0)
+        w = max(40.0, round(text_width(text, detail) + 16, 2))
+        h = round(line_height(detail) + 8, 2)
+        size[skey] = (w, h)
+        lines[skey] = [LabelLine(text, "detail")]
+
+    # ---- solve bottom-up, reusing identical sub-problems ----------------------------------------
+    band = round(line_height(float(gt["label_size"])) + 4 + 6, 2)
+    gpad = float(gt["padding"])
+    labels: dict[tuple[str, ...], str] = {}
+    for p in levels:
+        if p:
+            parent = group_parent[p]
+            labels[p] = _group_label(graph, p, len(parent))
+    cache: dict[tuple, LevelResult] = {}
+    order = sorted(levels, key=lambda p: (-len(p), group_first.get(p, -1)))
+    done = 0
+    for p in order:
+        lv = levels[p]
+        perm = sorted(range(len(lv.items)), key=lambda i: (lv.order_key[i], i))
+        lv.items = [lv.items[i] for i in perm]
+        lv.index = {k: i for i, k in enumerate(lv.items)}
+        n = len(lv.items)
+        widths, heights, spread = [], [], []
+        for k in lv.items:
+            if k[0] == "g":
+                r = levels[k[1]].result
+                assert r is not None
+                w, h = r.width, r.height  # already TB space
+            else:
+                w, h = size[k]
+                if horizontal:
+                    w, h = h, w
+            widths.append(w)
+            heights.append(h)
+            spread.append(k[0] == "n")
+        n_in = len(lv.in_ports)
+        ledges = []
+        for src, dst in lv.edge_refs:
+            if src[0] == "port":
+                s, so = n + lv.in_ports[src[1]], 0.0
+            else:
+                s = lv.index[src[1]]
+                so = 0.0
+                if src[2] is not None:
+                    cr = levels[src[1][1]]
+                    assert cr.result is not None
+                    so = cr.result.port_x[len(cr.in_ports) + cr.out_ports[src[2]]] - widths[s] / 2
+            if dst[0] == "port":
+                d, do = n + n_in + lv.out_ports[dst[1]], 0.0
+            else:
+                d = lv.index[dst[1]]
+                do = 0.0
+                if dst[2] is not None:
+                    cr = levels[dst[1][1]]
+                    assert cr.result is not None
+                    do = cr.result.port_x[cr.in_ports[dst[2]]] - widths[d] / 2
+            ledges.append((s, d, so, do))
+        if p:
+            label_w = text_width(labels[p], float(gt["label_size"])) + 16
+            if direction == "TB":
+                pad, mins = (band, gpad, gpad, gpad), (label_w, 0.0)
+            elif direction == "BT":
+                pad, mins = (gpad, gpad, band, gpad), (label_w, 0.0)
+            else:  # LR / RL: TB-space left is the final top
+                pad, mins = (gpad, gpad, gpad, band), (0.0, label_w)
+        else:
+            pad, mins = (0.0, 0.0, 0.0, 0.0), (0.0, 0.0)
+        inp = LevelInput(widths, heights, n_in, len(lv.out_ports), ledges, spread, bool(p),
+                         pad, mins, float(sp["node_sep"]), float(sp["rank_sep"]),
+                         float(sp["edge_sep"]))
+        sig = inp.signature()
+        res = cache.get(sig)
+        if res is None:
+            res = solve_level(inp)
+            cache[sig] = res
+        lv.result = res
+        done += n
+        progress.update(done, f"{len(levels)} groups")
+    progress.close()
+
+    # ---- place top-down in absolute TB-space coordinates --------------------------------------
+    origin: dict[tuple[str, ...], tuple[float, float]] = {(): (margin, margin)}
+    centers: dict[Key, tuple[float, float]] = {}
+    frames: list[tuple[tuple[str, ...], float, float, float, float]] = []
+    for p in sorted(levels, key=lambda q: (len(q), group_first.get(q, -1))):
+        lv = levels[p]
+        res = lv.result
+        assert res is not None
+        ox, oy = origin[p]
+        for i, k in enumerate(lv.items):
+            cx, cy = ox + res.cx[i], oy + res.cy[i]
+            if k[0] == "g":
+                cr = levels[k[1]].result
+                assert cr is not None
+                gx, gy = cx - cr.width / 2, cy - cr.height / 2
+                origin[k[1]] = (gx, gy)
+                frames.append((k[1], gx, gy, cr.width, cr.height))
+            else:
+                centers[k] = (cx, cy)
+    root = levels[()].result
+    assert root is not None
+    tb_w, tb_h = root.width + 2 * margin, root.height + 2 * margin
+
+    def tf(x: float, y: float) -> tuple[float, float]:
+        if direction == "TB":
+            return x, y
+        if direction == "BT":
+            return x, tb_h - y
+        if direction == "LR":
+            return y, x
+        return tb_h - y, x  # RL
+
+    def rnd(v: float) -> float:
+        return round(v, 2) + 0.0
 
     boxes: dict[str, NodeBox] = {}
-    for i, nid in enumerate(ids):
-        cx, cy = place(x[i], y[i])
-        w, h = sizes[i]
-        boxes[nid] = NodeBox(nid, round(cx - w / 2, 2), round(cy - h / 2, 2), w, h, lines[i])
+    for k, (cx, cy) in centers.items():
+        w, h = size[k]
+        fx, fy = tf(cx, cy)
+        if k[0] == "n":
+            bid, shape = k[1], "box"
+        else:
+            bid, shape = f"{k[1]}::stub::{k[2]}", "stub"
+        boxes[bid] = NodeBox(bid, rnd(fx - w / 2), rnd(fy - h / 2), w, h, lines[k], shape)
+    # keep node order = graph order, stubs right before their consumer
+    ordered: dict[str, NodeBox] = {}
+    stubs_for: dict[str, list[str]] = {}
+    for k in stub_of:
+        stubs_for.setdefault(k[2], []).append(f"{k[1]}::stub::{k[2]}")
+    for nid in node_ids:
+        for sid in stubs_for.get(nid, ()):
+            ordered[sid] = boxes[sid]
+        ordered[nid] = boxes[nid]
+    group_frames = []
+    for path, gx, gy, gw, gh in frames:
+        x0, y0 = tf(gx, gy)
+        x1, y1 = tf(gx + gw, gy + gh)
+        group_frames.append(GroupFrame(path, labels[path], rnd(min(x0, x1)), rnd(min(y0, y1)),
+                                       rnd(abs(x1 - x0)), rnd(abs(y1 - y0))))
+    group_frames.sort(key=lambda f: (len(f.path), f.path))
 
     paths: list[EdgePath] = []
-    for (_s, _d, e, reversed_), chain in zip(edges, chains):
-        pts = []
-        for k, v in enumerate(chain):
-            if v < n:
-                off = height[v] / 2 * (1 if k == 0 else -1)
-                pts.append(place(x[v], y[v] + off))
-            else:
-                pts.append(place(x[v], y[v]))
-        if reversed_:
-            pts.reverse()
-        paths.append(EdgePath(e.src, e.dst, e.tensor, [(round(a, 2), round(b, 2)) for a, b in pts]))
-
-    w_all = widest + 2 * margin
-    h_all = cursor - rank_sep + 2 * margin if layers else 2 * margin
-    if direction in ("LR", "RL"):
-        w_all, h_all = h_all, w_all
-    return Layout(width=round(w_all, 2), height=round(h_all, 2), nodes=boxes, edges=paths,
-                  direction=direction, engine="layered")
+    vertical = not horizontal
+    for src, dst, tensor, seq in pieces:
+        pts: list[tuple[float, float]] = []
+        for p, i in seq:
+            ox, oy = origin[p]
+            res = levels[p].result
+            assert res is not None
+            pts.extend((ox + x, oy + y) for x, y in res.paths[i])
+        pts = simplify(dedupe(pts))
+        if len(pts) < 2:
+            continue
+        final = [tf(x, y) for x, y in pts]
+        ctrl = to_spline(final, vertical=vertical)
+        paths.append(EdgePath(src, dst, tensor, [(rnd(x), rnd(y)) for x, y in ctrl],
+                              spline=True))
+    fw, fh = (tb_h, tb_w) if horizontal else (tb_w, tb_h)
+    return Layout(width=rnd(fw), height=rnd(fh), nodes=ordered, edges=paths,
+                  groups=group_frames, direction=direction, engine="layered")
