@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from nnviz.ir import Graph, Node, format_shape
 from nnviz.layout.model import LabelLine
 from nnviz.text import line_height, text_width, truncate
@@ -16,11 +18,33 @@ def human_count(n: int) -> str:
     return str(n)
 
 
+def display_name(node: Node) -> str:
+    """The short name worth printing in the box; the group frame already shows the scope.
+
+    '/layer1/block0/conv1/Conv' -> 'conv1' (exporters end scoped names with the op type),
+    'encoder.layers.3.linear1' -> 'linear1', 'features.0' -> 'features.0'; '' when the name
+    only repeats the op.
+    """
+    name = node.name.strip()
+    parts = [p for p in name.split("/") if p]
+    if len(parts) > 1 and re.fullmatch(re.escape(node.op) + r"(_\d+)?", parts[-1]):
+        parts.pop()
+    if parts:
+        name = parts[-1]
+    dotted = name.split(".")
+    if len(dotted) > 1 and node.group:
+        name = ".".join(dotted[-2:]) if dotted[-1].isdigit() else dotted[-1]
+    if re.fullmatch(re.escape(node.op) + r"(_\d+)?", name):
+        return ""
+    return name
+
+
 def node_lines(graph: Graph, node: Node) -> list[LabelLine]:
     badge = f" \u00d7{node.meta['repeat']}" if node.meta.get("repeat") else ""
     lines = [LabelLine(node.op + badge, "title")]
-    if node.name and node.name != node.op:
-        lines.append(LabelLine(node.name, "name"))
+    short = display_name(node)
+    if short:
+        lines.append(LabelLine(short, "name"))
     shapes = []
     for t in node.outputs[:2]:
         tensor = graph.tensors.get(t)
