@@ -1,15 +1,116 @@
-"""Paper styles (neurons, blocks): scene building from the style's Layout.extras."""
+"""Paper styles as Scenes: ``neurons`` (circles and connections) and ``blocks`` (3-D boxes).
+
+The layout engines (nnviz.layout.neurons / nnviz.layout.blocks) put all geometry into
+``Layout.extras``; this module only turns it into shapes, colours and text, so the SVG, PNG,
+PDF and TikZ outputs of a paper figure are the same picture.
+"""
 
 from __future__ import annotations
 
+from nnviz.errors import NnvizError
 from nnviz.ir import Graph
 from nnviz.layout.model import Layout
-from nnviz.render.scene import Scene
+from nnviz.render.scene import Circle, Item, Path, Scene, Text, edge_items, text_block
 from nnviz.theme import Theme
 
 
+def _hex(color: str) -> tuple[int, int, int] | None:
+    c = color.strip().lstrip("#")
+    if len(c) == 3:
+        c = "".join(ch * 2 for ch in c)
+    if len(c) != 6:
+        return None
+    try:
+        return int(c[0:2], 16), int(c[2:4], 16), int(c[4:6], 16)
+    except ValueError:
+        return None
+
+
+def shade(color: str, amount: float) -> str:
+    """Darken (amount > 0) or lighten (amount < 0) a #rrggbb colour, for the 3-D faces."""
+    rgb = _hex(color)
+    if rgb is None:
+        return color
+    if amount >= 0:
+        out = [round(c * (1 - amount)) for c in rgb]
+    else:
+        out = [round(c + (255 - c) * -amount) for c in rgb]
+    return "#" + "".join(f"{max(0, min(255, c)):02x}" for c in out)
+
+
+def _settings(theme: Theme, style: str) -> dict:
+    from nnviz.layout.neurons import paper_settings
+
+    return paper_settings(theme, style)
+
+
+def _label(theme: Theme, box_lines, x: float, top: float, anchor: str) -> list[Text]:
+    font = theme["font"]
+    texts = text_block(box_lines, theme, x, top, font["color"], font.get("muted", font["color"]))
+    for t in texts:
+        t.anchor = anchor
+    return texts
+
+
+def neurons_scene(graph: Graph, layout: Layout, theme: Theme) -> Scene:
+    cfg = _settings(theme, "neurons")
+    scene = Scene(layout.width, layout.height, theme["background"], graph.name)
+    cols = layout.extras["columns"]
+    r = float(layout.extras["radius"])
+    conn: list[Item] = []
+    for a, b in layout.extras["connections"]:
+        for p in cols[a]["centers"]:
+            for q in cols[b]["centers"]:
+                conn.append(Path([tuple(p), tuple(q)], None, cfg["connection"],
+                                 cfg["connection_width"]))
+    scene.add("connections", conn)
+    muted = theme["font"].get("muted", theme["font"]["color"])
+    for col in cols:
+        style = theme.kind_style(col["kind"])
+        stroke = style.get("stroke", theme["node"]["stroke"])
+        items: list[Item] = [Circle(x, y, r, style["fill"], stroke, cfg["stroke_width"])
+                             for x, y in col["centers"]]
+        items += [Circle(x, y, max(1.2, r * 0.18), muted, None) for x, y in col["ellipsis"]]
+        box = layout.nodes[col["id"]]
+        lab = col["label"]
+        items += _label(theme, box.lines, lab["x"], lab["y"], lab["anchor"])
+        scene.add("node", items, id=col["id"], kind=col["kind"])
+    return scene
+
+
+def blocks_scene(graph: Graph, layout: Layout, theme: Theme) -> Scene:
+    cfg = _settings(theme, "blocks")
+    scene = Scene(layout.width, layout.height, theme["background"], graph.name)
+    sw = float(cfg["stroke_width"])
+    for e in layout.edges:
+        if len(e.points) >= 2:
+            scene.add("edge", edge_items(e, theme), src=e.src, dst=e.dst)
+    label_top = float(layout.extras["label_top"])
+    for blk in layout.extras["blocks"]:
+        style = theme.kind_style(blk["kind"])
+        fill = style["fill"]
+        stroke = style.get("stroke", theme["node"]["stroke"])
+        x, y, w, h, dx, dy = (float(blk[k]) for k in ("x", "y", "w", "h", "dx", "dy"))
+        front = Path([(x, y), (x + w, y), (x + w, y + h), (x, y + h)], fill, stroke, sw,
+                     closed=True)
+        top = Path([(x, y), (x + dx, y + dy), (x + w + dx, y + dy), (x + w, y)],
+                   shade(fill, -0.35) if blk["kind"] != "io" else shade(fill, 0.06), stroke, sw,
+                   closed=True)
+        side = Path([(x + w, y), (x + w + dx, y + dy), (x + w + dx, y + h + dy), (x + w, y + h)],
+                    shade(fill, 0.18), stroke, sw, closed=True)
+        box = layout.nodes[blk["id"]]
+        items: list[Item] = [front, top, side]
+        items += _label(theme, box.lines, float(blk["label_x"]), label_top, "middle")
+        scene.add("node", items, id=blk["id"], kind=blk["kind"])
+    return scene
+
+
 def paper_scene(graph: Graph, layout: Layout, theme: Theme) -> Scene:
-    raise NotImplementedError(layout.style)
+    if layout.style == "neurons":
+        return neurons_scene(graph, layout, theme)
+    if layout.style == "blocks":
+        return blocks_scene(graph, layout, theme)
+    raise NnvizError(f"unknown drawing style '{layout.style}'")
 
 
 def render_svg(graph: Graph, layout: Layout, theme: Theme, **options) -> str:
