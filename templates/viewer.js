@@ -1,4 +1,5 @@
-/* nnviz interactive viewer. Plain ES2020, no libraries, no network, no eval, no innerHTML:
+/* nnviz interactive viewer. Plain ES2020, no libraries, no network, no code from strings,
+   no HTML parsing of data:
    model strings only ever reach the page through textContent or canvas fillText.
    Geometry is precomputed in Python: one layout per group ("view"); opening a group switches
    to its view. Drawing is on a canvas, culled to the visible rectangle, with level of detail
@@ -108,11 +109,12 @@
 
   var measureCtx = document.createElement('canvas').getContext('2d');
   var fitCache = new Map();
-  function fitText(text, style, maxw) {
-    var key = style + '\u0001' + maxw + '\u0001' + text;
+  function fitText(text, style, maxw, size) {
+    size = size || fontPx(style);
+    var key = style + '\u0001' + maxw + '\u0001' + size + '\u0001' + text;
     var r = fitCache.get(key);
     if (r !== undefined) return r;
-    measureCtx.font = fontSpec(style, fontPx(style));
+    measureCtx.font = fontSpec(style, size);
     r = text;
     if (measureCtx.measureText(text).width > maxw + 0.5) {
       var lo = 0, hi2 = text.length;
@@ -226,7 +228,8 @@
         visB.push(i);
         rect(c, P.x[i], P.y[i], P.bw[i], P.bh[i], round ? (proxy ? P.bh[i] / 2 : nd.radius) : 0);
       }
-      c.fillStyle = st.fill;
+      // Too small for outlines: fill with the kind's stroke colour so kinds stay visible.
+      c.fillStyle = boxStroke ? st.fill : (st.stroke || st.fill);
       c.fill();
       if (boxStroke) {
         c.lineWidth = Math.max(isGroup ? nd.stroke_width * 1.6 : nd.stroke_width, 0.8 / sc);
@@ -261,6 +264,22 @@
             y += lineHeight(sz) + gap;
           }
         }
+      }
+    } else if (sc * 30 * 0.5 >= 5) {
+      // Medium zoom: the details are unreadable, so each box shows only its title, enlarged
+      // to the box height (a 36% view still says MatMul / Softmax / layers.3).
+      c.textAlign = 'center';
+      c.textBaseline = 'middle';
+      c.fillStyle = theme.font.color;
+      var lastSize = 0;
+      for (q = 0; q < visB.length; q++) {
+        i = visB[q];
+        var T0 = P.lines[i][0];
+        if (!T0) continue;
+        var fs = Math.min(Math.round(P.bh[i] * 0.5), 28);
+        if (fs * sc < 5) continue;
+        if (fs !== lastSize) { c.font = fontSpec(0, fs); lastSize = fs; }
+        c.fillText(fitText(T0[0], 0, P.bw[i] - 8, fs), P.x[i] + P.bw[i] / 2, P.y[i] + P.bh[i] / 2);
       }
     }
     return visB;
@@ -395,6 +414,10 @@
       P.miniCache = {canvas: mc, sc: sc, ox: ox, oy: oy};
     }
     var m = P.miniCache;
+    // Nothing to navigate when the whole view is on screen.
+    var all = tx >= 0 && ty >= 0 && tx + P.w * s <= W && ty + P.h * s <= H;
+    mini.hidden = all;
+    if (all) return;
     mctx.setTransform(1, 0, 0, 1, 0, 0);
     mctx.drawImage(m.canvas, 0, 0);
     var x = m.ox + (-tx / s) * m.sc, y = m.oy + (-ty / s) * m.sc;
@@ -422,7 +445,7 @@
     if (cur) requestDraw();
   }
   function fitScale() {
-    return Math.min((W - 48) / cur.w, (H - 48) / cur.h, 1.5);
+    return Math.min((W - 48) / cur.w, (H - 48) / cur.h, 1.2);
   }
   function fit() {
     s = Math.max(fitScale(), 1e-4);
@@ -682,7 +705,7 @@
     var chain = [0].concat(groupPath(cur.vi));
     chain.forEach(function (g, k) {
       if (k) nav.appendChild(el('span', {cls: 'sep', text: '\u203a'}));
-      var b = el('button', {type: 'button', text: g === 0 ? 'model' : G[g].label, title: g === 0 ? D.name : pathText(g)});
+      var b = el('button', {type: 'button', text: g === 0 ? 'top' : G[g].label, title: g === 0 ? 'The whole model' : pathText(g)});
       if (g === cur.vi) b.setAttribute('aria-current', 'page');
       else b.addEventListener('click', function () { setView(g); });
       nav.appendChild(b);
@@ -708,32 +731,35 @@
     if (!chain.length) wrap.appendChild(el('span', {cls: 'note', text: '(top level)'}));
     chain.forEach(function (k, j) {
       if (j) wrap.appendChild(el('span', {cls: 'note', text: '/'}));
-      wrap.appendChild(el('button', {cls: 'link', type: 'button', text: G[k].label, title: 'Open ' + pathText(k),
+      // Single-node groups have no view of their own (the node is drawn in the parent).
+      if (!V[k].box.type.length) wrap.appendChild(el('span', {text: G[k].label}));
+      else wrap.appendChild(el('button', {cls: 'link', type: 'button', text: G[k].label, title: 'Open ' + pathText(k),
         on: function () { setView(k); }}));
     });
     return wrap;
   }
   function tensorTable(list, dir) {
-    var tb = el('table');
-    tb.appendChild(el('tr', null, el('th', {text: 'tensor'}), el('th', {text: 'shape'}),
-      el('th', {text: 'dtype'}), el('th', {text: dir === 'in' ? 'from' : 'to'})));
+    // One block per tensor: long exporter names wrap on their own line instead of squeezing
+    // table columns.
+    var wrap = el('div', {cls: 'tensors'});
     list.forEach(function (t) {
-      var ends = el('td');
+      var ends = el('span', {cls: 'ends'});
       if (dir === 'in') {
-        if (T.producer[t] >= 0) ends.appendChild(linkNode(T.producer[t]));
-        else ends.textContent = D.graph_inputs.indexOf(t) >= 0 ? 'graph input' : '\u2014';
+        if (T.producer[t] >= 0) { ends.appendChild(document.createTextNode('from ')); ends.appendChild(linkNode(T.producer[t])); }
+        else ends.textContent = D.graph_inputs.indexOf(t) >= 0 ? 'graph input' : 'no producer';
       } else {
         var c = consumersOf(t);
+        if (c.length) ends.appendChild(document.createTextNode('to '));
         c.slice(0, 4).forEach(function (i, j) { if (j) ends.appendChild(document.createTextNode(', ')); ends.appendChild(linkNode(i)); });
         if (c.length > 4) ends.appendChild(document.createTextNode(' +' + (c.length - 4) + ' more'));
-        if (!c.length) ends.textContent = D.graph_outputs.indexOf(t) >= 0 ? 'graph output' : '\u2014';
+        if (!c.length) ends.textContent = D.graph_outputs.indexOf(t) >= 0 ? 'graph output' : 'unused';
       }
-      var tr = el('tr', null, el('td', null, linkTensor(t)), el('td', {cls: 'shape', text: shapeOf(t)}),
-        el('td', {cls: 'mono', text: dtypeOf(t)}), ends);
-      if (hi && hi.tensor === t) tr.className = 'hl';
-      tb.appendChild(tr);
+      var item = el('div', {cls: 'tensor'}, linkTensor(t),
+        el('div', {cls: 'tmeta'}, el('span', {cls: 'shape', text: shapeOf(t)}), el('span', {cls: 'dtype', text: dtypeOf(t)}), ends));
+      if (hi && hi.tensor === t) item.classList.add('hl');
+      wrap.appendChild(item);
     });
-    return tb;
+    return wrap;
   }
   function kv(obj) {
     var tb = el('table');
@@ -766,7 +792,7 @@
     var info = el('table');
     if (N.id[i] !== null) info.appendChild(row('id', N.id[i], 'mono'));
     info.appendChild(row('kind', kindOf(i)));
-    info.appendChild(row('group', pathLinks(N.group[i])));
+    info.appendChild(row('group', pathLinks(N.scope[i])));
     if (typeof meta.flops === 'number') info.appendChild(row('FLOPs', human(meta.flops) + '  (' + full(meta.flops) + ')', 'num'));
     if (typeof meta.macs === 'number') info.appendChild(row('MACs', human(meta.macs) + '  (' + full(meta.macs) + ')', 'num'));
     var pc = paramCount(i);
@@ -827,7 +853,7 @@
 
   function updateStatus() {
     var total = G[0].nodes, params = G[0].params;
-    $('status').textContent = cur.real + ' boxes here \u00b7 ' + full(total) + ' nodes' +
+    $('status').textContent = cur.real + (cur.real === 1 ? ' box' : ' boxes') + ' here \u00b7 ' + full(total) + ' nodes' +
       (params ? ' \u00b7 ' + human(params) + ' params' : '') + ' \u00b7 ' + Math.round(s * 100) + '%';
   }
 
@@ -844,14 +870,16 @@
     if (k < 0) return -1;
     return k === 0 ? 1 : (text.charAt(k - 1) === '/' || text.charAt(k - 1) === '.' ? 2 : 3);
   }
+  var lastQuery = null;
   function runSearch(q) {
+    lastQuery = q;
     q = q.trim().toLowerCase();
     results = [];
     if (!q) return results;
     if (!idx) buildIndex();
     var cap = 5000, i, sc;
     for (i = 0; i < G.length && results.length < cap; i++) {
-      if (i && (sc = score(idx.g[i], q)) >= 0) results.push({t: 'group', i: i, s: sc});
+      if (i && V[i].box.type.length && (sc = score(idx.g[i], q)) >= 0) results.push({t: 'group', i: i, s: sc});
     }
     for (i = 0; i < NN && results.length < cap; i++) {
       sc = score(idx.name[i], q);
@@ -922,7 +950,8 @@
     else if (e.key === 'Enter') {
       e.preventDefault();
       clearTimeout(searchTimer);
-      if (!results.length || active < 0) { runSearch($('search').value); showResults(); }
+      // Typing faster than the debounce: the list may belong to an older query.
+      if (lastQuery !== $('search').value || active < 0) { runSearch($('search').value); showResults(); }
       choose(Math.max(active, 0));
     } else if (e.key === 'Escape') { $('results').hidden = true; canvas.focus(); }
   });

@@ -139,8 +139,24 @@ def _group_table(graph: Graph) -> list[tuple[str, ...]]:
     return paths
 
 
-def _build_views(graph: Graph, paths: list[tuple[str, ...]], tindex: dict[str, int]
-                 ) -> list[_View]:
+def _homes(graph: Graph, paths: list[tuple[str, ...]], stats: list[dict]
+           ) -> dict[str, tuple[str, ...]]:
+    """The view each node is drawn in: its group, except that groups holding a single node
+    (a Linear module around one MatMul) are not worth a click: the node is drawn in the parent
+    instead. Folded repeats (attrs["repeat"]) keep their group."""
+    gidx = {p: i for i, p in enumerate(paths)}
+    homes: dict[str, tuple[str, ...]] = {}
+    for node in graph.nodes.values():
+        g = tuple(node.group)
+        while g and stats[gidx[g]]["nodes"] == 1 and not (
+                graph.groups.get(g) and graph.groups[g].attrs.get("repeat")):
+            g = g[:-1]
+        homes[node.id] = g
+    return homes
+
+
+def _build_views(graph: Graph, paths: list[tuple[str, ...]], tindex: dict[str, int],
+                 homes: dict[str, tuple[str, ...]]) -> list[_View]:
     gidx = {p: i for i, p in enumerate(paths)}
     views = [_View(i, p) for i, p in enumerate(paths)]
     taken = set(graph.nodes)
@@ -158,9 +174,10 @@ def _build_views(graph: Graph, paths: list[tuple[str, ...]], tindex: dict[str, i
     def rep(v: _View, node: Node) -> str:
         """The box standing for ``node`` in view ``v``: itself or the child group holding it."""
         depth = len(v.path)
-        if len(node.group) == depth:
+        home = homes[node.id]
+        if len(home) == depth:
             return v.box(node.id, "n", -1)
-        child = tuple(node.group[:depth + 1])
+        child = home[:depth + 1]
         return v.box(group_box_ids[child], "g", gidx[child])
 
     def in_proxy(v: _View, t: str) -> str:
@@ -175,16 +192,20 @@ def _build_views(graph: Graph, paths: list[tuple[str, ...]], tindex: dict[str, i
             out_ids[key] = fresh(f"\u0000o{v.gi}_{tindex[t]}")
         return v.box(out_ids[key], "o", tindex[t])
 
-    # Every node and child group is a member of its view even without edges.
+    # Every node and every non-empty child group is a member of its view even without edges.
+    used = {()}
+    for home in homes.values():
+        for k in range(1, len(home) + 1):
+            used.add(home[:k])
     for p in paths[1:]:
-        rep_parent = views[gidx[p[:-1]]]
-        rep_parent.box(group_box_ids[p], "g", gidx[p])
+        if p in used:
+            views[gidx[p[:-1]]].box(group_box_ids[p], "g", gidx[p])
     for node in graph.nodes.values():
-        views[gidx[tuple(node.group)]].box(node.id, "n", -1)
+        views[gidx[homes[node.id]]].box(node.id, "n", -1)
 
     producers = graph.producers()
     for node in graph.nodes.values():
-        gv = tuple(node.group)
+        gv = homes[node.id]
         seen: set[str] = set()
         for t in node.inputs:
             if t in seen or t not in tindex:
@@ -194,7 +215,7 @@ def _build_views(graph: Graph, paths: list[tuple[str, ...]], tindex: dict[str, i
             src = graph.nodes[src_id] if src_id is not None else None
             if src is not None and src.id == node.id:
                 continue
-            gu = tuple(src.group) if src is not None else None
+            gu = homes[src.id] if src is not None else None
             d = 0
             if gu is not None:
                 while d < len(gu) and d < len(gv) and gu[d] == gv[d]:
@@ -302,7 +323,8 @@ def _pack(graph: Graph, layout: Layout, theme: Theme, engine: str, direction: st
     paths = _group_table(graph)
     stats = _group_stats(graph, paths)
     node_index = {nid: i for i, nid in enumerate(graph.nodes)}
-    views = _build_views(graph, paths, tindex)
+    homes = _homes(graph, paths, stats)
+    views = _build_views(graph, paths, tindex, homes)
 
     shapes = _Interner()
     dtypes = _Interner()
@@ -321,13 +343,15 @@ def _pack(graph: Graph, layout: Layout, theme: Theme, engine: str, direction: st
 
     n_id, n_name, n_op, n_kind, n_grp, n_in, n_out, n_par, n_attr, n_meta = (
         [], [], [], [], [], [], [], [], [], [])
+    n_scope: list[int] = []
     gidx = {p: i for i, p in enumerate(paths)}
     for node in graph.nodes.values():
         n_id.append(None if node.id == node.name else node.id)
         n_name.append(node.name)
         n_op.append(ops(node.op))
         n_kind.append(kinds(node.kind))
-        n_grp.append(gidx[tuple(node.group)])
+        n_grp.append(gidx[homes[node.id]])
+        n_scope.append(gidx[tuple(node.group)])
         n_in.append([tindex[t] for t in node.inputs])
         n_out.append([tindex[t] for t in node.outputs])
         n_par.append([[p.name, shapes(format_shape(p.shape)) if p.shape is not None else -1,
@@ -348,6 +372,8 @@ def _pack(graph: Graph, layout: Layout, theme: Theme, engine: str, direction: st
     for view in views:
         if len(paths) == 1 and layout.style == "graph" and set(layout.nodes) == set(graph.nodes):
             lay = layout
+        elif not view.members:  # a single-node group drawn in its parent
+            lay = Layout(0, 0)
         else:
             sub = _view_graph(graph, view, paths, tensors_by_index, stats)
             lay = run_layout(sub, engine=engine, direction=direction, theme=theme)
@@ -361,6 +387,7 @@ def _pack(graph: Graph, layout: Layout, theme: Theme, engine: str, direction: st
         "tensors": {"id": tensors_by_index, "shape": t_shape, "dtype": t_dtype,
                     "producer": t_prod},
         "nodes": {"id": n_id, "name": n_name, "op": n_op, "kind": n_kind, "group": n_grp,
+                  "scope": n_scope,
                   "inputs": n_in, "outputs": n_out, "params": n_par, "attrs": n_attr,
                   "meta": n_meta},
         "groups": groups,
@@ -534,7 +561,7 @@ def render_page(graph: Graph, layout: Layout, theme: Theme, engine: str | None =
     csp = ("default-src 'none'; script-src " + _csp_hash(js) + "; style-src " + _csp_hash(css)
            + "; font-src data:; img-src data: blob:; base-uri 'none'; form-action 'none'")
     values = {
-        "CSP": html.escape(csp, quote=True),
+        "CSP": html.escape(csp, quote=False).replace('"', "&quot;"),
         "TITLE": html.escape(f"{graph.name} \u2014 nnviz", quote=False),
         "CSS": css,
         "DATA": _safe_json(data),

@@ -1,0 +1,316 @@
+"""The interactive HTML viewer: the page data (no browser) and end-to-end in headless Chromium."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from nnviz.ir import Graph, Node, Param, Tensor
+from nnviz.layout import layout
+from nnviz.render.html import render
+from nnviz.theme import load_theme
+
+ROOT = Path(__file__).resolve().parent.parent
+HOSTILE = "</script><script>alert(1)</script>"
+QUOTES = "it's \"quoted\" & <b>bold</b> <!-- x"
+NEWLINE = "line one\nline two\u2028sep"
+LONG = "very_long_layer_name_" * 30
+
+
+def small_cnn(name: str = "tiny-cnn", hostile: bool = False) -> Graph:
+    """A ResNet-like toy with groups: stem, two residual blocks, a head."""
+    g = Graph(name=name, meta={"framework": "test"})
+
+    def t(tid: str, shape: tuple, dtype: str = "float32") -> str:
+        g.add_tensor(Tensor(tid, shape, dtype))
+        return tid
+
+    x = t("image", (1, 3, 32, 32))
+    g.add_node(Node("image", "Input", "io", "image", outputs=[x]))
+    g.inputs = [x]
+
+    def op(nid: str, op_: str, kind: str, group: tuple, ins: list, shape: tuple,
+           params: list | None = None, name: str | None = None, **attrs) -> str:
+        out = t(nid + ":0", shape)
+        g.ensure_group(group)
+        g.add_node(Node(nid, op_, kind, name or nid, attrs, ins, [out], params or [], group,
+                        {"flops": 1000}))
+        return out
+
+    h = op("stem.conv", "Conv", "conv", ("stem",), [x], (1, 16, 32, 32),
+           [Param("stem.conv.weight", (16, 3, 3, 3), "float32")], kernel_shape=[3, 3])
+    h = op("stem.bn", "BatchNormalization", "norm", ("stem",), [h], (1, 16, 32, 32),
+           [Param("stem.bn.weight", (16,), "float32")])
+    h = op("stem.relu", "Relu", "activation", ("stem",), [h], (1, 16, 32, 32))
+    for b in range(2):
+        grp = ("blocks", f"block{b}")
+        a = op(f"block{b}.conv1", "Conv", "conv", grp, [h], (1, 16, 32, 32),
+               [Param(f"block{b}.conv1.weight", (16, 16, 3, 3), "float32")])
+        a = op(f"block{b}.relu", "Relu", "activation", grp, [a], (1, 16, 32, 32),
+               name=(HOSTILE if hostile and b == 0 else None))
+        a = op(f"block{b}.conv2", "Conv", "conv", grp, [a], (1, 16, 32, 32),
+               [Param(f"block{b}.conv2.weight", (16, 16, 3, 3), "float32")],
+               name=(QUOTES if hostile and b == 0 else None))
+        h = op(f"block{b}.add", "Add", "elementwise", grp, [a, h], (1, 16, 32, 32),
+               name=(NEWLINE if hostile and b == 1 else None))
+    h = op("head.pool", "GlobalAveragePool", "pool", ("head",), [h], (1, 16, 1, 1),
+           name=(LONG if hostile else None))
+    h = op("head.fc", "Gemm", "linear", ("head",), [h], (1, 10),
+           [Param("head.fc.weight", (10, 16), "float32"), Param("head.fc.bias", (10,), "float32")])
+    g.add_node(Node("logits", "Output", "io", "logits", inputs=[h]))
+    g.outputs = [h]
+    return g
+
+
+def page_for(graph: Graph, **options) -> str:
+    theme = load_theme()
+    return render(graph, layout(graph, theme=theme), theme, **options)
+
+
+def page_data(page: str) -> dict:
+    m = re.search(r'<script type="application/json" id="nnviz-data">(.*?)</script>', page, re.S)
+    assert m, "no data block"
+    return json.loads(m.group(1))
+
+
+# ---- the page, no browser -----------------------------------------------------------------------
+
+def test_hostile_names_cannot_escape_the_data_block():
+    page = page_for(small_cnn(hostile=True))
+    assert HOSTILE not in page
+    assert "<!--" not in page.split("</style>", 1)[1]  # only in CSS comments, if anywhere
+    assert "\u2028" not in page and "\u2029" not in page
+    # Exactly the two scripts of the template: data and code.
+    assert page.count("<script") == 2 and page.count("</script>") == 2
+    data = page_data(page)
+    names = set(data["nodes"]["name"])
+    assert {HOSTILE, QUOTES, NEWLINE, LONG} <= names
+
+
+def test_page_is_self_contained_with_a_strict_csp():
+    page = page_for(small_cnn())
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
+    assert "http://" not in page.replace("http://www.w3.org/2000/svg", "")
+    assert "https://" not in page
+    csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', page).group(1)
+    assert "default-src 'none'" in csp and "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    script = re.search(r"<script>(.*)</script>", page, re.S).group(1)
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    assert f"'sha256-{digest}'" in csp
+    assert not re.search(r"innerHTML|outerHTML|insertAdjacentHTML|eval\(|new Function", script)
+    assert "@font-face" in page  # the shipped DejaVu, subset and inlined
+
+
+def test_byte_identical_across_runs_and_processes():
+    graph = small_cnn(hostile=True)
+    first = page_for(graph)
+    assert page_for(small_cnn(hostile=True)) == first
+    code = (
+        f"import sys, hashlib; sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "from test_html import small_cnn, page_for\n"
+        "print(hashlib.sha256(page_for(small_cnn(hostile=True)).encode()).hexdigest())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == hashlib.sha256(first.encode()).hexdigest()
+
+
+def test_views_cover_every_node_once_and_data_is_linear():
+    graph = small_cnn()
+    data = page_data(page_for(graph))
+    seen: list[int] = []
+    for view in data["views"]:
+        box = view["box"]
+        n = len(box["type"])
+        assert all(len(box[k]) == n for k in ("ref", "x", "y", "w", "h"))
+        seen += [r for ty, r in zip(box["type"], box["ref"]) if ty == 0]
+        # Edges point at boxes of the same view.
+        assert all(0 <= i < n for i in view["edge"]["src"] + view["edge"]["dst"])
+    assert sorted(seen) == list(range(len(graph.nodes)))
+    # Each group with content is one box in its parent view.
+    group_boxes = [r for v in data["views"] for ty, r in zip(v["box"]["type"], v["box"]["ref"])
+                   if ty == 1]
+    assert len(group_boxes) == len(set(group_boxes)) == len(data["groups"]) - 1
+
+
+def test_jupyter_output_is_a_sandboxed_iframe():
+    graph = small_cnn()
+    frame = page_for(graph, jupyter=True)
+    assert frame.startswith("<iframe srcdoc=")
+    assert 'sandbox="allow-scripts allow-downloads"' in frame
+    assert "<script" not in frame  # all of it escaped inside srcdoc
+
+
+# ---- end to end in Chromium --------------------------------------------------------------------
+
+sys.path.insert(0, str(ROOT / "bench"))
+from viewer_browser import browser_page, chromium_path  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def browser_ok():
+    pytest.importorskip("playwright.sync_api", reason="playwright (python) is not installed")
+    if chromium_path() is None:
+        pytest.skip("no chromium on PATH (apt-get install chromium)")
+    return True
+
+
+@pytest.fixture()
+def viewer(tmp_path, browser_ok):
+    def open_page(graph: Graph):
+        path = tmp_path / "net.html"
+        path.write_text(page_for(graph), encoding="utf-8")
+        ctx = browser_page()
+        page = ctx.__enter__()
+        page.goto(path.resolve().as_uri())
+        page.wait_for_selector("html[data-ready]", timeout=30000)
+        opened.append(ctx)
+        return page
+
+    opened: list = []
+    yield open_page
+    for ctx in opened:
+        ctx.__exit__(None, None, None)
+
+
+def canvas_colours(page) -> int:
+    return page.evaluate("""() => {
+        const c = document.getElementById('canvas');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        const seen = new Set();
+        for (let i = 0; i < d.length; i += 4 * 97) seen.add((d[i] << 16) | (d[i+1] << 8) | d[i+2]);
+        return seen.size;
+    }""")
+
+
+def test_opens_without_errors_and_draws(viewer, tmp_path):
+    page = viewer(small_cnn())
+    assert page.console_errors == []
+    assert canvas_colours(page) > 8, "the canvas is blank"
+    shot = tmp_path / "shot.png"
+    page.screenshot(path=str(shot))
+    assert shot.stat().st_size > 5000
+    state = page.evaluate("nnviz.state()")
+    assert state["view"] == 0 and state["boxes"] == 5  # image, stem, blocks, head, logits
+
+
+def test_search_selects_and_opens_enclosing_groups(viewer):
+    page = viewer(small_cnn())
+    page.click("#search")
+    page.keyboard.type("block1.conv2")
+    page.wait_for_selector("#results li[role=option]")
+    assert "block1.conv2" in page.inner_text("#results")
+    page.keyboard.press("Enter")
+    state = page.evaluate("nnviz.state()")
+    assert state["selection"]["name"] == "block1.conv2"
+    assert state["path"] == ["blocks", "block1"]
+    details = page.inner_text("#details")
+    assert "Conv" in details and "(1, 16, 32, 32)" in details and "(16, 16, 3, 3)" in details
+    assert "2,304" in details  # parameter count of the 16x16x3x3 weight
+    assert page.console_errors == []
+
+
+def test_open_and_close_a_group_with_the_mouse(viewer):
+    page = viewer(small_cnn())
+    gi = page.evaluate("nnviz.search('stem').find(r => r.type === 'group').index")
+    r = page.evaluate(f"nnviz.boxScreenRect('group', {gi})")
+    page.mouse.dblclick(r["x"] + r["w"] / 2, r["y"] + r["h"] / 2)
+    page.wait_for_function("() => nnviz.state().path.join('/') === 'stem'")
+    assert page.inner_text("#crumbs").split() == ["top", "\u203a", "stem"]
+    page.click("#btn-up")
+    state = page.evaluate("nnviz.state()")
+    assert state["path"] == [] and state["selection"]["name"] == "stem"
+
+
+def test_click_node_shows_shapes_and_tensor_highlight(viewer):
+    page = viewer(small_cnn())
+    page.evaluate("nnviz.openGroup(nnviz.search('stem').find(r => r.type === 'group').index)")
+    ni = page.evaluate("nnviz.search('stem.bn').find(r => r.type === 'node').index")
+    r = page.evaluate(f"nnviz.boxScreenRect('node', {ni})")
+    page.mouse.click(r["x"] + r["w"] / 2, r["y"] + r["h"] / 2)
+    page.wait_for_selector("#panel:not([hidden])")
+    details = page.inner_text("#details")
+    assert "BatchNormalization" in details and "stem.conv:0" in details
+    assert details.count("(1, 16, 32, 32)") >= 2 and "float32" in details
+    # Clicking a tensor highlights its producer and consumers.
+    page.click("#details .tensor >> text=stem.bn:0")
+    state = page.evaluate("nnviz.state()")
+    assert state["selection"] == {"type": "tensor", "index": state["selection"]["index"],
+                                  "name": "stem.bn:0"}
+    assert "stem.relu" in page.inner_text("#details")
+    assert page.console_errors == []
+
+
+def test_hostile_names_are_text_and_no_dialog_opens(viewer):
+    page = viewer(small_cnn(hostile=True))
+    for name in (HOSTILE, QUOTES, LONG):
+        hit = page.evaluate("q => nnviz.search(q).find(r => r.type === 'node')", name[:40])
+        page.evaluate(f"nnviz.gotoNode({hit['index']})")
+        assert name in page.text_content("#details")
+        page.click("#search")
+        page.fill("#search", name[:30])
+        page.wait_for_selector("#results li[role=option]")
+        page.keyboard.press("Escape")
+    hit = page.evaluate("nnviz.search('line one').find(r => r.type === 'node')")
+    page.evaluate(f"nnviz.gotoNode({hit['index']})")
+    assert NEWLINE in page.text_content("#details")
+    page.wait_for_timeout(200)
+    assert page.dialogs == []
+    assert page.console_errors == []
+    assert page.evaluate("document.querySelectorAll('script').length") == 2
+    assert page.evaluate("document.querySelectorAll('b').length") == 0
+
+
+def test_hash_restores_view_and_selection(viewer):
+    page = viewer(small_cnn())
+    ni = page.evaluate("nnviz.search('block0.relu').find(r => r.type === 'node').index")
+    page.evaluate(f"nnviz.gotoNode({ni})")
+    page.wait_for_function("() => location.hash.includes('n=')")
+    url = page.evaluate("location.href")
+    other = page.context.browser.new_page()  # a fresh page opening the shared link
+    other.goto(url)
+    other.wait_for_selector("html[data-ready]", timeout=30000)
+    state = other.evaluate("nnviz.state()")
+    assert state["selection"]["name"] == "block0.relu"
+    assert state["path"] == ["blocks", "block0"]
+
+
+def test_export_svg_and_png_and_theme_toggle(viewer):
+    page = viewer(small_cnn())
+    with page.expect_download() as dl:
+        page.click("#btn-svg")
+    svg = Path(dl.value.path()).read_text(encoding="utf-8")
+    root = ET.fromstring(svg)
+    assert root.tag.endswith("svg") and "stem" in svg
+    with page.expect_download() as dl:
+        page.click("#btn-png")
+    assert Path(dl.value.path()).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    before = page.evaluate("nnviz.state().theme")
+    page.keyboard.press("t")
+    after = page.evaluate("nnviz.state().theme")
+    assert before != after and after == "dark"
+    bg = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert bg != "rgb(255, 255, 255)"
+    assert page.console_errors == []
+
+
+def test_two_viewers_in_one_notebook_page(tmp_path, browser_ok):
+    frames = page_for(small_cnn("first"), jupyter=True) + page_for(small_cnn("second"),
+                                                                    jupyter=True)
+    path = tmp_path / "notebook.html"
+    path.write_text(f"<!DOCTYPE html><html><body>{frames}</body></html>", encoding="utf-8")
+    with browser_page() as page:
+        page.goto(path.resolve().as_uri())
+        for i in (1, 2):
+            frame = page.frames[i]
+            frame.wait_for_selector("html[data-ready]", timeout=30000)
+        names = sorted(f.inner_text("#model-name") for f in page.frames[1:])
+        assert names == ["first", "second"]
+        assert page.console_errors == []
