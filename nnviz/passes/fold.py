@@ -79,7 +79,9 @@ def signature(g: Graph, path: tuple[str, ...], ids: list[str]) -> str:
         outs = []
         for t in n.outputs:
             tensor = g.tensors.get(t)
-            outs.append(None if tensor is None or tensor.shape is None else list(tensor.shape))
+            # Exporters name unknown dims per layer (unk__0, unk__3): any symbol matches.
+            outs.append(None if tensor is None or tensor.shape is None else
+                        [d if isinstance(d, int) else "?" for d in tensor.shape])
         rows.append([n.op, n.kind, list(n.group[k:]),
                      [None if p.shape is None else list(p.shape) for p in n.params],
                      outs, wiring])

@@ -21,6 +21,10 @@ PLUMBING = {
 }
 SHAPE_SOURCES = {"shape", "size", "symsize", "constant", "constantofshape", "range", "arange",
                  "zeros", "ones", "full", "empty", "newzeros"}
+# Kinds of ops that, fed only by shape values or constants, are shape arithmetic.
+LIGHT_KINDS = {"elementwise", "reshape", "constant", "other", "embedding", "reduce",
+               "activation"}
+SMALL_CONSTANT = 64  # elements: a folded constant operand, not a weight
 # Ops that may be computed purely from shape values and so are part of the plumbing.
 SHAPE_ARITH = {"gather", "concat", "cat", "slice", "add", "sub", "mul", "div", "floordiv",
                "equal", "where", "cast", "unsqueeze", "squeeze", "reshape", "expand", "range",
@@ -53,10 +57,11 @@ def hide_noise(graph: Graph) -> Graph:
             continue
         op = opname(node.op)
         data_inputs = [t for t in node.inputs if t not in shape_only]
-        is_shape_source = op in SHAPE_SOURCES or node.kind == "constant"
-        all_shape = bool(node.inputs) and not data_inputs and op in SHAPE_ARITH \
-            and not node.params
-        if is_shape_source or all_shape:
+        # Light ops fed only by shape values (or by constants the loader folded into attrs)
+        # compute shapes and scale factors, not activations: Gather(Shape), Div(Sqrt(..)) ...
+        small = sum(p.count or 0 for p in node.params) <= SMALL_CONSTANT
+        light = (node.kind in LIGHT_KINDS or op in SHAPE_ARITH) and small
+        if node.kind == "constant" or op in SHAPE_SOURCES or (light and not data_inputs):
             removed.add(nid)
             for t in node.outputs:
                 shape_only.add(t)
