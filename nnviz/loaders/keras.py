@@ -20,6 +20,7 @@ from nnviz.errors import ModelError
 from nnviz.ir import Graph, Node, Param, Tensor
 from nnviz.kinds import kind_for
 from nnviz.loaders import keras_shapes
+from nnviz.loaders.keras_names import BUILTIN_LAYERS, CODE_LAYERS
 from nnviz.loaders.keras_weights import (
     KerasV3Weights,
     LegacyH5Weights,
@@ -28,8 +29,6 @@ from nnviz.loaders.keras_weights import (
     layer_name,
 )
 
-# Layers that hold user code (never deserialized, never run): drawn as opaque boxes.
-CODE_LAYERS = frozenset({"Lambda", "TFOpLambda", "SlicingOpLambda", "TFLambda"})
 MODEL_CLASSES = frozenset({"Functional", "Sequential", "Model"})
 # Wrappers whose config holds one inner layer; drawn as one box named after both.
 WRAPPERS = frozenset({"Bidirectional", "TimeDistributed"})
@@ -256,14 +255,14 @@ def _is_sequential(layer: dict) -> bool:
 
 def _is_custom(layer: dict) -> bool:
     """A class keras itself does not ship: a registered custom object or a user class."""
-    module = layer.get("module")
+    cls = str(layer.get("class_name", ""))
     registered = layer.get("registered_name")
-    if isinstance(registered, str) and ">" in registered:
+    if ">" in cls or (isinstance(registered, str) and ">" in registered):
+        return True  # "package>Name": registered with keras.saving.register_keras_serializable
+    module = layer.get("module")
+    if isinstance(module, str) and not module.startswith("keras"):
         return True
-    if module is None:
-        # Keras 2 configs have no module key at all; their classes are builtins.
-        return "module" in layer
-    return not str(module).startswith("keras")
+    return cls not in BUILTIN_LAYERS
 
 
 def _dtype_name(value: Any) -> str | None:
@@ -369,10 +368,14 @@ class _Builder:
         else:
             outs = self.opaque_model(config, handle)
         self.g.outputs = list(outs)
+        producers = self.g.producers()
         for i, tid in enumerate(outs):
             base = "output" if len(outs) == 1 else f"output_{i}"
             nid = self.g.unique_node_id(base)
-            self.g.add_node(Node(nid, "Output", "io", name=base, inputs=[tid]))
+            # Named like keras's model.output_names: after the layer producing the output.
+            src = self.g.nodes.get(producers.get(tid, ""))
+            self.g.add_node(Node(nid, "Output", "io", name=src.name if src else base,
+                                 inputs=[tid]))
 
     def input_node(self, name: str, cfg: dict, scope: tuple[str, ...]) -> str:
         shape = keras_shapes.as_shape(cfg.get("batch_shape", cfg.get("batch_input_shape")))
@@ -550,7 +553,7 @@ class _Builder:
     def layer_node(self, layer: dict, scope: tuple[str, ...], ins: list[str],
                    path: tuple[str, ...], n: int, handle: Any, frozen: bool,
                    opaque: bool = False, all_weights: bool = False) -> list[str]:
-        cls = str(layer.get("class_name", "Layer"))
+        cls = str(layer.get("class_name", "Layer")).rsplit(">", 1)[-1]
         cfg = layer.get("config") if isinstance(layer.get("config"), dict) else {}
         name = layer_name(layer)
         base = "/".join((*scope, name)) + ("" if n == 0 else f"#{n + 1}")
