@@ -101,6 +101,19 @@ class DataDependent(nn.Module):
         return self.neg(x)
 
 
+class TwoInTwoOut(nn.Module):
+    """Two inputs, a defaulted argument and a dict result."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(4, 3)
+        self.b = nn.Linear(5, 3)
+
+    def forward(self, x, y, scale=None):
+        h = self.a(x) + self.b(y)
+        return {"sum": h, "scaled": h * (2.0 if scale is None else scale)}
+
+
 def mlp() -> nn.Module:
     return nn.Sequential(nn.Linear(10, 32), nn.ReLU(), nn.Linear(32, 4))
 
@@ -312,6 +325,30 @@ def test_control_flow_falls_back_with_warnings():
     with pytest.warns(CaptureFallbackWarning):
         g2 = load_object(model, example_input=-torch.ones(2, 4))
     assert body(g2) == [("Linear", "linear")] and g2.nodes["neg"].attrs["module"] == "neg"
+
+
+@pytest.mark.parametrize("capture", ["export", "fx", "hooks"])
+def test_several_inputs_and_named_outputs(capture):
+    g = load_object(TwoInTwoOut(), example_input=(torch.randn(2, 4), torch.randn(2, 5)),
+                    capture=capture)
+    assert [n.name for n in g.nodes.values() if n.kind == "io"] == ["x", "y", "sum", "scaled"]
+    assert [g.tensors[t].shape for t in g.inputs] == [(2, 4), (2, 5)]
+    assert [n.attrs.get("module") for n in g.nodes.values() if n.kind == "linear"] == ["a", "b"]
+    assert [n.kind for n in g.nodes.values() if n.kind == "elementwise"] == ["elementwise"] * 2
+    assert g.total_params == 15 + 18
+    assert_io_convention(g)
+
+
+def test_draw_api_passes_example_input(tmp_path):
+    import nnviz
+
+    out = tmp_path / "tiny.svg"
+    drawing = nnviz.draw(TwoInTwoOut(), out, example_input={"x": torch.randn(1, 4),
+                                                            "y": torch.randn(1, 5)})
+    assert out.exists() and "Linear" in out.read_text()
+    assert drawing.graph.meta["framework"] == "pytorch"
+    program = torch.export.export(TwoInTwoOut(), (torch.randn(1, 4), torch.randn(1, 5)))
+    assert nnviz.load(program).name == "TwoInTwoOut"
 
 
 def test_bad_example_input_is_one_clear_sentence():

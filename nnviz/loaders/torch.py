@@ -164,8 +164,7 @@ def _capture(method: str, module: Any, args: tuple, kwargs: dict, name: str) -> 
             ep = torch.export.export(module, args, kwargs or None, strict=False)
         return torch_capture.from_exported(ep, name=name, module=module)
     if method == "fx":
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with _quiet_torch():  # ShapeProp prints its own traceback on failure
             return torch_capture.capture_fx(module, args, kwargs, name)
     # Grad stays enabled: under no_grad, nn.TransformerEncoderLayer takes a fused fast path
     # that hides its submodules.

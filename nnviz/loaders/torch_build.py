@@ -47,6 +47,7 @@ class Trace:
     inputs: list[tuple[str, str]]  # (input name, tensor id)
     outputs: list[str]  # tensor ids
     meta: dict[str, Any] = field(default_factory=dict)
+    output_names: list[str] = field(default_factory=list)  # e.g. dict keys of the result
 
 
 # ATen/torch names whose plain name means something else in the shared kind table: aten.mean
@@ -220,10 +221,12 @@ def build_graph(trace: Trace, aten: bool = False) -> Graph:
     occupied = {n.group[:i] for n in graph.nodes.values() for i in range(1, len(n.group) + 1)}
     graph.groups = {p: g for p, g in graph.groups.items() if p in occupied}
 
+    names = trace.output_names if len(trace.output_names) == len(trace.outputs) else []
     for i, tid in enumerate(trace.outputs):
         base = "output" if len(trace.outputs) == 1 else f"output_{i}"
         nid = graph.unique_node_id(base)
-        graph.add_node(Node(nid, "Output", "io", name=base, inputs=[tid]))
+        label = names[i] if names and names[i] and len(trace.outputs) > 1 else base
+        graph.add_node(Node(nid, "Output", "io", name=label, inputs=[tid]))
         graph.outputs.append(tid)
     return graph
 

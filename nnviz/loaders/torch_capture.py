@@ -69,6 +69,28 @@ def _frames_from_stack(stack: Any) -> tuple[Frame, ...]:
     return tuple(frames)
 
 
+def _leaf_names(structure: Any, is_leaf: Any) -> list[str]:
+    """Names of the leaves of a (nested) result: dict keys and indices, "logits", "1.0"."""
+    from torch.utils import _pytree as pytree
+
+    try:
+        flat, _ = pytree.tree_flatten_with_path(structure)
+    except Exception:  # exotic containers: fall back to positional names
+        return []
+    names = []
+    for path, leaf in flat:
+        if not is_leaf(leaf):
+            continue
+        parts = []
+        for k in path:
+            for attr in ("key", "idx", "name"):
+                if hasattr(k, attr):
+                    parts.append(str(getattr(k, attr)))
+                    break
+        names.append(".".join(parts))
+    return names
+
+
 def _flatten_nodes(value: Any) -> list:
     out: list = []
     if isinstance(value, torch.fx.Node):
@@ -218,7 +240,19 @@ def from_exported(ep: Any, name: str = "model", module: torch.nn.Module | None =
         tid = alias.get(value.name, value.name)
         if tid in tensors:
             user_outputs.append(tid)
-    return Trace(name, ops, tensors, inputs, user_outputs, {"capture": "torch.export"})
+    names: list[str] = []
+    try:
+        from torch.utils import _pytree as pytree
+
+        spec = ep.call_spec.out_spec
+        if spec is not None:
+            # Only user outputs are in the output pytree, in order.
+            names = _leaf_names(pytree.tree_unflatten(list(range(spec.num_leaves)), spec),
+                                lambda v: isinstance(v, int))
+    except Exception:  # names are cosmetic: never fail a load for them
+        names = []
+    return Trace(name, ops, tensors, inputs, user_outputs, {"capture": "torch.export"},
+                 names if len(names) == len(user_outputs) else [])
 
 
 # ---- torch.fx ------------------------------------------------------------------------------
@@ -283,9 +317,22 @@ def _tensor_meta_list(meta: Any) -> list | None:
 def capture_fx(module: torch.nn.Module, args: tuple, kwargs: dict, name: str) -> Trace:
     from torch.fx.passes.shape_prop import ShapeProp
 
-    gm = torch.fx.symbolic_trace(module)
     if kwargs:
         raise TypeError("torch.fx capture takes positional example inputs only")
+    # Arguments the example does not supply keep their defaults (a None must stay None,
+    # not become a traced placeholder).
+    import inspect
+
+    concrete: dict[str, Any] = {}
+    try:
+        params = list(inspect.signature(module.forward).parameters.values())
+    except (TypeError, ValueError):
+        params = []
+    for p in params[len(args):]:
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and \
+                p.default is not p.empty:
+            concrete[p.name] = p.default
+    gm = torch.fx.symbolic_trace(module, concrete_args=concrete or None)
     ShapeProp(gm).propagate(*args)
     index = _NameIndex(module)
     tensors: dict[str, tuple] = {}
@@ -380,7 +427,9 @@ def capture_fx(module: torch.nn.Module, args: tuple, kwargs: dict, name: str) ->
         tid = alias.get(v.name, v.name)
         if tid in tensors and tid not in outputs:
             outputs.append(tid)
-    return Trace(name, ops, tensors, inputs, outputs, {"capture": "torch.fx"})
+    names = _leaf_names(out_node.args[0], lambda v: isinstance(v, torch.fx.Node))
+    return Trace(name, ops, tensors, inputs, outputs, {"capture": "torch.fx"},
+                 names if len(names) == len(outputs) else [])
 
 
 # ---- forward hooks + torch function mode ------------------------------------------------------
@@ -533,4 +582,6 @@ def capture_hooks(module: torch.nn.Module, args: tuple, kwargs: dict, name: str)
             if sub is not None and not any(True for _ in sub.children()):
                 mp, mb = rec.index.module_entries(sub)
                 op.params.extend(p for p in mp if all(q.name != p.name for q in op.params))
-    return Trace(name, rec.ops, rec.tensors, inputs, outputs, {"capture": "forward hooks"})
+    names = _leaf_names(result, lambda v: isinstance(v, torch.Tensor))
+    return Trace(name, rec.ops, rec.tensors, inputs, outputs, {"capture": "forward hooks"},
+                 names if len(names) == len(outputs) else [])
