@@ -30,7 +30,8 @@ MIN_ARROW = 16.0  # px: shortest arrow between two boxes
 def _dims(graph: Graph, node: Node) -> tuple[str, int | None, int | None, int | None]:
     """(what, channels, height, width) of the node's output, batch dim dropped.
 
-    ``what`` is "map" for feature maps (C, H, W), "vector" for flat features, "unknown".
+    ``what`` is "map" for feature maps (C, H, W), "seq" for sequences (C, L), "vector" for
+    flat features, or "unknown".
     """
     from nnviz.passes.util import is_channels_last
 
@@ -54,8 +55,8 @@ def _dims(graph: Graph, node: Node) -> tuple[str, int | None, int | None, int | 
     if len(rest) == 2:
         if node.kind == "conv" or (node.kind == "pool" and not channels_last):
             c, length = (rest[1], rest[0]) if channels_last else (rest[0], rest[1])
-            return "map", c, length, 1
-        return "map", rest[-1], rest[0], 1  # a sequence: length x features
+            return "seq", c, length, 1
+        return "seq", rest[-1], rest[0], 1  # a sequence: length x features
     return "vector", rest[0], None, None
 
 
@@ -95,11 +96,11 @@ def layout_blocks(graph: Graph, theme: Theme, direction: str = "LR") -> Layout:
     blocks: list[dict[str, Any]] = []
     for node in nodes:
         what, c, hh, ww = _dims(graph, node)
-        if what == "map":
+        if what in ("map", "seq"):
             h = _scale(cfg["spatial_base"], cfg["spatial_scale"], hh, cap)
             depth = _scale(cfg["spatial_base"], cfg["spatial_scale"], ww, cap)
             w = _scale(cfg["channel_base"], cfg["channel_scale"], c, cap / 2)
-            shape_text = _fmt(c, hh, ww) if ww != 1 else _fmt(c, hh)
+            shape_text = _fmt(c, hh, ww) if what == "map" else _fmt(c, hh)
         elif what == "vector":
             h = _scale(cfg["spatial_base"], cfg["spatial_scale"] * 0.9, c, cap)
             depth = float(cfg["vector_width"])
