@@ -16,7 +16,7 @@ from typing import Any
 from nnviz.errors import NnvizError
 from nnviz.ir import Graph, Node
 from nnviz.layout.model import EdgePath, LabelLine, Layout, NodeBox
-from nnviz.layout.neurons import label_height, paper_settings
+from nnviz.layout.neurons import display_name, label_height, paper_settings
 from nnviz.text import text_width, truncate
 from nnviz.theme import Theme
 
@@ -113,8 +113,9 @@ def layout_blocks(graph: Graph, theme: Theme, direction: str = "LR") -> Layout:
         if node.meta.get("repeat"):
             title += f" \u00d7{node.meta['repeat']}"
         lines = [LabelLine(truncate(title, size_t, LABEL_MAX, True), "title")]
-        if node.name and node.name != node.op:
-            lines.append(LabelLine(truncate(node.name, size_d, LABEL_MAX), "name"))
+        name = display_name(node)
+        if name:
+            lines.append(LabelLine(truncate(name, size_d, LABEL_MAX), "name"))
         lines.append(LabelLine(shape_text, "detail"))
         label_w = max(text_width(ln.text, size_t if ln.style == "title" else size_d,
                                  ln.style == "title") for ln in lines)

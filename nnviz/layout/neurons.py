@@ -36,6 +36,20 @@ def paper_settings(theme: Theme, style: str) -> dict[str, Any]:
     return {**defaults, **theme.get("paper", {}).get(style, {})}
 
 
+def display_name(node: Node) -> str:
+    """The name line of a layer label ('' when it would only repeat the op).
+
+    A bare index ("0", the name of an nn.Sequential child) says nothing on its own, so it gets
+    its parent scope: "features.0".
+    """
+    name = node.name or ""
+    if name == node.op:
+        return ""
+    if name.isdigit() and node.group:
+        return f"{node.group[-1]}.{name}"
+    return name
+
+
 def label_height(lines: list[LabelLine], theme: Theme) -> float:
     """Height of a label block, as the scene lays the lines out (same metrics)."""
     sizes = [float(theme["font"]["title_size"] if ln.style == "title" else theme["font"]["size"])
@@ -89,7 +103,7 @@ def neuron_columns(graph: Graph) -> list[dict[str, Any]]:
             continue
         act = _activation(graph, node, succ)
         cols.append({"id": nid, "kind": node.kind, "title": title + (f" + {act}" if act else ""),
-                     "name": node.name if node.name not in ("", node.op) else "",
+                     "name": display_name(node),
                      "units": _units(graph, node)})
     return cols
 
