@@ -372,3 +372,50 @@ def test_truncated_examples_raise(tmp_path, examples_dir):
         path.write_bytes(data[:cut])
         with pytest.raises(ModelError):
             load(path)
+
+
+# ---- a real exporter -----------------------------------------------------------------------
+
+def test_torch_dynamo_export_scopes(tmp_path):
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnxscript")
+
+    class Block(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.norm = torch.nn.LayerNorm(8)
+            self.fc = torch.nn.Linear(8, 8)
+
+        def forward(self, x):
+            return x + torch.relu(self.fc(self.norm(x)))
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layers = torch.nn.ModuleList([Block(), Block()])
+            self.head = torch.nn.Linear(8, 3)
+
+        def forward(self, x):
+            for layer in self.layers:
+                x = layer(x)
+            return self.head(x)
+
+    torch.manual_seed(0)
+    net = Net().eval()
+    with torch.no_grad():  # distinct values: the exporter dedups identical initializers
+        for p in net.parameters():
+            p.add_(torch.randn_like(p))
+    path = tmp_path / "net.onnx"
+    try:
+        torch.onnx.export(net, (torch.randn(2, 8),), str(path), dynamo=True, verbose=False)
+    except Exception as exc:  # the exporter's own environment problems are not ours to test
+        pytest.skip(f"torch.onnx.export(dynamo=True) unavailable: {type(exc).__name__}")
+    g = load(path)
+    assert g.groups[("layers.1",)].op == "Block"
+    assert g.groups[("layers.1", "fc")].op == "Linear"
+    assert g.groups[("layers.0", "norm")].op == "LayerNorm"
+    norms = by_op(g, "LayerNormalization")
+    assert [n.group for n in norms] == [("layers.0", "norm"), ("layers.1", "norm")]
+    assert g.total_params == sum(p.numel() for p in net.parameters())
+    out = g.tensors[g.outputs[0]]
+    assert out.shape == (2, 3)

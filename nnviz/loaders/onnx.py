@@ -240,6 +240,46 @@ def _scope(name: str) -> tuple[str, ...]:
     return tuple(parts[:-1]) if name.rstrip("/") == name else tuple(parts)
 
 
+_TORCH_SCOPES = "pkg.torch.onnx.name_scopes"
+_TORCH_CLASSES = "pkg.torch.onnx.class_hierarchy"
+
+
+def _torch_scopes(node: Any) -> list[tuple[str, str]] | None:
+    """Module scope from torch.onnx's (dynamo exporter) node metadata, else None.
+
+    ``name_scopes`` is ``['', 'layers.0', 'layers.0.attn', 'linear']``: the root, each module's
+    full path, and the op itself. Each group is the path relative to its parent, so a
+    ModuleList index stays with its list name, as the PyTorch loader does.
+    """
+    props = getattr(node, "metadata_props", None)
+    if not props:
+        return None
+    meta = {p.key: p.value for p in props if p.key in (_TORCH_SCOPES, _TORCH_CLASSES)}
+    if _TORCH_SCOPES not in meta:
+        return None
+    import ast
+
+    try:
+        scopes = ast.literal_eval(meta[_TORCH_SCOPES])
+        classes = ast.literal_eval(meta.get(_TORCH_CLASSES, "[]"))
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return None
+    if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
+        return None
+    if not isinstance(classes, list):
+        classes = []
+    out: list[tuple[str, str]] = []
+    parent = ""
+    for i, full in enumerate(scopes[1:-1], start=1):
+        if not full:
+            continue
+        rel = full[len(parent) + 1:] if parent and full.startswith(parent + ".") else full
+        cls = classes[i] if i < len(classes) and isinstance(classes[i], str) else ""
+        out.append((rel, cls))
+        parent = full
+    return out
+
+
 def _last(name: str) -> str:
     parts = [p for p in name.split("/") if p]
     return parts[-1] if parts else name
@@ -289,6 +329,18 @@ class _Converter:
             if op and not self.g.groups[path].op:
                 self.g.groups[path].op = op
         return path
+
+    def _torch_groups(self, base: tuple[str, ...], scope: list[tuple[str, str]]) -> None:
+        """Name the groups of a torch.onnx (dynamo) scope after their module classes."""
+        for i in range(len(scope)):
+            path = base + tuple(p for p, _ in scope[: i + 1])
+            if path in self.g.groups:
+                continue
+            self.g.ensure_group(path)
+            cls = scope[i][1]
+            grp = self.g.groups[path]
+            grp.op = cls.rsplit(".", 1)[-1]
+            grp.attrs = {"class": cls}
 
     def _input_names(self, op_type: str, domain: str) -> list[str] | None:
         key = (domain, op_type)
@@ -400,7 +452,12 @@ class _Converter:
         op = node.op_type
         raw_name = node.name
         nid = self.g.unique_node_id(prefix + raw_name if raw_name else prefix + op)
-        group = base_group + _scope(raw_name)
+        torch_scope = _torch_scopes(node)
+        if torch_scope is not None:
+            group = base_group + tuple(path for path, _ in torch_scope)
+            self._torch_groups(base_group, torch_scope)
+        else:
+            group = base_group + _scope(raw_name)
         attrs: dict[str, Any] = {}
         graph_attrs = []
         for a in node.attribute:
@@ -581,6 +638,11 @@ def _expand_call(call: Any, fn: Any, functions: dict, scope_ops: dict, labels: d
         del nn.output[:]
         nn.output.extend(mapped(o) for o in bn.output)
         nn.name = prefix + (bn.name.lstrip("/") if bn.name else bn.op_type)
+        if any(p.key == _TORCH_SCOPES for p in getattr(nn, "metadata_props", ())):
+            # The call's scope (from its name) must win over the body's own torch scope.
+            keep = [p for p in nn.metadata_props if p.key != _TORCH_SCOPES]
+            del nn.metadata_props[:]
+            nn.metadata_props.extend(keep)
         del nn.attribute[:]
         for a in bn.attribute:
             if a.ref_attr_name:
