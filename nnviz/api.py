@@ -21,17 +21,38 @@ MAX_DRAWN_NODES = 200_000
 class Drawing:
     """A laid-out model: renders to any format; shows itself in Jupyter."""
 
-    def __init__(self, graph: Graph, layout: Layout, theme: Theme, render_options: dict):
+    def __init__(self, graph: Graph, layout: Layout | None, theme: Theme, render_options: dict,
+                 layout_fn: Any = None):
         self.graph = graph
-        self.layout = layout
+        self._layout = layout
+        self._layout_fn = layout_fn  # computes the whole-graph layout when first needed
         self.theme = theme
         self.render_options = render_options
 
+    @property
+    def layout(self) -> Layout:
+        if self._layout is None:
+            self._layout = self._layout_fn()
+        return self._layout
+
+    @layout.setter
+    def layout(self, value: Layout) -> None:
+        self._layout = value
+
+    def _layout_for(self, fmt: str) -> Layout:
+        # The HTML viewer lays out each group itself: no whole-graph layout needed for it.
+        if fmt == "html" and self._layout is None:
+            return Layout(0, 0, direction=self.render_options.get("direction", "TB"),
+                          engine=self.render_options.get("engine", "layered"))
+        return self.layout
+
     def to_bytes(self, fmt: str) -> bytes:
-        return render_bytes(self.graph, self.layout, fmt, self.theme, **self.render_options)
+        return render_bytes(self.graph, self._layout_for(fmt), fmt, self.theme,
+                            **self.render_options)
 
     def save(self, path: str | os.PathLike, fmt: str | None = None) -> Path:
-        return render(self.graph, self.layout, path, fmt, self.theme, **self.render_options)
+        lay = self._layout_for(format_for(path, fmt))
+        return render(self.graph, lay, path, fmt, self.theme, **self.render_options)
 
     def _repr_svg_(self) -> str:
         return self.to_bytes("svg").decode("utf-8")
@@ -40,7 +61,9 @@ class Drawing:
         return self.to_bytes("png")
 
     def _repr_html_(self) -> str:
-        return self.to_bytes("html").decode("utf-8")
+        # A sandboxed iframe: several viewers in one notebook never share ids or handlers.
+        return render_bytes(self.graph, self._layout_for("html"), "html", self.theme,
+                            **{**self.render_options, "jupyter": True}).decode("utf-8")
 
     def __repr__(self) -> str:
         return (f"Drawing({self.graph.name!r}, {len(self.layout.nodes)} boxes, "
@@ -63,15 +86,33 @@ def draw(model: Any, output: str | os.PathLike | None = None, *, fmt: str | None
         if key in render_options:
             load_options[key] = render_options.pop(key)
     graph = load(model, **load_options)
-    graph = prepare(graph, view or ViewOptions())
+    # The HTML viewer opens and closes groups in the page and lays out each group on its own
+    # (nnviz.render.html): unless the user asked for a depth or collapse, it gets the whole
+    # unfolded graph, and no whole-graph layout is computed for it.
+    viewer = output is not None and format_for(output, fmt) == "html" and style == "graph"
+    options = view or ViewOptions()
+    if viewer and options.depth is None and not options.collapse:
+        from nnviz.passes import annotate
+        from nnviz.passes.noise import hide_noise
+
+        graph = annotate(graph, options.dims)
+        graph = hide_noise(graph) if options.hide_noise else graph
+    else:
+        graph = prepare(graph, options)
     if len(graph.nodes) > MAX_DRAWN_NODES and not force:
         raise NnvizError(
             f"the drawing would have {len(graph.nodes):,} boxes (more than {MAX_DRAWN_NODES:,}); "
             "use --depth N to collapse groups, or --force to draw it anyway"
         )
     theme = theme if isinstance(theme, Theme) else load_theme(theme)
-    lay = _layout(graph, engine=engine, direction=direction, theme=theme, style=style)
-    drawing = Drawing(graph, lay, theme, render_options)
+    def layout_fn() -> Layout:
+        return _layout(graph, engine=engine, direction=direction, theme=theme, style=style)
+
+    if viewer:
+        drawing = Drawing(graph, None, theme, {"engine": engine, "direction": direction.upper(),
+                                               **render_options}, layout_fn)
+    else:
+        drawing = Drawing(graph, layout_fn(), theme, render_options)
     if output is not None:
         format_for(output, fmt)
         drawing.save(output, fmt)
