@@ -326,6 +326,17 @@ def _io_refs(value: Any) -> list[tuple[str, int, int]]:
     return refs
 
 
+def _merge_shapes(stored: tuple, inferred: tuple | None) -> tuple:
+    """What keras recorded wins; its unknown dims are filled from our inference.
+
+    A nested model built on Input((None, None, C)) records (None, None, None, C) inside, but
+    called on a 32x32 image its layers' shapes are known; inference from the call fills them.
+    """
+    if inferred is None or len(inferred) != len(stored):
+        return stored
+    return tuple(i if s is None else s for s, i in zip(stored, inferred, strict=True))
+
+
 def _attrs(cls: str, cfg: dict) -> dict[str, Any]:
     """The config values worth showing: plain scalars and lists, no initializers etc."""
     out: dict[str, Any] = {}
@@ -445,7 +456,7 @@ class _Builder:
                     tensor = self.g.tensors.get(tid)
                     if tensor is not None:
                         if shape is not None:
-                            tensor.shape = shape  # what keras itself recorded wins
+                            tensor.shape = _merge_shapes(shape, tensor.shape)
                         if tensor.dtype is None and isinstance(dtype, str):
                             tensor.dtype = dtype
                 # Outputs nobody consumes but someone references later are created lazily.
@@ -541,7 +552,7 @@ class _Builder:
             group = name if n == 0 else f"{name}#{n + 1}"
             sub_scope = (*scope, group)
             self.g.ensure_group(sub_scope, op=str(layer.get("class_name")))
-            self.g.groups[sub_scope].label = name if n == 0 else f"{name} (call {n + 1})"
+            self.g.groups[sub_scope].label = name if n == 0 else f"{name} #{n + 1}"
             inner = layer
             if frozen and isinstance(layer.get("config"), dict):
                 inner = {**layer, "config": {**layer["config"], "trainable": False}}
