@@ -426,6 +426,29 @@ def test_pickle_refused_without_running_it(tmp_path):
     assert not marker.exists()
 
 
+def test_pt2_with_a_pickle_inside_is_refused(tmp_path):
+    """torch.export.load would unpickle sample inputs with weights_only=False as a fallback."""
+    import zipfile
+
+    good = tmp_path / "good.pt2"
+    torch.export.save(torch.export.export(mlp(), (torch.randn(1, 10),)), good)
+    marker = tmp_path / "pwned"
+    trap = tmp_path / "trap.pt"
+    torch.save((_Booby(str(marker)),), trap)
+    bad = tmp_path / "bad.pt2"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(bad, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename.endswith("sample_inputs/model.pt"):
+                data = trap.read_bytes()
+            dst.writestr(info, data)
+    with pytest.raises(ModelError, match=r"bad.pt2: is a .pt2 archive holding pickled objects "
+                                         r"\(.*sample_inputs/model.pt\).*--trust-pickle"):
+        load_file(bad)
+    assert not marker.exists()
+    assert load_file(good).total_params == 484  # the untouched archive still loads
+
+
 def test_trusted_pickle_of_whole_model(tmp_path):
     path = tmp_path / "whole.pt"
     model = mlp()

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import io
+import json
 import logging
 import os
 import sys
@@ -229,7 +230,7 @@ def load_file(path: str | os.PathLike, trust_pickle: bool = False, aten: bool = 
     names = _zip_names(path)
     if any(n.endswith("/archive_format") or n.endswith("/models/model.json") for n in names) \
             or path.suffix.lower() == ".pt2":
-        return _load_pt2(path, aten)
+        return _load_pt2(path, aten, trust_pickle)
     if any("/code/__torch__" in n for n in names):
         raise ModelError(path, "is a TorchScript archive; nnviz reads torch.export .pt2 files "
                                "(torch.export.save) or draws the nn.Module from your code")
@@ -294,8 +295,58 @@ def _explain_weights(path: Path, obj: Any) -> None:
     raise ModelError(path, f"holds a {type(obj).__name__}, not a model architecture")
 
 
-def _load_pt2(path: Path, aten: bool) -> Graph:
+def _pt2_pickles(torch: Any, path: Path) -> list[str]:
+    """Members of a .pt2 archive that torch.export.load would unpickle unsafely.
+
+    torch.export.load falls back to ``torch.load(weights_only=False)`` for sample inputs and
+    for weights/constants flagged ``use_pickle``, and ``pickle.loads`` opaque objects: a crafted
+    .pt2 can run code. Each such member must load with ``weights_only=True`` (which cannot
+    run code, and then the unsafe load builds the same plain data); custom and opaque objects
+    are refused outright.
+    """
+    unsafe: list[str] = []
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+            to_check: list[str] = []
+            for name in names:
+                folder, _, base = name.rpartition("/")
+                if base.endswith(".json") and ("/data/weights" in name or
+                                               "/data/constants" in name):
+                    try:
+                        config = json.loads(zf.read(name)).get("config", {})
+                    except (ValueError, AttributeError):
+                        unsafe.append(name)
+                        continue
+                    for fqn, meta in config.items():
+                        pname = str(meta.get("path_name", ""))
+                        if pname.startswith(("custom_obj_", "opaque_obj_")):
+                            unsafe.append(fqn)
+                        elif meta.get("use_pickle"):
+                            to_check.append(f"{folder}/{pname}")
+                elif base.endswith((".pt", ".pkl", ".pth")):
+                    to_check.append(name)
+            for name in to_check:
+                if name not in names:
+                    continue
+                try:
+                    torch.load(io.BytesIO(zf.read(name)), weights_only=True)
+                except Exception:  # refused by the weights-only unpickler: not plain data
+                    unsafe.append(name)
+    except (zipfile.BadZipFile, OSError):
+        return []  # not a zip: torch.export.load reports that itself
+    return unsafe
+
+
+def _load_pt2(path: Path, aten: bool, trust_pickle: bool = False) -> Graph:
     torch = _torch()
+    if not trust_pickle:
+        unsafe = _pt2_pickles(torch, path)
+        if unsafe:
+            raise ModelError(path, f"is a .pt2 archive holding pickled objects ({unsafe[0]}"
+                                   f"{' and more' if len(unsafe) > 1 else ''}); loading them "
+                                   "can run arbitrary code, so nnviz refuses it unless you "
+                                   "pass --trust-pickle (trust_pickle=True)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
