@@ -12,43 +12,45 @@ longest-path ranks span at least ``MIN_SPAN`` layers.
 
 from __future__ import annotations
 
-from nnviz.ir import Graph
+from nnviz.layout.layered.ranking import topo_order
 
 MIN_FANOUT = 3
 MIN_SPAN = 6
 
 
-def longest_path_ranks(graph: Graph, order: list[str]) -> dict[str, int]:
-    succ = graph.successors()
-    rank = dict.fromkeys(order, 0)
+def find_aux_edges(n: int, edges: list[tuple[int, int, str]]) -> set[int]:
+    """Indices into ``edges`` ((src, dst, tensor), node indices) to draw as stubs."""
+    by_tensor: dict[tuple[int, str], list[int]] = {}
+    for i, (s, _d, t) in enumerate(edges):
+        by_tensor.setdefault((s, t), []).append(i)
+    candidates = [idx for idx in by_tensor.values() if len(idx) >= MIN_FANOUT]
+    if not candidates:
+        return set()
+    # longest-path ranks on the forward (index-increasing DFS-safe) graph
+    succ: list[list[int]] = [[] for _ in range(n)]
+    indeg = [0] * n
+    for s, d, _ in edges:
+        if s != d:
+            succ[s].append(d)
+            indeg[d] += 1
+    order = topo_order(n, succ, indeg)
+    pos = [0] * n
+    for i, v in enumerate(order):
+        pos[v] = i
+    rank = [0] * n
     for u in order:
         r = rank[u] + 1
         for v in succ[u]:
-            if rank[v] < r:
+            if pos[v] > pos[u] and rank[v] < r:
                 rank[v] = r
-    return rank
-
-
-def find_aux_edges(graph: Graph, order: list[str] | None = None) -> set[tuple[str, str, str]]:
-    """(src, dst, tensor) edges to draw as stubs next to ``dst`` instead of as lines."""
-    order = order or graph.topological_order()
-    consumers = graph.consumers()
-    producers = graph.producers()
-    rank: dict[str, int] | None = None
-    pos: dict[str, int] = {}
-    out: set[tuple[str, str, str]] = set()
-    for t, cons in consumers.items():
-        src = producers.get(t)
-        if src is None or len(cons) < MIN_FANOUT:
+    out: set[int] = set()
+    for idx in candidates:
+        cons = [i for i in idx if edges[i][1] != edges[i][0]]
+        if len(cons) < MIN_FANOUT:
             continue
-        if rank is None:
-            rank = longest_path_ranks(graph, order)
-            pos = {nid: i for i, nid in enumerate(order)}
-        rs = [rank[c] for c in cons if c != src]
-        if len(rs) < MIN_FANOUT or max(rs) - min(rs) < MIN_SPAN:
+        rs = [rank[edges[i][1]] for i in cons]
+        if max(rs) - min(rs) < MIN_SPAN:
             continue
-        first = min((c for c in cons if c != src), key=lambda c: (rank[c], pos[c]))
-        for c in cons:
-            if c != src and c != first:
-                out.add((src, c, t))
+        first = min(cons, key=lambda i: (rank[edges[i][1]], pos[edges[i][1]], i))
+        out.update(i for i in cons if i != first)
     return out

@@ -10,6 +10,7 @@ the end for LR/BT/RL, then edges are smoothed into splines.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from nnviz.ir import Graph
@@ -17,10 +18,13 @@ from nnviz.layout.labels import box_size, fit_lines, node_lines
 from nnviz.layout.layered.aux import find_aux_edges
 from nnviz.layout.layered.level import LevelInput, LevelResult, solve_level
 from nnviz.layout.layered.progress import LayoutProgress
-from nnviz.layout.layered.routing import dedupe, simplify, to_spline
+from nnviz.layout.layered.routing import finish
 from nnviz.layout.model import EdgePath, GroupFrame, LabelLine, Layout, NodeBox
 from nnviz.text import line_height, text_width, truncate
 from nnviz.theme import Theme
+
+# Phase start times of the last call, for the benchmark's breakdown (not part of the output).
+LAST_TIMINGS: dict[str, float] = {}
 
 Key = tuple  # ("n", node_id) | ("g", path) | ("s", src_id, dst_id)
 
@@ -86,6 +90,12 @@ def _group_label(graph: Graph, path: tuple[str, ...], parent_len: int) -> str:
 def layout_layered(graph: Graph, theme: Theme, direction: str = "TB",
                    aux: bool = True) -> Layout:
     """Lay out ``graph`` top-down (or LR/BT/RL) with groups as frames."""
+    t0 = time.perf_counter()
+    LAST_TIMINGS.clear()
+
+    def _mark(phase: str) -> None:  # cumulative seconds at the start of each phase (bench)
+        LAST_TIMINGS[phase] = round(time.perf_counter() - t0, 4)
+
     direction = direction.upper()
     horizontal = direction in ("LR", "RL")
     sp = theme["spacing"]
@@ -95,14 +105,32 @@ def layout_layered(graph: Graph, theme: Theme, direction: str = "TB",
     node_idx = {nid: i for i, nid in enumerate(node_ids)}
     progress = LayoutProgress(len(node_ids) + 1)
 
+    _mark('boxes')
     # ---- boxes ------------------------------------------------------------------------------
+    # Measuring text dominates at 50k nodes and most lines repeat (shapes, op names), so
+    # widths are memoised per line; the height depends only on the line styles.
     lines: dict[Key, list[LabelLine]] = {}
     size: dict[Key, tuple[float, float]] = {}  # final (w, h)
+    line_memo: dict[tuple[str, str], tuple[LabelLine, float]] = {}
+    height_memo: dict[tuple[str, ...], float] = {}
     for nid, node in graph.nodes.items():
-        ln = fit_lines(node_lines(graph, node), theme)
-        lines[("n", nid)] = ln
-        size[("n", nid)] = box_size(ln, theme)
+        fitted = []
+        w = 0.0
+        for ln in node_lines(graph, node):
+            hit = line_memo.get((ln.text, ln.style))
+            if hit is None:
+                f = fit_lines([ln], theme)[0]
+                hit = line_memo[(ln.text, ln.style)] = (f, box_size([f], theme)[0])
+            fitted.append(hit[0])
+            w = max(w, hit[1])
+        styles = tuple(ln.style for ln in fitted)
+        h = height_memo.get(styles)
+        if h is None:
+            h = height_memo[styles] = box_size(fitted, theme)[1]
+        lines[("n", nid)] = fitted
+        size[("n", nid)] = (w, h)
 
+    _mark('frames and the level tree')
     # ---- frames and the level tree ----------------------------------------------------------
     framed, _counts = _framed_groups(graph)
     chain: dict[str, list[tuple[str, ...]]] = {}
@@ -125,24 +153,39 @@ def layout_layered(graph: Graph, theme: Theme, direction: str = "TB",
     for p, parent in group_parent.items():
         levels[parent].add_item(("g", p), float(group_first[p]))
 
+    _mark('edges -> per-level pieces')
     # ---- edges -> per-level pieces -----------------------------------------------------------
-    aux_edges = find_aux_edges(graph) if aux else set()
+    producer: dict[str, int] = {}
+    for i, node in enumerate(graph.nodes.values()):
+        for t in node.outputs:
+            producer.setdefault(t, i)
+    int_edges: list[tuple[int, int, str]] = []
+    for j, node in enumerate(graph.nodes.values()):
+        seen_t: set[str] = set()
+        for t in node.inputs:
+            i = producer.get(t)
+            if i is None or t in seen_t:
+                continue
+            seen_t.add(t)
+            int_edges.append((i, j, t))
+    aux_edges = find_aux_edges(len(node_ids), int_edges) if aux else set()
     stub_of: dict[Key, str] = {}
     pieces: list[tuple[str, str, str, list[tuple[tuple[str, ...], int]]]] = []
-    for e in graph.edges():
-        if e.src == e.dst:
+    for ei, (si, di, tensor) in enumerate(int_edges):
+        if si == di:
             continue
-        if (e.src, e.dst, e.tensor) in aux_edges:
-            skey = ("s", e.src, e.dst)
-            ch = chain[e.dst]
+        e_src, e_dst = node_ids[si], node_ids[di]
+        if ei in aux_edges:
+            skey = ("s", e_src, e_dst)
+            ch = chain[e_dst]
             lv = levels[ch[-1] if ch else ()]
             if skey not in stub_of:
-                stub_of[skey] = e.src
-                lv.add_item(skey, node_idx[e.dst] - 0.5)
-            i = lv.edge(("item", skey, None), ("item", ("n", e.dst), None))
-            pieces.append((e.src, e.dst, e.tensor, [(lv.path, i)]))
+                stub_of[skey] = e_src
+                lv.add_item(skey, di - 0.5)
+            i = lv.edge(("item", skey, None), ("item", ("n", e_dst), None))
+            pieces.append((e_src, e_dst, tensor, [(lv.path, i)]))
             continue
-        cu, cv = chain[e.src], chain[e.dst]
+        cu, cv = chain[e_src], chain[e_dst]
         common = 0
         while common < len(cu) and common < len(cv) and cu[common] == cv[common]:
             common += 1
@@ -150,21 +193,21 @@ def layout_layered(graph: Graph, theme: Theme, direction: str = "TB",
         # up: out of every group that holds the source but not the target
         for j in range(len(cu) - 1, common - 1, -1):
             p = cu[j]
-            item = ("n", e.src) if j == len(cu) - 1 else ("g", cu[j + 1])
-            port = None if item[0] == "n" else e.src
-            seq.append((p, levels[p].edge(("item", item, port), ("port", e.src))))
+            item = ("n", e_src) if j == len(cu) - 1 else ("g", cu[j + 1])
+            port = None if item[0] == "n" else e_src
+            seq.append((p, levels[p].edge(("item", item, port), ("port", e_src))))
         lca = cu[common - 1] if common else ()
-        src_item = ("n", e.src) if common == len(cu) else ("g", cu[common])
-        dst_item = ("n", e.dst) if common == len(cv) else ("g", cv[common])
+        src_item = ("n", e_src) if common == len(cu) else ("g", cu[common])
+        dst_item = ("n", e_dst) if common == len(cv) else ("g", cv[common])
         seq.append((lca, levels[lca].edge(
-            ("item", src_item, None if src_item[0] == "n" else e.src),
-            ("item", dst_item, None if dst_item[0] == "n" else e.src))))
+            ("item", src_item, None if src_item[0] == "n" else e_src),
+            ("item", dst_item, None if dst_item[0] == "n" else e_src))))
         for j in range(common, len(cv)):
             q = cv[j]
-            item = ("n", e.dst) if j == len(cv) - 1 else ("g", cv[j + 1])
-            port = None if item[0] == "n" else e.src
-            seq.append((q, levels[q].edge(("port", e.src), ("item", item, port))))
-        pieces.append((e.src, e.dst, e.tensor, seq))
+            item = ("n", e_dst) if j == len(cv) - 1 else ("g", cv[j + 1])
+            port = None if item[0] == "n" else e_src
+            seq.append((q, levels[q].edge(("port", e_src), ("item", item, port))))
+        pieces.append((e_src, e_dst, tensor, seq))
 
     # stub boxes: a pill with the source's name
     detail = float(theme["font"]["size"])
@@ -176,6 +219,7 @@ def layout_layered(graph: Graph, theme: Theme, direction: str = "TB",
         size[skey] = (w, h)
         lines[skey] = [LabelLine(text, "detail")]
 
+    _mark('solve bottom-up, reusing identical sub-problems')
     # ---- solve bottom-up, reusing identical sub-problems ----------------------------------------
     band = round(line_height(float(gt["label_size"])) + 4 + 6, 2)
     gpad = float(gt["padding"])
@@ -251,6 +295,7 @@ def layout_layered(graph: Graph, theme: Theme, direction: str = "TB",
         progress.update(done, f"{len(levels)} groups")
     progress.close()
 
+    _mark('place top-down in absolute TB-space coordinates')
     # ---- place top-down in absolute TB-space coordinates --------------------------------------
     origin: dict[tuple[str, ...], tuple[float, float]] = {(): (margin, margin)}
     centers: dict[Key, tuple[float, float]] = {}
@@ -313,21 +358,22 @@ def layout_layered(graph: Graph, theme: Theme, direction: str = "TB",
     group_frames.sort(key=lambda f: (len(f.path), f.path))
 
     paths: list[EdgePath] = []
-    vertical = not horizontal
     for src, dst, tensor, seq in pieces:
-        pts: list[tuple[float, float]] = []
-        for p, i in seq:
+        if len(seq) == 1:
+            p, i = seq[0]
             ox, oy = origin[p]
-            res = levels[p].result
-            assert res is not None
-            pts.extend((ox + x, oy + y) for x, y in res.paths[i])
-        pts = simplify(dedupe(pts))
+            pts = [(ox + x, oy + y) for x, y in levels[p].result.paths[i]]  # type: ignore[union-attr]
+        else:
+            pts = []
+            for p, i in seq:
+                ox, oy = origin[p]
+                pts.extend((ox + x, oy + y) for x, y in levels[p].result.paths[i])  # type: ignore[union-attr]
         if len(pts) < 2:
             continue
-        final = [tf(x, y) for x, y in pts]
-        ctrl = to_spline(final, vertical=vertical)
-        paths.append(EdgePath(src, dst, tensor, [(rnd(x), rnd(y)) for x, y in ctrl],
-                              spline=True))
+        final, spline = finish(pts, direction, tb_h)
+        if len(final) >= 2:
+            paths.append(EdgePath(src, dst, tensor, final, spline=spline))
     fw, fh = (tb_h, tb_w) if horizontal else (tb_w, tb_h)
+    _mark("end")
     return Layout(width=rnd(fw), height=rnd(fh), nodes=ordered, edges=paths,
                   groups=group_frames, direction=direction, engine="layered")

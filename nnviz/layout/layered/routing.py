@@ -61,3 +61,25 @@ def to_spline(points: list[Point], vertical: bool = True) -> list[Point]:
             c1, c2 = (ax + dx, ay), (bx - dx, by)
         out.extend((c1, c2, (bx, by)))
     return out
+
+
+def finish(points: list[Point], direction: str, tb_h: float) -> tuple[list[Point], bool]:
+    """Clean a TB-space polyline, rotate it to ``direction`` and smooth it; rounded to 0.01.
+
+    Returns (points, spline). An edge that is one straight run stays a 2-point polyline
+    (smaller files, and nothing to smooth).
+    """
+    pts = simplify(dedupe(points))
+    if direction == "BT":
+        pts = [(x, tb_h - y) for x, y in pts]
+    elif direction == "LR":
+        pts = [(y, x) for x, y in pts]
+    elif direction == "RL":
+        pts = [(tb_h - y, x) for x, y in pts]
+    if len(pts) == 2:
+        (ax, ay), (bx, by) = pts
+        if abs(ax - bx) < 0.5 or abs(ay - by) < 0.5:
+            return [(round(ax, 2) + 0.0, round(ay, 2) + 0.0),
+                    (round(bx, 2) + 0.0, round(by, 2) + 0.0)], False
+    ctrl = to_spline(pts, vertical=direction in ("TB", "BT"))
+    return [(round(x, 2) + 0.0, round(y, 2) + 0.0) for x, y in ctrl], True
