@@ -148,6 +148,7 @@
       var t = b.type[i], r = b.ref[i];
       if (t === 0) { P.nodeBox.set(r, i); P.kind[i] = kindOf(r); P.real++; }
       else if (t === 1) { P.groupBox.set(r, i); P.kind[i] = 'group'; P.real++; }
+      else if (t === 4) P.kind[i] = 'io';  // reference stub of a high-fan-out input
       else { P.proxyBox.push(i); P.kind[i] = 'io'; }
       var L = v.lines[String(i)];
       P.lines[i] = L ? L : (t === 0 ? nodeLines(r) : []);
@@ -585,6 +586,10 @@
     var t = l ? Math.max(0, Math.min(1, ((px - ax) * dx + (py - ay) * dy) / l)) : 0;
     return Math.hypot(px - ax - t * dx, py - ay - t * dy);
   }
+  function selectBox(b) {
+    var t = cur.type[b], r = cur.ref[b];
+    select(t === 0 ? {t: 'node', i: r} : t === 1 ? {t: 'group', i: r} : {t: 'tensor', i: r});
+  }
   function clickAt(px, py, dbl) {
     var wx = (px - tx) / s, wy = (py - ty) / s;
     var b = hitBox(wx, wy);
@@ -592,6 +597,7 @@
       var t = cur.type[b], r = cur.ref[b];
       if (t === 0) select({t: 'node', i: r});
       else if (t === 1) { if (dbl) openGroup(r); else select({t: 'group', i: r}); }
+      else if (t === 4) { if (r >= 0) { selectBox(r); centerBox(r); } }
       else select({t: 'tensor', i: r});
       return;
     }

@@ -402,10 +402,20 @@ def _pack_view(graph: Graph, view: _View, lay: Layout, node_index: dict[str, int
     box_type, box_ref, xs, ys, ws, hs = [], [], [], [], [], []
     lines: dict[str, list] = {}
     box_index: dict[str, int] = {}
-    codes = {"n": 0, "g": 1, "i": 2, "o": 3}
+    codes = {"n": 0, "g": 1, "i": 2, "o": 3, "s": 4}
+    stubs: list[tuple[int, str]] = []
     for bid, box in lay.nodes.items():
         kind, ref = view.kinds.get(bid, ("n", -1))
-        if kind == "n":
+        if bid not in view.kinds and box.shape == "stub":
+            # A reference stub of a high-fan-out input (layout engine): "<src>::stub::<dst>".
+            src = _stub_source(bid, view)
+            if src is None:
+                continue
+            kind = "s"
+            stubs.append((len(box_type), src))
+            lines[str(len(box_type))] = [[ln.text, _STYLE_CODES.get(ln.style, 2)]
+                                         for ln in box.lines]
+        elif kind == "n":
             if bid not in node_index:
                 continue
             ref = node_index[bid]
@@ -424,6 +434,8 @@ def _pack_view(graph: Graph, view: _View, lay: Layout, node_index: dict[str, int
         ys.append(_num(box.y))
         ws.append(_num(box.w))
         hs.append(_num(box.h))
+    for k, src in stubs:  # a stub refers to the box of its source in the same view
+        box_ref[k] = box_index.get(src, -1)
     e_src, e_dst, e_t, e_off, e_pts, e_spline = [], [], [], [0], [], []
     for e in lay.edges:
         if e.src not in box_index or e.dst not in box_index or len(e.points) < 2:
@@ -442,6 +454,15 @@ def _pack_view(graph: Graph, view: _View, lay: Layout, node_index: dict[str, int
             "lines": lines,
             "edge": {"src": e_src, "dst": e_dst, "tensor": e_t, "off": e_off, "pts": e_pts,
                      "spline": e_spline}}
+
+
+def _stub_source(bid: str, view: _View) -> str | None:
+    parts = bid.split("::stub::")
+    for k in range(1, len(parts)):
+        src = "::stub::".join(parts[:k])
+        if src in view.kinds:
+            return src
+    return None
 
 
 # ---- themes and fonts --------------------------------------------------------------------------
