@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from nnviz.errors import ModelError
+from nnviz.errors import ModelError, NnvizError
 from nnviz.ir import Graph
 
 # extension -> loader module (each has load_file(path, **options) -> Graph)
@@ -75,7 +75,19 @@ def load_file(path: str | os.PathLike, **options: Any) -> Graph:
         from nnviz.loaders.torch import load_file as impl
     else:
         return _load_json(path)
-    return impl(path, **options)
+    try:
+        return impl(path, **options)
+    except (NnvizError, MemoryError, KeyboardInterrupt):
+        raise
+    except RecursionError:
+        raise ModelError(path, "is nested too deeply to read (damaged or hostile file?)") from None
+    except Exception as exc:
+        # A damaged file can break a loader in ways no check anticipated (e.g. protobuf strings
+        # that are not UTF-8): still one sentence naming the file; --debug shows the cause.
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        raise ModelError(path, f"could not be read; it looks damaged or uses something nnviz "
+                               f"does not support ({type(exc).__name__}"
+                               f"{': ' + first if first else ''})") from exc
 
 
 def _load_json(path: Path) -> Graph:

@@ -1,0 +1,210 @@
+"""Helpers for the robustness suite: damaged-file generators, CLI runners and outcome checks.
+
+Most cases run in-process through click's CliRunner (imports are paid once); a handful run as
+real subprocesses with a wall-clock timeout and an address-space limit (``run_limited``).
+``NNVIZ_FUZZ_LONG=1`` multiplies the number of generated cases.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import random
+import resource
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from click.testing import CliRunner
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = REPO / "examples"
+LONG = os.environ.get("NNVIZ_FUZZ_LONG") == "1"
+# Per in-process case: far above a normal draw (< 1 s), far below "hangs".
+CASE_SECONDS = 60.0 if LONG else 30.0
+
+
+def scale(short: int, long: int) -> int:
+    """How many generated cases: ``short`` in CI, ``long`` behind NNVIZ_FUZZ_LONG=1."""
+    return long if LONG else short
+
+
+# ---- damage generators ------------------------------------------------------------------------
+
+def truncations(data: bytes, count: int, seed: int = 0) -> list[int]:
+    """Deterministic truncation offsets: the first bytes, the end, and seeded ones between."""
+    n = len(data)
+    fixed = [1, 2, 4, 8, 16, n // 2, n - 1]
+    rng = random.Random(seed)
+    extra = [rng.randrange(1, n) for _ in range(max(0, count - len(fixed)))]
+    return sorted({o for o in fixed + extra if 0 < o < n})
+
+
+def bit_flips(data: bytes, count: int, flips: int = 4, seed: int = 0) -> list[bytes]:
+    """``count`` variants, each with ``flips`` random bits flipped (seeded, reproducible)."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(count):
+        buf = bytearray(data)
+        for _ in range(flips):
+            i = rng.randrange(len(buf))
+            buf[i] ^= 1 << rng.randrange(8)
+        out.append(bytes(buf))
+    return out
+
+
+def rewrite_zip(src: Path | bytes, dst: Path, replace: dict[str, bytes | None]) -> None:
+    """Copy a zip, replacing members (``None`` drops one; new names are added)."""
+    data = src.read_bytes() if isinstance(src, Path) else src
+    with zipfile.ZipFile(io.BytesIO(data)) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for info in zin.infolist():
+            if info.filename in replace:
+                new = replace[info.filename]
+                if new is not None:
+                    zout.writestr(info.filename, new)
+            else:
+                zout.writestr(info, zin.read(info.filename))
+        for name, new in replace.items():
+            if new is not None and name not in zin.namelist():
+                zout.writestr(name, new)
+
+
+# ---- running the CLI --------------------------------------------------------------------------
+
+@dataclass
+class Outcome:
+    code: int
+    stdout: str
+    stderr: str
+    seconds: float
+    exception: BaseException | None = None
+
+
+def cli(args: list[str]) -> Outcome:
+    """Run the nnviz CLI in-process. An exception escaping run_guarded is kept, not raised."""
+    from nnviz.cli import main
+
+    runner = CliRunner()
+    t0 = time.perf_counter()
+    res = runner.invoke(main, [str(a) for a in args], catch_exceptions=True)
+    exc = res.exception if not isinstance(res.exception, SystemExit) else None
+    return Outcome(res.exit_code, res.stdout, res.stderr, time.perf_counter() - t0, exc)
+
+
+def _limit(mem_mb: int):
+    def apply() -> None:
+        limit = mem_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    return apply
+
+
+def run_limited(args: list[str], timeout: float = 120, mem_mb: int = 3072,
+                env: dict | None = None, cwd: Path | None = None) -> Outcome:
+    """Run ``python -m nnviz.cli ARGS`` with a timeout and RLIMIT_AS (bounded time/memory)."""
+    full_env = {**os.environ, **(env or {})}
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "nnviz.cli", *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout, env=full_env,
+                          preexec_fn=_limit(mem_mb), cwd=cwd)
+    return Outcome(proc.returncode, proc.stdout, proc.stderr, time.perf_counter() - t0)
+
+
+# ---- outcome checks ---------------------------------------------------------------------------
+
+def leftovers(out: Path) -> list[str]:
+    """Temp files atomic_write would leave beside ``out`` if it failed to clean up."""
+    return sorted(p.name for p in out.parent.glob(f".{out.name}.*"))
+
+
+def check_output_file(out: Path) -> None:
+    """A written drawing must be a complete, parseable file of its format."""
+    data = out.read_bytes()
+    ext = out.suffix
+    if ext == ".svg":
+        root = ET.fromstring(data)
+        assert root.tag.endswith("svg")
+    elif ext == ".json":
+        import json
+
+        json.loads(data)
+    elif ext == ".png":
+        assert data.startswith(b"\x89PNG\r\n\x1a\n") and data.endswith(b"IEND\xaeB`\x82")
+    elif ext == ".pdf":
+        assert data.startswith(b"%PDF-") and data.rstrip().endswith(b"%%EOF")
+    else:
+        assert data
+
+
+def classify(res: Outcome, model: Path, out: Path | None = None) -> str:
+    """Assert ``res`` is a clean outcome and say which: "ok" (a correct file) or "error".
+
+    Clean error: exit 1, exactly one stderr line "nnviz: error: <model file>: ...", no
+    traceback, not an "internal error", no output file or temp file left behind.
+    """
+    where = f"{model.name}: exit {res.code}, stderr={res.stderr!r}, exc={res.exception!r}"
+    assert res.exception is None, f"exception escaped the CLI: {where}"
+    assert "Traceback" not in res.stderr + res.stdout, where
+    assert res.seconds < CASE_SECONDS, f"took {res.seconds:.1f}s: {where}"
+    if out is not None:
+        assert leftovers(out) == [], f"temp files left: {leftovers(out)}: {where}"
+    if res.code == 0:
+        if out is not None:
+            assert out.exists(), where
+            check_output_file(out)
+        return "ok"
+    assert res.code == 1, where
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1, f"expected one stderr line: {where}"
+    assert lines[0].startswith("nnviz: error: "), where
+    assert "internal error" not in lines[0], where
+    assert model.name in lines[0], f"the message does not name the file: {where}"
+    if out is not None:
+        assert not out.exists(), f"an output file was left on failure: {where}"
+    return "error"
+
+
+# ---- example models -----------------------------------------------------------------------
+
+def build_keras_example(directory: Path) -> dict[str, Path]:
+    """A small functional Keras model (conv + dense, a nested block) as .keras and .h5.
+
+    Uses examples/*.keras when the Keras engineer has shipped one; otherwise builds it with
+    keras on the torch backend.
+    """
+    shipped = sorted(EXAMPLES.glob("*.keras"))
+    paths: dict[str, Path] = {}
+    if shipped:
+        paths["keras"] = shipped[0]
+        h5 = sorted(EXAMPLES.glob("*.h5"))
+        if h5:
+            paths["h5"] = h5[0]
+            return paths
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    import keras
+    from keras import layers as L
+
+    inp = keras.Input((16, 16, 3), name="image")
+    x = L.Conv2D(8, 3, padding="same", name="stem_conv")(inp)
+    x = L.BatchNormalization(name="stem_bn")(x)
+    x = L.ReLU(name="stem_relu")(x)
+    sub_in = keras.Input((16, 16, 8))
+    y = L.Conv2D(8, 3, padding="same", activation="relu", name="block_conv")(sub_in)
+    block = keras.Model(sub_in, L.Add(name="block_add")([sub_in, y]), name="block")
+    x = block(x)
+    x = L.GlobalAveragePooling2D(name="pool")(x)
+    out = L.Dense(10, activation="softmax", name="head")(x)
+    model = keras.Model(inp, out, name="small_cnn")
+    if "keras" not in paths:
+        paths["keras"] = directory / "small_cnn.keras"
+        model.save(paths["keras"])
+    paths["h5"] = directory / "small_cnn.h5"
+    model.save(paths["h5"])
+    return paths
+
+
+def parse_svg(data: bytes | str) -> ET.Element:
+    return ET.fromstring(data)
