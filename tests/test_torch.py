@@ -351,6 +351,18 @@ def test_draw_api_passes_example_input(tmp_path):
     assert nnviz.load(program).name == "TwoInTwoOut"
 
 
+def test_meta_device_model_draws_without_weight_memory():
+    with torch.device("meta"):
+        model = nn.TransformerEncoder(nn.TransformerEncoderLayer(256, 8, 1024,
+                                                                 batch_first=True), 6,
+                                      enable_nested_tensor=False)
+    for capture in ("export", "hooks"):
+        g = load_object(model, input_shape=(1, 32, 256), capture=capture)
+        assert g.total_params == sum(p.numel() for p in model.parameters()) == 4_738_560
+        assert g.tensors[g.outputs[0]].shape == (1, 32, 256)
+        assert len(g.groups) == 6
+
+
 def test_bad_example_input_is_one_clear_sentence():
     with pytest.raises(ModelError, match=r"running Sequential on the example input failed"):
         with warnings.catch_warnings():

@@ -70,8 +70,8 @@ def _dtype(name: str | None) -> Any:
 
 
 def _example_args(example_input: Any, input_shape: Any, dtype_name: str | None,
-                  ) -> tuple[tuple, dict]:
-    """The positional and keyword example inputs for capture."""
+                  device: Any = None) -> tuple[tuple, dict]:
+    """The positional and keyword example inputs for capture, made on ``device``."""
     torch = _torch()
     if example_input is not None:
         if isinstance(example_input, dict):
@@ -91,10 +91,12 @@ def _example_args(example_input: Any, input_shape: Any, dtype_name: str | None,
     args = []
     for shape in shapes:
         shape = tuple(int(d) for d in shape)
-        if dt.is_floating_point or dt.is_complex:
-            args.append(torch.randn(shape, generator=gen).to(dt))
-        else:
-            args.append(torch.zeros(shape, dtype=dt))  # token ids 0 are valid indices
+        if device is not None and torch.device(device).type == "meta":
+            args.append(torch.empty(shape, dtype=dt, device="meta"))
+        elif dt.is_floating_point or dt.is_complex:
+            args.append(torch.randn(shape, generator=gen).to(dt).to(device or "cpu"))
+        else:  # token ids 0 are valid indices
+            args.append(torch.zeros(shape, dtype=dt, device=device or "cpu"))
     return tuple(args), {}
 
 
@@ -120,7 +122,13 @@ def load_object(obj: Any, example_input: Any = None, input_shape: Any = None,
     if capture != "auto" and capture not in _CAPTURES:
         raise ModelError(None, f"unknown capture method '{capture}'; use auto, export, fx or "
                                "hooks")
-    args, kwargs = _example_args(example_input, input_shape, input_dtype)
+    # A model built on the meta device (no weight memory: how big models are drawn) gets
+    # meta inputs; capture then computes shapes only.
+    first = next(iter(obj.parameters()), None)
+    if first is None:
+        first = next(iter(obj.buffers()), None)
+    device = None if first is None else first.device
+    args, kwargs = _example_args(example_input, input_shape, input_dtype, device)
     name = type(obj).__name__
     methods = _CAPTURES if capture == "auto" else (capture,)
     # Capture in eval mode (no dropout, BN running stats read not updated), restore after.
