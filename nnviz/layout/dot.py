@@ -145,11 +145,15 @@ def layout_dot(graph: Graph, theme: Theme, direction: str = "TB",
                                   lines[name])
     ordered = {nid: boxes[nid] for nid in graph.nodes if nid in boxes}
     edges_out: list[EdgePath] = []
-    graph_edges = graph.edges()
-    for k, e in enumerate(data.get("edges", [])):
-        if k >= len(graph_edges) or "pos" not in e:
+    # dot does not keep edge order; match its edges to ours by (tail, head), in order
+    queue: dict[tuple[str, str], list] = {}
+    for ge in graph.edges():
+        queue.setdefault((ge.src, ge.dst), []).append(ge)
+    for e in data.get("edges", []):
+        key = (names.get(e.get("tail", -1), ""), names.get(e.get("head", -1), ""))
+        if "pos" not in e or not queue.get(key):
             continue
-        ge = graph_edges[k]
+        ge = queue[key].pop(0)
         parts = e["pos"].split()
         end = None
         start = None

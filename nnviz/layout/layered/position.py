@@ -53,7 +53,7 @@ def _one_pass(seq: list[list[int]], nb: list[list[int]], nb_off: list[list[tuple
               hpos: list[int], width: list[float], dummy: list[bool], bend: list[bool],
               gap_node: float,
               gap_dummy: float, marked: set[int], upper_is_nb: bool, nv: int,
-              sign: float) -> list[float]:
+              sign: float, run: list[int]) -> list[float]:
     root = list(range(nv))
     align = list(range(nv))
     inner = [0.0] * nv
@@ -72,7 +72,12 @@ def _one_pass(seq: list[list[int]], nb: list[list[int]], nb_off: list[list[tuple
             if d % 2:
                 cands.append([idx[(d - 1) // 2]])
             else:
-                cands.append([idx[d // 2 - 1], idx[d // 2]])
+                a, b = idx[d // 2 - 1], idx[d // 2]
+                # of two medians prefer the one at the end of the longer straight chain:
+                # the trunk, not the side branch (decides the same way in all four passes)
+                if run[nbs[b]] > run[nbs[a]]:
+                    a, b = b, a
+                cands.append([a, b])
         n_l = len(layer)
         aligned = [-1] * n_l
         for rnd in (0, 1):
@@ -174,6 +179,17 @@ def assign_x(layers: list[list[int]], up: list[list[int]], down: list[list[int]]
         for i, v in enumerate(layer):
             pos[v] = i
     marked = mark_type1(layers, up, pos, bend, nv)
+    # length of the chain of single-neighbour nodes above (run_up) / below (run_dn) a vertex
+    run_up = [1] * nv
+    for layer in layers:
+        for v in layer:
+            if len(up[v]) == 1 and not bend[v] and not bend[up[v][0]]:
+                run_up[v] = run_up[up[v][0]] + 1
+    run_dn = [1] * nv
+    for layer in reversed(layers):
+        for v in layer:
+            if len(down[v]) == 1 and not bend[v] and not bend[down[v][0]]:
+                run_dn[v] = run_dn[down[v][0]] + 1
     results = []
     for vert in ("down", "up"):
         seq_v = layers if vert == "down" else layers[::-1]
@@ -192,7 +208,7 @@ def assign_x(layers: list[list[int]], up: list[list[int]], down: list[list[int]]
                         hpos[v] = i
                 sign = -1.0
             xs = _one_pass(seq, nb, nb_off, hpos, width, dummy, bend, gap_node, gap_dummy,
-                           marked, vert == "down", nv, sign)
+                           marked, vert == "down", nv, sign, run_up if vert == "down" else run_dn)
             if sign < 0:
                 xs = [-x for x in xs]
             results.append((horiz, xs))
