@@ -219,7 +219,8 @@ def test_multi_input_output_shared_nested(multi, source):
     assert sub_weights == {p.name for n in graph.iter_group_nodes(("sub#2",)) for p in n.params}
     # Nodes outside nested models: one per (layer, call), and keras's edges between them.
     flat = [layer for layer in model.layers if not isinstance(layer, keras.Model)]
-    expected = sum(len(layer._inbound_nodes) for layer in flat) + 2 * 2 + 2
+    # (+2 nested-model layers per call, +2 Output nodes, +2 for the Bidirectional's group.)
+    expected = sum(len(layer._inbound_nodes) for layer in flat) + 2 * 2 + 2 + 2
     assert len(graph.nodes) == expected
     edges = our_edges(graph)
     assert ("frozen", "double") in edges and ("shared", "sub_ln") in edges
@@ -230,15 +231,58 @@ def test_multi_input_output_shared_nested(multi, source):
     assert graph.nodes["scale"].meta["opaque"] is True
     assert graph.nodes["scale"].param_count == 5 + 5 * 3 + 3
     assert all(not p.trainable for p in graph.nodes["frozen"].params)
-    assert graph.nodes["bigru"].kind == "recurrent" and graph.nodes["bigru"].attrs["layer"] == "GRU"
+    # The Bidirectional wrapper is a group: forward GRU, backward GRU, then the merge.
+    bigru = model.get_layer("bigru")
+    assert graph.groups[("bigru",)].op == "Bidirectional"
+    fwd, bwd, merge = graph.iter_group_nodes(("bigru",))
+    assert (fwd.op, bwd.op, merge.op) == ("GRU", "GRU", "Concatenate")
+    assert (fwd.kind, bwd.kind) == ("recurrent", "recurrent")
+    assert fwd.name == bigru.forward_layer.name and bwd.name == bigru.backward_layer.name
+    assert bwd.attrs["go_backwards"] is True
+    for node, sub in ((fwd, bigru.forward_layer), (bwd, bigru.backward_layer)):
+        assert [p.shape for p in node.params] == [tuple(w.shape) for w in sub.weights]
+    assert {(graph.nodes[e.src].name, graph.nodes[e.dst].name) for e in graph.edges()
+            if "bigru" in e.src or "bigru" in e.dst} == {
+        ("lstm", fwd.name), ("lstm", bwd.name), (fwd.name, "merge"), (bwd.name, "merge"),
+        ("merge", "cat")}
+    assert graph.tensors[merge.outputs[0]].shape == tuple(bigru.output.shape)
     assert graph.nodes["mha"].kind == "attention" and graph.nodes["conv"].kind == "conv"
     assert graph.nodes["conv"].attrs["activation"] == "relu"
     for layer in flat:
-        if isinstance(layer, L.InputLayer) or len(layer._inbound_nodes) != 1:
+        if isinstance(layer, (L.InputLayer, L.Bidirectional)) or len(layer._inbound_nodes) != 1:
             continue
         node = graph.nodes[layer.name]
         assert graph.tensors[node.outputs[0]].shape == tuple(layer.output.shape), layer.name
         assert node.param_count == sum(math.prod(w.shape) for w in layer.weights), layer.name
+
+
+@keras.saving.register_keras_serializable(package="nnviz_test")
+class Subclassed(keras.Model):
+    """A subclassed model: its forward pass is Python code, not config."""
+
+    def __init__(self, units: int = 4, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.d1, self.bn, self.d2 = L.Dense(8), L.BatchNormalization(), L.Dense(units)
+
+    def call(self, x):
+        return self.d2(self.bn(self.d1(x)))
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+
+
+def test_subclassed_model_is_one_opaque_box(tmp_path):
+    model = Subclassed(name="net")
+    model(keras.ops.zeros((2, 5)))
+    model.save(tmp_path / "net.keras")
+    for graph in (load_file(tmp_path / "net.keras"), load(model)):
+        assert [n.op for n in graph.nodes.values()] == ["Input", "Subclassed", "Output"]
+        box = graph.nodes["net"]
+        assert box.meta["opaque"] is True
+        assert graph.total_params == model.count_params() == 5 * 8 + 8 + 4 * 8 + 8 * 4 + 4
+        assert trainable_count(graph) == keras_trainable(model)
+        assert graph.tensors[graph.inputs[0]].shape == (2, 5)
 
 
 def test_file_graphs_are_deterministic_and_agree(multi):

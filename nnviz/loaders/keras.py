@@ -559,7 +559,55 @@ class _Builder:
             if _is_functional(layer):
                 return self.functional(inner, sub_scope, ins, (*path, name), handle)
             return self.sequential(inner, sub_scope, ins, (*path, name), handle)
+        cfg = layer.get("config")
+        if layer.get("class_name") == "Bidirectional" and isinstance(cfg, dict) \
+                and isinstance(cfg.get("layer"), dict):
+            return self.bidirectional(layer, scope, ins, path, n, handle, frozen)
         return self.layer_node(layer, scope, ins, path, n, handle, frozen)
+
+    def bidirectional(self, layer: dict, scope: tuple[str, ...], ins: list[str],
+                      path: tuple[str, ...], n: int, handle: Any, frozen: bool) -> list[str]:
+        """A Bidirectional wrapper is a group: forward and backward RNN, then the merge.
+
+        The two directions are separate layers with their own weights (the config holds the
+        forward one; keras names the other backward_<name>), so each gets its own box.
+        """
+        cfg = layer["config"]
+        name = layer_name(layer)
+        group = name if n == 0 else f"{name}#{n + 1}"
+        sub_scope = (*scope, group)
+        self.g.ensure_group(sub_scope, op="Bidirectional")
+        self.g.groups[sub_scope].label = name if n == 0 else f"{name} #{n + 1}"
+        frozen = frozen or cfg.get("trainable") is False
+        fwd = cfg["layer"]
+        fwd_name = layer_name(fwd)
+        bwd = cfg.get("backward_layer")
+        if not isinstance(bwd, dict):
+            base = fwd_name[len("forward_"):] if fwd_name.startswith("forward_") else fwd_name
+            bwd = {**fwd, "config": {**fwd.get("config", {}), "name": f"backward_{base}",
+                                     "go_backwards": not fwd.get("config", {}).get(
+                                         "go_backwards", False)}}
+        bwd_name = layer_name(bwd)
+        params = self.params(handle, "Bidirectional", cfg, name, path, frozen)
+        # Split the wrapper's weights by direction: .keras files say forward_layer/...,
+        # .h5 files and live variables say forward_<name>/...
+        prefix = "/".join((*path, name)) + "/"
+        fwd_params, bwd_params = [], []
+        for p in params:
+            rel = p.name[len(prefix):] if p.name.startswith(prefix) else p.name
+            (bwd_params if rel.startswith(("backward", bwd_name)) else fwd_params).append(p)
+        outs = []
+        for inner, inner_params in ((fwd, fwd_params), (bwd, bwd_params)):
+            outs.append(self.layer_node(inner, sub_scope, ins[:1], path, 0, None, frozen))
+            self.g.nodes[self.g.producers()[outs[-1][0]]].params = inner_params
+        mode = cfg.get("merge_mode", "concat")
+        if mode is None:  # no merge: the two sequences are the layer's two outputs
+            return [outs[0][0], outs[1][0], *outs[0][1:], *outs[1][1:]]
+        op = {"concat": "Concatenate", "sum": "Add", "mul": "Multiply",
+              "ave": "Average"}.get(str(mode), "Concatenate")
+        merged = self.layer_node({"class_name": op, "config": {"name": "merge", "axis": -1}},
+                                 sub_scope, [outs[0][0], outs[1][0]], path, 0, None, frozen)
+        return [merged[0], *outs[0][1:], *outs[1][1:]]
 
     def layer_node(self, layer: dict, scope: tuple[str, ...], ins: list[str],
                    path: tuple[str, ...], n: int, handle: Any, frozen: bool,
