@@ -226,9 +226,18 @@ def _seq_len(graph: Graph, node: Node, op: str, s: Shape) -> int | None:
     if len(s) == 2:  # unbatched (seq, embed)
         return s[0] if isinstance(s[0], int) else None
     batch_first = attr(node, "batch_first")
+    if batch_first is None and (str(graph.meta.get("framework", "")).lower() == "keras"
+                                or "num_heads" in node.attrs and "key_dim" in node.attrs):
+        batch_first = True  # Keras attention is always (batch, seq, features)
     if batch_first is None:
-        batch_first = op != "multiheadattention" or \
-            str(graph.meta.get("framework", "")).lower() == "keras" or "num_heads" in node.attrs
+        # torch's MultiheadAttention may be either layout; without the attribute only a
+        # batch of one tells them apart. Otherwise: unknown, not a guess.
+        if s[0] == 1 and s[1] != 1:
+            batch_first = True
+        elif s[1] == 1 and s[0] != 1:
+            batch_first = False
+        else:
+            return None
     d = s[1] if batch_first else s[0]
     return d if isinstance(d, int) else None
 
