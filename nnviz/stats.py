@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from nnviz.errors import ModelError, NnvizError
 from nnviz.loaders.weights import WeightTensor, iter_weights
 
 EXPLODING_ABS = 1e4
@@ -121,8 +122,20 @@ def _flags(st: TensorStats) -> list[str]:
 
 def collect(model: Any, load_options: dict | None = None) -> list[TensorStats]:
     opts = dict(load_options or {})
-    return [tensor_stats(w) for w in iter_weights(model, trust_pickle=bool(
-        opts.get("trust_pickle")))]
+    try:
+        return [tensor_stats(w) for w in iter_weights(model, trust_pickle=bool(
+            opts.get("trust_pickle")))]
+    except (NnvizError, MemoryError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        if not isinstance(model, (str, os.PathLike)):
+            raise
+        # Damaged weight bytes fail inside zipfile/h5py/torch with their own exception types
+        # (bad CRC, bad HDF5 heap...): one sentence naming the file, --debug shows the cause.
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        raise ModelError(model, f"weights could not be read; the file looks damaged "
+                                f"({type(exc).__name__}{': ' + first if first else ''})") \
+            from exc
 
 
 def _num(v: float | None) -> str:
