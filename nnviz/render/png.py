@@ -6,6 +6,7 @@ the text is drawn with the very font whose metrics sized the boxes.
 
 from __future__ import annotations
 
+import math
 import struct
 import zlib
 
@@ -40,6 +41,12 @@ def _with_phys(png: bytes, dpi: float) -> bytes:
     chunk = struct.pack(">I", 9) + body + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
     ihdr_end = 8 + 8 + 13 + 4  # signature, IHDR length+type, IHDR data, CRC
     return png[:ihdr_end] + chunk + png[ihdr_end:]
+
+
+def png_size(width: float, height: float, zoom: float = 1.0) -> tuple[int, int]:
+    """The pixel size of the PNG of a ``width`` x ``height`` px drawing at ``zoom``."""
+    return (math.ceil(math.ceil(width - 1e-6) * zoom - 1e-6),
+            math.ceil(math.ceil(height - 1e-6) * zoom - 1e-6))
 
 
 def svg_to_png(svg: str, zoom: float = 1.0, dpi: float | None = None,

@@ -93,6 +93,12 @@ class Scene:
     # (css class, data attributes, items): SVG keeps the grouping; other formats flatten it
     layers: list[tuple[str, dict[str, str], list[Item]]] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        # A whole number of px: rasterisers round a fractional canvas up on their own, so an
+        # integral canvas makes the PNG size (ceil(size * zoom)) and the PDF page agree.
+        self.width = float(math.ceil(self.width - 1e-6))
+        self.height = float(math.ceil(self.height - 1e-6))
+
     def add(self, cls: str, items: list[Item], **data: str) -> None:
         self.layers.append((cls, data, items))
 

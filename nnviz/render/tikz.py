@@ -1,6 +1,6 @@
 """TikZ (.tex): the shared Scene as a tikzpicture, standalone or as a snippet for a paper.
 
-The picture uses ``x=0.75pt, y=-0.75pt``, so coordinates are the layout's px (96 per inch,
+The picture uses ``x=0.75bp, y=-0.75bp``, so coordinates are the layout's px (96 per inch,
 y down) and the figure has the same physical size as the SVG and PDF. Every user string is
 escaped for LaTeX; colours are defined inside the picture, so a snippet needs only
 ``\\usepackage{tikz}``. Text uses the document's sans-serif font, which is narrower than
@@ -61,7 +61,7 @@ def _f(v: float) -> str:
 
 
 def _pt(v: float) -> str:
-    return _f(v * PT_PER_PX) + "pt"
+    return _f(v * PT_PER_PX) + "bp"
 
 
 class _Colors:
@@ -113,7 +113,7 @@ def _item(it: Item, colors: _Colors) -> str | None:
             return None
         anchor = {"start": "base west", "end": "base east"}.get(it.anchor, "base")
         size = it.size * PT_PER_PX
-        font = f"\\fontsize{{{_f(size)}}}{{{_f(size * 1.2)}}}\\selectfont\\sffamily"
+        font = f"\\fontsize{{{_f(size)}bp}}{{{_f(size * 1.2)}bp}}\\selectfont\\sffamily"
         if it.bold:
             font += "\\bfseries"
         return (f"\\node[anchor={anchor}, inner sep=0pt, text={colors(it.color)}, "
@@ -158,7 +158,7 @@ def scene_to_tikz(scene: Scene) -> str:
             body.append(f"% {cls}")
             body.extend(lines)
     out = [f"% nnviz: {latex_escape(scene.title)}",
-           "\\begin{tikzpicture}[x=0.75pt, y=-0.75pt]",
+           "\\begin{tikzpicture}[x=0.75bp, y=-0.75bp]",
            *colors.definitions(),
            f"\\useasboundingbox (0,0) rectangle {_xy((scene.width, scene.height))};",
            *body,
