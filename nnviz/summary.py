@@ -73,13 +73,20 @@ def summary_rows(graph: Graph, view: ViewOptions | None = None,
     g = view_transforms(annotated, view, max_boxes=SUMMARY_MAX_ROWS, collapse_folded=False)
     rows: list[Row] = []
     opened: set[tuple[str, ...]] = set()
+    size: dict[tuple[str, ...], int] = {}
+    for node in g.nodes.values():
+        for i in range(1, len(node.group) + 1):
+            size[node.group[:i]] = size.get(node.group[:i], 0) + 1
     for nid in g.topological_order():
         node = g.nodes[nid]
         if node.op == "Output" and node.kind == "io":
             continue
+        # A group holding one layer (ONNX scope "fc1" around its Gemm) is one row, not two.
+        single = bool(node.group) and size.get(node.group) == 1 and not (
+            g.groups.get(node.group) and g.groups[node.group].attrs.get("repeat"))
         for i in range(1, len(node.group) + 1):
             path = node.group[:i]
-            if path in opened:
+            if path in opened or (single and i == len(node.group)):
                 continue
             opened.add(path)
             grp = g.groups.get(path)
@@ -96,7 +103,11 @@ def summary_rows(graph: Graph, view: ViewOptions | None = None,
                 macs=(attrs.get("macs") * repeat if isinstance(attrs.get("macs"), int)
                       and not attrs.get("flops_unknown") else None),
                 repeat=repeat, is_group_header=True))
-        rows.append(_node_row(g, node))
+        row = _node_row(g, node)
+        if single:
+            row.name = g.groups[node.group].label if node.group in g.groups else node.group[-1]
+            row.level -= 1
+        rows.append(row)
     return rows
 
 
@@ -123,7 +134,8 @@ def _node_row(g: Graph, node) -> Row:
     if is_box and node.meta.get("repeat"):
         name = node.op
     return Row(path=node.name or node.id, name=name,
-               type=node.op if not is_box else f"{node.op} (collapsed)", kind=node.kind,
+               type=node.op if not is_box else (node.meta.get("group_op") or "group"),
+               kind=node.kind,
                level=len(node.group), output_shape=" ".join(shapes),
                params=int(params or 0),
                trainable_params=int(node.meta.get("trainable_params", node.param_count)) * repeat,
@@ -150,7 +162,23 @@ def totals(annotated: Graph) -> dict[str, Any]:
             "flops": None if m.get("flops_unknown") else m.get("flops"),
             "flops_known": m.get("flops"), "macs": m.get("macs"),
             "flops_unknown_ops": m.get("flops_unknown", 0),
-            "nodes": sum(1 for n in annotated.nodes.values() if n.kind != "io")}
+            "nodes": sum(1 for n in annotated.nodes.values() if n.kind != "io"),
+            "symbolic_dims": _symbolic_dims(annotated)}
+
+
+def _symbolic_dims(g: Graph) -> list[str]:
+    """Names of unresolved symbolic dims on the graph inputs ("batch" for anonymous axis 0)."""
+    names: list[str] = []
+    given = g.meta.get("dims") or {}
+    for tid in g.inputs:
+        t = g.tensors.get(tid)
+        if t is None or t.shape is None:
+            continue
+        for i, d in enumerate(t.shape):
+            name = d if isinstance(d, str) else ("batch" if d is None and i == 0 else None)
+            if name and name not in given and name not in names:
+                names.append(name)
+    return names
 
 
 def _shape_cell(row: Row) -> str:
@@ -185,7 +213,10 @@ def render_markdown(name: str, rows: list[Row], tot: dict[str, Any]) -> str:
 def _flops_total(tot: dict[str, Any]) -> str:
     if tot["flops"] is not None:
         return human(tot["flops"])
-    return f"\u2265{human(tot['flops_known'])} ({tot['flops_unknown_ops']} ops unknown)"
+    hint = ""
+    if tot.get("symbolic_dims"):
+        hint = "; set " + " ".join(f"--dim {d}=N" for d in tot["symbolic_dims"])
+    return f"\u2265{human(tot['flops_known'])} ({tot['flops_unknown_ops']} ops unknown{hint})"
 
 
 def _footer_lines(tot: dict[str, Any]) -> list[str]:

@@ -148,7 +148,8 @@ def _make_box(g: Graph, path: tuple[str, ...], nodes: list[Node], prod: dict[str
     while nid in taken:
         nid = f"{base}_{i}"
         i += 1
-    meta: dict = {"group": list(path), "collapsed_nodes": len(nodes), "flops": flops,
+    meta: dict = {"group": list(path), "group_op": group.op if group else "",
+                  "collapsed_nodes": len(nodes), "flops": flops,
                   "macs": macs, "flops_unknown": unknown}
     meta.update(param_totals(params))
     if group is not None and group.attrs.get("repeat"):

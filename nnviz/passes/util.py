@@ -85,10 +85,17 @@ def matrix_params(node: Node) -> list[Param]:
 
 
 def resolve(shape: Shape, dims: dict[str, int] | None) -> Shape:
-    """Replace symbolic dims by user-given values; unknown names stay as they are."""
+    """Replace symbolic dims by user-given values; unknown names stay as they are.
+
+    An unnamed leading dim (Keras' ``None`` batch) takes the user's ``batch`` value: the user
+    said what the batch is, and an anonymous axis 0 is the batch in every framework's export.
+    """
     if shape is None or not dims:
         return shape
-    return tuple(dims.get(d, d) if isinstance(d, str) else d for d in shape)
+    out = tuple(dims.get(d, d) if isinstance(d, str) else d for d in shape)
+    if out and out[0] is None and "batch" in dims:
+        out = (dims["batch"],) + out[1:]
+    return out
 
 
 def known(d: Dim) -> bool:
