@@ -7,9 +7,25 @@
 (function () {
   'use strict';
 
+  performance.mark('nnviz-start');
   var D = JSON.parse(document.getElementById('nnviz-data').textContent);
+  performance.mark('nnviz-parsed');
   var N = D.nodes, T = D.tensors, G = D.groups, V = D.views;
   var NN = N.name.length, NT = T.id.length;
+  (function decode() {
+    // Names come front-coded ([shared prefix length, rest]); exporter-style tensor ids come
+    // as [suffix] of their producer's name (see nnviz/render/html.py).
+    var prev = '', i, x;
+    for (i = 0; i < NN; i++) {
+      x = N.name[i];
+      if (typeof x !== 'string') N.name[i] = x = prev.slice(0, x[0]) + x[1];
+      prev = x;
+    }
+    for (i = 0; i < NT; i++) {
+      x = T.id[i];
+      if (typeof x !== 'string') T.id[i] = N.name[T.producer[i]] + x[0];
+    }
+  })();
   var FONT = 'nnviz-dejavu, "DejaVu Sans", "Verdana", sans-serif';
   var MET = D.metrics;
   var theme = D.theme;
@@ -134,12 +150,23 @@
   function prep(vi) {
     if (prepared[vi]) return prepared[vi];
     var v = V[vi], b = v.box, n = b.type.length, e = v.edge, ne = e.src.length;
+    // Edge points come as per-edge counts and deltas: rebuild offsets and absolute points.
+    var off = new Int32Array(ne + 1), pts = new Float64Array(e.delta.length);
+    for (var j0 = 0, q0 = 0; j0 < ne; j0++) {
+      off[j0] = q0;
+      var ax = 0, ay = 0;
+      for (var c0 = 0; c0 < e.count[j0]; c0++, q0 += 2) {
+        ax += e.delta[q0]; ay += e.delta[q0 + 1];
+        pts[q0] = ax; pts[q0 + 1] = ay;
+      }
+    }
+    off[ne] = q0;
     var P = {
       vi: vi, w: v.w, h: v.h, n: n, type: b.type, ref: b.ref,
       x: Float64Array.from(b.x), y: Float64Array.from(b.y), bw: Float64Array.from(b.w),
       bh: Float64Array.from(b.h), lines: new Array(n), kind: new Array(n),
       nodeBox: new Map(), groupBox: new Map(), proxyBox: [],
-      ne: ne, src: e.src, dst: e.dst, et: e.tensor, off: e.off, pts: Float64Array.from(e.pts),
+      ne: ne, src: e.src, dst: e.dst, et: e.tensor, off: off, pts: pts,
       spline: new Set(e.spline), ex0: new Float64Array(ne), ey0: new Float64Array(ne),
       ex1: new Float64Array(ne), ey1: new Float64Array(ne), buckets: null, cache: null,
       miniCache: null, real: 0
@@ -162,7 +189,7 @@
     P.buckets = Array.from(buckets.entries()).sort(function (a, c) { return a[0] < c[0] ? -1 : 1; });
     for (var j = 0; j < ne; j++) {
       var x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
-      for (var q = e.off[j]; q < e.off[j + 1]; q += 2) {
+      for (var q = off[j]; q < off[j + 1]; q += 2) {
         var px = P.pts[q], py = P.pts[q + 1];
         if (px < x0) x0 = px; if (px > x1) x1 = px; if (py < y0) y0 = py; if (py > y1) y1 = py;
       }

@@ -26,8 +26,8 @@ from functools import lru_cache
 from typing import Any
 
 from nnviz.ir import Graph, Node, Param, Tensor, format_shape
-from nnviz.layout.labels import fit_lines, node_lines
-from nnviz.layout.model import Layout
+from nnviz.layout.labels import box_size, fit_lines, node_lines
+from nnviz.layout.model import EdgePath, LabelLine, Layout, NodeBox
 from nnviz.text import FONT_FILES, _metrics
 from nnviz.theme import Theme, load_theme, templates_dir
 
@@ -68,6 +68,15 @@ def _small_value(value: Any) -> Any:
 
 def _small_dict(d: dict) -> dict | int:
     return {str(k): _small_value(v) for k, v in d.items()} if d else 0
+
+
+def _front_code(name: str, prev: str) -> str | list:
+    """Names share long scope prefixes with the previous node's name: send [shared, rest]."""
+    k = 0
+    limit = min(len(name), len(prev))
+    while k < limit and name[k] == prev[k]:
+        k += 1
+    return [k, name[k:]] if k >= 8 else name
 
 
 class _Interner:
@@ -266,6 +275,70 @@ def _view_graph(graph: Graph, view: _View, paths: list[tuple[str, ...]],
     return sub
 
 
+class _LayoutReuse:
+    """The 48 layers of a transformer give 48 views that differ only in names: same topology,
+    same box sizes. Such a view reuses the geometry of the first one (DESIGN.md: "the same
+    layout of a repeated block can be reused"), with its own ids, lines and tensors. Layouts
+    with reference stubs or edge labels (text that depends on names) are never reused."""
+
+    def __init__(self, theme: Theme) -> None:
+        self.theme = theme
+        self.cache: dict[tuple, tuple[list[str], Layout] | None] = {}
+        # Memos as in the layout engine: most lines repeat (shapes, op names).
+        self.line_memo: dict[tuple[str, str], tuple[LabelLine, float]] = {}
+        self.height_memo: dict[tuple[str, ...], float] = {}
+        self.lines: dict[str, list[LabelLine]] = {}
+
+    def signature(self, sub: Graph) -> tuple:
+        index = {nid: i for i, nid in enumerate(sub.nodes)}
+        sizes = []
+        self.lines = {}
+        for nid, node in sub.nodes.items():
+            fitted, w = [], 0.0
+            for ln in node_lines(sub, node):
+                hit = self.line_memo.get((ln.text, ln.style))
+                if hit is None:
+                    f = fit_lines([ln], self.theme)[0]
+                    hit = self.line_memo[(ln.text, ln.style)] = (f, box_size([f], self.theme)[0])
+                fitted.append(hit[0])
+                w = max(w, hit[1])
+            styles = tuple(ln.style for ln in fitted)
+            if styles not in self.height_memo:
+                self.height_memo[styles] = box_size(fitted, self.theme)[1]
+            self.lines[nid] = fitted
+            sizes.append((w, self.height_memo[styles]))
+        edges = tuple((index[e.src], index[e.dst]) for e in sub.edges())
+        return tuple(sizes), edges
+
+    def get(self, sub: Graph) -> Layout | None:
+        sig = self.signature(sub)
+        hit = self.cache.get(sig)
+        if hit is None:
+            return None
+        old_ids, old = hit
+        new_ids = list(sub.nodes)
+        rename = dict(zip(old_ids, new_ids))
+        tensor_of = {(e.src, e.dst): e.tensor for e in sub.edges()}
+        lay = Layout(old.width, old.height, direction=old.direction, engine=old.engine,
+                     style=old.style, extras=dict(old.extras))
+        for bid, box in old.nodes.items():
+            nid = rename[bid]
+            lay.nodes[nid] = NodeBox(nid, box.x, box.y, box.w, box.h, self.lines[nid],
+                                     box.shape)
+        for e in old.edges:
+            src, dst = rename[e.src], rename[e.dst]
+            lay.edges.append(EdgePath(src, dst, tensor_of.get((src, dst), e.tensor),
+                                      list(e.points), e.spline, e.label))
+        return lay
+
+    def put(self, sub: Graph, lay: Layout) -> None:
+        sig = self.signature(sub)  # (recomputed: put follows a miss, rare)
+        reusable = (not lay.groups and all(b.shape != "stub" for b in lay.nodes.values())
+                    and not any(e.label for e in lay.edges) and set(lay.nodes) == set(sub.nodes))
+        if sig not in self.cache:
+            self.cache[sig] = (list(sub.nodes), lay) if reusable else None
+
+
 def _group_stats(graph: Graph, paths: list[tuple[str, ...]]) -> list[dict]:
     """Recursive node count, parameter count (shared weights once) and FLOPs per group."""
     gidx = {p: i for i, p in enumerate(paths)}
@@ -323,6 +396,7 @@ def _pack(graph: Graph, layout: Layout, theme: Theme, engine: str, direction: st
     paths = _group_table(graph)
     stats = _group_stats(graph, paths)
     node_index = {nid: i for i, nid in enumerate(graph.nodes)}
+    graph_ids = list(graph.nodes)
     homes = _homes(graph, paths, stats)
     views = _build_views(graph, paths, tindex, homes)
 
@@ -341,13 +415,22 @@ def _pack(graph: Graph, layout: Layout, theme: Theme, engine: str, direction: st
         p = producers.get(t)
         t_prod.append(node_index[p] if p is not None else -1)
 
+    # Exporters name outputs after their node ("<node name>_output_0"): such an id is sent as
+    # [suffix] and rebuilt in the page from the producer's name.
+    t_ids: list[Any] = []
+    for t, p in zip(tensors_by_index, t_prod):
+        pname = graph.nodes[graph_ids[p]].name if p >= 0 else ""
+        rel = len(pname) >= 4 and t.startswith(pname) and len(t) > len(pname)
+        t_ids.append([t[len(pname):]] if rel else t)
     n_id, n_name, n_op, n_kind, n_grp, n_in, n_out, n_par, n_attr, n_meta = (
         [], [], [], [], [], [], [], [], [], [])
     n_scope: list[int] = []
+    prev_name = ""
     gidx = {p: i for i, p in enumerate(paths)}
     for node in graph.nodes.values():
         n_id.append(None if node.id == node.name else node.id)
-        n_name.append(node.name)
+        n_name.append(_front_code(node.name, prev_name))
+        prev_name = node.name
         n_op.append(ops(node.op))
         n_kind.append(kinds(node.kind))
         n_grp.append(gidx[homes[node.id]])
@@ -369,6 +452,7 @@ def _pack(graph: Graph, layout: Layout, theme: Theme, engine: str, direction: st
 
     # One layout per view. A graph without groups has one view: the layout we were given.
     packed_views = []
+    reuse = _LayoutReuse(theme)
     for view in views:
         if len(paths) == 1 and layout.style == "graph" and set(layout.nodes) == set(graph.nodes):
             lay = layout
@@ -376,7 +460,10 @@ def _pack(graph: Graph, layout: Layout, theme: Theme, engine: str, direction: st
             lay = Layout(0, 0)
         else:
             sub = _view_graph(graph, view, paths, tensors_by_index, stats)
-            lay = run_layout(sub, engine=engine, direction=direction, theme=theme)
+            lay = reuse.get(sub)
+            if lay is None:
+                lay = run_layout(sub, engine=engine, direction=direction, theme=theme)
+                reuse.put(sub, lay)
         packed_views.append(_pack_view(graph, view, lay, node_index, tindex, theme))
 
     return {
@@ -384,7 +471,7 @@ def _pack(graph: Graph, layout: Layout, theme: Theme, engine: str, direction: st
         "name": graph.name, "meta": _small_dict(graph.meta),
         "direction": direction,
         "ops": ops.items, "kinds": kinds.items, "shapes": shapes.items, "dtypes": dtypes.items,
-        "tensors": {"id": tensors_by_index, "shape": t_shape, "dtype": t_dtype,
+        "tensors": {"id": t_ids, "shape": t_shape, "dtype": t_dtype,
                     "producer": t_prod},
         "nodes": {"id": n_id, "name": n_name, "op": n_op, "kind": n_kind, "group": n_grp,
                   "scope": n_scope,
@@ -436,7 +523,7 @@ def _pack_view(graph: Graph, view: _View, lay: Layout, node_index: dict[str, int
         hs.append(_num(box.h))
     for k, src in stubs:  # a stub refers to the box of its source in the same view
         box_ref[k] = box_index.get(src, -1)
-    e_src, e_dst, e_t, e_off, e_pts, e_spline = [], [], [], [0], [], []
+    e_src, e_dst, e_t, e_count, e_pts, e_spline = [], [], [], [], [], []
     for e in lay.edges:
         if e.src not in box_index or e.dst not in box_index or len(e.points) < 2:
             continue
@@ -445,15 +532,20 @@ def _pack_view(graph: Graph, view: _View, lay: Layout, node_index: dict[str, int
         e_src.append(box_index[e.src])
         e_dst.append(box_index[e.dst])
         e_t.append(tindex.get(e.tensor, -1))
+        # Whole pixels, each point as a delta from the previous one: short numbers, and
+        # edge geometry is the biggest part of the page.
+        px = py = 0
         for x, y in e.points:
-            e_pts.append(_num(x))
-            e_pts.append(_num(y))
-        e_off.append(len(e_pts))
+            ix, iy = round(x), round(y)
+            e_pts.append(ix - px)
+            e_pts.append(iy - py)
+            px, py = ix, iy
+        e_count.append(len(e.points))
     return {"group": view.gi, "w": _num(lay.width), "h": _num(lay.height),
             "box": {"type": box_type, "ref": box_ref, "x": xs, "y": ys, "w": ws, "h": hs},
             "lines": lines,
-            "edge": {"src": e_src, "dst": e_dst, "tensor": e_t, "off": e_off, "pts": e_pts,
-                     "spline": e_spline}}
+            "edge": {"src": e_src, "dst": e_dst, "tensor": e_t, "count": e_count,
+                     "delta": e_pts, "spline": e_spline}}
 
 
 def _stub_source(bid: str, view: _View) -> str | None:
@@ -517,8 +609,20 @@ def _theme_for_page(theme: Theme) -> dict:
     return {k: theme[k] for k in keys if k in theme}
 
 
+FONT_CSS = "viewer_fonts.css"  # in templates/: built once by `python -m nnviz.render.html`
+
+
 @lru_cache(maxsize=2)
 def _font_face_css() -> str:
+    """The inline @font-face rules: the prebuilt file in templates/ (subsetting takes seconds),
+    else built now."""
+    path = templates_dir() / FONT_CSS
+    if path.is_file():
+        return path.read_text(encoding="utf-8").strip()
+    return build_font_css()
+
+
+def build_font_css() -> str:
     """The shipped DejaVu Sans, subset to the common ranges, as inline WOFF @font-face rules.
     The canvas then measures text exactly like the layout's metrics table does."""
     from fontTools import subset
@@ -605,3 +709,7 @@ def render(graph: Graph, layout: Layout, theme: Theme, **options: Any) -> str:
                 'style="border:1px solid #d0d7de;border-radius:6px" '
                 f'title="{html.escape(graph.name, quote=True)} (nnviz viewer)"></iframe>')
     return page
+
+
+if __name__ == "__main__":  # regenerate templates/viewer_fonts.css after a font change
+    (templates_dir() / FONT_CSS).write_text(build_font_css() + "\n", encoding="utf-8")
