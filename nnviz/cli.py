@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -158,7 +159,13 @@ def _view(kw: dict) -> ViewOptions:
              context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="nnviz", prog_name="nnviz")
 def main() -> None:
-    pass
+    # Warnings meant for users (e.g. a PyTorch capture fallback) print as one line.
+    warnings.formatwarning = _format_warning
+
+
+def _format_warning(message: Any, category: Any, filename: str, lineno: int,
+                    line: str | None = None) -> str:
+    return f"nnviz: warning: {message}\n"
 
 
 @main.command("draw", help="Draw MODEL to OUTPUT (format from the extension).\n" + EXAMPLES)

@@ -141,6 +141,9 @@ def load_object(obj: Any, example_input: Any = None, input_shape: Any = None,
                 trace = _capture(method, obj, args, kwargs, name)
             except Exception as exc:  # any capture failure means: try the next method
                 errors.append(f"{_CAPTURE_NAMES[method]}: {_one_line(exc)}")
+                if i == 0 and i + 1 < len(methods):
+                    # A wrong input shape fails every method: say so once, not as fallbacks.
+                    _eager_check(obj, args, kwargs, name)
                 if i + 1 < len(methods):
                     warnings.warn(f"{_CAPTURE_NAMES[method]} could not capture {name} "
                                   f"({_one_line(exc)}); falling back to "
@@ -162,6 +165,17 @@ def load_object(obj: Any, example_input: Any = None, input_shape: Any = None,
         for m, training in modes:
             m.training = training
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _eager_check(module: Any, args: tuple, kwargs: dict, name: str) -> None:
+    """Raise the one-sentence error if the model cannot even run on the example input."""
+    torch = _torch()
+    try:
+        with torch.no_grad(), _quiet_torch():
+            module(*args, **kwargs)
+    except Exception as exc:
+        raise ModelError(None, f"running {name} on the example input failed "
+                               f"({_one_line(exc)})") from None
 
 
 def _capture(method: str, module: Any, args: tuple, kwargs: dict, name: str) -> Any:
