@@ -419,3 +419,18 @@ def test_torch_dynamo_export_scopes(tmp_path):
     assert g.total_params == sum(p.numel() for p in net.parameters())
     out = g.tensors[g.outputs[0]]
     assert out.shape == (2, 3)
+
+
+def test_complete_value_info_skips_shape_inference(monkeypatch):
+    nodes = [helper.make_node("Relu", ["x"], ["a"], name="/b/Relu"),
+             helper.make_node("Sigmoid", ["a"], ["y"], name="/b/Sigmoid")]
+    m = model(nodes, [vi("x", ["n", 4])], [vi("y", ["n", 4])])
+    calls = []
+    real = onnx.shape_inference.infer_shapes
+    monkeypatch.setattr(onnx.shape_inference, "infer_shapes",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    assert load_model_proto(m).tensors["a"].shape == ("n", 4)  # inferred
+    assert calls == [1]
+    m.graph.value_info.append(vi("a", ["n", 4]))
+    assert load_model_proto(m).tensors["a"].shape == ("n", 4)  # from value_info alone
+    assert calls == [1]

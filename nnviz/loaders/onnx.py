@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 from collections import ChainMap
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from nnviz.errors import ModelError
-from nnviz.ir import Graph, Node, Param, Shape, Tensor
+from nnviz.ir import Graph, Group, Node, Param, Shape, Tensor
 from nnviz.kinds import kind_for
 
 # TensorProto.DataType -> IR dtype name.
@@ -45,6 +46,7 @@ _SMALL_CONST = 64
 _CONST_FOLD_OPS = {"Identity", "Cast", "CastLike", "Transpose", "Reshape", "Squeeze",
                    "Unsqueeze", "Flatten", "DequantizeLinear", "Expand", "Concat"}
 _GRAPH_ATTR_TYPES = (5, 10)  # AttributeProto.GRAPH, GRAPHS
+_UNKNOWN = (None, None)
 
 
 def load_file(path: str | os.PathLike, **options: Any) -> Graph:
@@ -118,12 +120,43 @@ def convert(model: Any, *, file: str | None = None, name: str | None = None,
     scope_ops: dict[tuple[str, ...], str] = {}
     if functions:
         model = _inline_functions(model, functions, scope_ops)
-    if infer:
+    if infer and not _shapes_complete(model.graph):
         try:
             model = onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False,
                                                       data_prop=True)
         except Exception:  # inference is a bonus: any failure leaves shapes unknown
             pass
+    # Tens of thousands of small objects: the cyclic GC would rescan them over and over.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _convert(model, opsets, scope_ops, file, name)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _shapes_complete(gp: Any) -> bool:
+    """True when value_info already types every node output (torch's dynamo exporter
+    writes it), so onnx shape inference, the slowest step on big graphs, adds nothing."""
+    known = {vi.name for vi in gp.value_info if vi.type.tensor_type.HasField("shape")}
+    if not known:
+        return False
+    known.update(vi.name for vi in gp.output if vi.type.tensor_type.HasField("shape"))
+    for node in gp.node:
+        if node.op_type == "Constant":
+            continue
+        for a in node.attribute:
+            if a.type in _GRAPH_ATTR_TYPES:
+                return False  # subgraph value_info is usually missing
+        for out in node.output:
+            if out and out not in known:
+                return False
+    return True
+
+
+def _convert(model: Any, opsets: dict[str, int], scope_ops: dict, file: str | None,
+             name: str | None) -> Graph:
     g = Graph(name=model.graph.name or name or "model")
     producer = f"{model.producer_name} {model.producer_version}".strip()
     g.meta = {"framework": "onnx", "opset": opsets.get("", opsets.get("ai.onnx")),
@@ -232,12 +265,18 @@ def _attr_value(a: Any) -> Any:
     return None
 
 
-def _scope(name: str) -> tuple[str, ...]:
+def _scope(name: str, _cache: dict[str, tuple[str, ...]] = {}) -> tuple[str, ...]:  # noqa: B006
     """'/encoder/layer.0/attn/MatMul' -> ('encoder', 'layer.0', 'attn')."""
-    if "/" not in name:
+    head, sep, _ = name.rpartition("/")
+    if not sep:
         return ()
-    parts = [p for p in name.split("/") if p]
-    return tuple(parts[:-1]) if name.rstrip("/") == name else tuple(parts)
+    # Thousands of nodes share each scope prefix: split each prefix once (bounded cache).
+    found = _cache.get(head)
+    if found is None:
+        found = tuple(p for p in head.split("/") if p)
+        if len(_cache) < 100_000:
+            _cache[head] = found
+    return found
 
 
 _TORCH_SCOPES = "pkg.torch.onnx.name_scopes"
@@ -316,11 +355,17 @@ class _Converter:
         self.opsets = opsets
         self.scope_ops = scope_ops
         self._schemas: dict[tuple[str, str], Any] = {}
+        self._kinds: dict[str, str] = {}
 
     # -- helpers ----------------------------------------------------------------------------
     def _group(self, path: tuple[str, ...], op: str = "") -> tuple[str, ...]:
         if path:
-            self.g.ensure_group(path)
+            groups = self.g.groups
+            if path not in groups:
+                if path[:-1] in groups or len(path) == 1:
+                    groups[path] = Group(path, label=path[-1])
+                else:
+                    self.g.ensure_group(path)
             for i in range(1, len(path) + 1):
                 sub = path[:i]
                 fop = self.scope_ops.get(sub)
@@ -358,30 +403,29 @@ class _Converter:
 
     def _tensor(self, tid: str, info: Mapping[str, tuple[Shape, str | None]], name: str,
                 is_param: bool = False) -> None:
-        if tid in self.g.tensors:
-            return
-        shape, dtype = info.get(name, (None, None))
-        self.g.add_tensor(Tensor(tid, shape, dtype, is_param))
+        tensors = self.g.tensors
+        if tid not in tensors:
+            shape, dtype = info.get(name, _UNKNOWN)
+            tensors[tid] = Tensor(tid, shape, dtype, is_param)
 
     # -- graphs -----------------------------------------------------------------------------
     def main(self, gp: Any) -> None:
-        names: ChainMap[str, str] = ChainMap({})
-        consts: ChainMap[str, _Const] = ChainMap({})
+        scope = _Scope()
         info = self._value_info(gp)
         init_names = {t.name for t in gp.initializer} | \
             {s.values.name for s in gp.sparse_initializer}
-        self._add_initializers(gp, "", names, consts, info)
+        self._add_initializers(gp, "", scope, info)
         for vi in gp.input:
             if vi.name in init_names or not vi.name:
                 continue
-            names.maps[0][vi.name] = vi.name
+            scope.names[vi.name] = vi.name
             self._tensor(vi.name, info, vi.name)
             nid = self.g.unique_node_id(f"input:{vi.name}")
             self.g.add_node(Node(nid, "Input", "io", name=vi.name, outputs=[vi.name]))
             self.g.inputs.append(vi.name)
-        self._nodes(gp, (), "", names, consts, info)
+        self._nodes(gp, (), "", scope, info)
         for vi in gp.output:
-            tid = names.get(vi.name, vi.name)
+            tid = scope.names.get(vi.name, vi.name)
             self._tensor(tid, info, vi.name)
             nid = self.g.unique_node_id(f"output:{vi.name}")
             self.g.add_node(Node(nid, "Output", "io", name=vi.name, inputs=[tid]))
@@ -390,7 +434,7 @@ class _Converter:
     def _value_info(self, gp: Any, outer: Mapping | None = None) -> Mapping:
         local: dict[str, tuple[Shape, str | None]] = {}
         for t in gp.initializer:
-            local[t.name] = (tuple(int(d) for d in t.dims), DTYPES.get(t.data_type))
+            local[t.name] = (tuple(t.dims), DTYPES.get(t.data_type))
         for vi in list(gp.input) + list(gp.value_info) + list(gp.output):
             shape, dtype = _type_info(vi.type)
             old = local.get(vi.name)
@@ -398,60 +442,60 @@ class _Converter:
                 local[vi.name] = (shape, dtype)
         return ChainMap(local, outer) if outer is not None else local
 
-    def _add_initializers(self, gp: Any, prefix: str, names: ChainMap, consts: ChainMap,
-                          info: Mapping) -> None:
+    def _add_initializers(self, gp: Any, prefix: str, scope: _Scope, info: Mapping) -> None:
         for t in gp.initializer:
             tid = prefix + t.name
-            names.maps[0][t.name] = tid
-            consts.maps[0][t.name] = _Const(tid, tuple(int(d) for d in t.dims),
-                                            DTYPES.get(t.data_type), _small_value(t))
+            dims = tuple(t.dims)
+            dtype = DTYPES.get(t.data_type)
+            # Only integer arguments and scalars can become attrs: skip decoding the rest.
+            value = _small_value(t) if (dtype in _INT_DTYPES or not dims) else None
+            scope.names[t.name] = tid
+            scope.consts[t.name] = _Const(tid, dims, dtype, value)
             self._tensor(tid, info, t.name, is_param=True)
         for s in gp.sparse_initializer:
             tid = prefix + s.values.name
-            names.maps[0][s.values.name] = tid
-            consts.maps[0][s.values.name] = _Const(tid, tuple(int(d) for d in s.dims),
-                                                   DTYPES.get(s.values.data_type))
+            scope.names[s.values.name] = tid
+            scope.consts[s.values.name] = _Const(tid, tuple(s.dims),
+                                                 DTYPES.get(s.values.data_type))
             self._tensor(tid, info, s.values.name, is_param=True)
 
-    def _nodes(self, gp: Any, base_group: tuple[str, ...], prefix: str, names: ChainMap,
-               consts: ChainMap, info: Mapping) -> list[str]:
-        """Convert gp's nodes; returns the ids of the nodes added."""
-        added: list[str] = []
+    def _nodes(self, gp: Any, base_group: tuple[str, ...], prefix: str, scope: _Scope,
+               info: Mapping) -> None:
         for node in gp.node:
             op = node.op_type
-            local_names = names.maps[0]
             if op == "Constant" and node.output and node.output[0] and not node.domain:
                 shape, dtype, value = _constant_node(node)
                 out = node.output[0]
                 tid = prefix + out
                 ishape, idtype = info.get(out, (None, None))
-                local_names[out] = tid
-                consts.maps[0][out] = _Const(tid, shape if shape is not None else ishape,
-                                             dtype or idtype, value)
+                scope.names[out] = tid
+                scope.consts[out] = _Const(tid, shape if shape is not None else ishape,
+                                           dtype or idtype, value)
                 self._tensor(tid, info, out, is_param=True)
                 continue
-            real_inputs = [i for i in node.input if i]
-            has_graph = any(a.type in _GRAPH_ATTR_TYPES for a in node.attribute)
-            if (op in _CONST_FOLD_OPS and not node.domain and real_inputs and not has_graph
-                    and all(i in consts for i in real_inputs) and len(node.output) == 1):
-                out = node.output[0]
-                src = consts[real_inputs[0]]
-                tid = prefix + out
-                local_names[out] = tid
-                shape, dtype = info.get(out, (None, None))
-                param = src.param if op == "Identity" else tid
-                consts.maps[0][out] = _Const(param, shape if op != "Identity" else src.shape,
-                                             dtype or src.dtype, None)
-                self._tensor(tid, info, out, is_param=True)
-                continue
-            added.append(self._node(node, base_group, prefix, names, consts, info))
-        return added
+            if op in _CONST_FOLD_OPS and not node.domain and len(node.output) == 1:
+                real_inputs = [i for i in node.input if i]
+                consts = [scope.lookup(i)[1] for i in real_inputs]
+                if real_inputs and all(c is not None for c in consts) and \
+                        not any(a.type in _GRAPH_ATTR_TYPES for a in node.attribute):
+                    out = node.output[0]
+                    src = consts[0]
+                    tid = prefix + out
+                    scope.names[out] = tid
+                    shape, dtype = info.get(out, (None, None))
+                    param = src.param if op == "Identity" else tid
+                    scope.consts[out] = _Const(param, shape if op != "Identity" else src.shape,
+                                               dtype or src.dtype, None)
+                    self._tensor(tid, info, out, is_param=True)
+                    continue
+            self._node(node, base_group, prefix, scope, info)
 
-    def _node(self, node: Any, base_group: tuple[str, ...], prefix: str, names: ChainMap,
-              consts: ChainMap, info: Mapping) -> str:
+    def _node(self, node: Any, base_group: tuple[str, ...], prefix: str, scope: _Scope,
+              info: Mapping) -> str:
         op = node.op_type
         raw_name = node.name
-        nid = self.g.unique_node_id(prefix + raw_name if raw_name else prefix + op)
+        g = self.g
+        nid = g.unique_node_id(prefix + raw_name if raw_name else prefix + op)
         torch_scope = _torch_scopes(node)
         if torch_scope is not None:
             group = base_group + tuple(path for path, _ in torch_scope)
@@ -472,13 +516,13 @@ class _Converter:
         inputs: list[str] = []
         params: list[Param] = []
         formal = None
+        tensors = g.tensors
         for i, name in enumerate(node.input):
             if not name:
                 continue
-            const = consts.get(name)
+            tid, const = scope.lookup(name)
             if const is None:
-                tid = names.get(name, name)
-                if tid not in self.g.tensors:
+                if tid not in tensors:
                     self._tensor(tid, info, name)
                 inputs.append(tid)
                 continue
@@ -501,8 +545,9 @@ class _Converter:
             if not out:
                 continue
             tid = prefix + out
-            names.maps[0][out] = tid
-            self._tensor(tid, info, out)
+            scope.names[out] = tid
+            if tid not in tensors:
+                self._tensor(tid, info, out)
             outputs.append(tid)
         meta: dict[str, Any] = {}
         if node.domain and node.domain not in ("ai.onnx",):
@@ -515,43 +560,70 @@ class _Converter:
                 for k, sg in enumerate(subgraphs):
                     sub_label = a.name if len(subgraphs) == 1 else f"{a.name}.{k}"
                     path = self._group(cf_group + (sub_label,), f"{op}.{a.name}")
-                    outs = self._subgraph(sg, path, f"{nid}/{sub_label}/", names, consts, info)
+                    outs = self._subgraph(sg, path, f"{nid}/{sub_label}/", scope, info)
                     inputs.extend(t for t in outs if t not in inputs)
                     meta.setdefault("subgraphs", []).append(list(path))
             group = cf_group
-        else:
+        elif group not in g.groups:
             self._group(group)
-        self.g.add_node(Node(nid, op, kind_for(op), name=raw_name, attrs=attrs, inputs=inputs,
-                             outputs=outputs, params=params, group=group, meta=meta))
+        kind = self._kinds.get(op)
+        if kind is None:
+            kind = self._kinds[op] = kind_for(op)
+        g.add_node(Node(nid, op, kind, name=raw_name, attrs=attrs, inputs=inputs,
+                        outputs=outputs, params=params, group=group, meta=meta))
         return nid
 
-    def _subgraph(self, sg: Any, group: tuple[str, ...], prefix: str, names: ChainMap,
-                  consts: ChainMap, info: Mapping) -> list[str]:
+    def _subgraph(self, sg: Any, group: tuple[str, ...], prefix: str, outer: _Scope,
+                  info: Mapping) -> list[str]:
         """Add a subgraph's nodes under ``group``; returns its output tensor ids."""
-        sub_names = names.new_child()
-        sub_consts = consts.new_child()
+        scope = _Scope(outer)
         sub_info = self._value_info(sg, info)
-        self._add_initializers(sg, prefix, sub_names, sub_consts, sub_info)
+        self._add_initializers(sg, prefix, scope, sub_info)
         init_names = {t.name for t in sg.initializer}
         used = {i for n in sg.node for i in n.input} | {o.name for o in sg.output}
         for vi in sg.input:
             if vi.name in init_names or not vi.name:
                 continue
             tid = prefix + vi.name
-            sub_names.maps[0][vi.name] = tid
+            scope.names[vi.name] = tid
             self._tensor(tid, sub_info, vi.name)
             if vi.name not in used:
                 continue  # e.g. Loop's unused iteration counter: an isolated box helps no one
             nid = self.g.unique_node_id(f"{prefix}input:{vi.name}")
             self.g.add_node(Node(nid, "Input", "io", name=vi.name, outputs=[tid], group=group,
                                  meta={"subgraph_input": True}))
-        self._nodes(sg, group, prefix, sub_names, sub_consts, sub_info)
+        self._nodes(sg, group, prefix, scope, sub_info)
         outs = []
         for vi in sg.output:
-            if vi.name in sub_consts:
-                continue
-            outs.append(sub_names.get(vi.name, vi.name))
+            tid, const = scope.lookup(vi.name)
+            if const is None:
+                outs.append(tid)
         return outs
+
+
+class _Scope:
+    """Tensor names visible in a graph: its own, then its enclosing graphs' (subgraphs
+    capture outer tensors by name, and may shadow them)."""
+
+    __slots__ = ("names", "consts", "parent")
+
+    def __init__(self, parent: _Scope | None = None) -> None:
+        self.names: dict[str, str] = {}  # ONNX name -> IR tensor id
+        self.consts: dict[str, _Const] = {}
+        self.parent = parent
+
+    def lookup(self, name: str) -> tuple[str, _Const | None]:
+        """(tensor id, constant or None) of ``name``, innermost definition first."""
+        s: _Scope | None = self
+        while s is not None:
+            const = s.consts.get(name)
+            if const is not None:
+                return const.param, const
+            tid = s.names.get(name)
+            if tid is not None:
+                return tid, None
+            s = s.parent
+        return name, None
 
 
 # ---- model-local functions ------------------------------------------------------------------
