@@ -82,8 +82,8 @@ def summary_rows(graph: Graph, view: ViewOptions | None = None,
         if node.op == "Output" and node.kind == "io":
             continue
         # A group holding one layer (ONNX scope "fc1" around its Gemm) is one row, not two.
-        single = bool(node.group) and size.get(node.group) == 1 and not (
-            g.groups.get(node.group) and g.groups[node.group].attrs.get("repeat"))
+        single = bool(node.group) and size.get(node.group) == 1 and node.kind != "group" \
+            and not (g.groups.get(node.group) and g.groups[node.group].attrs.get("repeat"))
         for i in range(1, len(node.group) + 1):
             path = node.group[:i]
             if path in opened or (single and i == len(node.group)):

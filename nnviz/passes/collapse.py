@@ -92,6 +92,14 @@ def _build(g: Graph, owner: dict[str, tuple[str, ...]]) -> Graph:
             continue
         if path in box_for:
             continue
+        grp = g.groups.get(path)
+        if len(members[path]) == 1 and not (grp is not None and grp.attrs.get("repeat")):
+            # A group of one layer collapses to that layer itself, moved to the parent: a
+            # "group" box would only hide the op name.
+            node.group = path[:-1]
+            new_nodes[node.id] = node
+            box_for[path] = node
+            continue
         box = _make_box(g, path, members[path], prod, cons, graph_outputs, taken)
         taken.add(box.id)
         box_for[path] = box
