@@ -364,10 +364,13 @@ def test_meta_device_model_draws_without_weight_memory():
 
 
 def test_bad_example_input_is_one_clear_sentence():
-    with pytest.raises(ModelError, match=r"running Sequential on the example input failed"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(ModelError, match=r"running Sequential on the example input failed "
+                                             r"\(RuntimeError: mat1 and mat2 shapes"):
             load_object(mlp(), input_shape=(2, 11))
+    # A wrong input is not a capture problem: no fallback warnings before the error.
+    assert not [w for w in caught if issubclass(w.category, CaptureFallbackWarning)]
     with pytest.raises(ModelError, match="needs an example input"):
         load_object(mlp())
 
@@ -516,9 +519,26 @@ def test_load_spec_class_function_and_instance(tmp_path, monkeypatch):
 
 
 def test_cli_import_spec_draws_svg(tmp_path):
-    (tmp_path / "zoo_models.py").write_text(ZOO)
-    out = tmp_path / "net.svg"
+    (tmp_path / "zoo_models.py").write_text(ZOO + textwrap.dedent("""
+        import torch
+
+        class Branchy(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(3, 3)
+
+            def forward(self, x):
+                return self.fc(x) if x.sum() > 0 else x
+    """))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    res = subprocess.run([sys.executable, "-m", "nnviz.cli", "zoo_models:Branchy",
+                          "--input-shape", "1,3", "-o", str(tmp_path / "b.svg")],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 2 and all(ln.startswith("nnviz: warning: ") for ln in lines), lines
+    assert "falling back to forward hooks" in lines[1]
+    out = tmp_path / "net.svg"
     res = subprocess.run([sys.executable, "-m", "nnviz.cli", "zoo_models:make_net",
                           "--input-shape", "1,3,8,8", "-o", str(out)], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=120)
