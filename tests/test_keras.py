@@ -285,6 +285,39 @@ def test_subclassed_model_is_one_opaque_box(tmp_path):
         assert graph.tensors[graph.inputs[0]].shape == (2, 5)
 
 
+@keras.saving.register_keras_serializable(package="nnviz_test")
+class Split(L.Layer):
+    """A custom layer with two outputs: nnviz cannot infer them, keras's config says so."""
+
+    def call(self, x):
+        return [x[:, :2], x[:, 2:]]
+
+    def compute_output_shape(self, shape):
+        return [(shape[0], 2), (shape[0], shape[1] - 2)]
+
+
+def test_custom_multi_output_layer_and_dict_io(tmp_path):
+    x = keras.Input((5,), name="x")
+    a, b = Split(name="split")(x)
+    seq, h, c = L.LSTM(4, return_state=True, name="lstm")(L.Reshape((1, 3))(b))
+    y = L.Add(name="add")([L.Dense(4, name="da")(a), h])
+    model = keras.Model({"x": x}, {"y": y, "state": c, "rest": b}, name="splitter")
+    paths = save_both(model, tmp_path, "splitter")
+    for source in SOURCES:
+        graph = read(model, paths, source)
+        assert graph.total_params == model.count_params()
+        split = graph.nodes["split"]
+        assert split.meta["opaque"] is True and len(split.outputs) == 2
+        # Shapes keras recorded for the consumers fill in what nnviz cannot infer.
+        assert [graph.tensors[t].shape for t in split.outputs] == [(None, 2), (None, 3)]
+        assert graph.nodes["da"].inputs == [split.outputs[0]]
+        lstm = graph.nodes["lstm"]
+        assert [graph.tensors[t].shape for t in lstm.outputs] == [(None, 4)] * 3
+        assert graph.nodes["add"].inputs == [graph.nodes["da"].outputs[0], lstm.outputs[1]]
+        assert sorted(graph.outputs) == sorted([graph.nodes["add"].outputs[0], lstm.outputs[2],
+                                                split.outputs[1]])
+
+
 def test_file_graphs_are_deterministic_and_agree(multi):
     _, paths = multi
     first = load_file(paths["keras"]).to_json()
@@ -440,6 +473,45 @@ def test_keras2_legacy_h5(tmp_path):
                       "tf.math.multiply": None, "head/head_dense": (None, 4)}
     assert our_edges(graph) == {("input_1", "dense"), ("dense", "bn"),
                                 ("dense", "tf.math.multiply"), ("bn", "head_dense")}
+
+
+def test_keras2_sequential_h5_without_input_layer(tmp_path):
+    layers = [
+        {"class_name": "Conv2D", "config": {"name": "conv2d", "trainable": True,
+                                            "batch_input_shape": [None, 28, 28, 1],
+                                            "filters": 8, "kernel_size": [3, 3],
+                                            "strides": [1, 1], "padding": "valid",
+                                            "activation": "relu", "use_bias": True}},
+        {"class_name": "MaxPooling2D", "config": {"name": "max_pooling2d", "pool_size": [2, 2],
+                                                  "strides": [2, 2], "padding": "valid"}},
+        {"class_name": "Flatten", "config": {"name": "flatten"}},
+        {"class_name": "Dense", "config": {"name": "dense", "units": 10,
+                                           "activation": "softmax", "trainable": False}},
+    ]
+    path = tmp_path / "seq2.h5"
+    with h5py.File(path, "w") as f:
+        f.attrs["model_config"] = json.dumps({"class_name": "Sequential",
+                                              "config": {"name": "sequential",
+                                                         "layers": layers}}).encode()
+        f.attrs["keras_version"] = b"2.4.0"
+        mw = f.create_group("model_weights")
+        for layer, items in {"conv2d": [("conv2d/kernel:0", (3, 3, 1, 8)),
+                                        ("conv2d/bias:0", (8,))],
+                             "max_pooling2d": [], "flatten": [],
+                             "dense": [("dense/kernel:0", (1352, 10)),
+                                       ("dense/bias:0", (10,))]}.items():
+            g = mw.create_group(layer)
+            g.attrs["weight_names"] = np.array([n.encode() for n, _ in items], dtype="S")
+            for name, shape in items:
+                g.create_dataset(name, shape=shape, dtype="float32")
+    graph = load_file(path)
+    assert [n.op for n in graph.nodes.values()] == ["Input", "Conv2D", "MaxPooling2D",
+                                                    "Flatten", "Dense", "Output"]
+    assert [graph.tensors[t].shape for n in graph.nodes.values() for t in n.outputs] == \
+        [(None, 28, 28, 1), (None, 26, 26, 8), (None, 13, 13, 8), (None, 1352), (None, 10)]
+    assert graph.total_params == 80 + 13530
+    assert trainable_count(graph) == 80  # the frozen Dense
+    assert graph.nodes["conv2d"].attrs["activation"] == "relu"
 
 
 # ---- user mistakes: one sentence naming the file ---------------------------------------------

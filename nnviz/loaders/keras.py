@@ -294,6 +294,7 @@ def _refs(value: Any, out: list[tuple[str, int, int, Any]]) -> None:
         if len(value) >= 3 and isinstance(value[0], str) and isinstance(value[1], int) \
                 and isinstance(value[2], int):
             out.append((value[0], value[1], value[2], None))
+            _refs(value[3:], out)  # tf.keras puts tensor kwargs (y=other) in the 4th item
             return
         for v in value:
             _refs(v, out)
@@ -412,10 +413,15 @@ class _Builder:
         tmap: dict[tuple[str, int, int], str] = {}
         stored: dict[tuple[str, int, int], tuple[Any, Any]] = {}
         calls: list[tuple[int, int, list]] = []
+        # (layer, node index) -> every tensor index some consumer or output uses.
+        used: dict[tuple[str, int], set[int]] = {}
+        for name, node, t in _io_refs(cfg.get("output_layers")):
+            used.setdefault((name, node), set()).add(t)
         for i, layer in enumerate(layers):
             for n, inbound in enumerate(layer.get("inbound_nodes") or []):
                 refs = _call_refs(inbound)
                 for name, node, t, conf in refs:
+                    used.setdefault((name, node), set()).add(t)
                     if isinstance(conf, dict):
                         shape = keras_shapes.as_shape(conf.get("shape"))
                         stored.setdefault((name, node, t), (shape, conf.get("dtype")))
@@ -452,18 +458,17 @@ class _Builder:
                 lname = layer_name(layer)
                 for t, tid in enumerate(outs):
                     tmap[(lname, n, t)] = tid
+                for t in sorted(used.get((lname, n), ())):
+                    if (lname, n, t) not in tmap:
+                        tmap[(lname, n, t)] = self._extra_output(lname, t, outs)
+                for t in sorted(set(range(len(outs))) | used.get((lname, n), set())):
                     shape, dtype = stored.get((lname, n, t), (None, None))
-                    tensor = self.g.tensors.get(tid)
+                    tensor = self.g.tensors.get(tmap[(lname, n, t)])
                     if tensor is not None:
                         if shape is not None:
                             tensor.shape = _merge_shapes(shape, tensor.shape)
                         if tensor.dtype is None and isinstance(dtype, str):
                             tensor.dtype = dtype
-                # Outputs nobody consumes but someone references later are created lazily.
-                refd = [k for k in stored if k[0] == lname and k[1] == n and k not in tmap]
-                for key in refd:
-                    tid = self._extra_output(lname, scope, n, key[2], outs)
-                    tmap[key] = tid
             if len(waiting) == len(pending):
                 name, node, t, _ = next(r for r in waiting[0][2] if (r[0], r[1], r[2]) not in tmap)
                 raise _BadConfig(f"layer {layer_name(layers[waiting[0][0]])!r} consumes "
@@ -476,19 +481,18 @@ class _Builder:
             outs.append(tmap[(name, node, t)])
         return outs
 
-    def _extra_output(self, lname: str, scope: tuple[str, ...], n: int, t: int,
-                      outs: list[str]) -> str:
-        """A multi-output layer whose config lets us infer fewer outputs than are used."""
+    def _extra_output(self, lname: str, t: int, outs: list[str]) -> str:
+        """Output ``t`` of a layer whose config let us infer fewer outputs than are used
+        (a custom layer returning two tensors): grow its node's output list."""
         producer = self.g.producers().get(outs[0]) if outs else None
-        tid = f"{producer or '/'.join((*scope, lname))}:{t}"
-        self.g.add_tensor(Tensor(tid))
-        if producer is not None:
-            node = self.g.nodes[producer]
-            while len(node.outputs) <= t:
-                node.outputs.append(f"{producer}:{len(node.outputs)}")
-                self.g.add_tensor(Tensor(node.outputs[-1]))
-            return node.outputs[t]
-        return tid
+        if producer is None:
+            raise _BadConfig(f"output {t} of layer {lname!r} is used but never produced")
+        node = self.g.nodes[producer]
+        while len(node.outputs) <= t:
+            tid = f"{producer}:{len(node.outputs)}"
+            node.outputs.append(tid)
+            self.g.add_tensor(Tensor(tid))
+        return node.outputs[t]
 
     def sequential(self, model: dict, scope: tuple[str, ...], bound: list[str] | None,
                    path: tuple[str, ...], handle: Any) -> list[str]:
@@ -539,8 +543,10 @@ class _Builder:
                    for k, s in enumerate(shapes)]
         else:
             ins = [self.input_node("input", {"batch_shape": shapes}, ())]
-        return self.layer_node(model, (), ins, (), 0, handle, False, opaque=True,
-                               all_weights=True)
+        cls = str(model.get("class_name", ""))
+        # A bare builtin layer (a live keras.layers.Dense) is drawn as itself.
+        opaque = _is_custom(model) or cls in CODE_LAYERS or cls in MODEL_CLASSES
+        return self.layer_node(model, (), ins, (), 0, handle, False, opaque=opaque)
 
     # ---- one layer call ----------------------------------------------------------------------
     def call(self, layer: dict, scope: tuple[str, ...], ins: list[str], path: tuple[str, ...],
@@ -611,7 +617,7 @@ class _Builder:
 
     def layer_node(self, layer: dict, scope: tuple[str, ...], ins: list[str],
                    path: tuple[str, ...], n: int, handle: Any, frozen: bool,
-                   opaque: bool = False, all_weights: bool = False) -> list[str]:
+                   opaque: bool = False) -> list[str]:
         cls = str(layer.get("class_name", "Layer")).rsplit(">", 1)[-1]
         cfg = layer.get("config") if isinstance(layer.get("config"), dict) else {}
         name = layer_name(layer)
