@@ -16,13 +16,13 @@ from typing import Any
 from nnviz.errors import NnvizError
 from nnviz.ir import Graph, Node
 from nnviz.layout.model import EdgePath, LabelLine, Layout, NodeBox
-from nnviz.layout.neurons import display_name, label_height, paper_settings
+from nnviz.layout.neurons import display_names, label_height, main_path, paper_settings
 from nnviz.text import text_width, truncate
 from nnviz.theme import Theme
 
 BLOCK_KINDS = ("io", "conv", "pool", "linear", "recurrent", "attention", "embedding", "group",
                "reduce")
-LABEL_MAX = 120.0  # px: longer names are shortened with an ellipsis
+LABEL_MAX = 180.0  # px: longer names are shortened with an ellipsis
 LABEL_GAP = 10.0  # px between the lowest box and the label row
 MIN_ARROW = 16.0  # px: shortest arrow between two boxes
 
@@ -64,17 +64,15 @@ def _fmt(*dims: int | None) -> str:
     return "\u00d7".join("?" if d is None else str(d) for d in dims)
 
 
+def _is_block(node: Node) -> bool:
+    # the output is the last box already
+    return node.kind in BLOCK_KINDS and not (node.kind == "io" and node.op != "Input")
+
+
 def block_nodes(graph: Graph) -> list[Node]:
-    """The layers drawn as boxes, in data-flow order."""
-    out = []
-    for nid in graph.topological_order():
-        node = graph.nodes[nid]
-        if node.kind not in BLOCK_KINDS:
-            continue
-        if node.kind == "io" and node.op != "Input":
-            continue  # the output is the last box already
-        out.append(node)
-    return out
+    """The layers drawn as boxes, in data-flow order along the main path."""
+    return [graph.nodes[nid] for nid in main_path(graph, _is_block)
+            if _is_block(graph.nodes[nid])]
 
 
 def _scale(base: float, k: float, d: int | None, cap: float) -> float:
@@ -94,7 +92,7 @@ def layout_blocks(graph: Graph, theme: Theme, direction: str = "LR") -> Layout:
     ratio = float(cfg["depth_ratio"])
     cap = float(cfg["max_height"])
     blocks: list[dict[str, Any]] = []
-    for node in nodes:
+    for node, name in zip(nodes, display_names(nodes)):
         what, c, hh, ww = _dims(graph, node)
         if what in ("map", "seq"):
             h = _scale(cfg["spatial_base"], cfg["spatial_scale"], hh, cap)
@@ -113,7 +111,6 @@ def layout_blocks(graph: Graph, theme: Theme, direction: str = "LR") -> Layout:
         if node.meta.get("repeat"):
             title += f" \u00d7{node.meta['repeat']}"
         lines = [LabelLine(truncate(title, size_t, LABEL_MAX, True), "title")]
-        name = display_name(node)
         if name:
             lines.append(LabelLine(truncate(name, size_d, LABEL_MAX), "name"))
         lines.append(LabelLine(shape_text, "detail"))

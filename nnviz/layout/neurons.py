@@ -10,6 +10,7 @@ the viewer know what is where.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from nnviz.errors import NnvizError
@@ -48,6 +49,21 @@ def display_name(node: Node) -> str:
     if name.isdigit() and node.group:
         return f"{node.group[-1]}.{name}"
     return name
+
+
+def display_names(nodes: list[Node]) -> list[str]:
+    """Name lines for the drawn layers; names that repeat (two blocks' "conv1") get their
+    parent scope, so every label says which layer it is."""
+    names = [display_name(n) for n in nodes]
+    seen: dict[str, int] = {}
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+    out = []
+    for node, name in zip(nodes, names):
+        if name and seen[name] > 1 and node.group and not name.startswith(node.group[-1]):
+            name = f"{node.group[-1]}/{name}"
+        out.append(name)
+    return out
 
 
 def label_height(lines: list[LabelLine], theme: Theme) -> float:
@@ -89,12 +105,48 @@ def _activation(graph: Graph, node: Node, succ: dict[str, list[str]]) -> str:
     return ""
 
 
+def main_path(graph: Graph, counts: Callable[[Node], bool]) -> list[str]:
+    """Node ids of the data path through the most counted layers, input to output.
+
+    Paper figures draw one chain: a ResNet's projection shortcut or an auxiliary head would
+    otherwise be drawn in line with the main path as if data flowed through them in turn.
+    Ties go to the earlier node in topological order, so the choice is deterministic.
+    """
+    order = graph.topological_order()
+    pred = graph.predecessors()
+    score: dict[str, int] = {}
+    back: dict[str, str | None] = {}
+    for nid in order:
+        best, best_p = 0, None
+        for p in pred[nid]:
+            if p in score and score[p] > best:
+                best, best_p = score[p], p
+        score[nid] = best + (1 if counts(graph.nodes[nid]) else 0)
+        back[nid] = best_p
+    if not order:
+        return []
+    outputs = [n for n in order if graph.nodes[n].op == "Output"] or order
+    end = max(outputs, key=lambda n: (score[n], -order.index(n)))
+    path: list[str] = []
+    cur: str | None = end
+    while cur is not None:
+        path.append(cur)
+        cur = back[cur]
+    return path[::-1]
+
+
 def neuron_columns(graph: Graph) -> list[dict[str, Any]]:
-    """The layers drawn as columns, in data-flow order."""
+    """The layers drawn as columns, in data-flow order along the main path."""
     succ = graph.successors()
     cols = []
-    for nid in graph.topological_order():
-        node = graph.nodes[nid]
+
+    def counts(node: Node) -> bool:
+        return node.kind in WIDTH_KINDS or (node.kind == "io" and node.op == "Input")
+
+    path = [graph.nodes[nid] for nid in main_path(graph, counts) if counts(graph.nodes[nid])]
+    names = dict(zip((n.id for n in path), display_names(path)))
+    for node in path:
+        nid = node.id
         if node.kind == "io" and node.op == "Input":
             title = "Input"
         elif node.kind in WIDTH_KINDS:
@@ -103,7 +155,7 @@ def neuron_columns(graph: Graph) -> list[dict[str, Any]]:
             continue
         act = _activation(graph, node, succ)
         cols.append({"id": nid, "kind": node.kind, "title": title + (f" + {act}" if act else ""),
-                     "name": display_name(node),
+                     "name": names[nid],
                      "units": _units(graph, node)})
     return cols
 
