@@ -1,7 +1,9 @@
 """Build the example ONNX models with onnx.helper: `python examples/make_examples.py`.
 
 Writes, next to this script: mlp.onnx, resnet_block.onnx, transformer_block.onnx (a tiny
-GPT-style block) and transformer12.onnx (the same block x12, for fold/collapse work). Real
+GPT-style block) and transformer12.onnx (the same block x12, for fold/collapse work), and
+draws the first three with nnviz to <name>.svg (``--no-draw`` to skip; the gallery,
+``examples/gallery.py``, has every style and theme). Real
 graphs with real (random, seeded) weights and tiny dimensions; the bytes are deterministic,
 so regenerating gives identical files. Node names use exporter-style scopes
 (``/encoder/layer.0/attn/q_proj/MatMul``), which become nnviz groups.
@@ -209,6 +211,10 @@ def transformer(layers: int, name: str) -> onnx.ModelProto:
                                                   ["batch", "seq", VOCAB])])
 
 
+# Drawn to SVG; transformer12 is for fold/collapse work and too tall to be a useful picture.
+DRAWN = ("mlp", "resnet_block", "transformer_block")
+
+
 def build_all() -> dict[str, onnx.ModelProto]:
     return {
         "mlp": mlp(),
@@ -221,12 +227,19 @@ def build_all() -> dict[str, onnx.ModelProto]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=HERE, help="output directory")
+    parser.add_argument("--no-draw", action="store_true", help="only write the .onnx files")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     for stem, model in build_all().items():
         path = args.out / f"{stem}.onnx"
         path.write_bytes(model.SerializeToString(deterministic=True))
         print(f"{path} ({path.stat().st_size:,} bytes, {len(model.graph.node)} nodes)")
+        if not args.no_draw and stem in DRAWN:
+            import nnviz
+
+            svg = path.with_suffix(".svg")
+            nnviz.draw(path, svg)
+            print(f"{svg} ({svg.stat().st_size:,} bytes)")
 
 
 if __name__ == "__main__":
