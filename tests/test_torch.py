@@ -114,6 +114,21 @@ class TwoInTwoOut(nn.Module):
         return {"sum": h, "scaled": h * (2.0 if scale is None else scale)}
 
 
+class InPlace(nn.Module):
+    """Data flow through in-place writes: a slice assignment and add_/relu_."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        y = torch.zeros(x.shape[0], 8)
+        y[:, :4] = self.fc(x)
+        z = x.clone()
+        z.add_(1)
+        return y * 2, z.relu_()
+
+
 def mlp() -> nn.Module:
     return nn.Sequential(nn.Linear(10, 32), nn.ReLU(), nn.Linear(32, 4))
 
@@ -337,6 +352,24 @@ def test_several_inputs_and_named_outputs(capture):
     assert [n.kind for n in g.nodes.values() if n.kind == "elementwise"] == ["elementwise"] * 2
     assert g.total_params == 15 + 18
     assert_io_convention(g)
+
+
+@pytest.mark.parametrize("capture", ["export", "hooks"])
+def test_in_place_writes_keep_their_edges(capture):
+    g = load_object(InPlace(), input_shape=(2, 4), capture=capture)
+    pred = g.predecessors()
+    ancestors: set[str] = set()
+    todo = [next(n.id for n in g.nodes.values() if n.op == "Output")]
+    while todo:
+        nid = todo.pop()
+        for p in pred[nid]:
+            if p not in ancestors:
+                ancestors.add(p)
+                todo.append(p)
+    assert "fc" in ancestors  # the Linear feeds y through y[:, :4] = ...
+    assert g.tensors[g.outputs[0]].shape == (2, 8)
+    relu = [n for n in g.nodes.values() if n.kind == "activation"]
+    assert len(relu) == 1 and g.outputs[1] in relu[0].outputs
 
 
 def test_draw_api_passes_example_input(tmp_path):

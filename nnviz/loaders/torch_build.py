@@ -74,7 +74,10 @@ _KIND_PRIORITY = ("attention", "conv", "recurrent", "embedding", "linear", "norm
 
 def op_kind(op: str) -> str:
     """Kind of a captured op name such as 'aten.conv2d', 'torch.add', 'Tensor.__add__'."""
-    short = op.rsplit(".", 1)[-1].strip("_").lower().replace("_", "")
+    short = op.rsplit(".", 1)[-1]
+    if short.startswith("__r") and short.endswith("__") and len(short) > 5:
+        short = short[3:-2]  # reflected operators: __radd__ is an add
+    short = short.strip("_").lower().replace("_", "")
     if short in _KIND_ALIASES:
         return _KIND_ALIASES[short]
     # In-place variants (add_, relu_) have the same kind as the op.

@@ -16,6 +16,7 @@ Only this module and ``torch.py`` import torch, and only when a torch model is l
 from __future__ import annotations
 
 import operator
+import warnings
 from typing import Any
 
 import torch
@@ -132,6 +133,25 @@ def _scalar_attrs(node: Any) -> dict:
     return attrs
 
 
+def _functional(ep: Any) -> Any:
+    """The program without in-place ops, when it has any.
+
+    torch.export's training IR keeps mutations (``y[:, :4] = fc(x)`` is a ``copy_`` into a
+    slice view of ``y``), so data flow is not visible from the arguments alone. Functionalizing
+    (an empty decomposition table: ops stay as they are) turns them into explicit data flow.
+    """
+    mutating = any(node.op == "call_function" and isinstance(node.target, torch._ops.OpOverload)
+                   and node.target._schema.is_mutable for node in ep.graph.nodes)
+    if not mutating:
+        return ep
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return ep.run_decompositions({})
+    except Exception:  # keep the program as it is; the drawing may miss an in-place edge
+        return ep
+
+
 def from_exported(ep: Any, name: str = "model", module: torch.nn.Module | None = None,
                   ) -> Trace:
     """An ExportedProgram -> Trace; ``module`` (the live one) gives canonical names of shared
@@ -147,6 +167,7 @@ def from_exported(ep: Any, name: str = "model", module: torch.nn.Module | None =
             trainable[qual] = bool(t.requires_grad)
     from torch.export.graph_signature import InputKind, OutputKind
 
+    ep = _functional(ep)
     sig = ep.graph_signature
     param_of: dict[str, tuple[Param | None, dict | None]] = {}
     user_inputs: list[str] = []
@@ -371,12 +392,12 @@ def capture_fx(module: torch.nn.Module, args: tuple, kwargs: dict, name: str) ->
             continue
         if node.target is operator.getitem and isinstance(node.args[0], torch.fx.Node):
             src = node.args[0]
-            src_metas = _tensor_meta_list(src.meta.get("tensor_meta"))
-            if src_metas is not None and len(src_metas) > 1 or \
-                    (src_metas and not hasattr(src.meta.get("tensor_meta"), "shape")):
-                if isinstance(node.args[1], int):
-                    alias[node.name] = f"{src.name}.{node.args[1]}"
-                    continue
+            src_meta = src.meta.get("tensor_meta")
+            # Indexing a tuple result (LSTM's (out, (h, c))) is wiring, not an op; indexing a
+            # tensor (x[0]) is a real op and stays.
+            if isinstance(src_meta, (list, tuple)) and isinstance(node.args[1], int):
+                alias[node.name] = f"{src.name}.{node.args[1]}"
+                continue
         data: list[str] = []
         params: list[Param] = []
         buffers: list[dict] = []
@@ -493,6 +514,9 @@ class _Recorder:
 
     def record(self, func: Any, args: tuple, kwargs: dict, out: Any) -> None:
         outs = _iter_tensors(out)
+        if not outs and _func_name(func) == "__setitem__" and args and \
+                isinstance(args[0], torch.Tensor):
+            outs = [args[0]]  # x[i] = y writes x in place: later readers see a new version
         if not outs:
             return
         name = self.fresh(_func_name(func))
