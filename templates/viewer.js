@@ -212,27 +212,28 @@
     var i, j, q, k;
     var ed = theme.edge, nd = theme.node;
     // Edges: one batched path.
-    var visE = [];
+    // Preallocated index buffers: no garbage per frame, so no GC pauses while panning.
+    var visE = P.visE || (P.visE = new Int32Array(P.ne)), nE = 0;
     for (j = 0; j < P.ne; j++) {
       if (P.ex1[j] < X0 || P.ex0[j] > X1 || P.ey1[j] < Y0 || P.ey0[j] > Y1) continue;
-      visE.push(j);
+      visE[nE++] = j;
     }
     c.lineWidth = Math.max(ed.width, 0.9 / sc);
     c.strokeStyle = ed.stroke;
     c.lineJoin = 'round';
     c.beginPath();
-    for (k = 0; k < visE.length; k++) traceEdge(c, P, visE[k]);
+    for (k = 0; k < nE; k++) traceEdge(c, P, visE[k]);
     c.stroke();
     var arrow = ed.arrow_size;
     if (arrow * sc >= 2.5) {
       c.fillStyle = ed.stroke;
       c.beginPath();
-      for (k = 0; k < visE.length; k++) traceArrow(c, P, visE[k], arrow);
+      for (k = 0; k < nE; k++) traceArrow(c, P, visE[k], arrow);
       c.fill();
     }
     // Boxes, batched per kind colour.
     var boxStroke = sc * 12 >= 3, round = sc * 8 >= 2;
-    var visB = [];
+    var visB = P.visB || (P.visB = new Int32Array(P.n)), nB = 0;
     for (var bi = 0; bi < P.buckets.length; bi++) {
       var key = P.buckets[bi][0], list = P.buckets[bi][1];
       var proxy = key === '\u0000proxy';
@@ -253,7 +254,7 @@
       for (q = 0; q < list.length; q++) {
         i = list[q];
         if (!inView(P, i, X0, Y0, X1, Y1)) continue;
-        visB.push(i);
+        visB[nB++] = i;
         rect(c, P.x[i], P.y[i], P.bw[i], P.bh[i], round ? (proxy ? P.bh[i] / 2 : nd.radius) : 0);
       }
       // Too small for outlines: fill with the kind's stroke colour so kinds stay visible.
@@ -276,7 +277,7 @@
         var size = fontPx(style);
         c.font = fontSpec(style, size);
         c.fillStyle = style === 2 ? (theme.font.muted || theme.font.color) : theme.font.color;
-        for (q = 0; q < visB.length; q++) {
+        for (q = 0; q < nB; q++) {
           i = visB[q];
           var L = P.lines[i];
           if (!L.length) continue;
@@ -300,7 +301,7 @@
       c.textBaseline = 'middle';
       c.fillStyle = theme.font.color;
       var lastSize = 0;
-      for (q = 0; q < visB.length; q++) {
+      for (q = 0; q < nB; q++) {
         i = visB[q];
         var T0 = P.lines[i][0];
         if (!T0) continue;
@@ -310,7 +311,6 @@
         c.fillText(fitText(T0[0], 0, P.bw[i] - 8, fs), P.x[i] + P.bw[i] / 2, P.y[i] + P.bh[i] / 2);
       }
     }
-    return visB;
   }
 
   function inView(P, i, X0, Y0, X1, Y1) {
@@ -472,12 +472,17 @@
     canvas.width = Math.round(W * dpr); canvas.height = Math.round(H * dpr);
     if (cur) requestDraw();
   }
+  // The width not covered by the details panel: fitting and centring aim at it.
+  function freeW() {
+    var p = $('panel');
+    return p.hidden ? W : Math.max(W / 3, W - p.offsetWidth - 20);
+  }
   function fitScale() {
-    return Math.min((W - 48) / cur.w, (H - 48) / cur.h, 1.2);
+    return Math.min((freeW() - 48) / cur.w, (H - 48) / cur.h, 1.2);
   }
   function fit() {
     s = Math.max(fitScale(), 1e-4);
-    tx = (W - cur.w * s) / 2; ty = (H - cur.h * s) / 2;
+    tx = (freeW() - cur.w * s) / 2; ty = (H - cur.h * s) / 2;
     requestDraw();
   }
   function startView() {
@@ -489,8 +494,8 @@
       ty = (H - cur.h * s) / 2; tx = 24;
       if (cur.h * s > H) ty = 24;
     } else {
-      tx = (W - cur.w * s) / 2; ty = 24;
-      if (cur.w * s > W) tx = 24;
+      tx = (freeW() - cur.w * s) / 2; ty = 24;
+      if (cur.w * s > freeW()) tx = 24;
     }
     requestDraw();
   }
@@ -502,7 +507,7 @@
   }
   function centerOn(x, y, zoom) {
     if (zoom) s = zoom;
-    tx = W / 2 - x * s; ty = H / 2 - y * s;
+    tx = freeW() / 2 - x * s; ty = H / 2 - y * s;
     requestDraw();
   }
   function centerBox(b) {
@@ -846,7 +851,10 @@
     }
     if (N.attrs[i]) { d.appendChild(el('h3', {text: 'Attributes'})); d.appendChild(kv(N.attrs[i])); }
     var rest = {};
-    Object.keys(meta).forEach(function (k) { if (k !== 'flops' && k !== 'macs') rest[k] = meta[k]; });
+    // flops/macs/params are shown above; zero counters say nothing.
+    Object.keys(meta).forEach(function (k) {
+      if (['flops', 'macs', 'params', 'trainable_params'].indexOf(k) < 0 && meta[k] !== 0 && meta[k] !== null) rest[k] = meta[k];
+    });
     if (Object.keys(rest).length) { d.appendChild(el('h3', {text: 'Analysis'})); d.appendChild(kv(rest)); }
   }
   function groupDetails(d, g) {
@@ -1120,7 +1128,8 @@
     search: function (q) { return runSearch(q).slice(0, 50).map(function (r) { return {type: r.t, index: r.i}; }); },
     gotoNode: gotoNode, gotoGroup: gotoGroup, gotoTensor: gotoTensor, openGroup: openGroup, up: up, fit: fit,
     zoomAt: zoomAt, pan: function (dx, dy) { tx += dx; ty += dy; requestDraw(); },
-    drawNow: function () { var t0 = performance.now(); draw(); return performance.now() - t0; },
+    // The cost of one frame including rasterisation: reading a pixel back waits for it.
+    drawNow: function () { var t0 = performance.now(); draw(); ctx.getImageData(0, 0, 1, 1); return performance.now() - t0; },
     frameTimes: function () { return frameTimes.slice(); },
     boxScreenRect: function (kind, i) {
       var b = kind === 'group' ? cur.groupBox.get(i) : cur.nodeBox.get(i);
