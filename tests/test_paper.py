@@ -207,3 +207,28 @@ def test_every_theme_draws_every_paper_style(style: str, theme: str) -> None:
     bg = root.find(SVG_NS + "rect").get("fill")
     assert bg == load_theme(theme)["background"]
     assert d.to_bytes("pdf")[:5] == b"%PDF-"
+
+
+def test_blocks_follow_the_main_path_of_a_residual_net() -> None:
+    """A projection shortcut and an auxiliary head are not drawn in line with the main path."""
+    g = Graph(name="res", meta={"framework": "onnx"})
+    shapes = {"x": (1, 3, 8, 8), "c1": (1, 4, 8, 8), "c2": (1, 4, 8, 8), "proj": (1, 4, 8, 8),
+              "add": (1, 4, 8, 8), "aux": (1, 2), "fc": (1, 2)}
+    wiring = [("x", "Input", "io", [], "stem"), ("c1", "Conv", "conv", ["x"], "conv"),
+              ("c2", "Conv", "conv", ["c1"], "conv"), ("proj", "Conv", "conv", ["x"], "proj"),
+              ("add", "Add", "elementwise", ["c2", "proj"], "add"),
+              ("aux", "Gemm", "linear", ["c1"], "aux"), ("fc", "Gemm", "linear", ["add"], "fc")]
+    for nid, op, kind, ins, name in wiring:
+        g.add_tensor(Tensor(nid + ":0", shapes[nid]))
+        group = ("block1",) if nid in ("c1", "c2") else ()
+        if group:
+            g.ensure_group(group)
+        g.add_node(Node(nid, op, kind, name, inputs=[i + ":0" for i in ins],
+                        outputs=[nid + ":0"], group=group))
+    for t in ("fc:0", "aux:0"):
+        g.add_node(Node("out_" + t[:-2], "Output", "io", t, inputs=[t]))
+    lay = layout(g, style="blocks")
+    assert [b["id"] for b in lay.extras["blocks"]] == ["x", "c1", "c2", "fc"]
+    # two layers called "conv": the labels add the scope they live in
+    names = [box.lines[1].text for box in lay.nodes.values()]
+    assert names == ["stem", "block1/conv", "block1/conv", "fc"]

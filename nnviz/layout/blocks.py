@@ -16,18 +16,28 @@ from typing import Any
 from nnviz.errors import NnvizError
 from nnviz.ir import Graph, Node
 from nnviz.layout.model import EdgePath, LabelLine, Layout, NodeBox
-from nnviz.layout.neurons import display_names, label_height, main_path, paper_settings
+from nnviz.layout.neurons import (
+    display_names,
+    label_height,
+    main_path,
+    paper_settings,
+    truncate_left,
+)
 from nnviz.text import text_width, truncate
 from nnviz.theme import Theme
 
 BLOCK_KINDS = ("io", "conv", "pool", "linear", "recurrent", "attention", "embedding", "group",
                "reduce")
-LABEL_MAX = 180.0  # px: longer names are shortened with an ellipsis
+LABEL_MAX = 180.0  # px: longer titles are shortened with an ellipsis
+NAME_MAX = 130.0  # px: names are shortened from the left, keeping the informative end
 LABEL_GAP = 10.0  # px between the lowest box and the label row
 MIN_ARROW = 16.0  # px: shortest arrow between two boxes
 
 
-def _dims(graph: Graph, node: Node) -> tuple[str, int | None, int | None, int | None]:
+Dim = int | str | None
+
+
+def _dims(graph: Graph, node: Node) -> tuple[str, Dim, Dim, Dim]:
     """(what, channels, height, width) of the node's output, batch dim dropped.
 
     ``what`` is "map" for feature maps (C, H, W), "seq" for sequences (C, L), "vector" for
@@ -40,10 +50,13 @@ def _dims(graph: Graph, node: Node) -> tuple[str, int | None, int | None, int | 
     shape = tensor.shape if tensor is not None else None
     if not shape:
         return "unknown", None, None, None
-    dims = [d if isinstance(d, int) and d > 0 else None for d in shape]
+    # Symbolic dims ("seq") stay as names for the label; sizes treat them as medium.
+    dims: list[Dim] = [d if (isinstance(d, int) and d > 0) or (isinstance(d, str) and d)
+                       else None for d in shape]
     rest = dims[1:] if len(dims) > 1 else dims
     channels_last = is_channels_last(graph, node)
-    if node.kind == "io" and len(rest) == 3 and rest[0] is not None and rest[2] is not None:
+    if node.kind == "io" and len(rest) == 3 and isinstance(rest[0], int) \
+            and isinstance(rest[2], int):
         # An input image: the small dim is the channel axis (3 for RGB), whatever the format.
         channels_last = rest[2] < rest[0]
     if len(rest) >= 3:
@@ -60,7 +73,7 @@ def _dims(graph: Graph, node: Node) -> tuple[str, int | None, int | None, int | 
     return "vector", rest[0], None, None
 
 
-def _fmt(*dims: int | None) -> str:
+def _fmt(*dims: int | str | None) -> str:
     return "\u00d7".join("?" if d is None else str(d) for d in dims)
 
 
@@ -75,8 +88,12 @@ def block_nodes(graph: Graph) -> list[Node]:
             if _is_block(graph.nodes[nid])]
 
 
-def _scale(base: float, k: float, d: int | None, cap: float) -> float:
-    return min(cap, base + k * math.log2(max(d or 1, 1)))
+SYMBOLIC_SIZE = 16  # how big an unknown or symbolic dim is drawn
+
+
+def _scale(base: float, k: float, d: Dim, cap: float) -> float:
+    n = d if isinstance(d, int) else SYMBOLIC_SIZE
+    return min(cap, base + k * math.log2(max(n, 1)))
 
 
 def layout_blocks(graph: Graph, theme: Theme, direction: str = "LR") -> Layout:
@@ -112,7 +129,7 @@ def layout_blocks(graph: Graph, theme: Theme, direction: str = "LR") -> Layout:
             title += f" \u00d7{node.meta['repeat']}"
         lines = [LabelLine(truncate(title, size_t, LABEL_MAX, True), "title")]
         if name:
-            lines.append(LabelLine(truncate(name, size_d, LABEL_MAX), "name"))
+            lines.append(LabelLine(truncate_left(name, size_d, NAME_MAX), "name"))
         lines.append(LabelLine(shape_text, "detail"))
         label_w = max(text_width(ln.text, size_t if ln.style == "title" else size_d,
                                  ln.style == "title") for ln in lines)

@@ -41,14 +41,25 @@ def display_name(node: Node) -> str:
     """The name line of a layer label ('' when it would only repeat the op).
 
     A bare index ("0", the name of an nn.Sequential child) says nothing on its own, so it gets
-    its parent scope: "features.0".
+    its parent scope: "features.0". Exporter paths like "/fc1/Gemm" lose the trailing op
+    segment the title already shows.
     """
     name = node.name or ""
+    if "/" in name:
+        parts = [p for p in name.split("/") if p]
+        if len(parts) > 1 and parts[-1] == node.op:
+            parts = parts[:-1]
+        name = "/".join(parts)
     if name == node.op:
         return ""
     if name.isdigit() and node.group:
         return f"{node.group[-1]}.{name}"
     return name
+
+
+def truncate_left(text: str, size: float, max_width: float) -> str:
+    """Shorten from the left ("…/attn/q_proj"): the end of a scope path says the most."""
+    return truncate(text[::-1], size, max_width)[::-1]
 
 
 def display_names(nodes: list[Node]) -> list[str]:
@@ -60,7 +71,7 @@ def display_names(nodes: list[Node]) -> list[str]:
         seen[name] = seen.get(name, 0) + 1
     out = []
     for node, name in zip(nodes, names):
-        if name and seen[name] > 1 and node.group and not name.startswith(node.group[-1]):
+        if name and seen[name] > 1 and node.group and "/" not in name:
             name = f"{node.group[-1]}/{name}"
         out.append(name)
     return out
@@ -189,7 +200,7 @@ def layout_neurons(graph: Graph, theme: Theme, direction: str = "LR") -> Layout:
         units = "? units" if n is None else f"{human_count(n) if n >= 10000 else n} units"
         lines = [LabelLine(truncate(col["title"], size_t, LABEL_MAX, True), "title")]
         if col["name"]:
-            lines.append(LabelLine(truncate(col["name"], size_d, LABEL_MAX), "name"))
+            lines.append(LabelLine(truncate_left(col["name"], size_d, LABEL_MAX), "name"))
         lines.append(LabelLine(units, "detail"))
         col["lines"] = lines
         col["label_w"] = max(text_width(ln.text, size_t if ln.style == "title" else size_d,
