@@ -330,6 +330,30 @@ def _infer(cls: str, cfg: dict, inputs: list[KShape | None]) -> list[KShape | No
             return [shape]
         out = [out] if isinstance(out, int) else list(out)
         return [(*shape[:-1], *out)]
+    if cls in ("Resizing", "CenterCrop", "RandomCrop"):
+        dims, _ = _spatial(shape, cfg, 2)
+        out = list(shape)
+        out[dims[0]], out[dims[1]] = cfg.get("height"), cfg.get("width")
+        return [tuple(out)]
+    if cls.startswith(("AdaptiveAveragePooling", "AdaptiveMaxPooling")):
+        rank = _rank(cls)
+        dims, _ = _spatial(shape, cfg, rank)
+        size = _tuple(cfg.get("output_size"), rank)
+        out = list(shape)
+        for i, d in enumerate(dims):
+            out[d] = size[i]
+        return [tuple(out)]
+    if cls == "ReversibleEmbedding":
+        return [(*shape, cfg.get("output_dim"))]
+    if cls == "Dot":
+        other = inputs[1] if len(inputs) > 1 else None
+        axes = cfg.get("axes")
+        if other is None or not isinstance(axes, int) or len(shape) != len(other):
+            return None
+        a = axes % len(shape)
+        rest = [d for i, d in enumerate(shape) if i != a] + \
+            [d for i, d in enumerate(other) if i not in (0, a)]
+        return [tuple(rest) if len(rest) > 1 else (*rest, 1)]
     if cls in ("Attention", "AdditiveAttention"):
         if len(inputs) > 1 and inputs[1] is not None:
             return [(*shape[:-1], inputs[1][-1])]
