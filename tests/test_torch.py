@@ -117,13 +117,17 @@ class TwoInTwoOut(nn.Module):
 class InPlace(nn.Module):
     """Data flow through in-place writes: a slice assignment and add_/relu_."""
 
-    def __init__(self):
+    def __init__(self, slice_write: bool = True):
         super().__init__()
         self.fc = nn.Linear(4, 4)
+        self.slice_write = slice_write  # torch.fx cannot trace item assignment
 
     def forward(self, x):
-        y = torch.zeros(x.shape[0], 8)
-        y[:, :4] = self.fc(x)
+        y = torch.cat([x, x], 1) * 0
+        if self.slice_write:
+            y[:, :4] = self.fc(x)
+        else:
+            y.add_(torch.cat([self.fc(x), x], 1))
         z = x.clone()
         z.add_(1)
         return y * 2, z.relu_()
@@ -354,9 +358,9 @@ def test_several_inputs_and_named_outputs(capture):
     assert_io_convention(g)
 
 
-@pytest.mark.parametrize("capture", ["export", "hooks"])
+@pytest.mark.parametrize("capture", ["export", "fx", "hooks"])
 def test_in_place_writes_keep_their_edges(capture):
-    g = load_object(InPlace(), input_shape=(2, 4), capture=capture)
+    g = load_object(InPlace(slice_write=capture != "fx"), input_shape=(2, 4), capture=capture)
     pred = g.predecessors()
     ancestors: set[str] = set()
     todo = [next(n.id for n in g.nodes.values() if n.op == "Output")]

@@ -421,6 +421,16 @@ def capture_fx(module: torch.nn.Module, args: tuple, kwargs: dict, name: str) ->
                 tid = node.name if single else f"{node.name}.{i}"
                 tensors[tid] = (tuple(int(d) for d in m.shape), dtype_name(m.dtype))
                 outs.append(tid)
+        first = node.args[0] if node.args and isinstance(node.args[0], torch.fx.Node) else None
+        if first is not None and _writes_first_arg(node):
+            # In place (x.add_(1), x[i] = y): fx keeps referring to x, so later readers of x
+            # must read this op's result instead.
+            base = alias.get(first.name, first.name)
+            if not outs and base in tensors:
+                tensors[node.name] = tensors[base]
+                outs.append(node.name)
+            if outs:
+                alias[first.name] = outs[0]
         if not outs:
             continue
         stack = _frames_from_stack(node.meta.get("nn_module_stack"))
@@ -451,6 +461,14 @@ def capture_fx(module: torch.nn.Module, args: tuple, kwargs: dict, name: str) ->
     names = _leaf_names(out_node.args[0], lambda v: isinstance(v, torch.fx.Node))
     return Trace(name, ops, tensors, inputs, outputs, {"capture": "torch.fx"},
                  names if len(names) == len(outputs) else [])
+
+
+def _writes_first_arg(node: Any) -> bool:
+    if node.target is operator.setitem:
+        return True
+    name = node.target if isinstance(node.target, str) else getattr(node.target, "__name__", "")
+    return node.op in ("call_method", "call_function") and name.endswith("_") and \
+        not name.startswith("_")
 
 
 # ---- forward hooks + torch function mode ------------------------------------------------------
