@@ -434,3 +434,31 @@ def test_complete_value_info_skips_shape_inference(monkeypatch):
     m.graph.value_info.append(vi("a", ["n", 4]))
     assert load_model_proto(m).tensors["a"].shape == ("n", 4)  # from value_info alone
     assert calls == [1]
+
+
+def test_non_utf8_names_are_a_damaged_file(tmp_path):
+    nodes = [helper.make_node("Relu", ["x"], ["y"], name="NAMEMARK")]
+    data = model(nodes, [vi("x", [2])], [vi("y", [2])]).SerializeToString()
+    path = tmp_path / "bad_text.onnx"
+    path.write_bytes(data.replace(b"NAMEMARK", b"NAME\xff\xfeRK"))
+    with pytest.raises(ModelError, match="not UTF-8"):
+        load_file(path)
+
+
+def test_random_byte_damage_never_escapes_as_a_crash(tmp_path, examples_dir):
+    import random
+
+    data = (examples_dir / "mlp.onnx").read_bytes()
+    rng = random.Random(7)
+    path = tmp_path / "flipped.onnx"
+    for _ in range(300):
+        damaged = bytearray(data)
+        for _ in range(rng.randint(1, 4)):
+            damaged[rng.randrange(len(damaged))] = rng.randrange(256)
+        path.write_bytes(bytes(damaged))
+        try:
+            g = load_file(path)
+        except ModelError as exc:
+            assert "\n" not in str(exc)
+        else:
+            g.to_json()  # whatever loaded is a usable graph

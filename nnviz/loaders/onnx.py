@@ -81,7 +81,42 @@ def load_file(path: str | os.PathLike, **options: Any) -> Graph:
         raise ModelError(path, "is not an ONNX model (no graph found)")
     if not model.opset_import:  # required by ONNX; missing when the file was cut after the graph
         raise ModelError(path, "is not a valid ONNX model (no opset_import; truncated?)")
-    return convert(model, file=str(path), name=path.stem, **options)
+    try:
+        return convert(model, file=str(path), name=path.stem, **options)
+    except (TypeError, AttributeError):
+        # protobuf hands back bytes for string fields that are not UTF-8 (ONNX is proto2,
+        # so the parser does not validate them): a damaged file, not a bug of ours.
+        if _has_non_text(model):
+            raise ModelError(path, "is not a valid ONNX model (damaged: a name is not UTF-8 "
+                                   "text)") from None
+        raise
+
+
+def _has_non_text(model: Any) -> bool:
+    """True when any string field the loader reads came back as bytes."""
+
+    def bad_graph(gp: Any) -> bool:
+        if isinstance(gp.name, bytes):
+            return True
+        for seq in (gp.input, gp.output, gp.value_info, gp.initializer):
+            if any(isinstance(x.name, bytes) for x in seq):
+                return True
+        for n in gp.node:
+            fields = [n.name, n.op_type, n.domain, *n.input, *n.output]
+            if any(isinstance(f, bytes) for f in fields):
+                return True
+            for a in n.attribute:
+                if isinstance(a.name, bytes) or isinstance(a.ref_attr_name, bytes):
+                    return True
+                if a.type == 5 and bad_graph(a.g):
+                    return True
+                if a.type == 10 and any(bad_graph(sg) for sg in a.graphs):
+                    return True
+        return False
+
+    fields = [model.producer_name, model.producer_version] + \
+        [o.domain for o in model.opset_import]
+    return any(isinstance(f, bytes) for f in fields) or bad_graph(model.graph)
 
 
 def load_model_proto(model: Any, **options: Any) -> Graph:
@@ -136,6 +171,11 @@ def convert(model: Any, *, file: str | None = None, name: str | None = None,
             gc.enable()
 
 
+def _text(value: str | bytes) -> str:
+    """A string field; protobuf returns bytes when a damaged file's text is not UTF-8."""
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
 def _shapes_complete(gp: Any) -> bool:
     """True when value_info already types every node output (torch's dynamo exporter
     writes it), so onnx shape inference, the slowest step on big graphs, adds nothing."""
@@ -157,8 +197,8 @@ def _shapes_complete(gp: Any) -> bool:
 
 def _convert(model: Any, opsets: dict[str, int], scope_ops: dict, file: str | None,
              name: str | None) -> Graph:
-    g = Graph(name=model.graph.name or name or "model")
-    producer = f"{model.producer_name} {model.producer_version}".strip()
+    g = Graph(name=_text(model.graph.name) or name or "model")
+    producer = f"{_text(model.producer_name)} {_text(model.producer_version)}".strip()
     g.meta = {"framework": "onnx", "opset": opsets.get("", opsets.get("ai.onnx")),
               "producer": producer, "file": file, "ir_version": int(model.ir_version),
               "opsets": dict(sorted(opsets.items()))}
