@@ -517,6 +517,7 @@
 
   function setView(vi, how) {
     cur = prep(vi);
+    $('tip').hidden = true;
     hi = null;
     if (sel && sel.t === 'tensor') computeHi(sel.i);
     renderCrumbs();
@@ -652,7 +653,8 @@
   });
   canvas.addEventListener('pointermove', function (e) {
     var prev = pointers.get(e.pointerId);
-    if (!prev) return;
+    if (!prev) { hover(e.offsetX, e.offsetY); return; }
+    tip.hidden = true;
     var nx = e.offsetX, ny = e.offsetY;
     if (pointers.size === 2 && pinch) {
       pointers.set(e.pointerId, {x: nx, y: ny});
@@ -670,6 +672,45 @@
     pointers.set(e.pointerId, {x: nx, y: ny});
     requestDraw();
   });
+  // Hover: the full text of a box (box labels are cut to the box width) and what a click does.
+  var tip = $('tip'), hoverBox = -1;
+  function hover(px, py) {
+    var b = hitBox((px - tx) / s, (py - ty) / s);
+    canvas.style.cursor = b >= 0 ? 'pointer' : '';
+    if (b === hoverBox) { placeTip(px, py); return; }
+    hoverBox = b;
+    clear(tip);
+    if (b < 0) { tip.hidden = true; return; }
+    var t = cur.type[b], r = cur.ref[b];
+    if (t === 0) {
+      tip.appendChild(el('b', {text: opOf(r)}));
+      if (N.name[r] && N.name[r] !== opOf(r)) tip.appendChild(el('div', {text: N.name[r]}));
+      N.outputs[r].slice(0, 2).forEach(function (o) { tip.appendChild(el('div', {cls: 'mono', text: shapeOf(o) + ' ' + dtypeOf(o)})); });
+    } else if (t === 1) {
+      tip.appendChild(el('b', {text: G[r].label}));
+      if (G[r].op) tip.appendChild(el('div', {text: G[r].op}));
+      tip.appendChild(el('div', {cls: 'note', text: full(G[r].nodes) + ' nodes \u00b7 double-click to open'}));
+    } else if (t === 4) {
+      var src = r >= 0 ? cur.lines[r] : null;
+      tip.appendChild(el('b', {text: 'Reference'}));
+      tip.appendChild(el('div', {text: (cur.lines[b][0] || [''])[0]}));
+      tip.appendChild(el('div', {cls: 'note', text: src ? 'click: go to the source' : ''}));
+    } else {
+      tip.appendChild(el('b', {text: t === 2 ? 'Input of this group' : 'Output of this group'}));
+      tip.appendChild(el('div', {cls: 'mono', text: T.id[r]}));
+      tip.appendChild(el('div', {cls: 'mono', text: shapeOf(r) + ' ' + dtypeOf(r)}));
+    }
+    tip.hidden = false;
+    placeTip(px, py);
+  }
+  function placeTip(px, py) {
+    if (tip.hidden) return;
+    var w = tip.offsetWidth, h = tip.offsetHeight;
+    tip.style.left = Math.min(px + 14, W - w - 8) + 'px';
+    tip.style.top = (py + 18 + h > H ? py - h - 10 : py + 18) + 'px';
+  }
+  canvas.addEventListener('pointerleave', function () { tip.hidden = true; hoverBox = -1; });
+
   function pointerEnd(e) {
     if (!pointers.has(e.pointerId)) return;
     pointers.delete(e.pointerId);
@@ -687,6 +728,7 @@
   canvas.addEventListener('pointercancel', pointerEnd);
   canvas.addEventListener('wheel', function (e) {
     e.preventDefault();
+    tip.hidden = true; hoverBox = -1;
     var dy = e.deltaY * (e.deltaMode === 1 ? 16 : e.deltaMode === 2 ? 400 : 1);
     if (e.ctrlKey || e.metaKey || !e.shiftKey) zoomAt(Math.exp(-dy * (e.ctrlKey ? 0.01 : 0.0018)), e.offsetX, e.offsetY);
     else { tx -= dy; requestDraw(); }
