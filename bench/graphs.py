@@ -97,8 +97,8 @@ def transformer(target_n: int, grouped: bool = True, shared_mask: bool = True,
         f2 = b.add("MatMul", [ge], mlp, "c_proj", hs, [Param(f"h.{i}.fc2.w", (4 * d, d))])
         f2a = b.add("Add", [f2], mlp, "c_proj_bias", hs, [Param(f"h.{i}.fc2.b", (d,))])
         x = b.add("Add", [r1, f2a], blk, "residual_2", hs)
-    lnf = b.add("LayerNormalization", [x], ("ln_f",) if grouped else (), "ln_f", ("batch", "seq", d),
-                [Param("ln_f.w", (d,)), Param("ln_f.b", (d,))])
+    lnf = b.add("LayerNormalization", [x], ("ln_f",) if grouped else (), "ln_f",
+                ("batch", "seq", d), [Param("ln_f.w", (d,)), Param("ln_f.b", (d,))])
     head = b.add("MatMul", [lnf], (), "lm_head", ("batch", "seq", 50257),
                  [Param("wte.weight", (50257, d))])
     b.io_out(head)
@@ -112,7 +112,8 @@ def resnet(target_n: int, grouped: bool = True) -> Graph:
     per_stage = [max(1, round(blocks * r / 16)) for r in (3, 4, 6, 3)]
     x = b.io_in("image", ("batch", 3, 224, 224))
     stem = ("stem",) if grouped else ()
-    x = b.add("Conv", [x], stem, "conv1", ("batch", 64, 112, 112), [Param("conv1.w", (64, 3, 7, 7))])
+    x = b.add("Conv", [x], stem, "conv1", ("batch", 64, 112, 112),
+              [Param("conv1.w", (64, 3, 7, 7))])
     x = b.add("BatchNormalization", [x], stem, "bn1", ("batch", 64, 112, 112),
               [Param("bn1.w", (64,)), Param("bn1.b", (64,))])
     x = b.add("Relu", [x], stem, "relu", ("batch", 64, 112, 112))
@@ -163,7 +164,8 @@ def unet(target_n: int, grouped: bool = True) -> Graph:
 
     def double(x: str, grp: tuple, c: int, hw: int) -> str:
         for j in range(2 * convs):
-            x = b.add("Conv", [x], grp, f"conv{j}", ("batch", c, hw, hw), [Param(f"{grp}{j}", (c, c, 3, 3))])
+            x = b.add("Conv", [x], grp, f"conv{j}", ("batch", c, hw, hw),
+                      [Param(f"{'/'.join(grp)}.{b.k}.w", (c, c, 3, 3))])
             x = b.add("BatchNormalization", [x], grp, f"bn{j}", ("batch", c, hw, hw))
             x = b.add("Relu", [x], grp, f"relu{j}", ("batch", c, hw, hw))
         return x

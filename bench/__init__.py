@@ -1,0 +1,1 @@
+"""nnviz benchmarks: `python -m bench` runs the layout benchmark (see bench/__main__.py)."""

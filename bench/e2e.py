@@ -1,0 +1,42 @@
+"""One end-to-end run in a fresh process: model file -> SVG, with phase times and peak RSS.
+
+    python -m bench.e2e MODEL OUT.svg      # prints one JSON line
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+
+
+def main(argv: list[str]) -> None:
+    src, out = argv[0], argv[1]
+    t0 = time.perf_counter()
+    import nnviz
+    from nnviz.layout import layout
+    from nnviz.passes import ViewOptions, prepare
+    from nnviz.render import render
+    from nnviz.theme import load_theme
+
+    t1 = time.perf_counter()
+    graph = nnviz.load(src)
+    t2 = time.perf_counter()
+    graph = prepare(graph, ViewOptions())
+    t3 = time.perf_counter()
+    theme = load_theme()
+    lay = layout(graph, theme=theme)
+    t4 = time.perf_counter()
+    render(graph, lay, out, theme=theme)
+    t5 = time.perf_counter()
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB on Linux
+    print(json.dumps({"import_s": round(t1 - t0, 3), "load_s": round(t2 - t1, 3),
+                      "prepare_s": round(t3 - t2, 3), "layout_s": round(t4 - t3, 3),
+                      "render_s": round(t5 - t4, 3), "file_to_svg_s": round(t5 - t1, 3),
+                      "total_s": round(t5 - t0, 3), "peak_rss_mb": round(rss, 1),
+                      "nodes": len(graph.nodes)}))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
