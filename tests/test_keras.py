@@ -566,6 +566,31 @@ def test_keras_file_without_weights_still_draws(multi, tmp_path):
     assert len(graph.nodes) == len(load_file(paths["keras"]).nodes)
 
 
+def test_keras_file_from_before_recorded_layer_names(multi, tmp_path):
+    """Keras < 3.10 did not record layer names in model.weights.h5; the class-name paths
+    (layers/dense_1, layers/functional/layers/dense ...) must still find every weight."""
+    _, paths = multi
+    weights = tmp_path / "model.weights.h5"
+    with zipfile.ZipFile(paths["keras"]) as src:
+        weights.write_bytes(src.read("model.weights.h5"))
+        config = src.read("config.json")
+
+    def strip(_name, obj):
+        if "name" in obj.attrs:
+            del obj.attrs["name"]
+
+    with h5py.File(weights, "r+") as h5:
+        h5.visititems(strip)
+    old = tmp_path / "old.keras"
+    with zipfile.ZipFile(old, "w") as dst:
+        dst.writestr("config.json", config)
+        dst.write(weights, "model.weights.h5")
+    a, b = load_file(paths["keras"]), load_file(old)
+    assert b.total_params == a.total_params == multi[0].count_params()
+    for nid, node in a.nodes.items():
+        assert [p.to_dict() for p in b.nodes[nid].params] == [p.to_dict() for p in node.params]
+
+
 def test_draws_to_svg(multi, tmp_path):
     import nnviz
 

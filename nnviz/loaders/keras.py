@@ -605,7 +605,7 @@ class _Builder:
         outs = []
         for inner, inner_params in ((fwd, fwd_params), (bwd, bwd_params)):
             outs.append(self.layer_node(inner, sub_scope, ins[:1], path, 0, None, frozen))
-            self.g.nodes[self.g.producers()[outs[-1][0]]].params = inner_params
+            self.g.nodes[outs[-1][0].rsplit(":", 1)[0]].params = inner_params
         mode = cfg.get("merge_mode", "concat")
         if mode is None:  # no merge: the two sequences are the layer's two outputs
             return [outs[0][0], outs[1][0], *outs[0][1:], *outs[1][1:]]
