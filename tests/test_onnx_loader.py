@@ -72,6 +72,9 @@ def test_resnet_example_kinds_groups_and_params(examples_dir):
     m = onnx.load(examples_dir / "resnet_block.onnx")
     expected = sum(int(np.prod(t.dims)) for t in m.graph.initializer)
     assert g.total_params == expected
+    # BatchNorm's running statistics are params but not trainable (as PyTorch buffers).
+    bn = g.nodes["/stem/bn/BatchNormalization"]
+    assert [p.trainable for p in bn.params] == [True, True, False, False]
     conv = g.nodes["/layer1/block0/conv1/conv/Conv"]
     assert conv.param_count == 16 * 16 * 3 * 3
     assert conv.group == ("layer1", "block0", "conv1", "conv")

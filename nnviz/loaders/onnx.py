@@ -45,6 +45,13 @@ _SMALL_CONST = 64
 # weight): with constant inputs only, their output is a constant too, not a box.
 _CONST_FOLD_OPS = {"Identity", "Cast", "CastLike", "Transpose", "Reshape", "Squeeze",
                    "Unsqueeze", "Flatten", "DequantizeLinear", "Expand", "Concat"}
+# Constant inputs that are statistics or quantization metadata, not trained weights (PyTorch
+# calls BatchNorm's running mean/var buffers; Keras counts them as non-trainable params).
+_NON_TRAINABLE_INPUTS: dict[str, frozenset[int]] = {
+    "BatchNormalization": frozenset({3, 4}),
+    "QuantizeLinear": frozenset({1, 2}),
+    "DequantizeLinear": frozenset({1, 2}),
+}
 _GRAPH_ATTR_TYPES = (5, 10)  # AttributeProto.GRAPH, GRAPHS
 _UNKNOWN = (None, None)
 
@@ -578,8 +585,9 @@ class _Converter:
                 continue  # an operator argument, not a weight
             if not any(p.name == const.param for p in params):
                 # Integer tensors (indices, shapes) are never trained.
+                frozen = i in _NON_TRAINABLE_INPUTS.get(op, ()) and not node.domain
                 params.append(Param(const.param, const.shape, const.dtype,
-                                    trainable=const.dtype not in _INT_DTYPES))
+                                    trainable=const.dtype not in _INT_DTYPES and not frozen))
         outputs: list[str] = []
         for out in node.output:
             if not out:
