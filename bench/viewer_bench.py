@@ -4,6 +4,7 @@
     python bench/viewer_bench.py --nodes 5000    # smaller
     python bench/viewer_bench.py --model examples/transformer12.onnx
     python bench/viewer_bench.py --flat          # no groups: one 50k-box view (worst case)
+    python bench/viewer_bench.py --torch-gpt 12  # a real export: GPT-style torch -> ONNX
 
 Measures: Python render time (per-group layouts + packing), file size, time from navigation
 start to the first drawn frame, and the cost of a zoom/pan frame (the draw() call, measured in
@@ -35,6 +36,11 @@ from nnviz.theme import load_theme  # noqa: E402
 
 
 def build(args: argparse.Namespace) -> Graph:
+    if args.torch_gpt:
+        from viewer_gpt import export_gpt
+
+        out = Path(tempfile.mkdtemp(prefix="nnviz-gpt-")) / f"gpt{args.torch_gpt}.onnx"
+        args.model = str(export_gpt(out, layers=args.torch_gpt))
     if args.model:
         from nnviz.loaders import load
         from nnviz.passes import annotate
@@ -88,6 +94,8 @@ def main() -> None:
     ap.add_argument("--nodes", type=int, default=50_000)
     ap.add_argument("--model", help="a model file instead of the synthetic transformer")
     ap.add_argument("--flat", action="store_true", help="drop all groups (one huge view)")
+    ap.add_argument("--torch-gpt", type=int, metavar="LAYERS",
+                    help="export a GPT-style torch model to ONNX and view that")
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--out", help="keep the HTML file here")
     ap.add_argument("--screenshot", help="write a screenshot of the biggest view here")
