@@ -465,3 +465,29 @@ def test_random_byte_damage_never_escapes_as_a_crash(tmp_path, examples_dir):
             assert "\n" not in str(exc)
         else:
             g.to_json()  # whatever loaded is a usable graph
+
+
+def test_scan_body_and_sparse_initializer():
+    body = helper.make_graph(
+        [helper.make_node("Add", ["s", "xi"], ["s2"]), helper.make_node("Identity", ["s2"],
+                                                                        ["yi"])],
+        "body", [vi("s", [3]), vi("xi", [3])], [vi("s2", [3]), vi("yi", [3])])
+    scan = helper.make_node("Scan", ["init", "xs"], ["fin", "ys"], num_scan_inputs=1, body=body,
+                            name="/rnn/Scan")
+    g = load_model_proto(model([scan], [vi("init", [3]), vi("xs", [5, 3])],
+                               [vi("fin", [3]), vi("ys", [5, 3])]))
+    node = g.nodes["/rnn/Scan"]
+    assert node.attrs["num_scan_inputs"] == 1
+    assert [g.tensors[t].shape for t in node.outputs] == [(3,), (5, 3)]
+    body_ops = sorted(n.op for n in g.nodes.values() if n.group == ("rnn", "Scan", "body"))
+    assert body_ops == ["Add", "Identity", "Input", "Input"]
+
+    values = numpy_helper.from_array(np.array([1.0, 2.0, 3.0], np.float32), "S")
+    indices = numpy_helper.from_array(np.array([0, 5, 9], np.int64), "S_idx")
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "S"], ["y"], name="/a/MatMul")],
+                              "g", [vi("x", [2, 4])], [vi("y", [2, 4])])
+    graph.sparse_initializer.append(helper.make_sparse_tensor(values, indices, [4, 4]))
+    g = load_model_proto(helper.make_model(graph, opset_imports=OPSET))
+    mm = g.nodes["/a/MatMul"]
+    assert mm.inputs == ["x"] and mm.params[0].shape == (4, 4)
+    assert g.tensors["y"].shape == (2, 4)
