@@ -2,7 +2,8 @@
 
 Weights are read one tensor at a time (nnviz.loaders.weights) and each tensor in chunks, so
 memory stays bounded on multi-GB models. Flags: ``nan``, ``inf``, ``all-zero``, and
-``exploding`` (some |x| > 1e4, or std > 1e3) — the usual signs of a diverged or corrupted
+``exploding`` (some |x| > 1e4, or std > 1e3); ``all-zero`` only for kernels (2-D or more),
+since zero biases and norm shifts are normal — the usual signs of a diverged or corrupted
 checkpoint. Returns True when anything is flagged (`--strict` turns that into exit code 3).
 """
 
@@ -112,7 +113,9 @@ def _flags(st: TensorStats) -> list[str]:
         flags.append("nan")
     if st.inf:
         flags.append("inf")
-    if st.count and st.zero_fraction == 1.0:
+    # An all-zero bias or norm shift is how layers are initialised; an all-zero kernel
+    # (2-D or more) is a dead layer.
+    if st.count and st.zero_fraction == 1.0 and len(st.shape) >= 2:
         flags.append("all-zero")
     big = max(abs(st.min or 0.0), abs(st.max or 0.0))
     if big > EXPLODING_ABS or (st.std is not None and st.std > EXPLODING_STD):

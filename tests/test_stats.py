@@ -32,9 +32,10 @@ def model_with(tensors: dict[str, np.ndarray]) -> onnx.ModelProto:
 
 
 RNG = np.random.RandomState(0)
-GOOD = {"w": RNG.randn(4).astype(np.float32), "v": RNG.randn(4).astype(np.float32)}
+GOOD = {"w": RNG.randn(4).astype(np.float32), "v": RNG.randn(4).astype(np.float32),
+        "zero_bias": np.zeros(4, np.float32)}  # freshly initialised biases are not a problem
 BAD = {"ok": RNG.randn(4).astype(np.float32),
-       "zeros": np.zeros(4, np.float32),
+       "zeros": np.zeros((2, 2), np.float32),
        "nan": np.array([1, np.nan, 2, 3], np.float32),
        "inf": np.array([1, -np.inf, 2, 3], np.float32),
        "big": np.array([1, 2, 3, 5e4], np.float32)}

@@ -24,11 +24,13 @@ def annotate(graph: Graph, dims: dict[str, int] | None = None) -> Graph:
 
     Returns a new graph; the input is never mutated.
     """
-    from nnviz.passes.flops import count_flops
-    from nnviz.passes.params import count_params
-    from nnviz.passes.shapes import infer_shapes
+    from nnviz.passes.flops import count_flops_inplace
+    from nnviz.passes.params import count_params_inplace
+    from nnviz.passes.shapes import infer_shapes_inplace
+    from nnviz.passes.util import copy_graph
 
-    return count_flops(count_params(infer_shapes(graph)), dims)
+    g = copy_graph(graph)  # one copy; the three analyses then work on it in place
+    return count_flops_inplace(count_params_inplace(infer_shapes_inplace(g)), dims)
 
 
 def view_transforms(graph: Graph, options: ViewOptions, max_boxes: int | None = None,

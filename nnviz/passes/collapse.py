@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from nnviz.ir import Graph, Node, Param
 from nnviz.passes.params import param_totals
+from nnviz.passes.util import copy_graph
 
 # With depth=None, graphs with more boxes than this are collapsed to the deepest level that
 # fits, so a big model's default drawing stays one readable figure.
@@ -69,8 +70,8 @@ def collapse_groups(graph: Graph, depth: int | None = None,
                 owner[node.id] = node.group[:i]
                 break
     if not owner:
-        return graph.copy()
-    return _build(graph.copy(), owner)
+        return copy_graph(graph)
+    return _build(copy_graph(graph), owner)
 
 
 def _build(g: Graph, owner: dict[str, tuple[str, ...]]) -> Graph:

@@ -26,6 +26,7 @@ from nnviz.ir import Graph, Node, Shape
 from nnviz.passes.util import (
     as_list,
     attr,
+    copy_graph,
     kernel_param,
     matrix_params,
     numel,
@@ -45,7 +46,10 @@ _SOFTMAX = {"softmax", "logsoftmax", "softmin"}
 
 def count_flops(graph: Graph, dims: dict[str, int] | None = None) -> Graph:
     """A copy of ``graph`` with meta["flops"], meta["macs"] on nodes, groups and graph."""
-    g = graph.copy()
+    return count_flops_inplace(copy_graph(graph), dims)
+
+
+def count_flops_inplace(g: Graph, dims: dict[str, int] | None = None) -> Graph:
     dims = dict(dims or {})
     sums: dict[tuple[str, ...], list[int]] = {}
     total = [0, 0, 0]  # flops, macs, unknown

@@ -17,6 +17,7 @@ import json
 
 from nnviz.ir import Graph
 from nnviz.passes.params import param_totals
+from nnviz.passes.util import copy_graph
 
 # With fold=None, folding happens only on graphs with more nodes than this.
 AUTO_FOLD_NODES = 60
@@ -25,7 +26,7 @@ AUTO_FOLD_NODES = 60
 def fold_repeats(graph: Graph, fold: bool | None = None,
                  min_nodes: int = AUTO_FOLD_NODES) -> Graph:
     """A copy of ``graph`` with runs of identical consecutive sibling groups folded."""
-    g = graph.copy()
+    g = copy_graph(graph)
     if fold is False or (fold is None and len(g.nodes) <= min_nodes):
         return g
     # Deepest-first would fold inner repeats inside blocks that fold anyway; outermost runs

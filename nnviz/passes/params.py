@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from nnviz.ir import Graph, Param
+from nnviz.passes.util import copy_graph
 
 
 def param_totals(params: Iterable[Param]) -> dict[str, int | None]:
@@ -38,7 +39,10 @@ def param_totals(params: Iterable[Param]) -> dict[str, int | None]:
 
 def count_params(graph: Graph) -> Graph:
     """A copy of ``graph`` with parameter counts on nodes, groups and the graph."""
-    g = graph.copy()
+    return count_params_inplace(copy_graph(graph))
+
+
+def count_params_inplace(g: Graph) -> Graph:
     members: dict[tuple[str, ...], list[Param]] = {path: [] for path in g.groups}
     for node in g.nodes.values():
         totals = param_totals(node.params)

@@ -10,7 +10,15 @@ from __future__ import annotations
 import math
 
 from nnviz.ir import Dim, Graph, Node, Shape
-from nnviz.passes.util import as_list, attr, is_channels_last, kernel_param, known, opname
+from nnviz.passes.util import (
+    as_list,
+    attr,
+    copy_graph,
+    is_channels_last,
+    kernel_param,
+    known,
+    opname,
+)
 
 Rule = tuple[Shape, ...]
 
@@ -52,7 +60,11 @@ _REDUCE = {"reducemean", "reducesum", "reducemax", "reducemin", "reduceprod", "r
 
 def infer_shapes(graph: Graph) -> Graph:
     """A copy of ``graph`` with unknown output shapes filled where the op's rule is known."""
-    g = graph.copy()
+    return infer_shapes_inplace(copy_graph(graph))
+
+
+def infer_shapes_inplace(g: Graph) -> Graph:
+    """infer_shapes on a graph the caller owns (annotate copies once for all passes)."""
     for nid in g.topological_order():
         node = g.nodes[nid]
         missing = [t for t in node.outputs if t in g.tensors and g.tensors[t].shape is None]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -10,6 +11,7 @@ from nnviz.ir import Dim, Graph, Node, Param, Shape
 _DIMSUFFIX = re.compile(r"(1d|2d|3d)$")
 
 
+@functools.lru_cache(maxsize=8192)
 def opname(op: str) -> str:
     """A framework-neutral lower-case op name.
 
@@ -111,3 +113,28 @@ def numel(shape: Shape) -> int | None:
             return None
         n *= d  # type: ignore[operator]
     return n
+
+
+def copy_graph(g: Graph) -> Graph:
+    """A structural copy for passes, ~20x faster than Graph.copy()'s JSON round trip.
+
+    Containers are copied (so a pass may reassign or mutate node lists, meta, group attrs and
+    tensor shapes without touching its input); attribute values are JSON-like and never
+    mutated by passes, so they are shared one level down.
+    """
+    from nnviz.ir import Group, Node, Tensor
+
+    out = Graph(name=g.name, meta=dict(g.meta))
+    out.nodes = {
+        nid: Node(id=n.id, op=n.op, kind=n.kind, name=n.name, attrs=dict(n.attrs),
+                  inputs=list(n.inputs), outputs=list(n.outputs),
+                  params=list(n.params),  # Param objects are never mutated by passes
+                  group=tuple(n.group), meta=dict(n.meta))
+        for nid, n in g.nodes.items()}
+    out.tensors = {tid: Tensor(t.id, t.shape, t.dtype, t.is_param)
+                   for tid, t in g.tensors.items()}
+    out.inputs = list(g.inputs)
+    out.outputs = list(g.outputs)
+    out.groups = {p: Group(grp.path, grp.label, grp.op, dict(grp.attrs))
+                  for p, grp in g.groups.items()}
+    return out
