@@ -121,3 +121,16 @@ def test_missing_file_is_one_line(tmp_path):
                                     str(tmp_path / "nope2.onnx")])
     assert res.exit_code == 1 and "nope.onnx" in res.output
     assert "Traceback" not in res.output
+
+
+def test_highlight_survives_collapse():
+    from test_passes import transformer_graph
+
+    from nnviz.passes import ViewOptions, prepare
+
+    g = transformer_graph(3)
+    target = next(n for n in g.nodes.values() if n.group == ("encoder", "layer.1", "mlp"))
+    target.meta["diff"] = "changed"
+    view = prepare(g, ViewOptions(depth=1))
+    marked = {n.name: n.meta.get("diff") for n in view.nodes.values() if n.meta.get("diff")}
+    assert marked == {"encoder/layer.1": "changed"}
