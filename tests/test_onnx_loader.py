@@ -491,3 +491,15 @@ def test_scan_body_and_sparse_initializer():
     mm = g.nodes["/a/MatMul"]
     assert mm.inputs == ["x"] and mm.params[0].shape == (4, 4)
     assert g.tensors["y"].shape == (2, 4)
+
+
+def test_big_live_model_converts_from_a_light_copy(monkeypatch):
+    import nnviz.loaders.onnx as onnx_loader
+
+    m = mlp_with_big_weights()
+    full = convert(m)
+    monkeypatch.setattr(onnx_loader, "_LIGHT_COPY_BYTES", 1000)
+    light = onnx_loader._light_copy(m)
+    assert light.ByteSize() < 4096 < m.ByteSize()
+    assert load_model_proto(m).to_dict() == full.to_dict()
+    assert m.graph.initializer[0].raw_data  # the caller's model is untouched

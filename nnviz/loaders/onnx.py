@@ -134,7 +134,38 @@ def load_model_proto(model: Any, **options: Any) -> Graph:
         model = onnx.helper.make_model(model)
     if not isinstance(model, onnx.ModelProto):
         raise ModelError(None, f"expected an onnx.ModelProto, got {type(model).__name__}")
+    if model.ByteSize() > _LIGHT_COPY_BYTES:
+        model = _light_copy(model)
     return convert(model, **options)
+
+
+# Live models above this size are converted from a copy without their big weight payloads:
+# shape inference serializes the whole model, and cannot at all beyond protobuf's 2 GB.
+_LIGHT_COPY_BYTES = 16 << 20
+
+
+def _light_copy(model: Any) -> Any:
+    """A copy of ``model`` whose large main-graph initializers keep dims/dtype but no data."""
+    import onnx
+
+    from nnviz.loaders.onnx_wire import KEEP_DATA_BYTES
+
+    light = onnx.ModelProto(ir_version=model.ir_version, producer_name=model.producer_name,
+                            producer_version=model.producer_version, domain=model.domain,
+                            model_version=model.model_version)
+    light.opset_import.extend(model.opset_import)
+    light.functions.extend(model.functions)
+    src, dst = model.graph, light.graph
+    dst.name = src.name
+    for name in ("node", "input", "output", "value_info", "sparse_initializer"):
+        getattr(dst, name).extend(getattr(src, name))
+    for t in src.initializer:
+        if t.ByteSize() <= KEEP_DATA_BYTES + 256:
+            dst.initializer.append(t)
+            continue
+        light_t = dst.initializer.add(name=t.name, dims=t.dims, data_type=t.data_type)
+        light_t.data_location = onnx.TensorProto.EXTERNAL  # data not here: like the lazy reader
+    return light
 
 
 load_object = load_model_proto
