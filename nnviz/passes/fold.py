@@ -83,7 +83,8 @@ def signature(g: Graph, path: tuple[str, ...], ids: list[str]) -> str:
             # Exporters name unknown dims per layer (unk__0, unk__3): any symbol matches.
             outs.append(None if tensor is None or tensor.shape is None else
                         [d if isinstance(d, int) else "?" for d in tensor.shape])
-        rows.append([n.op, n.kind, list(n.group[k:]),
+        # A diff highlight makes a block different: it must stay visible, not be folded.
+        rows.append([n.op, n.kind, list(n.group[k:]), n.meta.get("diff"),
                      [None if p.shape is None else list(p.shape) for p in n.params],
                      outs, wiring])
     return json.dumps(rows, sort_keys=True, default=str)
