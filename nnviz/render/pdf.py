@@ -43,6 +43,7 @@ def _style_path(path, fill: str | None, stroke: str | None, width: float,
         return DeviceRGB(r / 255, g / 255, b / 255)
 
     st = path.style
+    st.auto_close = False  # fpdf2 closes paths by default: an open edge would get a chord back
     if fill:
         st.fill_color = dev(fill)
     if stroke:
