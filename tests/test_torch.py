@@ -439,6 +439,20 @@ def test_pt2_round_trip(tmp_path):
     assert sum(n.op == "aten.conv2d" for n in aten.nodes.values()) == 10
 
 
+def test_pt2_with_dynamic_batch_keeps_the_symbol(tmp_path):
+    path = tmp_path / "dyn.pt2"
+    batch = torch.export.Dim("batch")
+    program = torch.export.export(mlp(), (torch.randn(3, 10),),
+                                  dynamic_shapes={"input": {0: batch}})
+    torch.export.save(program, path)
+    g = load_file(path)
+    shapes = [g.tensors[n.outputs[0]].shape for n in g.nodes.values() if n.outputs]
+    symbol = shapes[0][0]
+    assert isinstance(symbol, str) and symbol  # e.g. "s77", never the example's 3
+    assert shapes == [(symbol, 10), (symbol, 32), (symbol, 32), (symbol, 4)]
+    assert g.total_params == 484
+
+
 def test_state_dict_and_checkpoint_explained(tmp_path):
     model = mlp()
     sd = tmp_path / "weights.pt"

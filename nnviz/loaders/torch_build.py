@@ -64,6 +64,9 @@ _KIND_ALIASES = {
     "matmul": "linear", "linear": "linear", "conv2d": "conv", "conv1d": "conv",
     "conv3d": "conv", "convolution": "conv", "maxpool2dwithindices": "pool",
     "dropout": "elementwise", "featuredropout": "elementwise", "contiguous": "reshape",
+    "gt": "elementwise", "lt": "elementwise", "ge": "elementwise", "le": "elementwise",
+    "eq": "elementwise", "ne": "elementwise", "logicaland": "elementwise",
+    "logicalor": "elementwise", "logicalnot": "elementwise",
 }
 
 # When a module class name says nothing (a user's own leaf module), the most telling op

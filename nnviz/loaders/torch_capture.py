@@ -33,8 +33,13 @@ def dtype_name(dtype: Any) -> str | None:
 
 def shape_of(value: Any) -> tuple:
     """Shape as ints; symbolic sizes (dynamic .pt2 dims) become their names, e.g. 's0'."""
-    out = []
+    out: list[int | str] = []
     for d in value.shape:
+        if isinstance(d, torch.SymInt):
+            # int() would give the example's size (the hint); the symbol is the truth.
+            known = d.node.maybe_as_int()
+            out.append(int(known) if known is not None else str(d))
+            continue
         try:
             out.append(int(d))
         except (TypeError, ValueError, RuntimeError):
