@@ -229,6 +229,7 @@ def layout_layered(graph: Graph, theme: Theme, direction: str = "TB",
             parent = group_parent[p]
             labels[p] = _group_label(graph, p, len(parent))
     cache: dict[tuple, LevelResult] = {}
+    serial: dict[int, int] = {}  # id(result) -> creation number (deterministic class id)
     order = sorted(levels, key=lambda p: (-len(p), group_first.get(p, -1)))
     done = 0
     for p in order:
@@ -282,7 +283,11 @@ def layout_layered(graph: Graph, theme: Theme, direction: str = "TB",
                 pad, mins = (gpad, gpad, gpad, band), (0.0, label_w)
         else:
             pad, mins = (0.0, 0.0, 0.0, 0.0), (0.0, 0.0)
-        inp = LevelInput(widths, heights, n_in, len(lv.out_ports), ledges, spread, bool(p),
+        is_group = [k[0] == "g" for k in lv.items]
+        item_class = [serial[id(levels[k[1]].result)] if k[0] == "g" else -1
+                      for k in lv.items]
+        inp = LevelInput(widths, heights, n_in, len(lv.out_ports), ledges, spread, is_group,
+                         item_class, bool(p),
                          pad, mins, float(sp["node_sep"]), float(sp["rank_sep"]),
                          float(sp["edge_sep"]))
         sig = inp.signature()
@@ -290,6 +295,7 @@ def layout_layered(graph: Graph, theme: Theme, direction: str = "TB",
         if res is None:
             res = solve_level(inp)
             cache[sig] = res
+            serial[id(res)] = len(serial)
         lv.result = res
         done += n
         progress.update(done, f"{len(levels)} groups")

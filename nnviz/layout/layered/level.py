@@ -26,9 +26,15 @@ class LevelInput:
     heights: list[float]
     n_in: int = 0  # in-ports, vertex ids n .. n+n_in-1
     n_out: int = 0  # out-ports, vertex ids n+n_in .. n+n_in+n_out-1
-    # (src vertex, dst vertex, attach offset at src, attach offset at dst, spreadable dst)
+    # (src vertex, dst vertex, attach offset at src, attach offset at dst)
     edges: list[tuple[int, int, float, float]] = field(default_factory=list)
-    spread: list[bool] = field(default_factory=list)  # per item: spread incoming edges
+    spread: list[bool] = field(default_factory=list)  # per item: a node (spread incoming edges)
+    # per item: a laid-out group (tall items span several layers; group -> group edges align
+    # the boxes' centres so a chain of blocks is one column instead of a staircase)
+    is_group: list[bool] = field(default_factory=list)
+    # per item: which distinct child layout it is (-1 for nodes); two equal classes joined by
+    # an edge are repeated blocks, stacked centre on centre
+    item_class: list[int] = field(default_factory=list)
     framed: bool = False
     pad: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # top, right, bottom, left
     min_size: tuple[float, float] = (0.0, 0.0)
@@ -41,7 +47,9 @@ class LevelInput:
         return (tuple(round(w, 2) for w in self.widths), tuple(round(h, 2) for h in self.heights),
                 self.n_in, self.n_out,
                 tuple((s, d, round(a, 2), round(b, 2)) for s, d, a, b in self.edges),
-                tuple(self.spread), self.framed, self.pad, self.min_size)
+                tuple(self.spread), tuple(self.is_group), tuple(self.item_class),
+                self.framed, self.pad,
+                self.min_size)
 
 
 @dataclass
@@ -55,8 +63,25 @@ class LevelResult:
     crossings: int = 0
 
 
-def solve_level(inp: LevelInput, budget_scale: float = 1.0) -> LevelResult:
+def _spans(inp: LevelInput, no_span: frozenset[int]) -> list[int]:
+    """Layers each item occupies: a laid-out group much taller than a node spans several, so
+    nodes beside it (a ResNet's main path next to its downsample branch) keep their rhythm
+    instead of waiting for one giant layer."""
     n = len(inp.widths)
+    plain = sorted(h for h, g in zip(inp.heights, inp.is_group) if not g)
+    typical = plain[len(plain) // 2] if plain else 40.0
+    pitch = typical + inp.rank_sep
+    out = [1] * n
+    for v in range(n):
+        if inp.is_group and inp.is_group[v] and v not in no_span:
+            out[v] = max(1, int((inp.heights[v] + inp.rank_sep) // pitch))
+    return out
+
+
+def solve_level(inp: LevelInput, budget_scale: float = 1.0,
+                no_span: frozenset[int] = frozenset()) -> LevelResult:
+    n = len(inp.widths)
+    span = _spans(inp, no_span)
     n_ports = inp.n_in + inp.n_out
     nbase = n + n_ports
     edges = inp.edges
@@ -73,10 +98,10 @@ def solve_level(inp: LevelInput, budget_scale: float = 1.0) -> LevelResult:
         if b:
             reversed_[item_eidx[k]] = True
     oriented = [(d, s) if b else (s, d) for (s, d), b in zip(item_edges, back)]
-    rank = assign_ranks(n, oriented) + [0] * n_ports
+    rank = assign_ranks(n, oriented, min_len=[span[a] for a, _ in oriented]) + [0] * n_ports
     if inp.framed:
         top = 1
-        max_r = max(rank[:n], default=0)
+        max_r = max((rank[v] + span[v] - 1 for v in range(n)), default=0)
         for v in range(n):
             rank[v] += top
         for v in range(n, n + inp.n_in):
@@ -85,7 +110,7 @@ def solve_level(inp: LevelInput, budget_scale: float = 1.0) -> LevelResult:
             rank[v] = max_r + 2
         nlayers = max_r + 3
     else:
-        nlayers = max(rank[:n], default=0) + 1
+        nlayers = max((rank[v] + span[v] - 1 for v in range(n)), default=0) + 1
 
     # ---- long-edge dummies ---------------------------------------------------------------
     width = list(inp.widths) + [0.0] * n_ports
@@ -96,6 +121,30 @@ def solve_level(inp: LevelInput, budget_scale: float = 1.0) -> LevelResult:
     down: list[list[int]] = [[] for _ in range(nbase)]
     up_off: list[list[tuple[float, float]]] = [[] for _ in range(nbase)]
     down_off: list[list[tuple[float, float]]] = [[] for _ in range(nbase)]
+    # a tall item is a head vertex plus fillers (its width, no height) in the layers below
+    tail = list(range(nbase))
+    fillers: list[tuple[int, int]] = []  # (filler, item)
+    for v in range(n):
+        prev = v
+        for r in range(rank[v] + 1, rank[v] + span[v]):
+            f = len(vrank)
+            vrank.append(r)
+            width.append(width[v])
+            height.append(0.0)
+            dummy.append(False)
+            up.append([prev])
+            down.append([])
+            up_off.append([(0.0, 0.0)])
+            down_off.append([])
+            down[prev].append(f)
+            down_off[prev].append((0.0, 0.0))
+            fillers.append((f, v))
+            prev = f
+        tail[v] = prev
+    # an edge between two copies of one block aligns box centres (BK offsets 0), so a stack
+    # of blocks whose input and output ports differ in x does not drift into a staircase;
+    # routing keeps the real offsets
+    cls = inp.item_class or [-1] * n
     chains: list[list[int]] = []
     chain_off: list[tuple[float, float]] = []
     for i, (s, d, so, do) in enumerate(edges):
@@ -104,12 +153,18 @@ def solve_level(inp: LevelInput, budget_scale: float = 1.0) -> LevelResult:
             chain_off.append((0.0, 0.0))
             continue
         a, b, ao, bo = (d, s, do, so) if reversed_[i] else (s, d, so, do)
-        if vrank[a] == vrank[b]:  # cannot happen after ranking; keep the drawing sane anyway
+        if a < n and b < n and cls[a] >= 0 and cls[a] == cls[b]:
+            kao, kbo = 0.0, 0.0
+        else:
+            kao, kbo = ao, bo
+        ta = tail[a]
+        if vrank[ta] >= vrank[b]:  # cannot happen after ranking; keep the drawing sane anyway
             chains.append([a, b])
             chain_off.append((ao, bo))
             continue
+        # routing chain: a, dummies, b; adjacency chain: a's last layer (tail), dummies, b
         chain = [a]
-        for r in range(vrank[a] + 1, vrank[b]):
+        for r in range(vrank[ta] + 1, vrank[b]):
             v = len(vrank)
             vrank.append(r)
             width.append(0.0)
@@ -123,11 +178,12 @@ def solve_level(inp: LevelInput, budget_scale: float = 1.0) -> LevelResult:
         chain.append(b)
         chains.append(chain)
         chain_off.append((ao, bo))
-        last = len(chain) - 2
-        for k in range(len(chain) - 1):
-            p, q = chain[k], chain[k + 1]
-            op = ao if k == 0 else 0.0
-            oq = bo if k == last else 0.0
+        adj = [ta] + chain[1:]
+        last = len(adj) - 2
+        for k in range(len(adj) - 1):
+            p, q = adj[k], adj[k + 1]
+            op = kao if k == 0 else 0.0
+            oq = kbo if k == last else 0.0
             down[p].append(q)
             down_off[p].append((oq, op))
             up[q].append(p)
@@ -151,11 +207,19 @@ def solve_level(inp: LevelInput, budget_scale: float = 1.0) -> LevelResult:
                               frac(up_off, up) if has_off else None,
                               frac(down_off, down) if has_off else None, budget=budget)
     # ---- coordinates ------------------------------------------------------------------------
-    bend = [v >= nbase for v in range(nv)]
+    bend = [dummy[v] and v >= nbase for v in range(nv)]  # long-edge dummies only
     x = assign_x(layers, up, down, up_off, down_off, width, dummy, inp.node_sep, inp.edge_sep,
                  bend)
+    bad = frozenset(v for f, v in fillers if abs(x[f] - x[v]) > 0.01)
+    if bad:  # a filler column was not kept straight: lay those items out in one layer
+        return solve_level(inp, budget_scale, no_span | bad)
     pad_t, pad_r, pad_b, pad_l = inp.pad
-    layer_h = [max((height[v] for v in layer), default=0.0) for layer in layers]
+    tall_end: dict[int, list[int]] = {}  # last layer -> tall items ending there
+    for v in range(n):
+        if span[v] > 1:
+            tall_end.setdefault(rank[v] + span[v] - 1, []).append(v)
+    layer_h = [max((height[v] for v in layer if v >= n or span[v] == 1), default=0.0)
+               for layer in layers]
     layer_top = [0.0] * nlayers
     cursor = 0.0
     for li in range(nlayers):
@@ -164,6 +228,8 @@ def solve_level(inp: LevelInput, budget_scale: float = 1.0) -> LevelResult:
         elif inp.framed and li == nlayers - 1:
             cursor = cursor - inp.rank_sep + pad_b
         layer_top[li] = cursor
+        for v in tall_end.get(li, ()):  # the band must reach the tall item's bottom
+            layer_h[li] = max(layer_h[li], layer_top[rank[v]] + height[v] - cursor)
         cursor += layer_h[li] + inp.rank_sep
     total_h = layer_top[-1] + layer_h[-1] if nlayers else 0.0
     if inp.framed and total_h < inp.min_size[1]:
@@ -179,6 +245,9 @@ def solve_level(inp: LevelInput, budget_scale: float = 1.0) -> LevelResult:
         total_w = inp.min_size[0]
     xs = [xv - left for xv in x]
     ys = [layer_top[vrank[v]] + layer_h[vrank[v]] / 2 for v in range(nv)]
+    for v in range(n):
+        if span[v] > 1:  # tall items hang from the top of their first layer
+            ys[v] = layer_top[rank[v]] + height[v] / 2
 
     # ---- routing: polylines through the layer bands ------------------------------------------
     # Spread several incoming edges along a box's top border, keeping the one that comes
@@ -211,7 +280,7 @@ def solve_level(inp: LevelInput, budget_scale: float = 1.0) -> LevelResult:
         ax = xs[a] + ao
         ay = ys[a] + height[a] / 2
         pts.append((ax, ay))
-        ra = vrank[a]
+        ra = vrank[tail[a]]
         band_bottom = layer_top[ra] + layer_h[ra]
         if ay < band_bottom - 0.5:
             pts.append((ax, band_bottom))
