@@ -91,3 +91,28 @@ def test_torch_transformer_folds_and_flops_resolve():
     if layer.attrs["flops_unknown"]:
         pytest.skip("the torch loader does not expose attention internals at this depth")
     assert layer.attrs["macs"] == macs
+
+
+def test_keras_attention_conv_lstm_flops_by_hand(tmp_path):
+    import os
+
+    _need("keras")
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    keras = pytest.importorskip("keras")
+    from nnviz.loaders import load
+
+    inp = keras.Input((10, 32))
+    x = keras.layers.MultiHeadAttention(num_heads=4, key_dim=8, name="mha")(inp, inp)
+    x = keras.layers.Conv1D(16, 3, padding="same", name="conv")(x)
+    x = keras.layers.LSTM(8, name="lstm")(x)
+    model = keras.Model(inp, keras.layers.Dense(2, name="fc")(x))
+    model.save(tmp_path / "k.keras")
+    g = annotate(load(tmp_path / "k.keras"), {"batch": 2})
+    assert g.meta["params"] == model.count_params()
+    macs = {n.name: n.meta["macs"] for n in g.nodes.values() if n.kind != "io"}
+    tokens = 2 * 10
+    # q, k, v, output projections (32 -> 4x8 and back) + Q.K^T and A.V over 10x10 positions
+    assert macs["mha"] == tokens * 4 * 32 * 32 + 2 * 10 * 10 * (32 + 32)
+    assert macs["conv"] == tokens * 16 * 3 * 32
+    assert macs["lstm"] == tokens * (16 * 32 + 8 * 32)  # input + recurrent kernels per step
+    assert macs["fc"] == 2 * 8 * 2

@@ -81,9 +81,18 @@ def kernel_param(node: Node) -> Param | None:
 
 def matrix_params(node: Node) -> list[Param]:
     """All weights with two or more known dimensions (kernels, recurrent kernels...)."""
-    # Keras MultiHeadAttention biases are 2-D (heads, dim): still biases, not matrices.
+    # Keras MultiHeadAttention biases are 2-D (heads, dim): still biases, not matrices. A bias
+    # is named so, or its shape is the trailing shape of a bigger kernel of the same node.
+    shapes = [tuple(p.shape) for p in node.params if p.shape is not None]
+
+    def is_bias(p: Param) -> bool:
+        if p.name.lower().rstrip(":0").endswith("bias"):
+            return True
+        k = len(p.shape)  # type: ignore[arg-type]
+        return any(len(s) > k and s[-k:] == tuple(p.shape) for s in shapes)  # type: ignore
+
     return [p for p in node.params if p.shape is not None and len(p.shape) >= 2
-            and p.count is not None and not p.name.lower().rstrip(":0").endswith("bias")]
+            and p.count is not None and not is_bias(p)]
 
 
 def resolve(shape: Shape, dims: dict[str, int] | None) -> Shape:
