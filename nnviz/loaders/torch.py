@@ -189,9 +189,9 @@ def _capture(method: str, module: Any, args: tuple, kwargs: dict, name: str) -> 
     if method == "fx":
         with _quiet_torch():  # ShapeProp prints its own traceback on failure
             return torch_capture.capture_fx(module, args, kwargs, name)
-    # Grad stays enabled: under no_grad, nn.TransformerEncoderLayer takes a fused fast path
-    # that hides its submodules.
-    with warnings.catch_warnings():
+    # no_grad: no autograd graph for a big model. nn.TransformerEncoderLayer's fused fast path
+    # (which would hide its submodules) is off while a torch function mode is active.
+    with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         return torch_capture.capture_hooks(module, args, kwargs, name)
 
