@@ -574,7 +574,7 @@ class _Converter:
         raw_name = node.name
         g = self.g
         nid = g.unique_node_id(prefix + raw_name if raw_name else prefix + op)
-        torch_scope = _torch_scopes(node)
+        torch_scope = _torch_scopes(node) if len(getattr(node, "metadata_props", ())) else None
         if torch_scope is not None:
             group = base_group + tuple(path for path, _ in torch_scope)
             self._torch_groups(base_group, torch_scope)
@@ -582,7 +582,7 @@ class _Converter:
             group = base_group + _scope(raw_name)
         attrs: dict[str, Any] = {}
         graph_attrs = []
-        for a in node.attribute:
+        for a in (node.attribute if len(node.attribute) else ()):
             if a.type in _GRAPH_ATTR_TYPES:
                 graph_attrs.append(a)
                 continue
@@ -595,10 +595,15 @@ class _Converter:
         params: list[Param] = []
         formal = None
         tensors = g.tensors
+        main_consts = scope.consts if scope.parent is None else None
         for i, name in enumerate(node.input):
             if not name:
                 continue
-            tid, const = scope.lookup(name)
+            if main_consts is not None:  # the main graph: tensor ids are the ONNX names
+                const = main_consts.get(name)
+                tid = name if const is None else const.param
+            else:
+                tid, const = scope.lookup(name)
             if const is None:
                 if tid not in tensors:
                     self._tensor(tid, info, name)
