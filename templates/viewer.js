@@ -169,8 +169,12 @@
       ne: ne, src: e.src, dst: e.dst, et: e.tensor, off: off, pts: pts,
       spline: new Set(e.spline), ex0: new Float64Array(ne), ey0: new Float64Array(ne),
       ex1: new Float64Array(ne), ey1: new Float64Array(ne), buckets: null, cache: null,
-      miniCache: null, real: 0
+      miniCache: null, real: 0,
+      // frames of the groups drawn open in this view (outermost first)
+      nf: v.frame.group.length, fg: v.frame.group, fl: v.frame.label, fx: v.frame.x,
+      fy: v.frame.y, fw: v.frame.w, fh: v.frame.h, frameOf: new Map()
     };
+    for (var f0 = 0; f0 < P.nf; f0++) P.frameOf.set(P.fg[f0], f0);
     for (var i = 0; i < n; i++) {
       var t = b.type[i], r = b.ref[i];
       if (t === 0) { P.nodeBox.set(r, i); P.kind[i] = kindOf(r); P.real++; }
@@ -210,7 +214,29 @@
 
   function drawScene(c, P, sc, X0, Y0, X1, Y1, forExport) {
     var i, j, q, k;
-    var ed = theme.edge, nd = theme.node;
+    var ed = theme.edge, nd = theme.node, gt = theme.group;
+    // Frames of open groups, under everything else.
+    if (P.nf) {
+      c.fillStyle = gt.fill; c.strokeStyle = gt.stroke;
+      c.lineWidth = Math.max(gt.stroke_width, 0.8 / sc);
+      for (i = 0; i < P.nf; i++) {
+        if (P.fx[i] > X1 || P.fx[i] + P.fw[i] < X0 || P.fy[i] > Y1 || P.fy[i] + P.fh[i] < Y0) continue;
+        c.beginPath();
+        rect(c, P.fx[i], P.fy[i], P.fw[i], P.fh[i], sc * 8 >= 2 ? gt.radius : 0);
+        c.fill();
+        c.stroke();
+      }
+      if (gt.label_size * sc >= 4.5) {
+        c.font = fontSpec(1, gt.label_size);
+        c.fillStyle = gt.label_color;
+        c.textAlign = 'left';
+        c.textBaseline = 'alphabetic';
+        for (i = 0; i < P.nf; i++) {
+          if (P.fx[i] > X1 || P.fx[i] + P.fw[i] < X0 || P.fy[i] > Y1 || P.fy[i] + P.fh[i] < Y0) continue;
+          c.fillText(fitText(P.fl[i], 1, P.fw[i] - 16, gt.label_size), P.fx[i] + 8, P.fy[i] + ascent(gt.label_size) + 4);
+        }
+      }
+    }
     // Edges: one batched path.
     // Preallocated index buffers: no garbage per frame, so no GC pauses while panning.
     var visE = P.visE || (P.visE = new Int32Array(P.ne)), nE = 0;
@@ -411,6 +437,14 @@
       hi.boxes.forEach(function (i) { rect(c, P.x[i] - 2, P.y[i] - 2, P.bw[i] + 4, P.bh[i] + 4, theme.node.radius + 2); });
       c.stroke();
     }
+    if (sel && sel.t === 'group' && P.frameOf.has(sel.i)) {
+      var f = P.frameOf.get(sel.i);
+      c.strokeStyle = col;
+      c.lineWidth = Math.max(2.5, 2.5 / sc);
+      c.beginPath();
+      rect(c, P.fx[f], P.fy[f], P.fw[f], P.fh[f], theme.group.radius);
+      c.stroke();
+    }
     var b = selectedBox();
     if (b >= 0) {
       c.strokeStyle = col;
@@ -580,9 +614,20 @@
     select({t: 'node', i: i});
     centerBox(cur.nodeBox.get(i));
   }
+  function hasView(g) { return V[g].box.type.length > 0; }
   function gotoGroup(g) {
     var p = G[g].parent;
     if (p < 0) { setView(0); return; }
+    if (!hasView(g) || (p >= 0 && !hasView(p) && !prep(p).groupBox.has(g))) {
+      // Drawn open (a frame) in the view of its nearest ancestor that has a view.
+      var a = p;
+      while (a > 0 && !hasView(a)) a = G[a].parent;
+      if (cur.vi !== a) setView(a, 'keep');
+      select({t: 'group', i: g});
+      var f = cur.frameOf.get(g);
+      if (f !== undefined) centerOn(cur.fx[f] + cur.fw[f] / 2, cur.fy[f] + Math.min(cur.fh[f], H / s) / 2);
+      return;
+    }
     if (cur.vi !== p) setView(p, 'keep');
     select({t: 'group', i: g});
     centerBox(cur.groupBox.get(g));
@@ -636,6 +681,12 @@
     }
     var e = hitEdge(wx, wy);
     if (e >= 0 && cur.et[e] >= 0) { select({t: 'tensor', i: cur.et[e]}); return; }
+    for (var f = cur.nf - 1; f >= 0; f--) {  // innermost frame first
+      if (wx >= cur.fx[f] && wx <= cur.fx[f] + cur.fw[f] && wy >= cur.fy[f] && wy <= cur.fy[f] + cur.fh[f]) {
+        select({t: 'group', i: cur.fg[f]});
+        return;
+      }
+    }
     select(null);
   }
 
@@ -811,10 +862,9 @@
     if (!chain.length) wrap.appendChild(el('span', {cls: 'note', text: '(top level)'}));
     chain.forEach(function (k, j) {
       if (j) wrap.appendChild(el('span', {cls: 'note', text: '/'}));
-      // Single-node groups have no view of their own (the node is drawn in the parent).
-      if (!V[k].box.type.length) wrap.appendChild(el('span', {text: G[k].label}));
-      else wrap.appendChild(el('button', {cls: 'link', type: 'button', text: G[k].label, title: 'Open ' + pathText(k),
-        on: function () { setView(k); }}));
+      // Small groups have no view of their own: they are drawn open (framed) in the parent.
+      wrap.appendChild(el('button', {cls: 'link', type: 'button', text: G[k].label, title: pathText(k),
+        on: function () { if (hasView(k)) setView(k); else gotoGroup(k); }}));
     });
     return wrap;
   }
@@ -909,7 +959,8 @@
     if (gr.params) info.appendChild(row('parameters', human(gr.params) + '  (' + full(gr.params) + ')', 'num'));
     if (gr.flops) info.appendChild(row('FLOPs', human(gr.flops) + '  (' + full(gr.flops) + ')', 'num'));
     d.appendChild(info);
-    d.appendChild(el('div', {cls: 'actions'}, el('button', {id: 'btn-open', type: 'button', text: 'Open group', on: function () { openGroup(g); }})));
+    if (hasView(g)) d.appendChild(el('div', {cls: 'actions'}, el('button', {id: 'btn-open', type: 'button', text: 'Open group', on: function () { openGroup(g); }})));
+    else d.appendChild(el('div', {cls: 'note', text: 'Drawn open in its parent (a small group).'}));
     var inner = prep(g), ins = [], outs = [];
     inner.proxyBox.forEach(function (b) { (inner.type[b] === 2 ? ins : outs).push(inner.ref[b]); });
     if (ins.length) { d.appendChild(el('h3', {text: 'Inputs'})); d.appendChild(tensorTable(ins, 'in')); }
@@ -962,7 +1013,7 @@
     if (!idx) buildIndex();
     var cap = 5000, i, sc;
     for (i = 0; i < G.length && results.length < cap; i++) {
-      if (i && V[i].box.type.length && (sc = score(idx.g[i], q)) >= 0) results.push({t: 'group', i: i, s: sc});
+      if (i && G[i].nodes && (sc = score(idx.g[i], q)) >= 0) results.push({t: 'group', i: i, s: sc});
     }
     for (i = 0; i < NN && results.length < cap; i++) {
       sc = score(idx.name[i], q);
@@ -1061,6 +1112,14 @@
       '" viewBox="' + [X0, Y0, X1 - X0, Y1 - Y0].map(num).join(' ') + '" font-family="DejaVu Sans, sans-serif">');
     out.push('<title>' + xml(D.name) + '</title>');
     out.push('<rect x="' + num(X0) + '" y="' + num(Y0) + '" width="' + num(X1 - X0) + '" height="' + num(Y1 - Y0) + '" fill="' + xml(theme.background) + '"/>');
+    var gt = theme.group;
+    for (var f = 0; f < P.nf; f++) {
+      if (P.fx[f] > X1 || P.fx[f] + P.fw[f] < X0 || P.fy[f] > Y1 || P.fy[f] + P.fh[f] < Y0) continue;
+      out.push('<rect x="' + num(P.fx[f]) + '" y="' + num(P.fy[f]) + '" width="' + num(P.fw[f]) + '" height="' + num(P.fh[f]) +
+        '" rx="' + num(gt.radius) + '" fill="' + xml(gt.fill) + '" stroke="' + xml(gt.stroke) + '"/>');
+      out.push('<text x="' + num(P.fx[f] + 8) + '" y="' + num(P.fy[f] + ascent(gt.label_size) + 4) + '" font-size="' + gt.label_size +
+        '" fill="' + xml(gt.label_color) + '">' + xml(fitText(P.fl[f], 1, P.fw[f] - 16, gt.label_size)) + '</text>');
+    }
     out.push('<g fill="none" stroke="' + xml(ed.stroke) + '" stroke-width="' + num(ed.width) + '">');
     for (var j = 0; j < P.ne; j++) {
       if (P.ex1[j] < X0 || P.ex0[j] > X1 || P.ey1[j] < Y0 || P.ey0[j] > Y1) continue;

@@ -122,9 +122,10 @@ def test_byte_identical_across_runs_and_processes():
     assert out.stdout.strip() == hashlib.sha256(first.encode()).hexdigest()
 
 
-def test_views_cover_every_node_once_and_data_is_linear():
+@pytest.mark.parametrize("inline", [1, 12])
+def test_views_cover_every_node_once_and_data_is_linear(inline):
     graph = small_cnn()
-    data = page_data(page_for(graph))
+    data = page_data(page_for(graph, inline=inline))
     seen: list[int] = []
     for view in data["views"]:
         box = view["box"]
@@ -134,10 +135,16 @@ def test_views_cover_every_node_once_and_data_is_linear():
         # Edges point at boxes of the same view.
         assert all(0 <= i < n for i in view["edge"]["src"] + view["edge"]["dst"])
     assert sorted(seen) == list(range(len(graph.nodes)))
-    # Each group with content is one box in its parent view.
+    # Each group is one box in its parent's view, or drawn open (a frame) in an ancestor's.
     group_boxes = [r for v in data["views"] for ty, r in zip(v["box"]["type"], v["box"]["ref"])
                    if ty == 1]
-    assert len(group_boxes) == len(set(group_boxes)) == len(data["groups"]) - 1
+    frames = [g for v in data["views"] for g in v["frame"]["group"]]
+    assert len(group_boxes) == len(set(group_boxes))
+    assert sorted(set(group_boxes) | set(frames)) == list(range(1, len(data["groups"])))
+    if inline == 1:
+        assert not frames
+    else:  # a 14-node model is drawn all open
+        assert not group_boxes and len(data["views"][0]["box"]["type"]) == len(graph.nodes)
 
 
 def test_jupyter_output_is_a_sandboxed_iframe():
@@ -164,9 +171,12 @@ def browser_ok():
 
 @pytest.fixture()
 def viewer(tmp_path, browser_ok):
-    def open_page(graph: Graph):
+    def open_page(graph: Graph, **options):
+        # inline=1: every group of 2+ nodes gets its own view (drill-down), unless a test
+        # asks for the default (small groups drawn open in a frame).
+        options.setdefault("inline", 1)
         path = tmp_path / "net.html"
-        path.write_text(page_for(graph), encoding="utf-8")
+        path.write_text(page_for(graph, **options), encoding="utf-8")
         ctx = browser_page()
         page = ctx.__enter__()
         page.goto(path.resolve().as_uri())
@@ -362,3 +372,20 @@ def test_edge_cases_render():
     g.add_node(Node("C", "Mul", "elementwise", "C", inputs=["b", "missing"], outputs=["c"]))
     data = page_data(page_for(g))
     assert len(data["views"]) == 2 and data["tensors"]["id"].count("missing") == 1
+
+
+def test_small_groups_drawn_open_in_frames(viewer):
+    page = viewer(small_cnn(), inline=12)
+    state = page.evaluate("nnviz.state()")
+    assert state["view"] == 0 and state["boxes"] == len(small_cnn().nodes)
+    gi = page.evaluate("nnviz.search('block1').find(r => r.type === 'group').index")
+    page.evaluate(f"nnviz.gotoGroup({gi})")
+    assert page.evaluate("nnviz.state().selection.name") == "block1"
+    assert "Drawn open" in page.inner_text("#details")
+    ni = page.evaluate("nnviz.search('block1.relu').find(r => r.type === 'node').index")
+    r = page.evaluate(f"nnviz.boxScreenRect('node', {ni})")
+    # Just left of the box, inside the block1 frame: selects the group.
+    page.mouse.click(r["x"] - 6, r["y"] + r["h"] / 2)
+    selection = page.evaluate("nnviz.state().selection")
+    assert selection == {"type": "group", "index": gi, "name": "block1"}
+    assert page.console_errors == []

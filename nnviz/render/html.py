@@ -148,16 +148,24 @@ def _group_table(graph: Graph) -> list[tuple[str, ...]]:
     return paths
 
 
-def _homes(graph: Graph, paths: list[tuple[str, ...]], stats: list[dict]
+INLINE = 12  # groups of at most this many nodes are drawn open (framed) inside their parent
+SMALL_MODEL = 4  # ... and a model of at most SMALL_MODEL * INLINE nodes is drawn all open
+
+
+def _homes(graph: Graph, paths: list[tuple[str, ...]], stats: list[dict], inline: int
            ) -> dict[str, tuple[str, ...]]:
-    """The view each node is drawn in: its group, except that groups holding a single node
-    (a Linear module around one MatMul) are not worth a click: the node is drawn in the parent
-    instead. Folded repeats (attrs["repeat"]) keep their group."""
+    """The view each node is drawn in. Small groups are not worth a click: a Linear module
+    around one MatMul, a LayerNorm scope, a 3-op stem are drawn open inside their parent (in a
+    frame from the layout engine), and a small model is drawn all open. Big groups get their
+    own view, and folded repeats (attrs["repeat"]) always do. Each node is still laid out in
+    exactly one view."""
     gidx = {p: i for i, p in enumerate(paths)}
+    inline = max(1, inline)
+    everything = len(graph.nodes) <= SMALL_MODEL * inline
     homes: dict[str, tuple[str, ...]] = {}
     for node in graph.nodes.values():
         g = tuple(node.group)
-        while g and stats[gidx[g]]["nodes"] == 1 and not (
+        while g and (everything or stats[gidx[g]]["nodes"] <= inline) and not (
                 graph.groups.get(g) and graph.groups[g].attrs.get("repeat")):
             g = g[:-1]
         homes[node.id] = g
@@ -257,8 +265,18 @@ def _view_graph(graph: Graph, view: _View, paths: list[tuple[str, ...]],
             for t in real.outputs:
                 if t not in sub.tensors:
                     sub.add_tensor(graph.tensors.get(t) or Tensor(t))
+            # Groups drawn open in this view keep their path (relative to the view): the
+            # layout engine frames them.
+            rel = tuple(real.group[len(view.path):])
+            if rel:
+                sub.ensure_group(rel)
+                for k in range(1, len(rel) + 1):
+                    grp = graph.groups.get(view.path + rel[:k])
+                    if grp is not None:
+                        sub.groups[rel[:k]].label = grp.label or rel[k - 1]
+                        sub.groups[rel[:k]].op = grp.op
             sub.add_node(Node(bid, real.op, real.kind, real.name, {}, ins, node_outs,
-                              real.params, (), dict(real.meta)))
+                              real.params, rel, dict(real.meta)))
         elif kind == "g":
             path = paths[ref]
             grp = graph.groups.get(path)
@@ -308,7 +326,9 @@ class _LayoutReuse:
             self.lines[nid] = fitted
             sizes.append((w, self.height_memo[styles]))
         edges = tuple((index[e.src], index[e.dst]) for e in sub.edges())
-        return tuple(sizes), edges
+        groups = tuple(n.group for n in sub.nodes.values())
+        labels = tuple((p, g.label, g.op) for p, g in sub.groups.items())
+        return tuple(sizes), edges, groups, labels
 
     def get(self, sub: Graph) -> Layout | None:
         sig = self.signature(sub)
@@ -329,11 +349,12 @@ class _LayoutReuse:
             src, dst = rename[e.src], rename[e.dst]
             lay.edges.append(EdgePath(src, dst, tensor_of.get((src, dst), e.tensor),
                                       list(e.points), e.spline, e.label))
+        lay.groups = list(old.groups)  # same relative paths and labels (in the signature)
         return lay
 
     def put(self, sub: Graph, lay: Layout) -> None:
         sig = self.signature(sub)  # (recomputed: put follows a miss, rare)
-        reusable = (not lay.groups and all(b.shape != "stub" for b in lay.nodes.values())
+        reusable = (all(b.shape != "stub" for b in lay.nodes.values())
                     and not any(e.label for e in lay.edges) and set(lay.nodes) == set(sub.nodes))
         if sig not in self.cache:
             self.cache[sig] = (list(sub.nodes), lay) if reusable else None
@@ -373,7 +394,8 @@ def _js_lines(graph: Graph, node: Node, theme: Theme) -> list[str]:
 
 # ---- packing ---------------------------------------------------------------------------------
 
-def _pack(graph: Graph, layout: Layout, theme: Theme, engine: str, direction: str) -> dict:
+def _pack(graph: Graph, layout: Layout, theme: Theme, engine: str, direction: str,
+          inline: int = INLINE) -> dict:
     from nnviz.layout import layout as run_layout
 
     tensors_by_index: list[str] = []
@@ -397,7 +419,7 @@ def _pack(graph: Graph, layout: Layout, theme: Theme, engine: str, direction: st
     stats = _group_stats(graph, paths)
     node_index = {nid: i for i, nid in enumerate(graph.nodes)}
     graph_ids = list(graph.nodes)
-    homes = _homes(graph, paths, stats)
+    homes = _homes(graph, paths, stats, inline)
     views = _build_views(graph, paths, tindex, homes)
 
     shapes = _Interner()
@@ -464,7 +486,7 @@ def _pack(graph: Graph, layout: Layout, theme: Theme, engine: str, direction: st
             if lay is None:
                 lay = run_layout(sub, engine=engine, direction=direction, theme=theme)
                 reuse.put(sub, lay)
-        packed_views.append(_pack_view(graph, view, lay, node_index, tindex, theme))
+        packed_views.append(_pack_view(graph, view, lay, node_index, tindex, theme, gidx))
 
     return {
         "format": "nnviz-viewer", "version": 1,
@@ -485,7 +507,7 @@ def _pack(graph: Graph, layout: Layout, theme: Theme, engine: str, direction: st
 
 
 def _pack_view(graph: Graph, view: _View, lay: Layout, node_index: dict[str, int],
-               tindex: dict[str, int], theme: Theme) -> dict:
+               tindex: dict[str, int], theme: Theme, gidx: dict) -> dict:
     box_type, box_ref, xs, ys, ws, hs = [], [], [], [], [], []
     lines: dict[str, list] = {}
     box_index: dict[str, int] = {}
@@ -544,8 +566,23 @@ def _pack_view(graph: Graph, view: _View, lay: Layout, node_index: dict[str, int
     return {"group": view.gi, "w": _num(lay.width), "h": _num(lay.height),
             "box": {"type": box_type, "ref": box_ref, "x": xs, "y": ys, "w": ws, "h": hs},
             "lines": lines,
+            "frame": _pack_frames(view, lay, gidx),
             "edge": {"src": e_src, "dst": e_dst, "tensor": e_t, "count": e_count,
                      "delta": e_pts, "spline": e_spline}}
+
+
+def _pack_frames(view: _View, lay: Layout, gidx: dict) -> dict:
+    """Frames of the groups drawn open in this view, outermost first."""
+    out: dict[str, list] = {"group": [], "label": [], "x": [], "y": [], "w": [], "h": []}
+    for fr in sorted(lay.groups, key=lambda f: (len(f.path), f.path)):
+        gi = gidx.get(view.path + tuple(fr.path))
+        if gi is None:
+            continue
+        out["group"].append(gi)
+        out["label"].append(fr.label)
+        for k, v in (("x", fr.x), ("y", fr.y), ("w", fr.w), ("h", fr.h)):
+            out[k].append(_num(v))
+    return out
 
 
 def _stub_source(bid: str, view: _View) -> str | None:
@@ -671,11 +708,11 @@ def _csp_hash(text: str) -> str:
 
 
 def render_page(graph: Graph, layout: Layout, theme: Theme, engine: str | None = None,
-                direction: str | None = None) -> str:
+                direction: str | None = None, inline: int = INLINE) -> str:
     """The complete HTML document."""
     engine = engine or (layout.engine if layout.engine in ("layered", "dot") else "layered")
     direction = direction or layout.direction or "TB"
-    data = _pack(graph, layout, theme, engine, direction)
+    data = _pack(graph, layout, theme, engine, direction, inline)
     face = _metrics()["regular"]
     data["metrics"] = {"ascent": face["ascent"], "descent": face["descent"],
                        "upm": face["units_per_em"]}
@@ -699,9 +736,11 @@ def render_page(graph: Graph, layout: Layout, theme: Theme, engine: str | None =
 
 def render(graph: Graph, layout: Layout, theme: Theme, **options: Any) -> str:
     """The viewer page; ``jupyter=True`` wraps it in a sandboxed iframe for notebook output,
-    so several viewers on one page never share ids, styles or keyboard handlers."""
+    so several viewers on one page never share ids, styles or keyboard handlers. ``inline``:
+    groups of at most this many nodes are drawn open inside their parent's view."""
     page = render_page(graph, layout, theme, engine=options.get("engine"),
-                       direction=options.get("direction"))
+                       direction=options.get("direction"),
+                       inline=int(options.get("inline", INLINE)))
     if options.get("jupyter"):
         height = int(options.get("height", 640))
         return (f'<iframe srcdoc="{html.escape(page, quote=True)}" '
