@@ -133,6 +133,24 @@ class InPlace(nn.Module):
         return y * 2, z.relu_()
 
 
+class TinyViT(nn.Module):
+    """Learned class token and position embedding used through view ops."""
+
+    def __init__(self, d: int = 16):
+        super().__init__()
+        self.patch = nn.Conv2d(3, d, 4, 4)
+        self.cls = nn.Parameter(torch.zeros(1, 1, d))
+        self.pos = nn.Parameter(torch.zeros(1, 32, d))
+        self.block = nn.TransformerEncoderLayer(d, 2, 32, batch_first=True)
+        self.head = nn.Linear(d, 5)
+
+    def forward(self, x):
+        t = self.patch(x).flatten(2).transpose(1, 2)
+        t = torch.cat([self.cls.expand(x.shape[0], -1, -1), t], 1)
+        t = t + self.pos[:, :t.shape[1]]
+        return self.head(self.block(t)[:, 0])
+
+
 def mlp() -> nn.Module:
     return nn.Sequential(nn.Linear(10, 32), nn.ReLU(), nn.Linear(32, 4))
 
@@ -298,6 +316,21 @@ def test_shared_submodule_and_tied_weights_counted_once():
     unique = sum(p.numel() for p in model.parameters())  # torch dedups shared Parameters
     assert g.total_params == unique
     assert sum(n.param_count for n in g.nodes.values()) > unique
+
+
+@pytest.mark.parametrize("capture", ["export", "hooks"])
+def test_weights_used_through_views_are_params_of_their_consumer(capture):
+    model = TinyViT()
+    g = load_object(model, input_shape=(2, 3, 16, 16), capture=capture)
+    top = [n for n in g.nodes.values() if n.group == () and n.kind != "io"]
+    assert [n.kind for n in top] == ["conv", "reshape", "reshape", "reshape", "elementwise",
+                                     "reshape", "linear"]
+    cat, add = top[3], top[4]
+    assert [p.name for p in cat.params] == ["cls"] and len(cat.inputs) == 1
+    assert [p.name for p in add.params] == ["pos"] and len(add.inputs) == 1
+    assert g.total_params == sum(p.numel() for p in model.parameters())
+    aten = load_object(model, input_shape=(2, 3, 16, 16), capture=capture, aten=True)
+    assert len(aten.nodes) > len(g.nodes)  # the op view keeps the expand/slice of the weights
 
 
 @pytest.mark.parametrize("capture", ["fx", "hooks"])

@@ -140,6 +140,31 @@ def _live_ops(trace: Trace) -> list[TOp]:
     return [op for op in trace.ops if op.name in keep]
 
 
+def _fold_weight_views(ops: list[TOp], outputs: list[str]) -> list[TOp]:
+    """Ops that only reshape a weight (``pos[:, :n]``, ``cls_token.expand(b, -1, -1)``) become
+    weights of their single consumer, as an ONNX initializer feeding an Add would be."""
+    consumers: dict[str, list[TOp]] = {}
+    for op in ops:
+        for t in op.inputs:
+            consumers.setdefault(t, []).append(op)
+    graph_outputs = set(outputs)
+    dropped: set[str] = set()
+    for op in ops:
+        if op.inputs or not (op.params or op.buffers) or len(op.outputs) != 1:
+            continue
+        t = op.outputs[0]
+        users = consumers.get(t, [])
+        if t in graph_outputs or len(users) != 1:
+            continue
+        user = users[0]
+        user.inputs = [i for i in user.inputs if i != t]
+        user.params = user.params + [p for p in op.params
+                                     if all(q.name != p.name for q in user.params)]
+        user.buffers = user.buffers + [b for b in op.buffers if b not in user.buffers]
+        dropped.add(op.name)
+    return [op for op in ops if op.name not in dropped]
+
+
 def _merge_params(ops: list[TOp]) -> tuple[list[Param], list[dict]]:
     params: list[Param] = []
     names: set[str] = set()
@@ -171,6 +196,8 @@ def build_graph(trace: Trace, aten: bool = False) -> Graph:
         graph.inputs.append(tid)
 
     ops = _live_ops(trace)
+    if not aten:
+        ops = _fold_weight_views([_copy_op(op) for op in ops], trace.outputs)
     # Frames that call another frame are containers (groups); the rest are leaf calls.
     parents = {f.key for op in ops for f in op.stack[:-1]}
     frames: dict[str, Frame] = {}
@@ -235,6 +262,12 @@ def build_graph(trace: Trace, aten: bool = False) -> Graph:
         graph.add_node(Node(nid, "Output", "io", name=label, inputs=[tid]))
         graph.outputs.append(tid)
     return graph
+
+
+def _copy_op(op: TOp) -> TOp:
+    """A copy whose lists can be edited without touching the trace."""
+    return TOp(op.name, op.op, list(op.inputs), list(op.outputs), list(op.params),
+               list(op.buffers), op.stack, dict(op.attrs))
 
 
 def _add_op_node(graph: Graph, op: TOp, group: tuple[str, ...]) -> None:
