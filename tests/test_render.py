@@ -359,5 +359,5 @@ def test_pdf_open_edges_stay_open() -> None:
     assert len(strokes) == 2
     for seg in strokes:
         assert not seg.rstrip().endswith("h"), seg
-    # same geometry as the SVG, in pt: 90 px -> 67.5 pt
-    assert "67.5 37.5 l" in ops and "67.5 67.5 l" in ops
+    # same geometry as the SVG, in pt with y up: (90, 50) px -> (67.5, 75 - 37.5) pt
+    assert "7.5 67.5 m 7.5 37.5 l 67.5 37.5 l 67.5 7.5 l S" in ops
