@@ -71,7 +71,8 @@ class Drawing:
 
 
 def draw(model: Any, output: str | os.PathLike | None = None, *, fmt: str | None = None,
-         engine: str = "layered", direction: str = "TB", theme: str | Theme | None = None,
+         engine: str = "layered", direction: str | None = None,
+         theme: str | Theme | None = None,
          style: str = "graph", view: ViewOptions | None = None,
          load_options: dict | None = None, force: bool = False,
          **render_options: Any) -> Drawing:
@@ -81,6 +82,8 @@ def draw(model: Any, output: str | os.PathLike | None = None, *, fmt: str | None
     ``dtype``, ``trust_pickle``, ``aten``) go to the loader; the rest go to the renderer.
     Graphs of more than MAX_DRAWN_NODES boxes are refused unless ``force`` is set.
     """
+    # Graphs read top to bottom; the paper styles (like NN-SVG and PlotNeuralNet) left to right.
+    direction = (direction or ("TB" if style == "graph" else "LR")).upper()
     load_options = dict(load_options or {})
     for key in ("example_input", "input_shape", "dtype", "trust_pickle", "aten", "input_dtype"):
         if key in render_options:

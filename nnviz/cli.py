@@ -177,8 +177,9 @@ def _format_warning(message: Any, category: Any, filename: str, lineno: int,
               help="Force the output format.")
 @click.option("--engine", default="layered", show_default=True,
               type=click.Choice(["layered", "dot"]), help="Layout engine.")
-@click.option("--direction", default="TB", show_default=True,
-              type=click.Choice(["TB", "LR", "BT", "RL"], case_sensitive=False))
+@click.option("--direction", default=None,
+              type=click.Choice(["TB", "LR", "BT", "RL"], case_sensitive=False),
+              help="Flow direction (default: TB for graphs, LR for the paper styles).")
 @click.option("--theme", default=None, help="Theme name (default, paper, dark) or a JSON file.")
 @click.option("--style", default="graph", show_default=True,
               type=click.Choice(["graph", "blocks", "neurons"]),
@@ -205,7 +206,7 @@ def draw_cmd(model: str, output: str, fmt: str | None, engine: str, direction: s
 
     def body() -> None:
         format_for(output, fmt)  # fail on a bad extension before the slow work
-        draw(model, output, fmt=fmt, engine=engine, direction=direction.upper(), theme=theme,
+        draw(model, output, fmt=fmt, engine=engine, direction=direction, theme=theme,
              style=style, view=_view(kw), load_options=_loader_kwargs(kw), force=force,
              **render_opts)
 
