@@ -361,3 +361,17 @@ def test_pdf_open_edges_stay_open() -> None:
         assert not seg.rstrip().endswith("h"), seg
     # same geometry as the SVG, in pt with y up: (90, 50) px -> (67.5, 75 - 37.5) pt
     assert "7.5 67.5 m 7.5 37.5 l 67.5 37.5 l 67.5 7.5 l S" in ops
+
+
+def test_names_outside_the_font_and_bidi_overrides(caplog: pytest.LogCaptureFixture) -> None:
+    g = cnn(False)
+    g.nodes["conv1"].name = "\u6a21\u578b\U0001f642\u202eevil"
+    d = nnviz.draw(g)
+    texts = ["".join(t.itertext()) for t in ET.fromstring(d.to_bytes("svg")).iter(SVG_NS + "text")]
+    assert "\u6a21\u578b\U0001f642 evil" in texts  # SVG keeps it (viewers may have the font)
+    with caplog.at_level("WARNING"):
+        pdf = d.to_bytes("pdf")
+    assert not [r for r in caplog.records if "missing" in r.getMessage()]
+    pypdf = pytest.importorskip("pypdf", reason="pypdf (test extra) reads the PDF back")
+    assert "??? evil" in pypdf.PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
+    assert "??? evil" in d.to_bytes("tex").decode()

@@ -105,18 +105,27 @@ def _shape_ops(it: Item, page_h: float) -> str:
     return " ".join(ops)
 
 
+def _in_font(text: str, bold: bool) -> str:
+    """Characters DejaVu Sans has no glyph for (CJK, emoji) become '?' instead of blanks."""
+    from nnviz.text import _metrics
+
+    widths = _metrics()["bold" if bold else "regular"]["widths"]
+    return "".join(ch if ord(ch) in widths or ch == " " else "?" for ch in text)
+
+
 def _draw(pdf, it: Item, page_h: float) -> None:
     s = PT_PER_PX
     if isinstance(it, Text):
         if not it.text:
             return
+        text = _in_font(it.text, it.bold)
         pdf.set_font(FONT_NAME, "B" if it.bold else "", it.size * s)
         pdf.set_text_color(*_rgb(it.color))
         x = it.x * s
         if it.anchor != "start":
-            width = pdf.get_string_width(it.text)
+            width = pdf.get_string_width(text)
             x -= width / 2 if it.anchor == "middle" else width
-        pdf.text(x, it.y * s, it.text)
+        pdf.text(x, it.y * s, text)
         return
     if not (it.fill or it.stroke):
         return

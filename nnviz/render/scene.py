@@ -22,7 +22,9 @@ Point = tuple[float, float]
 
 # Newlines, tabs and other control characters in user strings (layer names) would break a
 # line of text or the output file's syntax (XML forbids most of them); each becomes a space.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+# Bidi overrides/isolates go too: a name must not reverse the text drawn after it.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff"
+                      "\ufffe\uffff]")
 
 
 def clean_text(text: str) -> str:
