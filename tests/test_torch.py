@@ -509,7 +509,7 @@ class _Booby:
         return (open, (self.marker, "w"))
 
 
-def test_pickle_refused_without_running_it(tmp_path):
+def test_pickle_refused_without_running_it(tmp_path, monkeypatch):
     marker = tmp_path / "pwned"
     path = tmp_path / "model.pt"
     torch.save({"model": _Booby(str(marker))}, path)
@@ -517,12 +517,16 @@ def test_pickle_refused_without_running_it(tmp_path):
         load_file(path)
     assert not marker.exists()
     # Same through the CLI: one line on stderr, exit 1, nothing executed.
-    res = subprocess.run([sys.executable, "-m", "nnviz.cli", str(path), "-o",
-                          str(tmp_path / "x.svg")], capture_output=True, text=True, timeout=120)
-    assert res.returncode == 1
+    from click.testing import CliRunner
+
+    from nnviz.cli import main
+
+    monkeypatch.setattr(warnings, "formatwarning", warnings.formatwarning)  # main() sets it
+    res = CliRunner().invoke(main, [str(path), "-o", str(tmp_path / "x.svg")])
+    assert res.exit_code == 1
     assert res.stderr.strip().count("\n") == 0 and "Traceback" not in res.stderr
-    assert "--trust-pickle" in res.stderr
-    assert not marker.exists()
+    assert res.stderr.startswith("nnviz: error: ") and "--trust-pickle" in res.stderr
+    assert not marker.exists() and not (tmp_path / "x.svg").exists()
 
 
 def test_pt2_with_a_pickle_inside_is_refused(tmp_path):
