@@ -433,6 +433,14 @@ def test_meta_device_model_draws_without_weight_memory():
         assert len(g.groups) == 3
 
 
+def test_wrapped_modules_are_unwrapped():
+    model = mlp()
+    g = load_object(nn.DataParallel(model), input_shape=(1, 10), capture="hooks")
+    assert g.name == "Sequential" and g.total_params == 484
+    assert [n.attrs.get("module") for n in g.nodes.values() if n.kind != "io"] == \
+        ["0", "1", "2"]
+
+
 def test_bad_example_input_is_one_clear_sentence():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -119,6 +119,14 @@ def load_object(obj: Any, example_input: Any = None, input_shape: Any = None,
     if not isinstance(obj, torch.nn.Module):
         raise ModelError(None, f"cannot draw a {type(obj).__name__}; pass a torch.nn.Module "
                                "or a torch.export.ExportedProgram")
+    # torch.compile and (Distributed)DataParallel wrap the user's module: draw the module.
+    for _ in range(4):
+        inner = getattr(obj, "_orig_mod", None)
+        if inner is None and type(obj).__name__ in ("DataParallel", "DistributedDataParallel"):
+            inner = getattr(obj, "module", None)
+        if not isinstance(inner, torch.nn.Module):
+            break
+        obj = inner
     if capture != "auto" and capture not in _CAPTURES:
         raise ModelError(None, f"unknown capture method '{capture}'; use auto, export, fx or "
                                "hooks")
