@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from nnviz.ir import Graph
 from nnviz.layout.labels import font_size
 from nnviz.layout.model import EdgePath, LabelLine, Layout
-from nnviz.text import ascent, line_height
+from nnviz.text import ascent, line_height, text_width
 from nnviz.theme import Theme
 
 Point = tuple[float, float]
@@ -188,17 +188,27 @@ def graph_scene(graph: Graph, layout: Layout, theme: Theme) -> Scene:
     """The node-link drawing: group frames, edges with arrowheads, boxes with labels."""
     font, node_t, group_t, edge_t = theme["font"], theme["node"], theme["group"], theme["edge"]
     scene = Scene(layout.width, layout.height, theme["background"], graph.name)
-    for fr in sorted(layout.groups, key=lambda g: (len(g.path), g.path)):
-        size = group_t["label_size"]
-        scene.add("group", [
-            Rect(fr.x, fr.y, fr.w, fr.h, group_t["fill"], group_t["stroke"],
-                 group_t["stroke_width"], group_t["radius"]),
-            Text(fr.x + 8, fr.y + ascent(size) + 4, fr.label, size, group_t["label_color"],
-                 anchor="start"),
-        ], path="/".join(fr.path))
+    frames = sorted(layout.groups, key=lambda g: (len(g.path), g.path))
+    for fr in frames:
+        scene.add("group", [Rect(fr.x, fr.y, fr.w, fr.h, group_t["fill"], group_t["stroke"],
+                                 group_t["stroke_width"], group_t["radius"])],
+                  path="/".join(fr.path))
     for e in layout.edges:
         if len(e.points) >= 2:
             scene.add("edge", edge_items(e, theme), src=e.src, dst=e.dst)
+    # Frame labels go over the edges, on a patch of the frame's fill: an edge that crosses a
+    # label then passes under it instead of striking the text through.
+    size = group_t["label_size"]
+    for fr in frames:
+        if not fr.label:
+            continue
+        label = Text(fr.x + 8, fr.y + ascent(size) + 4, fr.label, size, group_t["label_color"],
+                     anchor="start")
+        tw = min(text_width(label.text, size), max(0.0, fr.w - 12))
+        scene.add("group-label", [
+            Rect(fr.x + 6, fr.y + 3, tw + 4, line_height(size) + 2, group_t["fill"], None),
+            label,
+        ], path="/".join(fr.path))
     labelled = [e for e in layout.edges if e.label and len(e.points) >= 2]
     for e in labelled:
         (x0, y0), (x1, y1) = e.points[0], e.points[1]
