@@ -734,20 +734,20 @@
     if (b < 0) { tip.hidden = true; return; }
     var t = cur.type[b], r = cur.ref[b];
     if (t === 0) {
-      tip.appendChild(el('b', {text: opOf(r)}));
+      tip.appendChild(el('strong', {text: opOf(r)}));
       if (N.name[r] && N.name[r] !== opOf(r)) tip.appendChild(el('div', {text: N.name[r]}));
       N.outputs[r].slice(0, 2).forEach(function (o) { tip.appendChild(el('div', {cls: 'mono', text: shapeOf(o) + ' ' + dtypeOf(o)})); });
     } else if (t === 1) {
-      tip.appendChild(el('b', {text: G[r].label}));
+      tip.appendChild(el('strong', {text: G[r].label}));
       if (G[r].op) tip.appendChild(el('div', {text: G[r].op}));
       tip.appendChild(el('div', {cls: 'note', text: full(G[r].nodes) + ' nodes \u00b7 double-click to open'}));
     } else if (t === 4) {
       var src = r >= 0 ? cur.lines[r] : null;
-      tip.appendChild(el('b', {text: 'Reference'}));
+      tip.appendChild(el('strong', {text: 'Reference'}));
       tip.appendChild(el('div', {text: (cur.lines[b][0] || [''])[0]}));
       tip.appendChild(el('div', {cls: 'note', text: src ? 'click: go to the source' : ''}));
     } else {
-      tip.appendChild(el('b', {text: t === 2 ? 'Input of this group' : 'Output of this group'}));
+      tip.appendChild(el('strong', {text: t === 2 ? 'Input of this group' : 'Output of this group'}));
       tip.appendChild(el('div', {cls: 'mono', text: T.id[r]}));
       tip.appendChild(el('div', {cls: 'mono', text: shapeOf(r) + ' ' + dtypeOf(r)}));
     }

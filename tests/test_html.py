@@ -67,6 +67,9 @@ def small_cnn(name: str = "tiny-cnn", hostile: bool = False) -> Graph:
            [Param("head.fc.weight", (10, 16), "float32"), Param("head.fc.bias", (10,), "float32")])
     g.add_node(Node("logits", "Output", "io", "logits", inputs=[h]))
     g.outputs = [h]
+    if hostile:
+        g.groups[("head",)].label = "<img src=x onerror=alert(2)>"
+        g.groups[("head",)].op = HOSTILE
     return g
 
 
@@ -268,6 +271,11 @@ def test_hostile_names_are_text_and_no_dialog_opens(viewer):
         page.fill("#search", name[:30])
         page.wait_for_selector("#results li[role=option]")
         page.keyboard.press("Escape")
+    gi = page.evaluate("nnviz.search('<img').find(r => r.type === 'group').index")
+    page.evaluate(f"nnviz.openGroup({gi})")
+    assert "<img src=x onerror=alert(2)>" in page.text_content("#crumbs")
+    page.evaluate(f"nnviz.gotoGroup({gi})")
+    assert HOSTILE in page.text_content("#details")
     hit = page.evaluate("nnviz.search('line one').find(r => r.type === 'node')")
     page.evaluate(f"nnviz.gotoNode({hit['index']})")
     assert NEWLINE in page.text_content("#details")
@@ -275,7 +283,7 @@ def test_hostile_names_are_text_and_no_dialog_opens(viewer):
     assert page.dialogs == []
     assert page.console_errors == []
     assert page.evaluate("document.querySelectorAll('script').length") == 2
-    assert page.evaluate("document.querySelectorAll('b').length") == 0
+    assert page.evaluate("document.querySelectorAll('b, img').length") == 0
 
 
 def test_hash_restores_view_and_selection(viewer):
