@@ -85,7 +85,8 @@ def draw(model: Any, output: str | os.PathLike | None = None, *, fmt: str | None
     # Graphs read top to bottom; the paper styles (like NN-SVG and PlotNeuralNet) left to right.
     direction = (direction or ("TB" if style == "graph" else "LR")).upper()
     load_options = dict(load_options or {})
-    for key in ("example_input", "input_shape", "dtype", "trust_pickle", "aten", "input_dtype"):
+    for key in ("example_input", "input_shape", "dtype", "trust_pickle", "aten", "input_dtype",
+                "capture"):
         if key in render_options:
             load_options[key] = render_options.pop(key)
     graph = load(model, **load_options)

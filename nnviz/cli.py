@@ -129,6 +129,10 @@ def load_options(f: Callable) -> Callable:
                      help="Allow loading pickled PyTorch files (runs code from the file!)."),
         click.option("--aten", is_flag=True,
                      help="PyTorch: show the ATen-level graph instead of modules."),
+        click.option("--capture", type=click.Choice(["auto", "export", "fx", "hooks"]),
+                     default="auto", show_default=True,
+                     help="PyTorch: how to capture a live model (auto tries torch.export, "
+                          "torch.fx, then forward hooks; hooks is fastest on big models)."),
         click.option("--debug", is_flag=True, help="Show tracebacks for errors."),
     ]
     for opt in reversed(opts):
@@ -146,6 +150,8 @@ def _loader_kwargs(kw: dict) -> dict:
         out["trust_pickle"] = True
     if kw.get("aten"):
         out["aten"] = True
+    if kw.get("capture") not in (None, "auto"):
+        out["capture"] = kw["capture"]
     return out
 
 

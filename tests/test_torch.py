@@ -417,6 +417,14 @@ def test_draw_api_passes_example_input(tmp_path):
                                                             "y": torch.randn(1, 5)})
     assert out.exists() and "Linear" in out.read_text()
     assert drawing.graph.meta["framework"] == "pytorch"
+    assert drawing.graph.meta["capture"] == "torch.export"
+    hooked = nnviz.draw(TwoInTwoOut(), example_input=(torch.randn(1, 4), torch.randn(1, 5)),
+                        capture="hooks")
+    assert hooked.graph.meta["capture"] == "forward hooks"
+    from nnviz.cli import _loader_kwargs
+
+    assert _loader_kwargs({"capture": "fx"}) == {"capture": "fx"}
+    assert _loader_kwargs({"capture": "auto"}) == {}
     program = torch.export.export(TwoInTwoOut(), (torch.randn(1, 4), torch.randn(1, 5)))
     assert nnviz.load(program).name == "TwoInTwoOut"
 
