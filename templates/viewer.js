@@ -182,7 +182,8 @@
       else if (t === 4) P.kind[i] = 'io';  // reference stub of a high-fan-out input
       else { P.proxyBox.push(i); P.kind[i] = 'io'; }
       var L = v.lines[String(i)];
-      P.lines[i] = L ? L : (t === 0 ? nodeLines(r) : []);
+      if (L) P.lines[i] = L;  // real nodes' lines are derived when first drawn (linesOf)
+      else if (t !== 0) P.lines[i] = [];
     }
     var buckets = new Map();
     for (i = 0; i < n; i++) {
@@ -201,6 +202,12 @@
     }
     prepared[vi] = P;
     return P;
+  }
+
+  function linesOf(P, i) {
+    var L = P.lines[i];
+    if (L === undefined) L = P.lines[i] = nodeLines(P.ref[i]);
+    return L;
   }
 
   function trivial(vi) {
@@ -305,7 +312,7 @@
         c.fillStyle = style === 2 ? (theme.font.muted || theme.font.color) : theme.font.color;
         for (q = 0; q < nB; q++) {
           i = visB[q];
-          var L = P.lines[i];
+          var L = linesOf(P, i);
           if (!L.length) continue;
           var total = 0;
           for (k = 0; k < L.length; k++) total += lineHeight(fontPx(L[k][1]));
@@ -329,7 +336,7 @@
       var lastSize = 0;
       for (q = 0; q < nB; q++) {
         i = visB[q];
-        var T0 = P.lines[i][0];
+        var T0 = linesOf(P, i)[0];
         if (!T0) continue;
         var fs = Math.min(Math.round(P.bh[i] * 0.5), 28);
         if (fs * sc < 5) continue;
@@ -368,11 +375,14 @@
 
   // A bitmap of the whole view, used whenever the whole view (or most of it) is on screen:
   // a zoomed-out frame of a 50k-box view is then one drawImage.
+  function overviewScale(P) {
+    return Math.min(1, 4096 / Math.max(P.w, P.h), Math.sqrt(16e6 / (P.w * P.h)));
+  }
   function overview(P) {
     if (P.cache !== null) return P.cache;
     P.cache = false;
     if (P.n + P.ne < 1500) return false;
-    var sc = Math.min(1, 4096 / Math.max(P.w, P.h), Math.sqrt(16e6 / (P.w * P.h)));
+    var sc = overviewScale(P);
     var oc = document.createElement('canvas');
     oc.width = Math.max(1, Math.ceil(P.w * sc));
     oc.height = Math.max(1, Math.ceil(P.h * sc));
@@ -392,7 +402,9 @@
     ctx.fillStyle = theme.background;
     ctx.fillRect(0, 0, W, H);
     var X0 = -tx / s, Y0 = -ty / s, X1 = (W - tx) / s, Y1 = (H - ty) / s;
-    var ov = overview(P);
+    // The bitmap is only built when this frame needs it (zoomed far out), so opening a huge
+    // view zoomed in does not pay for drawing all of it first.
+    var ov = (P.cache !== null || s <= overviewScale(P) * 1.3) ? overview(P) : false;
     if (ov && s <= ov.scale * 1.3) {
       ctx.imageSmoothingEnabled = true;
       ctx.drawImage(ov.canvas, tx, ty, ov.canvas.width / ov.scale * s, ov.canvas.height / ov.scale * s);
@@ -457,6 +469,15 @@
 
   function drawMinimap() {
     var P = cur, mw = mini.width, mh = mini.height;
+    if (!P.miniCache && P.cache === null && P.n + P.ne >= 1500) {
+      // A big view's minimap needs the overview bitmap: build it just after this frame.
+      mini.hidden = true;
+      if (!P.miniPending) {
+        P.miniPending = true;
+        setTimeout(function () { overview(P); requestDraw(); }, 30);
+      }
+      return;
+    }
     if (!P.miniCache) {
       var mc = document.createElement('canvas');
       mc.width = mw; mc.height = mh;
@@ -742,9 +763,9 @@
       if (G[r].op) tip.appendChild(el('div', {text: G[r].op}));
       tip.appendChild(el('div', {cls: 'note', text: full(G[r].nodes) + ' nodes \u00b7 double-click to open'}));
     } else if (t === 4) {
-      var src = r >= 0 ? cur.lines[r] : null;
+      var src = r >= 0 ? linesOf(cur, r) : null;
       tip.appendChild(el('strong', {text: 'Reference'}));
-      tip.appendChild(el('div', {text: (cur.lines[b][0] || [''])[0]}));
+      tip.appendChild(el('div', {text: (linesOf(cur, b)[0] || [''])[0]}));
       tip.appendChild(el('div', {cls: 'note', text: src ? 'click: go to the source' : ''}));
     } else {
       tip.appendChild(el('strong', {text: t === 2 ? 'Input of this group' : 'Output of this group'}));
@@ -1147,7 +1168,7 @@
       var strong = i === selB || (hi && hi.boxes.has(i));
       out.push('<rect x="' + num(P.x[i]) + '" y="' + num(P.y[i]) + '"' + attrs +
         (strong ? ' stroke-width="3" style="stroke:' + accent() + '"' : '') + (proxy ? ' stroke-dasharray="3,2"' : '') + '/>');
-      var L = P.lines[i], total = 0, k;
+      var L = linesOf(P, i), total = 0, k;
       for (k = 0; k < L.length; k++) total += lineHeight(fontPx(L[k][1]));
       total += nd.line_gap * Math.max(0, L.length - 1);
       var yy = P.y[i] + (P.bh[i] - total) / 2;
