@@ -185,6 +185,10 @@ class Graph:
     outputs: list[str] = field(default_factory=list)
     groups: dict[tuple[str, ...], Group] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    # base -> next suffix to try in unique_node_id: probing from 1 each time was quadratic
+    # (a hostile file with 250k unnamed Relu nodes took hours to load).
+    _id_suffix: dict[str, int] = field(default_factory=dict, init=False, repr=False,
+                                       compare=False)
 
     # ---- building -------------------------------------------------------------------------
     def add_node(self, node: Node) -> Node:
@@ -202,9 +206,10 @@ class Graph:
         base = base or "node"
         if base not in self.nodes:
             return base
-        i = 1
+        i = self._id_suffix.get(base, 1)
         while f"{base}_{i}" in self.nodes:
             i += 1
+        self._id_suffix[base] = i + 1
         return f"{base}_{i}"
 
     def ensure_group(self, path: tuple[str, ...], op: str = "") -> None:
