@@ -104,8 +104,11 @@ def draw(model: Any, output: str | os.PathLike | None = None, *, fmt: str | None
     else:
         graph = prepare(graph, options)
     if len(graph.nodes) > MAX_DRAWN_NODES and not force:
+        # Name the file, like every other user-facing error.
+        where = f"{os.fspath(model)}: " if isinstance(model, (str, os.PathLike)) else ""
         raise NnvizError(
-            f"the drawing would have {len(graph.nodes):,} boxes (more than {MAX_DRAWN_NODES:,}); "
+            f"{where}the drawing would have {len(graph.nodes):,} boxes (more than "
+            f"{MAX_DRAWN_NODES:,}); "
             "use --depth N to collapse groups, or --force to draw it anyway"
         )
     theme = theme if isinstance(theme, Theme) else load_theme(theme)
