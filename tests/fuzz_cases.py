@@ -102,12 +102,16 @@ def _limit(mem_mb: int):
     return apply
 
 
-def run_limited(args: list[str], timeout: float = 120, mem_mb: int = 3072,
-                env: dict | None = None, cwd: Path | None = None) -> Outcome:
-    """Run ``python -m nnviz.cli ARGS`` with a timeout and RLIMIT_AS (bounded time/memory)."""
+def run_limited(args: list, timeout: float = 120, mem_mb: int = 3072,
+                env: dict | None = None, cwd: Path | None = None,
+                module: str | None = "nnviz.cli") -> Outcome:
+    """Run ``python -m nnviz.cli ARGS`` with a timeout and RLIMIT_AS (bounded time/memory).
+
+    ``module=None`` runs ``python ARGS`` (e.g. ``-c CODE ...``)."""
     full_env = {**os.environ, **(env or {})}
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "nnviz.cli", *map(str, args)],
+    head = [sys.executable, "-m", module] if module else [sys.executable]
+    proc = subprocess.run([*head, *map(str, args)],
                           capture_output=True, text=True, timeout=timeout, env=full_env,
                           preexec_fn=_limit(mem_mb), cwd=cwd)
     return Outcome(proc.returncode, proc.stdout, proc.stderr, time.perf_counter() - t0)
