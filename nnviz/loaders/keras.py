@@ -9,6 +9,7 @@ variables' shapes.
 
 from __future__ import annotations
 
+import heapq
 import io
 import json
 import os
@@ -30,7 +31,8 @@ from nnviz.loaders.keras_weights import (
 )
 
 MODEL_CLASSES = frozenset({"Functional", "Sequential", "Model"})
-# Wrappers whose config holds one inner layer; drawn as one box named after both.
+# Wrappers whose config holds one inner layer. TimeDistributed is one box coloured like its
+# inner layer; Bidirectional becomes a group (forward, backward, merge).
 WRAPPERS = frozenset({"Bidirectional", "TimeDistributed"})
 _SKIP_ATTRS = frozenset({"name", "trainable", "dtype", "batch_input_shape", "batch_shape",
                          "sparse", "ragged", "optional", "layer", "layers", "cell",
@@ -58,7 +60,7 @@ def load_file(path: str | os.PathLike, **options: Any) -> Graph:
 
 def load_object(model: Any, **options: Any) -> Graph:
     """A live keras.Model (any backend) through its serialized config and its variables."""
-    import keras  # noqa: F401 - only a live keras object brings us here
+    import keras  # only a live keras object brings us here, so keras is installed
 
     try:
         config = keras.saving.serialize_keras_object(model)
@@ -68,11 +70,14 @@ def load_object(model: Any, **options: Any) -> Graph:
     if not isinstance(config, dict):
         raise ModelError(None, f"keras could not describe the model {model.name!r}")
     meta = {"framework": "keras", "keras_version": keras.__version__,
-            "backend": keras.backend.backend(), "source": "live"}
+            "backend": keras.backend.backend(), "format": "live"}
     try:
         return build_graph(config, LiveWeights(model), meta)
     except _BadConfig as exc:
         raise ModelError(None, f"cannot draw the keras model {model.name!r}: {exc}") from None
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise ModelError(None, f"cannot draw the keras model {model.name!r}: its config is "
+                               f"malformed ({type(exc).__name__}: {_short(exc)})") from None
 
 
 def _load_keras_zip(path: Path) -> Graph:
@@ -442,38 +447,54 @@ class _Builder:
                 if key not in tmap:  # an input layer not listed in input_layers
                     tmap[key] = self.input_node(layer_name(layer), layer.get("config", {}), scope)
         handles: dict[int, Any] = {}
-        pending = calls
-        while pending:
-            waiting = []
-            for i, n, refs in pending:
-                if any((r[0], r[1], r[2]) not in tmap for r in refs):
-                    waiting.append((i, n, refs))
-                    continue
-                layer = layers[i]
-                if i not in handles:
-                    handles[i] = self.source.child(handle, layers, i, False) \
-                        if self.source else None
-                ins = [tmap[(r[0], r[1], r[2])] for r in refs]
-                outs = self.call(layer, scope, ins, path, n, handles[i], frozen)
-                lname = layer_name(layer)
-                for t, tid in enumerate(outs):
-                    tmap[(lname, n, t)] = tid
-                for t in sorted(used.get((lname, n), ())):
-                    if (lname, n, t) not in tmap:
-                        tmap[(lname, n, t)] = self._extra_output(lname, t, outs)
-                for t in sorted(set(range(len(outs))) | used.get((lname, n), set())):
-                    shape, dtype = stored.get((lname, n, t), (None, None))
-                    tensor = self.g.tensors.get(tmap[(lname, n, t)])
-                    if tensor is not None:
-                        if shape is not None:
-                            tensor.shape = _merge_shapes(shape, tensor.shape)
-                        if tensor.dtype is None and isinstance(dtype, str):
-                            tensor.dtype = dtype
-            if len(waiting) == len(pending):
-                name, node, t, _ = next(r for r in waiting[0][2] if (r[0], r[1], r[2]) not in tmap)
-                raise _BadConfig(f"layer {layer_name(layers[waiting[0][0]])!r} consumes "
-                                 f"{name}[{node}][{t}], which no layer produces")
-            pending = waiting
+        # Kahn's algorithm over layer calls: a call runs once every tensor it reads exists.
+        # Ties go to config order, so a config already in topological order (what keras
+        # writes) is processed as written, and a scrambled one still costs O(n log n).
+        missing = [0] * len(calls)
+        waiters: dict[tuple[str, int, int], list[int]] = {}
+        ready: list[int] = []
+        for c, (_, _, refs) in enumerate(calls):
+            keys = {(r[0], r[1], r[2]) for r in refs} - tmap.keys()
+            missing[c] = len(keys)
+            for key in keys:
+                waiters.setdefault(key, []).append(c)
+            if not keys:
+                ready.append(c)
+        heapq.heapify(ready)
+        done = 0
+        while ready:
+            c = heapq.heappop(ready)
+            i, n, refs = calls[c]
+            done += 1
+            layer = layers[i]
+            if i not in handles:
+                handles[i] = self.source.child(handle, layers, i, False) if self.source else None
+            ins = [tmap[(r[0], r[1], r[2])] for r in refs]
+            outs = self.call(layer, scope, ins, path, n, handles[i], frozen)
+            lname = layer_name(layer)
+            for t, tid in enumerate(outs):
+                tmap[(lname, n, t)] = tid
+            for t in sorted(used.get((lname, n), ())):
+                if (lname, n, t) not in tmap:
+                    tmap[(lname, n, t)] = self._extra_output(lname, t, outs)
+            for t in sorted(set(range(len(outs))) | used.get((lname, n), set())):
+                shape, dtype = stored.get((lname, n, t), (None, None))
+                tensor = self.g.tensors.get(tmap[(lname, n, t)])
+                if tensor is not None:
+                    if shape is not None:
+                        tensor.shape = _merge_shapes(shape, tensor.shape)
+                    if tensor.dtype is None and isinstance(dtype, str):
+                        tensor.dtype = dtype
+                for waiter in waiters.pop((lname, n, t), ()):
+                    missing[waiter] -= 1
+                    if missing[waiter] == 0:
+                        heapq.heappush(ready, waiter)
+        if done < len(calls):
+            c = next(c for c in range(len(calls)) if missing[c] > 0)
+            i, _, refs = calls[c]
+            name, node, t, _ = next(r for r in refs if (r[0], r[1], r[2]) not in tmap)
+            raise _BadConfig(f"layer {layer_name(layers[i])!r} consumes {name}[{node}][{t}], "
+                             "which no layer produces")
         outs = []
         for name, node, t in _io_refs(cfg.get("output_layers")):
             if (name, node, t) not in tmap:
@@ -587,6 +608,10 @@ class _Builder:
         frozen = frozen or cfg.get("trainable") is False
         fwd = cfg["layer"]
         fwd_name = layer_name(fwd)
+        if not fwd_name.startswith("forward_"):  # Keras 2 stores the wrapped layer's own name
+            fwd_name = f"forward_{fwd_name}"
+            fwd = {**fwd, "name": fwd_name, "config": {**fwd.get("config", {}),
+                                                       "name": fwd_name}}
         bwd = cfg.get("backward_layer")
         if not isinstance(bwd, dict):
             base = fwd_name[len("forward_"):] if fwd_name.startswith("forward_") else fwd_name
