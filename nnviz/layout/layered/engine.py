@@ -10,6 +10,7 @@ the end for LR/BT/RL, then edges are smoothed into splines.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -25,6 +26,8 @@ from nnviz.theme import Theme
 
 # Phase start times of the last call, for the benchmark's breakdown (not part of the output).
 LAST_TIMINGS: dict[str, float] = {}
+
+WIDTH_GRID = 8.0  # px
 
 Key = tuple  # ("n", node_id) | ("g", path) | ("s", src_id, dst_id)
 
@@ -128,15 +131,21 @@ def layout_layered(graph: Graph, theme: Theme, direction: str = "TB",
         if h is None:
             h = height_memo[styles] = box_size(fitted, theme)[1]
         lines[("n", nid)] = fitted
-        size[("n", nid)] = (w, h)
+        # widths rounded up to a grid: the 48 copies of a block whose names differ by a
+        # digit ("h.9" / "h.10") get equal boxes, hence one shared sub-layout
+        size[("n", nid)] = (math.ceil(w / WIDTH_GRID - 1e-9) * WIDTH_GRID, h)
 
     _mark('frames and the level tree')
     # ---- frames and the level tree ----------------------------------------------------------
     framed, _counts = _framed_groups(graph)
     chain: dict[str, list[tuple[str, ...]]] = {}
+    chain_memo: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
     for nid, node in graph.nodes.items():
         g = node.group
-        chain[nid] = [g[:i] for i in range(1, len(g) + 1) if g[:i] in framed]
+        ch = chain_memo.get(g)
+        if ch is None:
+            ch = chain_memo[g] = [g[:i] for i in range(1, len(g) + 1) if g[:i] in framed]
+        chain[nid] = ch
     levels: dict[tuple[str, ...], _Level] = {(): _Level(())}
     group_parent: dict[tuple[str, ...], tuple[str, ...]] = {}
     group_first: dict[tuple[str, ...], int] = {}
