@@ -307,19 +307,24 @@ class _LayoutReuse:
         self.height_memo: dict[tuple[str, ...], float] = {}
         self.lines: dict[str, list[LabelLine]] = {}
 
+    def fitted(self, graph: Graph, node: Node) -> tuple[list[LabelLine], float]:
+        """fit_lines(node_lines(...)) and the widest line, memoised per line."""
+        fitted, w = [], 0.0
+        for ln in node_lines(graph, node):
+            hit = self.line_memo.get((ln.text, ln.style))
+            if hit is None:
+                f = fit_lines([ln], self.theme)[0]
+                hit = self.line_memo[(ln.text, ln.style)] = (f, box_size([f], self.theme)[0])
+            fitted.append(hit[0])
+            w = max(w, hit[1])
+        return fitted, w
+
     def signature(self, sub: Graph) -> tuple:
         index = {nid: i for i, nid in enumerate(sub.nodes)}
         sizes = []
         self.lines = {}
         for nid, node in sub.nodes.items():
-            fitted, w = [], 0.0
-            for ln in node_lines(sub, node):
-                hit = self.line_memo.get((ln.text, ln.style))
-                if hit is None:
-                    f = fit_lines([ln], self.theme)[0]
-                    hit = self.line_memo[(ln.text, ln.style)] = (f, box_size([f], self.theme)[0])
-                fitted.append(hit[0])
-                w = max(w, hit[1])
+            fitted, w = self.fitted(sub, node)
             styles = tuple(ln.style for ln in fitted)
             if styles not in self.height_memo:
                 self.height_memo[styles] = box_size(fitted, self.theme)[1]
@@ -386,10 +391,10 @@ def _group_stats(graph: Graph, paths: list[tuple[str, ...]]) -> list[dict]:
 
 # ---- JS label reconstruction check ------------------------------------------------------------
 
-def _js_lines(graph: Graph, node: Node, theme: Theme) -> list[str]:
+def _js_lines(graph: Graph, node: Node, reuse: _LayoutReuse) -> list[str]:
     """What viewer.js derives for a real node's box; boxes whose layout lines differ (a newer
     labels.py) get their lines embedded, so the page always shows what the layout sized."""
-    return [ln.text for ln in fit_lines(node_lines(graph, node), theme)]
+    return [ln.text for ln in reuse.fitted(graph, node)[0]]
 
 
 # ---- packing ---------------------------------------------------------------------------------
@@ -486,7 +491,7 @@ def _pack(graph: Graph, layout: Layout, theme: Theme, engine: str, direction: st
             if lay is None:
                 lay = run_layout(sub, engine=engine, direction=direction, theme=theme)
                 reuse.put(sub, lay)
-        packed_views.append(_pack_view(graph, view, lay, node_index, tindex, theme, gidx))
+        packed_views.append(_pack_view(graph, view, lay, node_index, tindex, reuse, gidx))
 
     return {
         "format": "nnviz-viewer", "version": 1,
@@ -507,7 +512,7 @@ def _pack(graph: Graph, layout: Layout, theme: Theme, engine: str, direction: st
 
 
 def _pack_view(graph: Graph, view: _View, lay: Layout, node_index: dict[str, int],
-               tindex: dict[str, int], theme: Theme, gidx: dict) -> dict:
+               tindex: dict[str, int], reuse: _LayoutReuse, gidx: dict) -> dict:
     box_type, box_ref, xs, ys, ws, hs = [], [], [], [], [], []
     lines: dict[str, list] = {}
     box_index: dict[str, int] = {}
@@ -529,7 +534,7 @@ def _pack_view(graph: Graph, view: _View, lay: Layout, node_index: dict[str, int
                 continue
             ref = node_index[bid]
             node = graph.nodes[bid]
-            if [ln.text for ln in box.lines] != _js_lines(graph, node, theme):
+            if [ln.text for ln in box.lines] != _js_lines(graph, node, reuse):
                 lines[str(len(box_type))] = [[ln.text, _STYLE_CODES.get(ln.style, 2)]
                                              for ln in box.lines]
         else:
