@@ -60,15 +60,16 @@ _TABLE: dict[str, tuple[str, ...]] = {
                 "zeropadding", "cropping", "globalpool",
                 "spacetobatch", "batchtospace", "compress", "einops", "unflatten",
                 "expandas", "viewas", "reshapeas", "clone", "detach", "alias", "t",
-                "_unsafeview", "unsafeview", "newzeros", "zeros", "ones", "full", "arange",
-                "zeroslike", "oneslike", "fulllike", "emptylike", "empty", "sym_size",
+                "_unsafeview", "unsafeview", "sym_size",
                 "symsize", "lift_fresh_copy", "liftfreshcopy", "copy", "assertasync"),
     "reduce": ("reducemean", "reducesum", "reducemax", "reducemin", "reduceprod",
                "reducel1", "reducel2", "reducelogsum", "reducelogsumexp", "reducesumsquare",
                "logsumexp", "amax", "amin", "prod", "var", "std", "norm", "cumsum",
                "globalaveragepooling1d"),
     "io": ("input", "output", "inputlayer", "placeholder"),
-    "constant": ("constant", "constantlayer", "initializer", "getattr", "parameter", "buffer"),
+    "constant": ("constant", "constantlayer", "initializer", "getattr", "parameter", "buffer",
+                 "newzeros", "zeros", "ones", "full", "arange", "zeroslike", "oneslike",
+                 "fulllike", "emptylike", "empty", "randn", "rand", "eye"),
 }
 
 _LOOKUP: dict[str, str] = {}
