@@ -375,3 +375,29 @@ def test_names_outside_the_font_and_bidi_overrides(caplog: pytest.LogCaptureFixt
     pypdf = pytest.importorskip("pypdf", reason="pypdf (test extra) reads the PDF back")
     assert "??? evil" in pypdf.PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
     assert "??? evil" in d.to_bytes("tex").decode()
+
+
+def test_huge_figures_are_scaled_to_fit_pdf_and_tex(tmp_path: Path) -> None:
+    """A 30,000 px tall graph: TeX cannot measure it and Acrobat refuses pages over 200 in."""
+    pypdf = pytest.importorskip("pypdf", reason="pypdf (test extra) reads the PDF back")
+    from nnviz.render.pdf import scene_to_pdf
+    from nnviz.render.scene import Rect, Scene
+    from nnviz.render.tikz import MAX_BP, scene_to_tikz
+
+    scene = Scene(200, 40000, "#ffffff", "tall", [("node", {}, [
+        Rect(10, 39000, 100, 50, "#eeeeee", "#000000", 1.0, 4.0),
+        Text(60, 39030, "bottom", 10, "#000000")])])
+    box = pypdf.PdfReader(io.BytesIO(scene_to_pdf(scene))).pages[0].mediabox
+    assert float(box.height) == pytest.approx(MAX_BP)
+    assert float(box.width) == pytest.approx(200 * MAX_BP / 40000)
+    tex = scene_to_tikz(scene)
+    k = 0.75 * MAX_BP / (40000 * 0.75)
+    assert f"[x={k:.6g}bp, y=-{k:.6g}bp]" in tex
+    if shutil.which("pdflatex") is None:
+        return
+    doc = tmp_path / "tall.tex"
+    doc.write_text("\\documentclass{article}\\usepackage{tikz}\\begin{document}\n" + tex
+                   + "\\end{document}\n")
+    proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", doc.name],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout[-1500:]

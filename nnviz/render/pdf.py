@@ -46,13 +46,12 @@ def _color_op(color: str, op: str) -> str:
     return f"{_n(r / 255)} {_n(g / 255)} {_n(b / 255)} {op}"
 
 
-def _shape_ops(it: Item, page_h: float) -> str:
+def _shape_ops(it: Item, page_h: float, s: float) -> str:
     """PDF operators for one shape, inside q/Q so fpdf2's own state bookkeeping stays true.
 
     Written directly (not via fpdf2's drawing API, ~3 ms per shape) so that a graph with
-    tens of thousands of shapes still renders in seconds.
+    tens of thousands of shapes still renders in seconds. ``s`` is pt per px.
     """
-    s = PT_PER_PX
 
     def pt(x: float, y: float) -> str:  # px, y down -> pt, y up
         return f"{_n(x * s)} {_n(page_h - y * s)}"
@@ -113,8 +112,7 @@ def _in_font(text: str, bold: bool) -> str:
     return "".join(ch if ord(ch) in widths or ch == " " else "?" for ch in text)
 
 
-def _draw(pdf, it: Item, page_h: float) -> None:
-    s = PT_PER_PX
+def _draw(pdf, it: Item, page_h: float, s: float) -> None:
     if isinstance(it, Text):
         if not it.text:
             return
@@ -131,13 +129,16 @@ def _draw(pdf, it: Item, page_h: float) -> None:
         return
     if isinstance(it, Path) and len(it.points) < 2:
         return
-    pdf._out(_shape_ops(it, page_h))  # fpdf2's raw content hook (see _shape_ops)
+    pdf._out(_shape_ops(it, page_h, s))  # fpdf2's raw content hook (see _shape_ops)
 
 
 def scene_to_pdf(scene: Scene) -> bytes:
     from fpdf import FPDF
 
-    s = PT_PER_PX
+    from nnviz.render.tikz import bp_per_px
+
+    # PDF viewers (Acrobat) refuse pages over 200 in: a huge graph is scaled down to fit.
+    s = bp_per_px(scene)
     pdf = FPDF(unit="pt", format=(max(scene.width * s, 1.0), max(scene.height * s, 1.0)))
     pdf.set_creation_date(FIXED_DATE)
     pdf.set_title(scene.title)
@@ -156,7 +157,7 @@ def scene_to_pdf(scene: Scene) -> bytes:
     pdf.rect(0, 0, pdf.w, pdf.h, style="F")
     page_h = pdf.h
     for item in items:
-        _draw(pdf, item, page_h)
+        _draw(pdf, item, page_h, s)
     return bytes(pdf.output())
 
 

@@ -15,6 +15,14 @@ from nnviz.render.scene import Circle, Item, Path, Rect, Scene, Text, build_scen
 from nnviz.theme import Theme, templates_dir
 
 PT_PER_PX = 0.75
+MAX_BP = 14400.0  # TeX dimensions stop at 16383 pt; 14400 bp (200 in) is also PDF's page limit
+
+
+def bp_per_px(scene: Scene) -> float:
+    """0.75 (96 px per inch), or less for a figure that would exceed MAX_BP: TeX cannot
+    even measure a longer picture, so a huge graph is scaled down to fit, text included."""
+    longest = max(scene.width, scene.height, 1.0) * PT_PER_PX
+    return PT_PER_PX if longest <= MAX_BP else PT_PER_PX * MAX_BP / longest
 
 # Each LaTeX special becomes a command that works in the default OT1 encoding (no fontenc).
 _LATEX = {
@@ -60,8 +68,8 @@ def _f(v: float) -> str:
     return "0" if s in ("-0", "") else s
 
 
-def _pt(v: float) -> str:
-    return _f(v * PT_PER_PX) + "bp"
+def _pt(v: float, k: float) -> str:
+    return _f(v * k) + "bp"
 
 
 class _Colors:
@@ -89,17 +97,17 @@ class _Colors:
         return out
 
 
-def _paint(colors: _Colors, fill: str | None, stroke: str | None, width: float,
+def _paint(colors: _Colors, k: float, fill: str | None, stroke: str | None, width: float,
            dash: tuple[float, float] | None = None) -> str:
     opts = []
     if fill:
         opts.append(f"fill={colors(fill)}")
     if stroke:
         opts.append(f"draw={colors(stroke)}")
-        opts.append(f"line width={_pt(width)}")
+        opts.append(f"line width={_pt(width, k)}")
         opts.append("line join=round")
         if dash:
-            opts.append(f"dash pattern=on {_pt(dash[0])} off {_pt(dash[1])}")
+            opts.append(f"dash pattern=on {_pt(dash[0], k)} off {_pt(dash[1], k)}")
     return ", ".join(opts)
 
 
@@ -107,12 +115,12 @@ def _xy(p: tuple[float, float]) -> str:
     return f"({_f(p[0])},{_f(p[1])})"
 
 
-def _item(it: Item, colors: _Colors) -> str | None:
+def _item(it: Item, colors: _Colors, k: float) -> str | None:
     if isinstance(it, Text):
         if not it.text:
             return None
         anchor = {"start": "base west", "end": "base east"}.get(it.anchor, "base")
-        size = it.size * PT_PER_PX
+        size = it.size * k
         font = f"\\fontsize{{{_f(size)}bp}}{{{_f(size * 1.2)}bp}}\\selectfont\\sffamily"
         if it.bold:
             font += "\\bfseries"
@@ -121,16 +129,16 @@ def _item(it: Item, colors: _Colors) -> str | None:
     if not (it.fill or it.stroke):
         return None
     if isinstance(it, Rect):
-        opts = _paint(colors, it.fill, it.stroke, it.width, it.dash)
+        opts = _paint(colors, k, it.fill, it.stroke, it.width, it.dash)
         r = min(it.radius, it.w / 2, it.h / 2)
         if r > 0:
-            opts += f", rounded corners={_pt(r)}"
+            opts += f", rounded corners={_pt(r, k)}"
         return f"\\path[{opts}] {_xy((it.x, it.y))} rectangle {_xy((it.x + it.w, it.y + it.h))};"
     if isinstance(it, Circle):
-        opts = _paint(colors, it.fill, it.stroke, it.width)
-        return f"\\path[{opts}] {_xy((it.cx, it.cy))} circle[radius={_pt(it.r)}];"
+        opts = _paint(colors, k, it.fill, it.stroke, it.width)
+        return f"\\path[{opts}] {_xy((it.cx, it.cy))} circle[radius={_pt(it.r, k)}];"
     if isinstance(it, Path):
-        opts = _paint(colors, it.fill, it.stroke, it.width, it.dash)
+        opts = _paint(colors, k, it.fill, it.stroke, it.width, it.dash)
         pts = it.points
         if it.spline and len(pts) >= 4 and (len(pts) - 1) % 3 == 0:
             parts = [_xy(pts[0])]
@@ -149,16 +157,17 @@ def _item(it: Item, colors: _Colors) -> str | None:
 def scene_to_tikz(scene: Scene) -> str:
     """The tikzpicture environment (self-contained: it defines its own colours)."""
     colors = _Colors()
+    k = bp_per_px(scene)
     body: list[str] = []
     bg = colors(scene.background)
     body.append(f"\\path[fill={bg}] (0,0) rectangle {_xy((scene.width, scene.height))};")
     for cls, _data, items in scene.layers:
-        lines = [line for line in (_item(it, colors) for it in items) if line]
+        lines = [line for line in (_item(it, colors, k) for it in items) if line]
         if lines:
             body.append(f"% {cls}")
             body.extend(lines)
     out = [f"% nnviz: {latex_escape(scene.title)}",
-           "\\begin{tikzpicture}[x=0.75bp, y=-0.75bp]",
+           f"\\begin{{tikzpicture}}[x={k:.6g}bp, y=-{k:.6g}bp]",
            *colors.definitions(),
            f"\\useasboundingbox (0,0) rectangle {_xy((scene.width, scene.height))};",
            *body,
