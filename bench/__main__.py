@@ -173,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
                 r = e2e(grouped, tmp)
                 if r:
                     row.update(e2e_s=r["file_to_svg_s"], rss_mb=r["peak_rss_mb"], e2e=r)
+                    if n >= 20000:
+                        print("    e2e breakdown: " + ", ".join(
+                            f"{k} {v}" for k, v in r.items() if k.endswith("_s")), flush=True)
             if args.peers:
                 for eng in ("elk", "dagre"):
                     r = run_peer(eng, flat, lay, max(args.dot_limit, 60))

@@ -1,6 +1,10 @@
 """One end-to-end run in a fresh process: model file -> SVG, with phase times and peak RSS.
 
-    python -m bench.e2e MODEL OUT.svg      # prints one JSON line
+    python -m bench.e2e MODEL OUT.svg [--cli]     # prints one JSON line
+
+Default ("full"): load -> annotate (shapes, params, FLOPs) -> layout of every node -> SVG.
+``--cli`` uses the CLI's default view instead (prepare: annotate + fold/collapse), which
+draws a 50k-node model as a few dozen boxes.
 """
 
 from __future__ import annotations
@@ -16,14 +20,14 @@ def main(argv: list[str]) -> None:
     t0 = time.perf_counter()
     import nnviz
     from nnviz.layout import layout
-    from nnviz.passes import ViewOptions, prepare
+    from nnviz.passes import ViewOptions, annotate, prepare
     from nnviz.render import render
     from nnviz.theme import load_theme
 
     t1 = time.perf_counter()
     graph = nnviz.load(src)
     t2 = time.perf_counter()
-    graph = prepare(graph, ViewOptions())
+    graph = prepare(graph, ViewOptions()) if "--cli" in argv else annotate(graph)
     t3 = time.perf_counter()
     theme = load_theme()
     lay = layout(graph, theme=theme)
