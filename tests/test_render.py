@@ -401,3 +401,25 @@ def test_huge_figures_are_scaled_to_fit_pdf_and_tex(tmp_path: Path) -> None:
     proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", doc.name],
                           cwd=tmp_path, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stdout[-1500:]
+
+
+def test_tikz_warns_when_pdflatex_memory_will_not_hold_it() -> None:
+    from nnviz.layout.model import LabelLine, Layout, NodeBox
+    from nnviz.render.tikz import MANY_SHAPES
+    from nnviz.render.tikz import render as render_tikz
+    from nnviz.theme import load_theme
+
+    g = Graph(name="wide")
+    lay = Layout(width=100, height=100)
+    for i in range(MANY_SHAPES // 3 + 1):  # a box and two text lines each
+        g.add_node(Node(f"n{i}", "Relu", "activation"))
+        lay.nodes[f"n{i}"] = NodeBox(f"n{i}", 0, 0, 10, 10,
+                                     [LabelLine("Relu", "title"), LabelLine("x")])
+    with pytest.warns(UserWarning, match="lualatex"):
+        render_tikz(g, lay, load_theme())
+    del lay.nodes["n0"]
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        render_tikz(g, lay, load_theme())

@@ -9,12 +9,16 @@ DejaVu Sans, so labels still fit the boxes sized from DejaVu metrics.
 
 from __future__ import annotations
 
+import warnings
+
 from nnviz.ir import Graph
 from nnviz.layout.model import Layout
 from nnviz.render.scene import Circle, Item, Path, Rect, Scene, Text, build_scene, clean_text
 from nnviz.theme import Theme, templates_dir
 
 PT_PER_PX = 0.75
+# Measured: 4,200 shapes compile with pdflatex's default main memory, 12,000 do not.
+MANY_SHAPES = 6000
 MAX_BP = 14400.0  # TeX dimensions stop at 16383 pt; 14400 bp (200 in) is also PDF's page limit
 
 
@@ -177,7 +181,13 @@ def scene_to_tikz(scene: Scene) -> str:
 
 def render(graph: Graph, layout: Layout, theme: Theme, snippet: bool = False,
            **options) -> str:
-    picture = scene_to_tikz(build_scene(graph, layout, theme))
+    scene = build_scene(graph, layout, theme)
+    shapes = len(scene.items())
+    if shapes > MANY_SHAPES:
+        warnings.warn(f"the TikZ picture has {shapes:,} shapes; pdflatex's default memory holds "
+                      f"about {MANY_SHAPES:,} (compile with lualatex, collapse groups with "
+                      "--depth, or write PDF instead)", stacklevel=2)
+    picture = scene_to_tikz(scene)
     if snippet:
         return picture
     template = (templates_dir() / "tikz.tex").read_text(encoding="utf-8")
