@@ -423,3 +423,8 @@ def test_tikz_warns_when_pdflatex_memory_will_not_hold_it() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         render_tikz(g, lay, load_theme())
+
+
+def test_png_refuses_absurd_sizes_in_one_sentence() -> None:
+    with pytest.raises(NnvizError, match="too large"):
+        draw("graph", scale=400).to_bytes("png")
