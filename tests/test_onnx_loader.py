@@ -379,6 +379,7 @@ def test_truncated_examples_raise(tmp_path, examples_dir):
 
 # ---- a real exporter -----------------------------------------------------------------------
 
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # torch-internal deprecations
 def test_torch_dynamo_export_scopes(tmp_path):
     torch = pytest.importorskip("torch")
     pytest.importorskip("onnxscript")
@@ -503,3 +504,19 @@ def test_big_live_model_converts_from_a_light_copy(monkeypatch):
     assert light.ByteSize() < 4096 < m.ByteSize()
     assert load_model_proto(m).to_dict() == full.to_dict()
     assert m.graph.initializer[0].raw_data  # the caller's model is untouched
+
+
+def test_function_calls_mixed_with_plain_nodes_and_caller_model_untouched():
+    fn = helper.make_function("custom", "Block", ["x"], ["y"],
+                              [helper.make_node("Relu", ["x"], ["y"], name="r")], OPSET)
+    nodes = [helper.make_node("Sigmoid", ["x"], ["a"], name="/pre/Sig"),
+             helper.make_node("Block", ["a"], ["b"], domain="custom", name="/blk"),
+             helper.make_node("Tanh", ["b"], ["c"], name="/post/Tanh")]
+    m = model(nodes, [vi("x", [2])], [vi("c", [2])], functions=[fn],
+              opsets=OPSET + [helper.make_opsetid("custom", 1)])
+    before = m.SerializeToString()
+    g = load_model_proto(m)
+    assert [(n.id, n.inputs, n.outputs) for n in g.nodes.values()] == [
+        ("input:x", [], ["x"]), ("/pre/Sig", ["x"], ["a"]), ("/blk/r", ["a"], ["b"]),
+        ("/post/Tanh", ["b"], ["c"]), ("output:c", ["c"], [])]
+    assert m.SerializeToString() == before

@@ -752,9 +752,12 @@ def _inline_graph(gp: Any, functions: dict, scope_ops: dict, labels: dict, depth
         changed = True
         new_nodes.extend(_expand_call(node, fn, functions, scope_ops, labels, depth))
     if changed:
+        # Copy into a fresh container before clearing: the kept nodes are elements of
+        # gp.node, and not every protobuf backend keeps removed elements alive.
+        fresh = onnx.GraphProto()
+        fresh.node.extend(new_nodes)
         del gp.node[:]
-        gp.node.extend(new_nodes)
-        _ = onnx  # keep the import local and explicit
+        gp.node.extend(fresh.node)
 
 
 def _expand_call(call: Any, fn: Any, functions: dict, scope_ops: dict, labels: dict,
