@@ -287,3 +287,51 @@ def test_dot_engine_missing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(dot_mod.shutil, "which", lambda name: None)
     with pytest.raises(NnvizError, match="Graphviz"):
         layout(resnet(30), engine="dot")
+
+
+def test_real_onnx_model_with_scopes(tmp_path: Path) -> None:
+    """A transformer block built with onnx.helper, loaded by the ONNX loader (name scopes)."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    import nnviz
+
+    nodes, inits = [], []
+    x = "x"
+    for i in range(3):
+        s = f"/layers.{i}"
+
+        def w(name: str, i: int = i) -> str:
+            return f"layers.{i}.{name}"
+
+        nodes.append(helper.make_node("LayerNormalization", [x, w("ln.w"), w("ln.b")],
+                                      [f"{s}/ln"], name=f"{s}/norm/LayerNormalization"))
+        for p in ("q", "k", "v"):
+            nodes.append(helper.make_node("MatMul", [f"{s}/ln", w(p)], [f"{s}/{p}"],
+                                          name=f"{s}/attn/{p}_proj/MatMul"))
+            inits.append(helper.make_tensor(w(p), TensorProto.FLOAT, [8, 8], [0.0] * 64))
+        nodes.append(helper.make_node("MatMul", [f"{s}/q", f"{s}/k"], [f"{s}/qk"],
+                                      name=f"{s}/attn/MatMul"))
+        nodes.append(helper.make_node("Softmax", [f"{s}/qk"], [f"{s}/sm"],
+                                      name=f"{s}/attn/Softmax"))
+        nodes.append(helper.make_node("MatMul", [f"{s}/sm", f"{s}/v"], [f"{s}/av"],
+                                      name=f"{s}/attn/MatMul_1"))
+        nodes.append(helper.make_node("Add", [x, f"{s}/av"], [f"{s}/out"], name=f"{s}/Add"))
+        inits += [helper.make_tensor(w("ln.w"), TensorProto.FLOAT, [8], [1.0] * 8),
+                  helper.make_tensor(w("ln.b"), TensorProto.FLOAT, [8], [0.0] * 8)]
+        x = f"{s}/out"
+    graph = helper.make_graph(nodes, "blocks",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
+                              [helper.make_tensor_value_info(x, TensorProto.FLOAT, [1, 8])],
+                              inits)
+    path = tmp_path / "blocks.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    g = nnviz.load(path)
+    lay = layout(g, theme=THEME)
+    assert_no_overlap(lay)
+    assert_edges_on_borders(lay)
+    assert_edges_avoid_boxes(lay)
+    assert_frames(g, lay)
+    assert {fr.path[0] for fr in lay.groups} >= {"layers.0", "layers.1", "layers.2"}
+    for e in lay.edges:
+        assert lay.nodes[e.src].cy < lay.nodes[e.dst].cy
