@@ -204,6 +204,16 @@ def _torch_file(path: Path, trust_pickle: bool) -> Iterator[WeightTensor]:
     import torch
 
     if path.suffix.lower() == ".pt2":
+        if not trust_pickle:
+            # torch.export.load falls back to torch.load(weights_only=False) for some members:
+            # refuse archives holding pickles that are not plain data, as the drawing does.
+            from nnviz.loaders.torch import _pt2_pickles
+
+            unsafe = _pt2_pickles(torch, path)
+            if unsafe:
+                raise ModelError(path, f"is a .pt2 archive holding pickled objects ({unsafe[0]}); "
+                                       "loading them can run arbitrary code, so nnviz refuses it "
+                                       "unless you pass --trust-pickle")
         try:
             ep = torch.export.load(str(path))
         except Exception as exc:  # torch raises many types for a bad archive
