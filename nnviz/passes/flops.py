@@ -54,7 +54,10 @@ def count_flops_inplace(g: Graph, dims: dict[str, int] | None = None) -> Graph:
     sums: dict[tuple[str, ...], list[int]] = {}
     total = [0, 0, 0]  # flops, macs, unknown
     for node in g.nodes.values():
-        flops, macs = node_flops(g, node, dims)
+        try:
+            flops, macs = node_flops(g, node, dims)
+        except (ValueError, TypeError, IndexError, ZeroDivisionError, OverflowError, KeyError):
+            flops, macs = None, None  # malformed attributes/shapes: unknown, never a crash
         node.meta["flops"] = flops
         node.meta["macs"] = macs
         for i in range(0, len(node.group) + 1):
@@ -250,6 +253,8 @@ def _attention_macs(graph: Graph, node: Node, op: str, ins: list[Shape],
                     out: Shape) -> int | None:
     if op in ("scaleddotproductattention", "scaleddotproductflashattention",
               "scaleddotproductefficientattention") or (not node.params and len(ins) >= 3):
+        if len(ins) < 3:
+            return None
         q, k, v = ins[0], ins[1], ins[2]
         if q is None or k is None or v is None or len(q) < 2 or len(k) < 2:
             return None
