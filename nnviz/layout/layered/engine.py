@@ -93,6 +93,15 @@ def _group_label(graph: Graph, path: tuple[str, ...], parent_len: int) -> str:
 def layout_layered(graph: Graph, theme: Theme, direction: str = "TB",
                    aux: bool = True) -> Layout:
     """Lay out ``graph`` top-down (or LR/BT/RL) with groups as frames."""
+    progress = LayoutProgress(len(graph.nodes) + 1)
+    try:
+        return _layout(graph, theme, direction, aux, progress)
+    finally:
+        progress.close()
+
+
+def _layout(graph: Graph, theme: Theme, direction: str, aux: bool,
+            progress: LayoutProgress) -> Layout:
     t0 = time.perf_counter()
     LAST_TIMINGS.clear()
 
@@ -106,7 +115,6 @@ def layout_layered(graph: Graph, theme: Theme, direction: str = "TB",
     margin = float(sp["margin"])
     node_ids = list(graph.nodes)
     node_idx = {nid: i for i, nid in enumerate(node_ids)}
-    progress = LayoutProgress(len(node_ids) + 1)
 
     _mark('boxes')
     # ---- boxes ------------------------------------------------------------------------------
@@ -302,13 +310,13 @@ def layout_layered(graph: Graph, theme: Theme, direction: str = "TB",
         sig = inp.signature()
         res = cache.get(sig)
         if res is None:
-            res = solve_level(inp)
+            res = solve_level(inp, phase=progress.phase if n > 2000 else None)
             cache[sig] = res
             serial[id(res)] = len(serial)
         lv.result = res
         done += n
         progress.update(done, f"{len(levels)} groups")
-    progress.close()
+    progress.phase("placing and routing")
 
     _mark('place top-down in absolute TB-space coordinates')
     # ---- place top-down in absolute TB-space coordinates --------------------------------------

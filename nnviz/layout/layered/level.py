@@ -10,6 +10,7 @@ engine rotates the result for other directions.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from nnviz.layout.layered.cycles import find_back_edges
@@ -79,7 +80,10 @@ def _spans(inp: LevelInput, no_span: frozenset[int]) -> list[int]:
 
 
 def solve_level(inp: LevelInput, budget_scale: float = 1.0,
-                no_span: frozenset[int] = frozenset()) -> LevelResult:
+                no_span: frozenset[int] = frozenset(),
+                phase: Callable[[str], None] | None = None) -> LevelResult:
+    """Lay out one level; ``phase(name)`` is called as each phase starts (progress)."""
+    say = phase or (lambda name: None)
     n = len(inp.widths)
     span = _spans(inp, no_span)
     if sum(span) - n > 2 * (n + len(inp.edges)) + 64:
@@ -89,6 +93,7 @@ def solve_level(inp: LevelInput, budget_scale: float = 1.0,
     nbase = n + n_ports
     edges = inp.edges
     # ---- cycle breaking + ranking on item-item edges -------------------------------------
+    say("ranking")
     item_edges: list[tuple[int, int]] = []
     item_eidx: list[int] = []
     for i, (s, d, _, _) in enumerate(edges):
@@ -193,6 +198,7 @@ def solve_level(inp: LevelInput, budget_scale: float = 1.0,
             up_off[q].append((op, oq))
     nv = len(vrank)
     # ---- crossing reduction ----------------------------------------------------------------
+    say("crossing reduction")
     roots = list(range(n, n + inp.n_in)) + [v for v in range(n) if not up[v]]
     layers = dfs_order(nv, vrank, nlayers, down, roots)
     nseg = sum(len(x) for x in down)
@@ -210,12 +216,13 @@ def solve_level(inp: LevelInput, budget_scale: float = 1.0,
                               frac(up_off, up) if has_off else None,
                               frac(down_off, down) if has_off else None, budget=budget)
     # ---- coordinates ------------------------------------------------------------------------
+    say("coordinates")
     bend = [dummy[v] and v >= nbase for v in range(nv)]  # long-edge dummies only
     x = assign_x(layers, up, down, up_off, down_off, width, dummy, inp.node_sep, inp.edge_sep,
                  bend)
     bad = frozenset(v for f, v in fillers if abs(x[f] - x[v]) > 0.01)
     if bad:  # a filler column was not kept straight: lay those items out in one layer
-        return solve_level(inp, budget_scale, no_span | bad)
+        return solve_level(inp, budget_scale, no_span | bad, phase)
     pad_t, pad_r, pad_b, pad_l = inp.pad
     tall_end: dict[int, list[int]] = {}  # last layer -> tall items ending there
     for v in range(n):
@@ -253,6 +260,7 @@ def solve_level(inp: LevelInput, budget_scale: float = 1.0,
             ys[v] = layer_top[rank[v]] + height[v] / 2
 
     # ---- routing: polylines through the layer bands ------------------------------------------
+    say("routing")
     # Spread several incoming edges along a box's top border, keeping the one that comes
     # from most nearly straight above at the centre (the trunk stays straight).
     dst_off: dict[int, float] = {}

@@ -19,8 +19,10 @@ class LayoutProgress:
         self.enabled = bool(getattr(sys.stderr, "isatty", lambda: False)())
         self._progress = None
         self._task = None
+        self._done = 0
 
     def update(self, done: int, phase: str = "") -> None:
+        self._done = done
         if not self.enabled:
             return
         if self._progress is None:
@@ -37,6 +39,10 @@ class LayoutProgress:
             self._task = self._progress.add_task(self.what, total=self.total)
         desc = f"{self.what}: {phase}" if phase else self.what
         self._progress.update(self._task, completed=min(done, self.total), description=desc)
+
+    def phase(self, name: str) -> None:
+        """Name the running phase of a big sub-problem (keeps the count)."""
+        self.update(self._done, name)
 
     def close(self) -> None:
         if self._progress is not None:
