@@ -394,3 +394,19 @@ def test_collapse_every_depth_gives_consistent_graph(depth):
         if node.kind != "io":
             assert node.group in c.groups or node.group == ()
     assert c.meta["flops"] == sum(n.meta.get("flops") or 0 for n in c.nodes.values())
+
+
+def test_fold_needs_numbered_siblings():
+    b = Builder()
+    x = b.input((1, D))
+    y = encoder_layer(b, x, ("encoder",))
+    z = encoder_layer(b, y, ("decoder",))  # same structure, different role
+    b.output(z)
+    assert len(fold_repeats(b.g, fold=True).nodes) == len(b.g.nodes)
+    b2 = Builder()
+    x = b2.input((1, D))
+    for i in range(1, 4):
+        x = encoder_layer(b2, x, (f"block{i}",))  # Keras-style numbering folds
+    b2.output(x)
+    f = fold_repeats(b2.g, fold=True)
+    assert f.groups[("block1",)].attrs["repeat"] == 3

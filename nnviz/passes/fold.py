@@ -7,13 +7,16 @@ block's matching outputs, so edges to the rest of the model survive.
 
 Two blocks are "identical" when their nodes, in topological order, have the same op, kind,
 relative sub-group, parameter shapes, output shapes, and the same wiring among themselves.
-Names never matter. Blocks must also be chained: each one consumes something the previous one
-produced (directly), so parallel branches that happen to look alike are not folded.
+Names matter only in that siblings must be numbered alike (``layer.3``, ``block2``, ``0``):
+``encoder`` and ``decoder`` are never folded together. Blocks must also be chained: each one
+consumes something the previous one produced (directly), so parallel branches that happen to
+look alike are not folded.
 """
 
 from __future__ import annotations
 
 import json
+import re
 
 from nnviz.ir import Graph
 from nnviz.passes.params import param_totals
@@ -103,12 +106,19 @@ def _find_run(g: Graph, siblings: list[Paths],
     while i < len(info):
         j = i + 1
         while j < len(info) and info[j][2] and info[j][2] == info[i][2] and \
+                _stem(info[j][0]) == _stem(info[i][0]) and \
                 _chained(g, info[j - 1][1], info[j][1]):
             j += 1
         if j - i >= 2:
             return [(p, ids) for p, ids, _ in info[i:j]]
         i = j
     return None
+
+
+def _stem(path: Paths) -> str:
+    """'layer.11' -> 'layer.': repeats are numbered siblings; 'encoder' and 'decoder' that
+    happen to match structurally are different parts of the model and stay apart."""
+    return re.sub(r"\d+", "#", path[-1])
 
 
 def _chained(g: Graph, prev_ids: list[str], next_ids: list[str]) -> bool:
