@@ -193,12 +193,14 @@ def _format_warning(message: Any, category: Any, filename: str, lineno: int,
 @click.option("--dpi", type=float, default=None, help="PNG resolution (default 96).")
 @click.option("--scale", type=float, default=None, help="PNG scale factor.")
 @click.option("--tikz-snippet", is_flag=True, help="TikZ: write only the tikzpicture.")
+@click.option("--embed-font", is_flag=True,
+              help="SVG: embed the (subset) font so browsers without DejaVu Sans match.")
 @click.option("--force", is_flag=True, help="Draw even absurdly large graphs.")
 @view_options
 @load_options
 def draw_cmd(model: str, output: str, fmt: str | None, engine: str, direction: str,
              theme: str | None, style: str, dpi: float | None, scale: float | None,
-             tikz_snippet: bool, force: bool, **kw: Any) -> None:
+             tikz_snippet: bool, embed_font: bool, force: bool, **kw: Any) -> None:
     from nnviz.api import draw
     from nnviz.render import format_for
 
@@ -209,6 +211,8 @@ def draw_cmd(model: str, output: str, fmt: str | None, engine: str, direction: s
         render_opts["scale"] = scale
     if tikz_snippet:
         render_opts["snippet"] = True
+    if embed_font:
+        render_opts["embed_font"] = True
 
     def body() -> None:
         format_for(output, fmt)  # fail on a bad extension before the slow work

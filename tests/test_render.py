@@ -428,3 +428,26 @@ def test_tikz_warns_when_pdflatex_memory_will_not_hold_it() -> None:
 def test_png_refuses_absurd_sizes_in_one_sentence() -> None:
     with pytest.raises(NnvizError, match="too large"):
         draw("graph", scale=400).to_bytes("png")
+
+
+def test_svg_can_embed_a_subset_of_the_font() -> None:
+    import base64
+    import re
+
+    from fontTools.ttLib import TTFont
+
+    d = draw("graph")
+    plain = d.to_bytes("svg")
+    emb = render_bytes(d.graph, d.layout, "svg", d.theme, embed_font=True)
+    assert b"@font-face" not in plain and emb.count(b"@font-face") == 2  # regular and bold
+    assert emb == render_bytes(d.graph, d.layout, "svg", d.theme, embed_font=True)
+    root = ET.fromstring(emb)
+    assert root.get("font-family").startswith("'nnviz DejaVu Sans'")
+    used = {ch for t in root.iter(SVG_NS + "text") for ch in "".join(t.itertext())}
+    fonts = re.findall(rb"base64,([A-Za-z0-9+/=]+)", emb)
+    covered: set[int] = set()
+    for data in fonts:
+        font = TTFont(io.BytesIO(base64.b64decode(data)))
+        covered |= set(font.getBestCmap())
+        assert len(font.getGlyphOrder()) < 200  # a subset, not the 6,000-glyph font
+    assert {ord(ch) for ch in used if ch != " "} <= covered

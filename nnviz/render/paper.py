@@ -113,7 +113,8 @@ def paper_scene(graph: Graph, layout: Layout, theme: Theme) -> Scene:
     raise NnvizError(f"unknown drawing style '{layout.style}'")
 
 
-def render_svg(graph: Graph, layout: Layout, theme: Theme, **options) -> str:
+def render_svg(graph: Graph, layout: Layout, theme: Theme, embed_font: bool = False,
+               **options) -> str:
     from nnviz.render.svg import scene_to_svg
 
-    return scene_to_svg(paper_scene(graph, layout, theme))
+    return scene_to_svg(paper_scene(graph, layout, theme), embed_font=embed_font)

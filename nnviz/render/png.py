@@ -71,5 +71,6 @@ def render(graph: Graph, layout: Layout, theme: Theme, dpi: float | None = None,
     from nnviz.render.svg import render as render_svg
 
     zoom = zoom_for(dpi, scale)
+    options.pop("embed_font", None)  # resvg is given the font files directly
     svg = render_svg(graph, layout, theme, **options)
     return svg_to_png(svg, zoom, dpi=dpi, size=(layout.width, layout.height))

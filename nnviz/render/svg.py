@@ -77,14 +77,64 @@ def _item(it: Item) -> str:
     raise TypeError(f"unknown scene item {type(it).__name__}")
 
 
-def scene_to_svg(scene: Scene) -> str:
+EMBEDDED_FAMILY = "nnviz DejaVu Sans"
+
+
+def font_face_css(scene: Scene) -> str:
+    """@font-face rules with the shipped DejaVu Sans, subset to the glyphs the scene uses.
+
+    Browsers then draw the text with the very font whose metrics sized the boxes, even on a
+    machine without it. Subsetting keeps this to a few kB; fixed options keep it deterministic.
+    """
+    import base64
+    import io
+
+    from fontTools import subset
+    from fontTools.ttLib import TTFont
+
+    from nnviz.text import FONT_FILES
+
+    rules = []
+    for bold in (False, True):
+        chars = sorted({ch for it in scene.items() if isinstance(it, Text) and it.bold == bold
+                        for ch in clean_text(it.text)})
+        if not chars:
+            continue
+        opts = subset.Options()
+        opts.layout_features = ["kern", "liga"]
+        opts.name_IDs = [0, 1, 2]  # copyright and family names: the licence wants them kept
+        opts.notdef_outline = True
+        opts.recalc_timestamp = False
+        opts.hinting = False  # browsers rasterise well without it; halves the size
+        opts.drop_tables += ["FFTM"]  # a FontForge timestamp table subset() cannot handle
+        font = TTFont(str(FONT_FILES["bold" if bold else "regular"]), recalcTimestamp=False)
+        sub = subset.Subsetter(opts)
+        sub.populate(text="".join(chars))
+        sub.subset(font)
+        buf = io.BytesIO()
+        font.save(buf)
+        data = base64.b64encode(buf.getvalue()).decode("ascii")
+        rules.append(f'@font-face{{font-family:"{EMBEDDED_FAMILY}";'
+                     f'font-weight:{"bold" if bold else "normal"};'
+                     f'src:url(data:font/ttf;base64,{data}) format("truetype")}}')
+    return "".join(rules)
+
+
+def scene_to_svg(scene: Scene, embed_font: bool = False) -> str:
     w, h = _f(scene.width), _f(scene.height)
+    family = FONT_FAMILY + ", sans-serif"
+    if embed_font:
+        family = f"'{EMBEDDED_FAMILY}', {family}"
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
-        f'viewBox="0 0 {w} {h}" font-family={quoteattr(FONT_FAMILY + ", sans-serif")}>',
+        f'viewBox="0 0 {w} {h}" font-family={quoteattr(family)}>',
         f"<title>{_text(scene.title)}</title>",
         f'<rect width="100%" height="100%" fill="{escape(scene.background)}"/>',
     ]
+    if embed_font:
+        css = font_face_css(scene)
+        if css:
+            out.insert(2, f"<style>{css}</style>")
     for cls, data, items in scene.layers:
         attrs = "".join(f" data-{k}={_attr(v)}" for k, v in data.items())
         out.append(f'<g class="{escape(cls)}"{attrs}>')
@@ -94,12 +144,10 @@ def scene_to_svg(scene: Scene) -> str:
     return "\n".join(out)
 
 
-def render(graph: Graph, layout: Layout, theme: Theme, **options) -> str:
-    if layout.style != "graph":
-        from nnviz.render import paper
-
-        return paper.render_svg(graph, layout, theme, **options)
-    return render_graph_svg(graph, layout, theme)
+def render(graph: Graph, layout: Layout, theme: Theme, embed_font: bool = False,
+           **options) -> str:
+    """The SVG; ``embed_font`` adds the (subset) font so browsers need not have it."""
+    return scene_to_svg(build_scene(graph, layout, theme), embed_font=embed_font)
 
 
 def render_graph_svg(graph: Graph, layout: Layout, theme: Theme) -> str:
