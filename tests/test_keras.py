@@ -381,6 +381,29 @@ def test_sequential_without_input_layer_uses_build_shape(tmp_path):
         assert graph.total_params == model.count_params() == 7 * 16 + 16 + 16 * 3 + 3
 
 
+def test_three_levels_of_nesting_with_repeated_names(tmp_path):
+    """leaf (Sequential) in mid (Functional) in outer (Sequential) in the model; a Dense "d"
+    both deep inside and at the outer level. Legacy .h5 names the deep one "leaf/d/kernel"
+    (skipping "mid"), so weights must go to the best-matching path, not the first "d"."""
+    leaf = keras.Sequential([L.Dense(4, name="d"), L.BatchNormalization(name="bn")], name="leaf")
+    i = keras.Input((4,), name="mid_in")
+    mid = keras.Model(i, L.Add(name="madd")([leaf(i), i]), name="mid")
+    outer = keras.Sequential([keras.Input((4,)), mid, L.Dense(4, name="d")], name="outer")
+    x = keras.Input((4,), name="x")
+    model = keras.Model(x, outer(x), name="top")
+    paths = save_both(model, tmp_path, "deep")
+    for source in SOURCES:
+        graph = read(model, paths, source)
+        assert list(graph.groups) == [("outer",), ("outer", "mid"), ("outer", "mid", "leaf")]
+        counts = {nid: n.param_count for nid, n in graph.nodes.items()}
+        assert counts == {"x": 0, "outer/mid/leaf/d": 20, "outer/mid/leaf/bn": 16,
+                          "outer/mid/madd": 0, "outer/d": 20, "output": 0}, source
+        assert graph.total_params == model.count_params()
+        assert trainable_count(graph) == keras_trainable(model)
+        assert graph.nodes["outer/mid/madd"].inputs == [graph.nodes["outer/mid/leaf/bn"].outputs[0],
+                                                      graph.nodes["x"].outputs[0]]
+
+
 # ---- reading files never imports keras, tensorflow or torch -----------------------------------
 
 def test_files_are_read_without_keras(multi, sequential, apps):

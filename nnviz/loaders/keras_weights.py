@@ -196,44 +196,59 @@ class KerasV3Weights(WeightSource):
 
 
 class LegacyH5Weights(WeightSource):
-    """Legacy .h5: model_weights/<layer>/ with a weight_names attribute listing its datasets."""
+    """Legacy .h5: model_weights/<layer>/ with a weight_names attribute listing its datasets.
+
+    A nested model's weights all sit in its top-level group under variable paths that do not
+    reliably name every level (Keras 3 writes "leaf/d/kernel" for d in leaf in mid; Keras 2
+    "dense_1/kernel:0"), so each weight goes to the inner layer whose path it matches best.
+    Handles: ("layer", group, [(rel comps, dataset name)]) or ("model", group, assignment,
+    path inside the top-level layer).
+    """
 
     def __init__(self, model_weights: Any):
         self.model_weights = model_weights
 
     def root(self) -> Any:
-        return ("root", None)
+        return ("root",)
 
     def child(self, parent: Any, layers: list[dict], index: int, sequential: bool) -> Any:
         if parent is None or self.model_weights is None:
             return None
-        name = layer_name(layers[index])
+        layer = layers[index]
+        name = layer_name(layer)
+        inner = model_layers(layer)
         if parent[0] == "root":
             group = self.model_weights.get(name)
-            if group is None:
+            if group is None or not hasattr(group, "attrs"):
                 return None
-            raw = group.attrs.get("weight_names", [])
-            entries = []
-            for w in raw:
-                full = w.decode("utf-8") if isinstance(w, bytes) else str(w)
-                entries.append((full.split("/"), full))
-        else:
-            group, entries = parent
-        # A layer's weights are those whose path runs through its name: Keras 3 writes
-        # "inner/dense_1/kernel", Keras 2 "dense_1/kernel:0" inside a nested model's group.
-        mine = []
-        for comps, full in entries:
-            if name in comps[:-1]:
-                i = comps.index(name)
-                mine.append((comps[i + 1:], full))
-            elif parent[0] == "root":
-                mine.append((comps, full))
-        return (group, mine)
+            names = []
+            for w in group.attrs.get("weight_names", []):
+                names.append(w.decode("utf-8") if isinstance(w, bytes) else str(w))
+            if inner is None:
+                mine = []
+                for full in names:
+                    comps = full.split("/")
+                    # "dense/kernel": drop the path down to (and including) the layer's name.
+                    cut = comps.index(name) + 1 if name in comps[:-1] else 0
+                    mine.append((comps[cut:], full))
+                return ("layer", group, mine)
+            return ("model", group, _assign(name, inner, names), ())
+        if parent[0] != "model":
+            return None
+        _, group, assignment, prefix = parent
+        path = (*prefix, name)
+        if inner is not None:
+            return ("model", group, assignment, path)
+        return ("layer", group, assignment.get(path, []))
 
     def weights(self, handle: Any, cls: str, cfg: dict, name: str) -> list[RawWeight]:
         if handle is None:
             return []
-        group, entries = handle
+        if handle[0] == "model":
+            _, group, assignment, _ = handle
+            entries = [e for key in sorted(assignment) for e in assignment[key]]
+        else:
+            _, group, entries = handle
         out = []
         for comps, full in entries:
             ds = group.get(full)
@@ -246,6 +261,72 @@ class LegacyH5Weights(WeightSource):
             trainable = last not in NON_TRAINABLE_NAMES and cls not in STATISTICS_LAYERS
             out.append(RawWeight(rel, _shape(ds), _dtype(ds), trainable))
         return out
+
+
+def model_layers(layer: dict) -> list[dict] | None:
+    """The inner layer list when ``layer`` is a Sequential or Functional model, else None."""
+    cfg = layer.get("config")
+    if isinstance(cfg, dict) and isinstance(cfg.get("layers"), list):
+        if "input_layers" in cfg and "output_layers" in cfg:
+            return cfg["layers"]
+        if layer.get("class_name") == "Sequential":
+            return cfg["layers"]
+    if layer.get("class_name") == "Sequential" and isinstance(cfg, list):
+        return cfg  # Keras 2.1 wrote a bare list
+    return None
+
+
+def _leaves(layers: list[dict], prefix: tuple[str, ...],
+            out: list[tuple[tuple[str, ...], dict]]) -> None:
+    for layer in layers:
+        path = (*prefix, layer_name(layer))
+        inner = model_layers(layer)
+        if inner is None:
+            out.append((path, layer))
+        else:
+            _leaves(inner, path, out)
+
+
+def _subsequence_score(wanted: tuple[str, ...], comps: list[str]) -> int:
+    """How many of ``wanted`` appear in ``comps`` in order (greedy)."""
+    score, j = 0, 0
+    for part in wanted:
+        try:
+            j = comps.index(part, j) + 1
+        except ValueError:
+            continue
+        score += 1
+    return score
+
+
+def _assign(model_name: str, layers: list[dict],
+            names: list[str]) -> dict[tuple[str, ...], list[tuple[list[str], str]]]:
+    """Weight names of a nested model -> the inner layer (path) each belongs to."""
+    leaves: list[tuple[tuple[str, ...], dict]] = []
+    _leaves(layers, (), leaves)
+    assignment: dict[tuple[str, ...], list[tuple[list[str], str]]] = {}
+    taken: dict[tuple[str, ...], set[str]] = {}
+    for full in names:
+        comps = full.split("/")
+        scope = comps[:-1]
+        best: tuple | None = None
+        for order, (path, _) in enumerate(leaves):
+            if path[-1] not in scope:
+                continue
+            cut = len(scope) - scope[::-1].index(path[-1])  # after the last mention
+            rel = comps[cut:]
+            score = _subsequence_score((model_name, *path), scope)
+            # Equal matches (two inner layers both named "dense"): the one that has no weight
+            # of this name yet, then the earlier layer, as keras lists weights in layer order.
+            key = (score, "/".join(rel) not in taken.get(path, set()), -order)
+            if best is None or key > best[0]:
+                best = (key, path, rel)
+        if best is None:
+            continue  # a weight no inner layer claims (a damaged file): not drawn
+        _, path, rel = best
+        assignment.setdefault(path, []).append((rel, full))
+        taken.setdefault(path, set()).add("/".join(rel))
+    return assignment
 
 
 class LiveWeights(WeightSource):
