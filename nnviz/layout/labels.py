@@ -45,6 +45,8 @@ def node_lines(graph: Graph, node: Node) -> list[LabelLine]:
     short = display_name(node)
     if short:
         lines.append(LabelLine(short, "name"))
+    if node.meta.get("opaque"):  # user code (a Keras Lambda, a custom class): not read, not run
+        lines.append(LabelLine("(opaque)", "detail"))
     shapes = []
     for t in node.outputs[:2]:
         tensor = graph.tensors.get(t)
