@@ -307,6 +307,12 @@ def test_user_theme_file(tmp_path: Path) -> None:
                                  "kinds": {"conv": {"fill": "#abcdef"}}}))
     svg = draw("graph", theme=str(theme)).to_bytes("svg").decode()
     assert 'fill="#123456"' in svg and 'fill="#abcdef"' in svg
+    # "none" means no paint in every format (SVG keeps it; PDF and TikZ must not guess a colour)
+    clear = tmp_path / "clear.json"
+    clear.write_text(json.dumps({"group": {"fill": "none"}, "kinds": {"conv": {"fill": "none"}}}))
+    d = draw("graph", theme=str(clear))
+    assert "\\colorlet" not in d.to_bytes("tex").decode()  # no unknown colour mapped to black
+    assert d.to_bytes("pdf")[:5] == b"%PDF-"
     bad = tmp_path / "bad.json"
     bad.write_text("{nope")
     with pytest.raises(NnvizError, match="bad.json"):

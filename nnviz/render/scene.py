@@ -31,8 +31,22 @@ def clean_text(text: str) -> str:
     return _CONTROL.sub(" ", str(text))
 
 
+def paint(color: str | None) -> str | None:
+    """A theme colour, or None for no paint ("none", "transparent" or empty in a theme)."""
+    if color is None:
+        return None
+    c = str(color).strip()
+    return None if c.lower() in ("", "none", "transparent") else c
+
+
+class _Painted:
+    def __post_init__(self) -> None:
+        self.fill = paint(self.fill)
+        self.stroke = paint(self.stroke)
+
+
 @dataclass
-class Rect:
+class Rect(_Painted):
     x: float
     y: float
     w: float
@@ -45,7 +59,7 @@ class Rect:
 
 
 @dataclass
-class Circle:
+class Circle(_Painted):
     cx: float
     cy: float
     r: float
@@ -55,7 +69,7 @@ class Circle:
 
 
 @dataclass
-class Path:
+class Path(_Painted):
     """An open polyline, or a cubic Bezier (p0 (c1 c2 p)+) when ``spline``; ``closed`` fills."""
 
     points: list[Point]
