@@ -233,6 +233,7 @@ def test_latex_escape_covers_every_special() -> None:
                    r"\ensuremath{\backslash}\ensuremath{<}\ensuremath{>}{\ttfamily\char34} "
                    r"b{]}{]}\ensuremath{>}")
     assert latex_escape("x\u00d73 \u2026") == r"x\ensuremath{\times}3 \ldots{}"
+    assert latex_escape("a--b !`c''") == "a{-}{-}b !{`}c{'}{'}"
 
 
 def test_tikz_snippet_and_document() -> None:

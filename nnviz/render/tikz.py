@@ -28,25 +28,24 @@ def bp_per_px(scene: Scene) -> float:
     longest = max(scene.width, scene.height, 1.0) * PT_PER_PX
     return PT_PER_PX if longest <= MAX_BP else PT_PER_PX * MAX_BP / longest
 
-# Each LaTeX special becomes a command that works in the default OT1 encoding (no fontenc).
+# Each LaTeX special becomes something that typesets in the default OT1 encoding (no
+# fontenc, no cm-super): OT1 lacks <, >, ", | and \\, and textcomp would take ~, ^ and $ from
+# TS1, a bitmap-only font there, so those come from math or the typewriter font.
 _LATEX = {
-    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "#": r"\#", "_": r"\_",
-    "$": r"{\ttfamily\char36}",  # \$ is \textdollar, which recent LaTeX takes from TS1
-    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-    "<": r"\textless{}", ">": r"\textgreater{}", '"': r"\textquotedbl{}", "|": r"\textbar{}",
+    "\\": r"\ensuremath{\backslash}", "&": r"\&", "%": r"\%", "#": r"\#", "_": r"\_",
+    "$": r"{\ttfamily\char36}", "{": r"\{", "}": r"\}",
+    "~": r"{\ttfamily\char126}", "^": r"{\ttfamily\char94}",
+    "<": r"\ensuremath{<}", ">": r"\ensuremath{>}", '"': r"{\ttfamily\char34}",
+    "|": r"\ensuremath{|}",
     "[": "{[}", "]": "{]}",  # braces keep brackets from ending an optional argument
+    # grouped to break TeX ligatures: "--" prints an en dash, "''" a curly double quote,
+    # "!`" an inverted exclamation mark
+    "-": "{-}", "`": "{`}", "'": "{'}",
     "\u00d7": r"\ensuremath{\times}", "\u2026": r"\ldots{}", "\u2208": r"\ensuremath{\in}",
     "\u00b7": r"\ensuremath{\cdot}", "\u2192": r"\ensuremath{\rightarrow}",
     "\u2013": "--", "\u2014": "---", "\u22ee": r"\ensuremath{\vdots}",
     "\u2019": "'", "\u2018": "`", "\u201c": "``", "\u201d": "''",
 }
-# OT1 has no glyphs for these: take them from the typewriter font (T1-style shapes).
-_OT1_SAFE = {r"\textless{}": r"\ensuremath{<}", r"\textgreater{}": r"\ensuremath{>}",
-             r"\textquotedbl{}": r"{\ttfamily\char34}", r"\textbar{}": r"\ensuremath{|}",
-             r"\textbackslash{}": r"\ensuremath{\backslash}",
-             # textcomp would take these from TS1, a bitmap-only font without cm-super
-             r"\textasciitilde{}": r"{\ttfamily\char126}",
-             r"\textasciicircum{}": r"{\ttfamily\char94}"}
 
 
 def latex_escape(text: str) -> str:
@@ -59,7 +58,7 @@ def latex_escape(text: str) -> str:
     for ch in clean_text(text):
         rep = _LATEX.get(ch)
         if rep is not None:
-            out.append(_OT1_SAFE.get(rep, rep))
+            out.append(rep)
         elif ord(ch) < 128:
             out.append(ch)
         else:
