@@ -107,9 +107,8 @@ def _build(g: Graph, owner: dict[str, tuple[str, ...]]) -> Graph:
         new_nodes[box.id] = box
     g.nodes = new_nodes
     # Groups inside a collapsed group are gone from the drawing; the box sits in the parent.
-    for path in box_for:
-        for gp in [p for p in g.groups if p[:len(path)] == path]:
-            del g.groups[gp]
+    g.groups = {p: grp for p, grp in g.groups.items()
+                if not any(p[:i] in box_for for i in range(1, len(p) + 1))}
     # Tensors that only lived inside a box are no longer part of the graph.
     used = set(g.inputs) | set(g.outputs)
     for node in g.nodes.values():

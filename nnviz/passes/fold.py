@@ -148,9 +148,9 @@ def _fold(g: Graph, run: list[tuple[Paths, list[str]]], pos: dict[str, int]) -> 
         node.inputs = [remap.get(t, t) for t in node.inputs]
     g.outputs = [remap.get(t, t) for t in g.outputs]
     g.nodes = {nid: n for nid, n in g.nodes.items() if nid not in removed}
-    for path, _ in run[1:]:
-        for gp in [p for p in g.groups if p[:len(path)] == path]:
-            del g.groups[gp]
+    gone = {path for path, _ in run[1:]}  # one pass over the groups, not one per block
+    g.groups = {p: grp for p, grp in g.groups.items()
+                if not any(p[:i] in gone for i in range(1, len(p) + 1))}
     used = set(g.inputs) | set(g.outputs)
     for node in g.nodes.values():
         used.update(node.inputs)
