@@ -458,3 +458,15 @@ def test_svg_can_embed_a_subset_of_the_font() -> None:
         covered |= set(font.getBestCmap())
         assert len(font.getGlyphOrder()) < 200  # a subset, not the 6,000-glyph font
     assert {ord(ch) for ch in used if ch != " "} <= covered
+
+
+def test_transparent_background(tmp_path: Path) -> None:
+    theme = tmp_path / "clear.json"
+    theme.write_text(json.dumps({"background": "transparent"}))
+    for style in STYLES:
+        d = draw(style, theme=str(theme))
+        _, _, rows, _ = decode_png(d.to_bytes("png"))
+        assert rows[0][3] == 0  # alpha of the top-left pixel
+        root = ET.fromstring(d.to_bytes("svg"))
+        assert root.find(SVG_NS + "rect") is None  # no background rect among the children
+        assert "\\colorlet" not in d.to_bytes("tex").decode()

@@ -153,8 +153,9 @@ def scene_to_pdf(scene: Scene) -> bytes:
     if any(t.bold for t in texts):
         pdf.add_font(FONT_NAME, "B", str(FONT_FILES["bold"]))
     pdf.add_page()
-    pdf.set_fill_color(*_rgb(scene.background))
-    pdf.rect(0, 0, pdf.w, pdf.h, style="F")
+    if scene.background:
+        pdf.set_fill_color(*_rgb(scene.background))
+        pdf.rect(0, 0, pdf.w, pdf.h, style="F")
     page_h = pdf.h
     for item in items:
         _draw(pdf, item, page_h, s)

@@ -104,12 +104,13 @@ Item = Rect | Circle | Path | Text
 class Scene:
     width: float
     height: float
-    background: str
+    background: str | None
     title: str = ""
     # (css class, data attributes, items): SVG keeps the grouping; other formats flatten it
     layers: list[tuple[str, dict[str, str], list[Item]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self.background = paint(self.background)  # None: transparent (a theme's "none")
         # A whole number of px: rasterisers round a fractional canvas up on their own, so an
         # integral canvas makes the PNG size (ceil(size * zoom)) and the PDF page agree.
         self.width = float(math.ceil(self.width - 1e-6))

@@ -129,8 +129,9 @@ def scene_to_svg(scene: Scene, embed_font: bool = False) -> str:
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
         f'viewBox="0 0 {w} {h}" font-family={quoteattr(family)}>',
         f"<title>{_text(scene.title)}</title>",
-        f'<rect width="100%" height="100%" fill="{escape(scene.background)}"/>',
     ]
+    if scene.background:
+        out.append(f'<rect width="100%" height="100%" fill="{escape(scene.background)}"/>')
     if embed_font:
         css = font_face_css(scene)
         if css:

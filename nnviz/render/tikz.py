@@ -162,8 +162,9 @@ def scene_to_tikz(scene: Scene) -> str:
     colors = _Colors()
     k = bp_per_px(scene)
     body: list[str] = []
-    bg = colors(scene.background)
-    body.append(f"\\path[fill={bg}] (0,0) rectangle {_xy((scene.width, scene.height))};")
+    if scene.background:
+        bg = colors(scene.background)
+        body.append(f"\\path[fill={bg}] (0,0) rectangle {_xy((scene.width, scene.height))};")
     for cls, _data, items in scene.layers:
         lines = [line for line in (_item(it, colors, k) for it in items) if line]
         if lines:
