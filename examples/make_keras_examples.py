@@ -55,6 +55,7 @@ def build() -> keras.Model:
 
 
 def main() -> None:
+    keras.utils.set_random_seed(0)  # same weights on every run (only the save date differs)
     model = build()
     model_path = HERE / "keras_resnet_mini.keras"
     model.save(model_path)

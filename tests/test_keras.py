@@ -621,3 +621,4 @@ def test_draws_to_svg(multi, tmp_path):
     nnviz.draw(multi[1]["keras"], out)
     text = out.read_text()
     assert text.startswith("<") and "MultiHeadAttention" in text and "Bidirectional" in text
+    assert text.count("(opaque)") == 2  # the Lambda and the custom Scale layer
