@@ -51,7 +51,9 @@ def render_bytes(graph: Graph, layout: Layout, fmt: str, theme: Theme | str | No
     fmt = format_for("", fmt)
     module = importlib.import_module(FORMATS[fmt])
     data = module.render(graph, layout, theme, **options)
-    return data.encode("utf-8") if isinstance(data, str) else data
+    # "replace": a lone surrogate (json.loads accepts "\ud800" in a Keras config or nnviz
+    # graph JSON) would otherwise make the whole render fail; it becomes "?".
+    return data.encode("utf-8", errors="replace") if isinstance(data, str) else data
 
 
 def render(graph: Graph, layout: Layout, path: str | Path, fmt: str | None = None,

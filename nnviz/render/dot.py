@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+import re
+
 from nnviz.ir import Graph
 from nnviz.layout.model import Layout
 from nnviz.theme import Theme
 
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
 
 def quote(text: str) -> str:
-    """A DOT double-quoted string; backslashes, quotes and newlines escaped."""
-    text = (text.replace("\\", "\\\\").replace('"', '\\"').replace("\r", "")
+    """A DOT double-quoted string; backslashes, quotes and newlines escaped.
+
+    Other control characters and lone surrogates (possible in names from JSON configs) become
+    spaces: Graphviz stops at a NUL, and a surrogate cannot be written as UTF-8 at all.
+    """
+    text = (str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\r", "")
             .replace("\n", "\\n"))
-    return f'"{text}"'
+    return f'"{_CONTROL.sub(" ", text)}"'
+
+
+def text_quote(text: str) -> str:
+    """A quoted DOT string shown as text: Graphviz reads ``&...;`` as an HTML entity (and
+    copies ``&#0;`` into its SVG, which no XML parser accepts), so ``&`` is written ``&amp;``."""
+    return quote(str(text).replace("&", "&amp;"))
 
 
 def graph_to_dot(graph: Graph, theme: Theme, direction: str = "TB",
@@ -20,7 +34,7 @@ def graph_to_dot(graph: Graph, theme: Theme, direction: str = "TB",
     """The graph as DOT. ``sizes`` (px) fixes node sizes, as the dot engine needs."""
     font = theme["font"]
     lines = [
-        f"digraph {quote(graph.name)} {{",
+        f"digraph {text_quote(graph.name)} {{",
         f"  graph [rankdir={direction}, fontname={quote(font['family'])}, "
         f"bgcolor={quote(theme['background'])}];",
         f"  node [shape=box, style=\"rounded,filled\", fontname={quote(font['family'])}, "
@@ -32,14 +46,14 @@ def graph_to_dot(graph: Graph, theme: Theme, direction: str = "TB",
         label = labels.get(node.id) if labels else None
         if label is None:
             label = node.op if not node.name or node.name == node.op else f"{node.op}\n{node.name}"
-        attrs = [f"label={quote(label)}", f"fillcolor={quote(style['fill'])}",
+        attrs = [f"label={text_quote(label)}", f"fillcolor={quote(style['fill'])}",
                  f"color={quote(style.get('stroke', '#000000'))}"]
         if sizes and node.id in sizes:
             w, h = sizes[node.id]
             attrs += [f"width={w / 72:.4f}", f"height={h / 72:.4f}", "fixedsize=true"]
-        lines.append(f"  {quote(node.id)} [{', '.join(attrs)}];")
+        lines.append(f"  {text_quote(node.id)} [{', '.join(attrs)}];")
     for e in graph.edges():
-        lines.append(f"  {quote(e.src)} -> {quote(e.dst)};")
+        lines.append(f"  {text_quote(e.src)} -> {text_quote(e.dst)};")
     lines.append("}")
     return "\n".join(lines) + "\n"
 
