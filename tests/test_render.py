@@ -470,3 +470,15 @@ def test_transparent_background(tmp_path: Path) -> None:
         root = ET.fromstring(d.to_bytes("svg"))
         assert root.find(SVG_NS + "rect") is None  # no background rect among the children
         assert "\\colorlet" not in d.to_bytes("tex").decode()
+
+
+def test_css_colour_spellings_reach_pdf_and_tikz(tmp_path: Path) -> None:
+    theme = tmp_path / "css.json"
+    theme.write_text(json.dumps({"kinds": {"conv": {"fill": "rgb(255, 0, 0)", "stroke": "Navy"},
+                                           "pool": {"fill": "#0f08"}}}))
+    d = draw("graph", theme=str(theme))
+    tex = d.to_bytes("tex").decode()
+    assert "{RGB}{255,0,0}" in tex and "{RGB}{0,0,128}" in tex and "{RGB}{0,255,0}" in tex
+    assert "\\colorlet" not in tex
+    ops = zlib.decompress(d.to_bytes("pdf").split(b"stream\n", 1)[1].split(b"endstream")[0])
+    assert b"1 0 0 rg" in ops and b"0 0 0.5 RG" in ops

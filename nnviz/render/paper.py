@@ -10,25 +10,13 @@ from __future__ import annotations
 from nnviz.errors import NnvizError
 from nnviz.ir import Graph
 from nnviz.layout.model import Layout
-from nnviz.render.scene import Circle, Item, Path, Scene, Text, edge_items, text_block
+from nnviz.render.scene import Circle, Item, Path, Scene, Text, edge_items, text_block, to_rgb
 from nnviz.theme import Theme
-
-
-def _hex(color: str) -> tuple[int, int, int] | None:
-    c = color.strip().lstrip("#")
-    if len(c) == 3:
-        c = "".join(ch * 2 for ch in c)
-    if len(c) != 6:
-        return None
-    try:
-        return int(c[0:2], 16), int(c[2:4], 16), int(c[4:6], 16)
-    except ValueError:
-        return None
 
 
 def shade(color: str, amount: float) -> str:
     """Darken (amount > 0) or lighten (amount < 0) a #rrggbb colour, for the 3-D faces."""
-    rgb = _hex(color)
+    rgb = to_rgb(color)
     if rgb is None:
         return color
     if amount >= 0:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from nnviz.ir import Graph
 from nnviz.layout.model import Layout
-from nnviz.render.scene import Circle, Item, Path, Rect, Scene, Text, build_scene
+from nnviz.render.scene import Circle, Item, Path, Rect, Scene, Text, build_scene, to_rgb
 from nnviz.text import FONT_FILES
 from nnviz.theme import Theme
 
@@ -22,15 +22,8 @@ FONT_NAME = "DejaVuSans"
 
 
 def _rgb(color: str) -> tuple[int, int, int]:
-    """'#rgb' / '#rrggbb' -> (r, g, b); anything else (a CSS name) falls back to black."""
-    c = color.strip().lstrip("#")
-    if len(c) == 3:
-        c = "".join(ch * 2 for ch in c)
-    try:
-        return int(c[0:2], 16), int(c[2:4], 16), int(c[4:6], 16)
-    except ValueError:
-        names = {"white": (255, 255, 255), "black": (0, 0, 0), "none": (255, 255, 255)}
-        return names.get(color.strip().lower(), (0, 0, 0))
+    """A theme colour as 0-255 RGB; an unreadable one falls back to black (visible)."""
+    return to_rgb(color) or (0, 0, 0)
 
 
 KAPPA = 0.5522847498  # cubic Bezier handle length for a quarter circle

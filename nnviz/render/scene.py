@@ -39,6 +39,41 @@ def paint(color: str | None) -> str | None:
     return None if c.lower() in ("", "none", "transparent") else c
 
 
+# CSS colour names a theme file is likely to use; anything else should be written as #rrggbb.
+CSS_NAMES = {
+    "black": "#000000", "white": "#ffffff", "gray": "#808080", "grey": "#808080",
+    "silver": "#c0c0c0", "lightgray": "#d3d3d3", "lightgrey": "#d3d3d3",
+    "darkgray": "#a9a9a9", "darkgrey": "#a9a9a9", "dimgray": "#696969", "red": "#ff0000",
+    "maroon": "#800000", "orange": "#ffa500", "yellow": "#ffff00", "olive": "#808000",
+    "lime": "#00ff00", "green": "#008000", "teal": "#008080", "aqua": "#00ffff",
+    "cyan": "#00ffff", "blue": "#0000ff", "navy": "#000080", "purple": "#800080",
+    "fuchsia": "#ff00ff", "magenta": "#ff00ff", "pink": "#ffc0cb", "brown": "#a52a2a",
+    "whitesmoke": "#f5f5f5", "gainsboro": "#dcdcdc",
+}
+
+
+def to_rgb(color: str) -> tuple[int, int, int] | None:
+    """(r, g, b) of '#rgb', '#rrggbb' (alpha digits ignored), 'rgb(r, g, b)' or a CSS name;
+    None when the colour cannot be read (the caller picks a visible fallback)."""
+    c = CSS_NAMES.get(color.strip().lower(), color.strip().lower())
+    if c.startswith("rgb"):
+        parts = c[c.find("(") + 1:c.rfind(")")].replace("/", ",").split(",")
+        try:
+            vals = [float(p.strip().rstrip("%")) * (2.55 if p.strip().endswith("%") else 1)
+                    for p in parts[:3]]
+        except ValueError:
+            return None
+        if len(vals) == 3:
+            return tuple(max(0, min(255, round(v))) for v in vals)  # type: ignore[return-value]
+        return None
+    h = c.lstrip("#")
+    if len(h) in (3, 4):
+        h = "".join(ch * 2 for ch in h[:3])
+    if len(h) in (6, 8) and all(ch in "0123456789abcdef" for ch in h):
+        return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)
+    return None
+
+
 class _Painted:
     def __post_init__(self) -> None:
         self.fill = paint(self.fill)

@@ -13,7 +13,17 @@ import warnings
 
 from nnviz.ir import Graph
 from nnviz.layout.model import Layout
-from nnviz.render.scene import Circle, Item, Path, Rect, Scene, Text, build_scene, clean_text
+from nnviz.render.scene import (
+    Circle,
+    Item,
+    Path,
+    Rect,
+    Scene,
+    Text,
+    build_scene,
+    clean_text,
+    to_rgb,
+)
 from nnviz.theme import Theme, templates_dir
 
 PT_PER_PX = 0.75
@@ -90,12 +100,10 @@ class _Colors:
     def definitions(self) -> list[str]:
         out = []
         for color, name in self.names.items():
-            hexa = color.lstrip("#")
-            if len(hexa) == 3:
-                hexa = "".join(c * 2 for c in hexa)
-            if len(hexa) == 6 and all(c in "0123456789abcdef" for c in hexa):
-                out.append(f"\\definecolor{{{name}}}{{HTML}}{{{hexa.upper()}}}")
-            else:  # a CSS name we cannot map: black is at least visible
+            rgb = to_rgb(color)
+            if rgb is not None:
+                out.append(f"\\definecolor{{{name}}}{{RGB}}{{{rgb[0]},{rgb[1]},{rgb[2]}}}")
+            else:  # a colour we cannot read: black is at least visible
                 out.append(f"\\colorlet{{{name}}}{{black}}")
         return out
 
