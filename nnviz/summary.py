@@ -210,13 +210,15 @@ def render_markdown(name: str, rows: list[Row], tot: dict[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
-def _flops_total(tot: dict[str, Any]) -> str:
+def _flops_total(tot: dict[str, Any], hint: bool = False) -> str:
     if tot["flops"] is not None:
         return human(tot["flops"])
-    hint = ""
+    if not hint:
+        return f"\u2265{human(tot['flops_known'])} ({tot['flops_unknown_ops']} unknown)"
+    advice = ""
     if tot.get("symbolic_dims"):
-        hint = "; set " + " ".join(f"--dim {d}=N" for d in tot["symbolic_dims"])
-    return f"\u2265{human(tot['flops_known'])} ({tot['flops_unknown_ops']} ops unknown{hint})"
+        advice = "; set " + " ".join(f"--dim {d}=N" for d in tot["symbolic_dims"])
+    return f"\u2265{human(tot['flops_known'])} ({tot['flops_unknown_ops']} ops unknown{advice})"
 
 
 def _footer_lines(tot: dict[str, Any]) -> list[str]:
@@ -225,7 +227,7 @@ def _footer_lines(tot: dict[str, Any]) -> list[str]:
         f"Trainable params: {tot['trainable_params']:,}  ",
         f"Non-trainable params: {tot['non_trainable_params']:,}  ",
         f"Parameter size: {human_bytes(tot['param_bytes'])}  ",
-        f"FLOPs: {_flops_total(tot)}  (MACs: {human(tot['macs'])})",
+        f"FLOPs: {_flops_total(tot, hint=True)}  (MACs: {human(tot['macs'])})",
     ]
 
 
@@ -251,8 +253,8 @@ def render_json(name: str, rows: list[Row], tot: dict[str, Any], dims: dict) -> 
 
 
 def render_table(name: str, rows: list[Row], tot: dict[str, Any], file: Any = None,
-                 width: int | None = None) -> str | None:
-    """A rich table; returns plain text when ``file`` is None (for writing to a file)."""
+                 width: int | None = None) -> str:
+    """A rich table printed to ``file`` (or only recorded); returns it as plain text."""
     from rich.console import Console
     from rich.table import Table
 
@@ -272,12 +274,11 @@ def render_table(name: str, rows: list[Row], tot: dict[str, Any], file: Any = No
     if file is not None:
         # Piped output gets a wide table rather than rich's 80-column default.
         tty = hasattr(file, "isatty") and file.isatty()
-        console = Console(file=file, width=width or (None if tty else 160), highlight=False)
-        console.print(table)
-        console.print(footer, highlight=False, markup=False)
-        return None
-    console = Console(record=True, width=width or 120, file=io.StringIO(), highlight=False,
-                      color_system=None)
+        console = Console(file=file, width=width or (None if tty else 160), highlight=False,
+                          record=True)
+    else:
+        console = Console(record=True, width=width or 120, file=io.StringIO(),
+                          highlight=False, color_system=None)
     console.print(table)
     console.print(footer, highlight=False, markup=False)
     return console.export_text()
@@ -299,8 +300,7 @@ def summarize(graph: Graph, view: ViewOptions | None = None, fmt: str = "table",
         text = render_json(name, rows, tot, view.dims)
     elif fmt == "table":
         if output is None:
-            render_table(name, rows, tot, file=sys.stdout)
-            return render_table(name, rows, tot) or ""
+            return render_table(name, rows, tot, file=sys.stdout) or ""
         text = render_table(name, rows, tot) or ""
     else:
         raise ValueError(f"unknown summary format {fmt!r}")
