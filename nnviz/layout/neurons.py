@@ -72,7 +72,10 @@ def display_names(nodes: list[Node]) -> list[str]:
     out = []
     for node, name in zip(nodes, names):
         if name and seen[name] > 1 and node.group and "/" not in name:
-            name = f"{node.group[-1]}/{name}"
+            scope = node.group[-1]
+            if scope.isdigit() and len(node.group) > 1:  # blocks/0 reads as blocks.0
+                scope = f"{node.group[-2]}.{scope}"
+            name = f"{scope}/{name}"
         out.append(name)
     return out
 
