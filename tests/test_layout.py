@@ -335,3 +335,38 @@ def test_real_onnx_model_with_scopes(tmp_path: Path) -> None:
     assert {fr.path[0] for fr in lay.groups} >= {"layers.0", "layers.1", "layers.2"}
     for e in lay.edges:
         assert lay.nodes[e.src].cy < lay.nodes[e.dst].cy
+
+
+def _random_graph(seed: int) -> Graph:
+    """Random DAG-ish graphs with back edges and scattered groups: the messy case."""
+    import random
+
+    rng = random.Random(seed)
+    g = Graph(f"r{seed}")
+    n = rng.randint(2, 40)
+    groups = [(), ("a",), ("a", "b"), ("a", "c"), ("d",), ("d", "e", "f")]
+    for i in range(n):
+        ins = [f"t{j}" for j in rng.sample(range(i), k=min(i, rng.randint(0, 3)))] if i else []
+        if rng.random() < 0.05 and i > 2:
+            ins.append(f"t{rng.randint(i, n - 1)}")  # a back edge: the file has a cycle
+        g.add_tensor(Tensor(f"t{i}"))
+        grp = rng.choice(groups)
+        if grp:
+            g.ensure_group(grp)
+        g.add_node(Node(f"n{i}", rng.choice(["Conv", "Add", "Relu", "MatMul"]), "other",
+                        name=f"node{i}" * rng.randint(1, 3), inputs=ins, outputs=[f"t{i}"],
+                        group=grp))
+    return g
+
+
+@pytest.mark.parametrize("seed", range(0, 60, 3))
+def test_random_graphs_keep_invariants(seed: int) -> None:
+    g = _random_graph(seed)
+    for direction in ("TB", "LR"):
+        lay = layout(g, theme=THEME, direction=direction)
+        assert set(g.nodes) <= set(lay.nodes)
+        assert_no_overlap(lay)
+        if lay.edges:
+            assert_edges_on_borders(lay)
+        assert_edges_avoid_boxes(lay)
+        assert_frames(g, lay)

@@ -105,6 +105,8 @@ def solve_level(inp: LevelInput, budget_scale: float = 1.0,
     for k, b in enumerate(back):
         if b:
             reversed_[item_eidx[k]] = True
+    if any(back):  # back-edge lanes cross the gaps between layers, which tall items span
+        span = [1] * n
     oriented = [(d, s) if b else (s, d) for (s, d), b in zip(item_edges, back)]
     rank = assign_ranks(n, oriented, min_len=[span[a] for a, _ in oriented]) + [0] * n_ports
     if inp.framed:
@@ -156,11 +158,11 @@ def solve_level(inp: LevelInput, budget_scale: float = 1.0,
     chains: list[list[int]] = []
     chain_off: list[tuple[float, float]] = []
     for i, (s, d, so, do) in enumerate(edges):
-        if s == d:
+        if s == d or reversed_[i]:  # back edges are routed around everything (lanes, below)
             chains.append([])
             chain_off.append((0.0, 0.0))
             continue
-        a, b, ao, bo = (d, s, do, so) if reversed_[i] else (s, d, so, do)
+        a, b, ao, bo = s, d, so, do
         if a < n and b < n and cls[a] >= 0 and cls[a] == cls[b]:
             kao, kbo = 0.0, 0.0
         else:
@@ -220,9 +222,27 @@ def solve_level(inp: LevelInput, budget_scale: float = 1.0,
     bend = [dummy[v] and v >= nbase for v in range(nv)]  # long-edge dummies only
     x = assign_x(layers, up, down, up_off, down_off, width, dummy, inp.node_sep, inp.edge_sep,
                  bend)
-    bad = frozenset(v for f, v in fillers if abs(x[f] - x[v]) > 0.01)
-    if bad:  # a filler column was not kept straight: lay those items out in one layer
-        return solve_level(inp, budget_scale, no_span | bad, phase)
+    bad = set(v for f, v in fillers if abs(x[f] - x[v]) > 0.01)
+    if fillers:
+        # an edge bending across a gap that a tall item spans would cut through that item
+        own = {f: v for f, v in fillers}
+        cover: dict[int, list[int]] = {}  # gap below layer r -> tall items spanning it
+        for v in range(n):
+            for r in range(rank[v], rank[v] + span[v] - 1):
+                cover.setdefault(r, []).append(v)
+        for q in range(nv):
+            tall_here = cover.get(vrank[q] - 1)
+            if not tall_here:
+                continue
+            for p_, (op, oq) in zip(up[q], up_off[q]):
+                if own.get(q, -1) == p_ or own.get(q) == own.get(p_, -2):
+                    continue
+                a_, b_ = sorted((x[p_] + op, x[q] + oq))
+                for v in tall_here:
+                    if v != p_ and a_ < x[v] + width[v] / 2 and b_ > x[v] - width[v] / 2:
+                        bad.add(v)
+    if bad:  # lay those items out in one layer instead
+        return solve_level(inp, budget_scale, no_span | frozenset(bad), phase)
     pad_t, pad_r, pad_b, pad_l = inp.pad
     tall_end: dict[int, list[int]] = {}  # last layer -> tall items ending there
     for v in range(n):
@@ -247,6 +267,12 @@ def solve_level(inp: LevelInput, budget_scale: float = 1.0,
         total_h = inp.min_size[1]
     lo = min((x[v] - width[v] / 2 for v in range(nv)), default=0.0)
     hi = max((x[v] + width[v] / 2 for v in range(nv)), default=0.0)
+    # back edges (cycles) run in lanes right of the content: down out of the source, across
+    # the free gap under its layer, up the lane, across the gap above the target, down in
+    back = [i for i in range(len(edges)) if reversed_[i] and edges[i][0] != edges[i][1]]
+    lane_x = [hi + inp.node_sep / 2 + k * inp.edge_sep for k in range(len(back))]
+    if back:
+        hi = lane_x[-1] + inp.node_sep / 2
     left = lo - pad_l
     total_w = hi + pad_r - left
     if total_w < inp.min_size[0]:
@@ -306,8 +332,16 @@ def solve_level(inp: LevelInput, budget_scale: float = 1.0,
         if layer_top[rb] < by - 0.5:
             pts.append((bx, layer_top[rb]))
         pts.append((bx, by))
-        if reversed_[i]:
-            pts.reverse()
         paths.append(pts)
+    for k, i in enumerate(back):
+        s_, d_, so, do = edges[i]
+        lx = lane_x[k] - left
+        sx, dx = xs[s_] + so, xs[d_] + do
+        r_s = vrank[tail[s_]]
+        below = layer_top[r_s] + layer_h[r_s] + min(inp.rank_sep / 2, 12.0)
+        r_d = vrank[d_]
+        above = layer_top[r_d] - min(inp.rank_sep / 2, 12.0 if r_d == 0 else inp.rank_sep / 2)
+        paths[i] = [(sx, ys[s_] + height[s_] / 2), (sx, below), (lx, below), (lx, above),
+                    (dx, above), (dx, ys[d_] - height[d_] / 2)]
     port_x = [xs[v] for v in range(n, nbase)]
     return LevelResult(total_w, total_h, xs[:n], ys[:n], port_x, paths)
