@@ -24,6 +24,8 @@ Examples:
   nnviz model.onnx -o net.svg
   nnviz model.keras -o net.png --direction LR --theme paper
   nnviz model.onnx -o net.pdf --depth 2
+  nnviz lenet.onnx -o fig.pdf --style blocks --theme paper
+  nnviz mlp.onnx -o fig.tex --style neurons --tikz-snippet
   nnviz mypkg.models:make_net --input-shape 1,3,224,224 -o net.svg
   nnviz summary model.onnx --format markdown
   nnviz diff old.onnx new.onnx
