@@ -338,7 +338,8 @@ def test_prepare_defaults_fold_and_collapse_big_model_and_depth99_shows_all():
     small = prepare(g)
     # Folded and collapsed: the 12 layers are one "x12" box between embeddings and head.
     reps = [n for n in small.nodes.values() if n.meta.get("repeat") == 12]
-    assert len(reps) == 1 and reps[0].name == "encoder/layer.0"
+    assert len(reps) == 1 and reps[0].meta["group"] == ["encoder", "layer.0"]
+    assert reps[0].name == "encoder/layer.0 \u2026 layer.11"
     assert len(small.nodes) == len(g.nodes) - 12 * 27 + 1
     # --expand opens the folded block: one layer's ops, the frame says x12.
     opened = prepare(g, ViewOptions(expand=("encoder/layer.0",)))

@@ -171,6 +171,9 @@ def _make_box(g: Graph, path: tuple[str, ...], nodes: list[Node], prod: dict[str
     if unknown and not flops:
         meta["flops"] = None
         meta["macs"] = None
-    return Node(id=nid, op=op, kind="group", name="/".join(path),
+    name = "/".join(path)
+    if group is not None and group.attrs.get("fold_label"):
+        name = "/".join(path[:-1] + (group.attrs["fold_label"],))  # "encoder/layer.0 … layer.11"
+    return Node(id=nid, op=op, kind="group", name=name,
                 attrs={}, inputs=inputs, outputs=outputs, params=params, group=path[:-1],
                 meta=meta)
