@@ -131,8 +131,6 @@ def _node_row(g: Graph, node) -> Row:
     macs = None if macs is None or flops is None else macs * repeat
     is_box = node.kind == "group"
     name = node.name.rsplit("/", 1)[-1] if is_box else _short_name(node)
-    if is_box and node.meta.get("repeat"):
-        name = node.op
     return Row(path=node.name or node.id, name=name,
                type=node.op if not is_box else (node.meta.get("group_op") or "group"),
                kind=node.kind,
