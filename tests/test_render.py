@@ -277,6 +277,7 @@ def test_json_round_trips_names_and_geometry(style: str) -> None:
     conv = next(n for n in doc["nodes"] if n["id"] == "conv1")
     assert conv["name"] == HOSTILE + "conv1"  # exact, newline included
     assert conv["outputs"][0]["shape"] == [1, 6, 28, 28]
+    assert conv["paint"]["fill"] == d.theme["kinds"]["conv"]["fill"]
     box = conv["box"]
     assert 0 <= box["x"] and box["x"] + box["w"] <= doc["layout"]["width"] + 0.01
     for e in doc["edges"]:

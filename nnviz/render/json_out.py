@@ -54,6 +54,10 @@ def layout_document(graph: Graph, layout: Layout, theme: Theme | None = None) ->
             "label": [{"text": ln.text, "style": ln.style} for ln in box.lines],
         }
         node = graph.nodes.get(box.id)
+        if theme is not None:  # the colours the picture uses, so a tool can redraw it
+            style = theme.kind_style(node.kind if node is not None else "group")
+            entry["paint"] = {"fill": style.get("fill"),
+                              "stroke": style.get("stroke", theme["node"]["stroke"])}
         if node is not None:
             entry.update({
                 "op": node.op, "kind": node.kind, "name": node.name,
