@@ -148,3 +148,15 @@ def test_keras_file_weights(tmp_path):
         kernel = next(s for s in got if s.shape == (6, 3))
         w = model.layers[-1].kernel.numpy().astype(np.float64)
         assert kernel.mean == pytest.approx(w.mean()) and kernel.std == pytest.approx(w.std())
+
+
+def test_pt2_exported_program_weights(tmp_path):
+    torch = pytest.importorskip("torch")
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
+    ep = torch.export.export(model, (torch.randn(1, 4),))
+    torch.export.save(ep, tmp_path / "m.pt2")
+    got = {s.name: s for s in collect(tmp_path / "m.pt2")}
+    assert set(got) == set(model.state_dict())
+    w = model[2].weight.detach().double()
+    assert got["2.weight"].mean == pytest.approx(float(w.mean()))
+    assert got["2.weight"].std == pytest.approx(float(w.std(unbiased=False)))
