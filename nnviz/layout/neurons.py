@@ -98,7 +98,8 @@ def _units(graph: Graph, node: Node) -> int | None:
         return None
     if node.kind == "io":
         # An input's width is everything but the batch dim (an MNIST image is 784 units).
-        return shape_numel(shape[1:] if len(shape) > 1 else shape)
+        n = shape_numel(shape[1:] if len(shape) > 1 else shape)
+        return n if n else None  # an empty tensor has no units to draw
     if node.kind == "conv" and len(shape) >= 3:
         dim = shape[-1] if is_channels_last(graph, node) else shape[1]
     else:
