@@ -232,3 +232,41 @@ def test_blocks_follow_the_main_path_of_a_residual_net() -> None:
     # two layers called "conv": the labels add the scope they live in
     names = [box.lines[1].text for box in lay.nodes.values()]
     assert names == ["stem", "block1/conv", "block1/conv", "fc"]
+
+
+def test_paper_styles_survive_arbitrary_chains() -> None:
+    """Random layer kinds, shapes (unknown, symbolic, zero, huge) and names: the paper styles
+    either draw everything inside the canvas or refuse in one sentence."""
+    hyp = pytest.importorskip("hypothesis", reason="hypothesis (test extra) generates graphs")
+    st = hyp.strategies
+
+    dim = st.one_of(st.none(), st.integers(0, 100_000), st.sampled_from(["batch", "seq"]))
+    shape = st.one_of(st.none(), st.lists(dim, min_size=1, max_size=5).map(tuple))
+    layer = st.tuples(st.sampled_from([("Conv", "conv"), ("Gemm", "linear"), ("Relu",
+                                       "activation"), ("MaxPool", "pool"), ("LSTM",
+                                       "recurrent"), ("Add", "elementwise")]),
+                      shape, st.text(max_size=30))
+
+    @hyp.settings(max_examples=40, deadline=None, derandomize=True)
+    @hyp.given(st.lists(layer, min_size=1, max_size=8), shape,
+               st.sampled_from(["onnx", "keras"]))
+    def check(layers, in_shape, framework) -> None:
+        spec = [("in", "Input", "io", in_shape)]
+        spec += [(f"l{i}", op, kind, shp) for i, ((op, kind), shp, _) in enumerate(layers)]
+        g = chain("fuzz", spec, framework=framework)
+        for i, (_, _, name) in enumerate(layers):
+            g.nodes[f"l{i}"].name = name
+        theme = load_theme()
+        for style in ("blocks", "neurons"):
+            try:
+                lay = layout(g, theme=theme, style=style, direction="LR")
+            except NnvizError as exc:
+                assert "\n" not in str(exc)
+                continue
+            scene = build_scene(g, lay, theme)
+            assert_inside(text_boxes(scene), lay.width + 0.01, lay.height + 0.01)
+            assert_inside([(b.x, b.y, b.x + b.w, b.y + b.h) for b in lay.nodes.values()],
+                          lay.width + 0.01, lay.height + 0.01)
+            ET.fromstring(render_bytes(g, lay, "svg", theme))
+
+    check()
