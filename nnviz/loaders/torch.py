@@ -378,8 +378,7 @@ def _load_pt2(path: Path, aten: bool, trust_pickle: bool = False) -> Graph:
                                    "can run arbitrary code, so nnviz refuses it unless you "
                                    "pass --trust-pickle (trust_pickle=True)")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with _quiet_torch():  # a damaged archive makes torch log a whole traceback to stderr
             ep = torch.export.load(path)
     except Exception as exc:
         raise ModelError(path, f"is not a readable torch.export .pt2 archive ({_one_line(exc)})"

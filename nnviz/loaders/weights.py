@@ -214,8 +214,11 @@ def _torch_file(path: Path, trust_pickle: bool) -> Iterator[WeightTensor]:
                 raise ModelError(path, f"is a .pt2 archive holding pickled objects ({unsafe[0]}); "
                                        "loading them can run arbitrary code, so nnviz refuses it "
                                        "unless you pass --trust-pickle")
+        from nnviz.loaders.torch import _quiet_torch
+
         try:
-            ep = torch.export.load(str(path))
+            with _quiet_torch():  # a damaged archive makes torch log a traceback to stderr
+                ep = torch.export.load(str(path))
         except Exception as exc:  # torch raises many types for a bad archive
             raise ModelError(path, f"is not a loadable .pt2 ExportedProgram "
                                    f"({str(exc).splitlines()[0] if str(exc) else exc})") from None
