@@ -8,6 +8,7 @@ real subprocesses with a wall-clock timeout and an address-space limit (``run_li
 from __future__ import annotations
 
 import io
+import logging
 import os
 import random
 import resource
@@ -89,10 +90,27 @@ def cli(args: list[str]) -> Outcome:
     from nnviz.cli import main
 
     runner = CliRunner()
+    # Library loggers (torch logs whole tracebacks on a damaged archive) write to the stream
+    # their handler captured at import time, which CliRunner cannot see: record every log
+    # record that reaches a handler and count it as stderr output.
+    logged: list[str] = []
+    real_call = logging.Logger.callHandlers
+
+    def spy(self, record):
+        if record.levelno >= logging.WARNING:
+            logged.append(f"LOG {record.name}: {record.getMessage()}"
+                          + (" Traceback" if record.exc_info else ""))
+        return real_call(self, record)
+
+    logging.Logger.callHandlers = spy
     t0 = time.perf_counter()
-    res = runner.invoke(main, [str(a) for a in args], catch_exceptions=True)
+    try:
+        res = runner.invoke(main, [str(a) for a in args], catch_exceptions=True)
+    finally:
+        logging.Logger.callHandlers = real_call
     exc = res.exception if not isinstance(res.exception, SystemExit) else None
-    return Outcome(res.exit_code, res.stdout, res.stderr, time.perf_counter() - t0, exc)
+    stderr = res.stderr + "".join(line.replace("\n", " ") + "\n" for line in logged)
+    return Outcome(res.exit_code, res.stdout, stderr, time.perf_counter() - t0, exc)
 
 
 def _limit(mem_mb: int):
