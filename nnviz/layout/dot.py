@@ -31,11 +31,18 @@ def dot_binary() -> str:
     return exe
 
 
+def _dot_names(graph: Graph) -> dict[str, str]:
+    """Node id -> a plain DOT name (n0, n1, ...). Graphviz rewrites names with escapes,
+    entities or control characters, so mapping its output back by the real ids lost boxes."""
+    return {nid: f"n{i}" for i, nid in enumerate(graph.nodes)}
+
+
 def graph_to_sized_dot(graph: Graph, theme: Theme, direction: str = "TB",
                        clusters: bool = True) -> tuple[str, dict[str, tuple[float, float]]]:
     """DOT text with fixed box sizes (px) and nested clusters for groups; returns the sizes."""
     sp = theme["spacing"]
     sizes: dict[str, tuple[float, float]] = {}
+    key = _dot_names(graph)
     head = [
         "digraph G {",
         f"  graph [rankdir={direction}, nodesep={sp['node_sep'] / PT:.4f}, "
@@ -47,7 +54,7 @@ def graph_to_sized_dot(graph: Graph, theme: Theme, direction: str = "TB",
     for node in graph.nodes.values():
         w, h = box_size(fit_lines(node_lines(graph, node), theme), theme)
         sizes[node.id] = (w, h)
-        decl = f"{quote(node.id)} [width={w / PT:.4f}, height={h / PT:.4f}];"
+        decl = f"{quote(key[node.id])} [width={w / PT:.4f}, height={h / PT:.4f}];"
         if clusters and node.group:
             tree.setdefault(node.group, []).append(decl)
         else:
@@ -76,7 +83,7 @@ def graph_to_sized_dot(graph: Graph, theme: Theme, direction: str = "TB",
         for top in children.get((), ()):
             emit(top, 1)
     for e in graph.edges():
-        body.append(f"  {quote(e.src)} -> {quote(e.dst)};")
+        body.append(f"  {quote(key[e.src])} -> {quote(key[e.dst])};")
     return "\n".join(head + body + ["}"]) + "\n", sizes
 
 
@@ -126,8 +133,10 @@ def layout_dot(graph: Graph, theme: Theme, direction: str = "TB",
                 cluster_paths.setdefault(node.group[:i], None)
     by_index = {i: p for i, p in enumerate(sorted(cluster_paths))}
     lines = {nid: fit_lines(node_lines(graph, graph.nodes[nid]), theme) for nid in sizes}
+    back = {v: k for k, v in _dot_names(graph).items()}
     for obj in data.get("objects", []):
         name = obj.get("name", "")
+        name = back.get(name, name)
         if "bb" in obj and name.startswith("cluster_"):
             path = by_index.get(int(name.split("_", 1)[1]))
             if path is None:
