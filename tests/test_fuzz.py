@@ -493,3 +493,44 @@ def test_subprocess_absurd_node_count(tmp_path: Path) -> None:
     TALLY["subprocess"][outcome] += 1
     assert outcome == "error", res.stderr
     assert "--depth" in res.stderr and "--force" in res.stderr, res.stderr
+
+
+# ---- absurd drawings through the library: refused with advice unless forced ------------------
+
+def _chain_graph(n: int):
+    from nnviz.ir import Graph, Node, Tensor
+
+    g = Graph(name="chain")
+    g.add_tensor(Tensor("t0", (1, 4), "float32"))
+    g.add_node(Node("in", "Input", "io", outputs=["t0"]))
+    g.inputs.append("t0")
+    for i in range(n):
+        g.add_tensor(Tensor(f"t{i + 1}", (1, 4), "float32"))
+        g.add_node(Node(f"relu{i}", "Relu", "activation", inputs=[f"t{i}"],
+                        outputs=[f"t{i + 1}"]))
+    g.add_node(Node("out", "Output", "io", inputs=[f"t{n}"]))
+    g.outputs.append(f"t{n}")
+    return g
+
+
+def test_max_drawn_nodes_refuses_unless_forced(monkeypatch, tmp_path: Path) -> None:
+    import nnviz.api as api
+    from nnviz.errors import NnvizError
+
+    monkeypatch.setattr(api, "MAX_DRAWN_NODES", 150)
+    out = tmp_path / "chain.svg"
+    with pytest.raises(NnvizError) as info:
+        api.draw(_chain_graph(300), out)
+    message = str(info.value)
+    assert "--depth" in message and "--force" in message and "302" in message
+    assert not out.exists()
+    api.draw(_chain_graph(300), out, force=True)
+    assert out.read_bytes().count(b"Relu") >= 300
+    # Through the CLI with a file: one line naming it.
+    graph_file = tmp_path / "chain.json"
+    graph_file.write_text(_chain_graph(300).to_json())
+    res = cli([str(graph_file), "-o", str(tmp_path / "c.svg")])
+    assert classify(res, graph_file, tmp_path / "c.svg") == "error"
+    assert "--depth" in res.stderr
+    res = cli([str(graph_file), "-o", str(tmp_path / "c.svg"), "--force"])
+    assert classify(res, graph_file, tmp_path / "c.svg") == "ok"

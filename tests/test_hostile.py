@@ -256,3 +256,54 @@ def test_random_hostile_batch_compiles_everywhere(tmp_path: Path) -> None:
         ET.fromstring(proc.stdout)
     (tmp_path / "batch.tex").write_bytes(outs["tex"])
     _pdflatex(tmp_path / "batch.tex", tmp_path)
+
+
+def test_hostile_keras_layer_names_every_format(tmp_path: Path) -> None:
+    """The same strings as Keras layer/model names (config.json is JSON: lone surrogates and
+    control characters arrive intact) through every format."""
+    import zipfile
+
+    from fuzz_cases import build_keras_example, rewrite_zip
+
+    src = build_keras_example(tmp_path)["keras"]
+    with zipfile.ZipFile(src) as zf:
+        text = zf.read("config.json").decode()
+    names = ["stem_conv", "stem_bn", "stem_relu", "block_conv", "block_add", "pool", "head",
+             "small_cnn"]
+    hostile = [h for h in HOSTILE if h.strip()] + ["\ud800 lone surrogate"]
+    for name, evil in zip(names, hostile, strict=False):
+        if f'"{name}"' in text:
+            text = text.replace(f'"{name}"', json.dumps(evil))
+    model = tmp_path / "hostile.keras"
+    rewrite_zip(src, model, {"config.json": text.encode("utf-8", "surrogatepass")})
+    for fmt in FORMATS:
+        out = tmp_path / f"k.{fmt}"
+        res = cli([str(model), "-o", str(out)])
+        assert classify(res, model, out) == "ok", (fmt, res.stderr)
+    ET.fromstring((tmp_path / "k.svg").read_bytes())
+    json.loads((tmp_path / "k.json").read_bytes())
+    if shutil.which("dot"):
+        proc = subprocess.run(["dot", "-Tsvg", str(tmp_path / "k.dot")], capture_output=True,
+                              timeout=60)
+        assert proc.returncode == 0, proc.stderr.decode()[:500]
+        ET.fromstring(proc.stdout)
+    p = _Scripts()
+    p.feed((tmp_path / "k.html").read_text(encoding="utf-8"))
+    assert sum(1 for a, _ in p.scripts if a.get("type") != "application/json") <= 1
+
+
+def test_hostile_names_with_the_dot_engine(tmp_path: Path) -> None:
+    if not shutil.which("dot"):
+        pytest.skip("Graphviz dot is not installed")
+    model = tmp_path / "hostile.onnx"
+    hostile_onnx(model)
+    for fmt in ("svg", "json"):
+        out = tmp_path / f"d.{fmt}"
+        res = cli([str(model), "-o", str(out), "--engine", "dot"])
+        assert classify(res, model, out) == "ok", res.stderr
+    root = ET.fromstring((tmp_path / "d.svg").read_bytes())
+    doc = json.loads((tmp_path / "d.json").read_bytes())
+    assert "N" * 3000 in json.dumps(doc)
+    # Every box and edge survived Graphviz (names with escapes/entities used to be lost).
+    assert len(doc["nodes"]) == len(HOSTILE) + 2 and len(doc["edges"]) == len(HOSTILE) + 1
+    assert root.tag.endswith("svg")
