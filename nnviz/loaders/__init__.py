@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -92,9 +93,19 @@ def load_file(path: str | os.PathLike, **options: Any) -> Graph:
 
 def _load_json(path: Path) -> Graph:
     try:
-        return Graph.from_json(path.read_text(encoding="utf-8"))
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
-        raise ModelError(path, f"is not a valid nnviz graph JSON ({exc})") from None
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ModelError(path, f"is not valid JSON ({exc})") from None
+    if isinstance(data, dict) and ("schema" in data or "layout" in data):
+        raise ModelError(path, "is a laid-out drawing (nnviz's JSON output), not a model; draw "
+                               "the model file it came from, or save a graph with Graph.to_json")
+    try:
+        if not isinstance(data, dict):
+            raise TypeError("top level is not an object")
+        return Graph.from_dict(data)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ModelError(path, f"is not a valid nnviz graph JSON ({type(exc).__name__}: "
+                               f"{exc})") from None
 
 
 def load(source: Any, **options: Any) -> Graph:
