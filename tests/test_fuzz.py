@@ -58,6 +58,9 @@ def try_all(loader: str, model: Path, tmp: Path, commands: tuple[str, ...] = COM
             if out.exists():
                 out.unlink()
             res = cli([str(model), "-o", str(out), *extra])
+        elif command == "diff":  # the damaged file as the "new" side of a comparison
+            out = None
+            res = cli(["diff", str(EXAMPLES / "mlp.onnx"), str(model), *extra])
         else:
             out = None
             res = cli([command, str(model), *extra])
@@ -76,7 +79,7 @@ def test_truncated_onnx(name: str, tmp_path: Path) -> None:
     for off in offsets:
         case = tmp_path / f"cut{off}.onnx"
         case.write_bytes(data[:off])
-        try_all("onnx", case, tmp_path)
+        try_all("onnx", case, tmp_path, commands=(*COMMANDS, "diff"))
         case.unlink()
 
 
