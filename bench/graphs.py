@@ -188,4 +188,10 @@ def unet(target_n: int, grouped: bool = True) -> Graph:
     return b.g
 
 
-FAMILIES = {"transformer": transformer, "resnet": resnet, "unet": unet}
+def transformer_local_mask(target_n: int, grouped: bool = True) -> Graph:
+    """GPT-2-like with a per-block causal-mask slice instead of one shared mask input."""
+    return transformer(target_n, grouped=grouped, shared_mask=False)
+
+
+FAMILIES = {"transformer": transformer, "resnet": resnet, "unet": unet,
+            "gpt_localmask": transformer_local_mask}
