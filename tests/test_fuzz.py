@@ -537,3 +537,104 @@ def test_max_drawn_nodes_refuses_unless_forced(monkeypatch, tmp_path: Path) -> N
     assert "--depth" in res.stderr
     res = cli([str(graph_file), "-o", str(tmp_path / "c.svg"), "--force"])
     assert classify(res, graph_file, tmp_path / "c.svg") == "ok"
+
+
+# ---- hypothesis: structural mutations of real models -----------------------------------------
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
+                                                                   max_size=3),
+    max_leaves=6)
+
+
+def _json_paths(value, prefix=()):
+    yield prefix
+    if isinstance(value, dict):
+        for k in sorted(value):
+            yield from _json_paths(value[k], (*prefix, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _json_paths(v, (*prefix, i))
+
+
+def _set_path(doc, path, new):
+    if not path:
+        return new
+    parent = doc
+    for key in path[:-1]:
+        parent = parent[key]
+    parent[path[-1]] = new
+    return doc
+
+
+@pytest.fixture(scope="module")
+def keras_config_paths(keras_files):
+    config = _keras_config(keras_files)
+    return config, list(_json_paths(config))
+
+
+@settings(max_examples=scale(30, 600), deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_hypothesis_keras_config_mutations(keras_files, keras_config_paths, tmp_path: Path,
+                                           data) -> None:
+    """Any JSON value anywhere in config.json: a drawing or one clean sentence."""
+    config, paths = keras_config_paths
+    doc = json.loads(json.dumps(config))
+    for _ in range(data.draw(st.integers(1, 3))):
+        path = data.draw(st.sampled_from(paths))
+        try:
+            doc = _set_path(doc, path, data.draw(_JSON_VALUES))
+        except (KeyError, IndexError, TypeError):
+            pass  # an earlier mutation removed that path
+    case = tmp_path / "mut.keras"
+    rewrite_zip(keras_files["keras"], case, {"config.json": json.dumps(doc).encode()})
+    try_all("keras-config-mutation", case, tmp_path, commands=("draw", "summary"))
+
+
+_OPS = ["Conv", "Gemm", "MatMul", "Reshape", "Transpose", "Split", "Concat", "Slice", "Gather",
+        "MaxPool", "AveragePool", "BatchNormalization", "LayerNormalization", "Softmax",
+        "ReduceMean", "Resize", "Pad", "Expand", "Tile", "Einsum", "LSTM", "Attention",
+        "ConvTranspose", "Flatten", "Squeeze", "Unsqueeze", "TopK", "Loop", "If", "Scan"]
+_ATTR_VALUES = (st.integers(-(2**40), 2**40) | st.lists(st.integers(-(2**33), 2**33), max_size=6)
+                | st.text(max_size=6) | st.floats(allow_nan=True, width=32))
+
+
+@settings(max_examples=scale(30, 600), deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_hypothesis_onnx_graph_mutations(tmp_path: Path, data) -> None:
+    """Real graphs with nodes retyped, attributes and dims set to nonsense, inputs rewired:
+    shape inference, FLOP counting, layout and rendering must all cope."""
+    name = data.draw(st.sampled_from(["mlp.onnx", "resnet_block.onnx"]))
+    m = onnx.load(EXAMPLES / name, load_external_data=False)
+    nodes = m.graph.node
+    tensors = sorted({t for n in nodes for t in (*n.input, *n.output)}
+                     | {i.name for i in m.graph.initializer})
+    for _ in range(data.draw(st.integers(1, 4))):
+        node = nodes[data.draw(st.integers(0, len(nodes) - 1))]
+        what = data.draw(st.sampled_from(["op", "attr", "input", "dim", "drop"]))
+        if what == "op":
+            node.op_type = data.draw(st.sampled_from(_OPS))
+        elif what == "attr":
+            key = data.draw(st.sampled_from(["kernel_shape", "strides", "pads", "group", "axis",
+                                             "perm", "dilations", "transB", "mode", "axes"]))
+            value = data.draw(_ATTR_VALUES)
+            kept = [a for a in node.attribute if a.name != key]
+            del node.attribute[:]
+            node.attribute.extend([*kept, helper.make_attribute(key, value)])
+        elif what == "input" and node.input:
+            node.input[data.draw(st.integers(0, len(node.input) - 1))] = \
+                data.draw(st.sampled_from(tensors + ["", "ghost"]))
+        elif what == "dim" and m.graph.initializer:
+            init = m.graph.initializer[data.draw(st.integers(0, len(m.graph.initializer) - 1))]
+            if init.dims:
+                init.dims[data.draw(st.integers(0, len(init.dims) - 1))] = \
+                    data.draw(st.integers(-(2**62), 2**62))
+        elif what == "drop" and len(nodes) > 1:
+            del nodes[data.draw(st.integers(0, len(nodes) - 1))]
+    case = tmp_path / f"mut_{name}"
+    case.write_bytes(m.SerializeToString())
+    try_all("onnx-graph-mutation", case, tmp_path)
