@@ -81,7 +81,9 @@ def hostile_outputs(tmp_path_factory) -> dict[str, Path]:
 
 
 def _no_control(text: str) -> bool:
-    return not any(ord(c) < 32 and c not in "\n\t" for c in text)
+    """No control characters (but line breaks) and no bidi overrides that reverse names."""
+    return not any((ord(c) < 32 and c not in "\n\t") or "\u202a" <= c <= "\u202e"
+                   or "\u2066" <= c <= "\u2069" for c in text)
 
 
 def test_svg_is_well_formed_and_inert(hostile_outputs) -> None:

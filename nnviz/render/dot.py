@@ -8,7 +8,8 @@ from nnviz.ir import Graph
 from nnviz.layout.model import Layout
 from nnviz.theme import Theme
 
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+# Bidi overrides too (as in scene.clean_text): they could make a name read backwards.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff\ufffe\uffff]")
 
 
 def quote(text: str) -> str:
