@@ -336,7 +336,7 @@ def _layout(graph: Graph, theme: Theme, direction: str, aux: bool,
         item_class = [serial[id(levels[k[1]].result)] if k[0] == "g" else -1
                       for k in lv.items]
         inp = LevelInput(widths, heights, n_in, len(lv.out_ports), ledges, spread, is_group,
-                         item_class, bool(p),
+                         item_class, [k[0] == "s" for k in lv.items], bool(p),
                          pad, mins, float(sp["node_sep"]), float(sp["rank_sep"]),
                          float(sp["edge_sep"]))
         sig = inp.signature()

@@ -36,6 +36,9 @@ class LevelInput:
     # per item: which distinct child layout it is (-1 for nodes); two equal classes joined by
     # an edge are repeated blocks, stacked centre on centre
     item_class: list[int] = field(default_factory=list)
+    # per item: a reference stub of a high fan-out source (aux.py); placed last, in leftover
+    # space right above its consumer, so it never pushes the trunk sideways
+    aux: list[bool] = field(default_factory=list)
     framed: bool = False
     pad: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # top, right, bottom, left
     min_size: tuple[float, float] = (0.0, 0.0)
@@ -49,6 +52,7 @@ class LevelInput:
                 self.n_in, self.n_out,
                 tuple((s, d, round(a, 2), round(b, 2)) for s, d, a, b in self.edges),
                 tuple(self.spread), tuple(self.is_group), tuple(self.item_class),
+                tuple(self.aux),
                 self.framed, self.pad,
                 self.min_size)
 
@@ -109,6 +113,17 @@ def solve_level(inp: LevelInput, budget_scale: float = 1.0,
         span = [1] * n
     oriented = [(d, s) if b else (s, d) for (s, d), b in zip(item_edges, back)]
     rank = assign_ranks(n, oriented, min_len=[span[a] for a, _ in oriented]) + [0] * n_ports
+    is_aux = inp.aux or [False] * n
+    if any(is_aux):
+        # a stub sits in the layer right above its consumer (the local moves in ranking get
+        # there too, but only within their pass budget)
+        first_dst: dict[int, int] = {}
+        for s_, d_ in oriented:
+            if is_aux[s_] and not is_aux[d_]:
+                first_dst[s_] = min(first_dst.get(s_, 1 << 30), rank[d_] - 1)
+        for v, r in first_dst.items():
+            if r >= 0:
+                rank[v] = r
     if inp.framed:
         top = 1
         max_r = max((rank[v] + span[v] - 1 for v in range(n)), default=0)
@@ -220,8 +235,9 @@ def solve_level(inp: LevelInput, budget_scale: float = 1.0,
     # ---- coordinates ------------------------------------------------------------------------
     say("coordinates")
     bend = [dummy[v] and v >= nbase for v in range(nv)]  # long-edge dummies only
+    free = [v < n and is_aux[v] for v in range(nv)]
     x = assign_x(layers, up, down, up_off, down_off, width, dummy, inp.node_sep, inp.edge_sep,
-                 bend)
+                 bend, free)
     bad = set(v for f, v in fillers if abs(x[f] - x[v]) > 0.01)
     if fillers:
         # an edge bending across a gap that a tall item spans would cut through that item

@@ -158,22 +158,84 @@ def _one_pass(seq: list[list[int]], nb: list[list[int]], nb_off: list[list[tuple
             m = min(xs[b] - wt for b, wt in s.items())
             if m > xs[v]:
                 xs[v] = m
-    return [xs[root[v]] + inner[v] for v in range(nv)]
+    return [xs.get(root[v], 0.0) + inner[v] for v in range(nv)]
+
+
+def _place_free(layers: list[list[int]], free: list[bool], x: list[float],
+                targets: list[float], width: list[float], dummy: list[bool], gap_node: float,
+                gap_dummy: float) -> None:
+    """Put every free vertex at the x nearest its target where it overlaps nothing.
+
+    The others of its layer are already placed; a free vertex only takes leftover space
+    (the gap beside its consumer's neighbour, or past the end of the layer), so it can never
+    push them sideways.
+    """
+    for layer in layers:
+        fr = [v for v in layer if free[v]]
+        if not fr:
+            continue
+        placed = [v for v in layer if not free[v]]
+        for v in sorted(fr, key=lambda u: (targets[u], u)):
+            forb = []
+            for q in placed:
+                gap = gap_dummy if (dummy[q] or dummy[v]) else gap_node
+                half = (width[q] + width[v]) / 2 + gap
+                forb.append((x[q] - half, x[q] + half))
+            forb.sort()
+            merged: list[list[float]] = []
+            for a, b in forb:
+                if merged and a < merged[-1][1]:
+                    merged[-1][1] = max(merged[-1][1], b)
+                else:
+                    merged.append([a, b])
+            t = targets[v]
+            best = t
+            for lo, hi in merged:
+                if lo < t < hi:
+                    # the nearer side; ties go right (stubs conventionally sit right of the trunk)
+                    best = hi if hi - t <= t - lo else lo
+                    break
+            x[v] = best
+            placed.append(v)
 
 
 def assign_x(layers: list[list[int]], up: list[list[int]], down: list[list[int]],
              up_off: list[list[tuple[float, float]]], down_off: list[list[tuple[float, float]]],
              width: list[float], dummy: list[bool], gap_node: float,
-             gap_dummy: float, bend: list[bool] | None = None) -> list[float]:
+             gap_dummy: float, bend: list[bool] | None = None,
+             free: list[bool] | None = None) -> list[float]:
     """x centre of every vertex; ``*_off[v][k]`` = (attach offset at the neighbour, at v).
 
     ``dummy`` marks vertices that take the small gap; ``bend`` (default: ``dummy``) marks the
     long-edge dummies for alignment priority (ports are small but align like nodes).
+    ``free`` marks vertices (reference stubs) left out of alignment and compaction: they are
+    placed last, beside their neighbours, in space nobody else uses, so a stub next to every
+    block of a deep stack cannot shift each block sideways into a staircase.
     """
     bend = dummy if bend is None else bend
     nv = len(width)
     if nv == 0:
         return []
+    if free is not None and any(free):
+        core = [[v for v in layer if not free[v]] for layer in layers]
+        keep = [[k for k, u in enumerate(nb) if not free[u]] for nb in up]
+        up2 = [[up[v][k] for k in ks] for v, ks in enumerate(keep)]
+        up_off2 = [[up_off[v][k] for k in ks] for v, ks in enumerate(keep)]
+        keep = [[k for k, u in enumerate(nb) if not free[u]] for nb in down]
+        down2 = [[down[v][k] for k in ks] for v, ks in enumerate(keep)]
+        down_off2 = [[down_off[v][k] for k in ks] for v, ks in enumerate(keep)]
+        x = assign_x(core, up2, down2, up_off2, down_off2, width, dummy, gap_node, gap_dummy,
+                     bend)
+        targets = [0.0] * nv
+        for v in range(nv):
+            if not free[v]:
+                continue
+            # the attachment point the edge aims at: straight above/below it if possible
+            pts = [x[u] + o[0] - o[1] for u, o in zip(down[v], down_off[v]) if not free[u]]
+            pts += [x[u] + o[0] - o[1] for u, o in zip(up[v], up_off[v]) if not free[u]]
+            targets[v] = sum(pts) / len(pts) if pts else 0.0
+        _place_free(layers, free, x, targets, width, dummy, gap_node, gap_dummy)
+        return x
     pos = [0] * nv
     for layer in layers:
         for i, v in enumerate(layer):
@@ -214,9 +276,10 @@ def assign_x(layers: list[list[int]], up: list[list[int]], down: list[list[int]]
             results.append((horiz, xs))
     # Align the four to the narrowest, then take the average of the two median values.
     spans = []
+    members = [v for layer in layers for v in layer]  # (free vertices are placed later)
     for _, xs in results:
-        lo = min(xs[v] - width[v] / 2 for v in range(nv))
-        hi = max(xs[v] + width[v] / 2 for v in range(nv))
+        lo = min((xs[v] - width[v] / 2 for v in members), default=0.0)
+        hi = max((xs[v] + width[v] / 2 for v in members), default=0.0)
         spans.append((lo, hi))
     k = min(range(4), key=lambda i: (spans[i][1] - spans[i][0], i))
     lo_ref, hi_ref = spans[k]
