@@ -74,3 +74,21 @@ def test_stub_heavy_transformer_keeps_its_residual_stream_straight() -> None:
     assert max(xs[:-2]) - min(xs[:-2]) < 0.5, xs
     assert_no_overlap(lay)
     assert_edges_avoid_boxes(lay)
+
+
+def test_stub_wears_its_source_kind_colour() -> None:
+    from nnviz.render.scene import Rect, build_scene
+
+    g = _block_stack(8)
+    g.nodes["h0"].kind = "attention"  # the mask comes out of an attention block
+    lay = layout(g, theme=THEME)
+    scene = build_scene(g, lay, THEME)
+    stubs = [(data, items) for cls, data, items in scene.layers
+             if cls == "node" and "::stub::" in data["id"]]
+    assert len(stubs) == 6
+    want = THEME.kind_style("attention")
+    assert want["fill"] != THEME.kind_style("group")["fill"]
+    for data, items in stubs:
+        rect = next(it for it in items if isinstance(it, Rect))
+        assert data["kind"] == "attention"
+        assert (rect.fill, rect.stroke) == (want["fill"], want["stroke"])

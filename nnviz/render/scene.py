@@ -267,7 +267,9 @@ def graph_scene(graph: Graph, layout: Layout, theme: Theme) -> Scene:
                                       anchor="start")])
     for box in layout.nodes.values():
         node = graph.nodes.get(box.id)
-        kind = node.kind if node is not None else "group"
+        # a reference stub ("<src>::stub::<dst>") wears the colour of its source's kind
+        src = graph.nodes.get(box.id.split("::stub::")[0]) if box.shape == "stub" else node
+        kind = src.kind if src is not None else "group"
         style = theme.kind_style(kind)
         stroke = style.get("stroke", node_t["stroke"])
         diff = node.meta.get("diff") if node is not None else None
