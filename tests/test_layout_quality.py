@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from nnviz.ir import Graph, Node, Tensor
@@ -92,3 +93,52 @@ def test_stub_wears_its_source_kind_colour() -> None:
         rect = next(it for it in items if isinstance(it, Rect))
         assert data["kind"] == "attention"
         assert (rect.fill, rect.stroke) == (want["fill"], want["stroke"])
+
+
+def _inside(pts: np.ndarray, x: float, y: float, w: float, h: float) -> bool:
+    return bool(((pts[:, 0] > x + 0.5) & (pts[:, 0] < x + w - 0.5)
+                 & (pts[:, 1] > y + 0.5) & (pts[:, 1] < y + h - 0.5)).any())
+
+
+def _fine_sample(e) -> np.ndarray:
+    pts = np.array(e.points, dtype=float)
+    t = np.linspace(0, 1, 60)[:, None]
+    if not e.spline:
+        return np.concatenate([a + t * (b - a) for a, b in zip(pts, pts[1:])])
+    return np.concatenate([(1 - t) ** 3 * p0 + 3 * t * (1 - t) ** 2 * p1
+                           + 3 * t ** 2 * (1 - t) * p2 + t ** 3 * p3
+                           for p0, p1, p2, p3 in (pts[i:i + 4] for i in range(0, len(pts) - 1, 3))])
+
+
+@pytest.mark.parametrize("direction", ["TB", "LR"])
+def test_keras_resnet_mini_edges_clear_boxes_and_canvas_is_tight(direction: str) -> None:
+    import nnviz  # (the .keras loader reads the archive itself: keras is not needed)
+
+    dr = nnviz.draw(REPO / "examples" / "keras_resnet_mini.keras", direction=direction)
+    lay, g = dr.layout, dr.graph
+    assert lay.groups and len(lay.edges) >= 25
+    for e in lay.edges:  # no skip edge cuts a box, or a frame it does not belong to
+        s = _fine_sample(e)
+        for b in lay.nodes.values():
+            if b.id not in (e.src, e.dst):
+                assert not _inside(s, b.x, b.y, b.w, b.h), (e.src, e.dst, b.id)
+        for f in lay.groups:
+            mine = [g.nodes[n].group[:len(f.path)] == f.path for n in (e.src, e.dst)]
+            if not any(mine):
+                assert not _inside(s, f.x, f.y, f.w, f.h), (e.src, e.dst, f.path)
+    # the canvas is the content plus the margin, on every side
+    margin = float(THEME["spacing"]["margin"])
+    rects = [(b.x, b.y, b.x + b.w, b.y + b.h) for b in lay.nodes.values()]
+    rects += [(f.x, f.y, f.x + f.w, f.y + f.h) for f in lay.groups]
+    x0, y0 = min(r[0] for r in rects), min(r[1] for r in rects)
+    x1, y1 = max(r[2] for r in rects), max(r[3] for r in rects)
+    assert (x0, y0) == pytest.approx((margin, margin), abs=0.6)
+    assert (lay.width - x1, lay.height - y1) == pytest.approx((margin, margin), abs=0.6)
+    # frames hug their members: padding, the label band on the label side, a skip-edge lane
+    pad = float(THEME["group"]["padding"])
+    for f in lay.groups:
+        ms = [lay.nodes[n.id] for n in g.nodes.values() if n.group[:len(f.path)] == f.path]
+        gaps = (min(b.x for b in ms) - f.x, min(b.y for b in ms) - f.y,
+                f.x + f.w - max(b.x + b.w for b in ms), f.y + f.h - max(b.y + b.h for b in ms))
+        assert min(gaps) >= pad - 0.6, (f.path, gaps)
+        assert max(gaps) <= pad + 30, (f.path, gaps)
