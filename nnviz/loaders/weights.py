@@ -164,7 +164,7 @@ def _keras_file(path: Path) -> Iterator[WeightTensor]:
                 except OSError as exc:
                     raise ModelError(path, f"has a damaged weights file ({exc})") from None
                 with h5:
-                    yield from _h5_datasets(h5)
+                    yield from _h5_datasets(h5, path)
         return
     try:
         h5 = h5py.File(path, "r")
@@ -172,7 +172,7 @@ def _keras_file(path: Path) -> Iterator[WeightTensor]:
         raise ModelError(path, f"is not a readable HDF5 file ({exc})") from None
     with h5:
         root = h5["model_weights"] if "model_weights" in h5 else h5
-        yield from _h5_datasets(root)
+        yield from _h5_datasets(root, path)
 
 
 def _keras_npz(path: Path, zf: zipfile.ZipFile, names: list[str]) -> Iterator[WeightTensor]:
@@ -186,7 +186,7 @@ def _keras_npz(path: Path, zf: zipfile.ZipFile, names: list[str]) -> Iterator[We
                 yield WeightTensor(f"{n}/{key}", tuple(arr.shape), str(arr.dtype), arr)
 
 
-def _h5_datasets(root: Any) -> Iterator[WeightTensor]:
+def _h5_datasets(root: Any, path: Path | None = None) -> Iterator[WeightTensor]:
     import h5py
 
     names: list[str] = []
@@ -196,7 +196,21 @@ def _h5_datasets(root: Any) -> Iterator[WeightTensor]:
         ds = root[name]
         if ds.dtype.kind not in "fiub":
             continue
+        _check_stored(path, name, ds)
         yield WeightTensor(name, tuple(int(d) for d in ds.shape), str(ds.dtype), ds)
+
+
+def _check_stored(path: Path | None, name: str, ds: Any) -> None:
+    """Refuse a dataset that declares far more bytes than the file stores.
+
+    A few-KB hostile file can declare a petabyte dataset whose chunks were never written; h5py
+    reads those as fill values, so statistics would run for ever. Keras writes every weight.
+    """
+    stored = int(ds.id.get_storage_size())
+    limit = stored * (1000 if ds.compression else 1) + (1 << 16)
+    if int(ds.nbytes) > limit:
+        raise ModelError(path, f"weight {name!r} declares {int(ds.nbytes):,} bytes but the file "
+                               f"stores only {stored:,}; it is damaged or not a real model")
 
 
 # ---- PyTorch ----------------------------------------------------------------------------
