@@ -638,3 +638,45 @@ def test_hypothesis_onnx_graph_mutations(tmp_path: Path, data) -> None:
     case = tmp_path / f"mut_{name}"
     case.write_bytes(m.SerializeToString())
     try_all("onnx-graph-mutation", case, tmp_path)
+
+
+def test_h5_model_config_damage(keras_files: dict, tmp_path: Path) -> None:
+    """Legacy .h5: the model_config attribute replaced by junk, deep nesting or wrong types,
+    and weight datasets with absurd shapes."""
+    h5py = pytest.importorskip("h5py")
+    import numpy as np
+
+    variants = {
+        "junk": "not json {",
+        "number": "42",
+        "deep": "[" * 50_000 + "]" * 50_000,
+        "empty_object": "{}",
+        "bytes_attr": np.void(b"\x00\xff"),
+        "int_attr": np.int64(7),
+        "cycle": None,  # filled in below
+    }
+    with h5py.File(keras_files["h5"], "r") as h5:
+        raw = h5.attrs["model_config"]
+    text = raw.decode() if isinstance(raw, bytes) else str(raw)
+    cfg = json.loads(text)
+    layers = cfg["config"]["layers"]
+    layers[1]["inbound_nodes"] = json.loads(json.dumps(layers[1]["inbound_nodes"]).replace(
+        json.dumps(layers[0]["name"]), json.dumps(layers[-1]["name"])))
+    variants["cycle"] = json.dumps(cfg)
+    for label, value in variants.items():
+        case = tmp_path / f"{label}.h5"
+        shutil.copyfile(keras_files["h5"], case)
+        with h5py.File(case, "r+") as h5:
+            del h5.attrs["model_config"]
+            h5.attrs["model_config"] = value
+        try_all("keras", case, tmp_path)
+    # A weight dataset declared with an absurd shape (h5 allows a huge, unallocated maxshape).
+    case = tmp_path / "huge_weight.h5"
+    shutil.copyfile(keras_files["h5"], case)
+    with h5py.File(case, "r+") as h5:
+        names: list[str] = []
+        h5.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
+        target = sorted(names)[0]
+        del h5[target]
+        h5.create_dataset(target, shape=(2**31, 2**20), dtype="float32", chunks=(1, 1024))
+    try_all("keras", case, tmp_path)
