@@ -49,6 +49,13 @@ def collapse_groups(graph: Graph, depth: int | None = None,
                     collapse: tuple[str, ...] | list = ()) -> Graph:
     """A copy of ``graph`` where groups deeper than ``depth`` (and the ``collapse`` paths,
     unless an ``expand`` path is inside them) are single nodes."""
+    return collapse_groups_inplace(copy_graph(graph), depth, expand, collapse)
+
+
+def collapse_groups_inplace(g: Graph, depth: int | None = None,
+                            expand: tuple[str, ...] | list = (),
+                            collapse: tuple[str, ...] | list = ()) -> Graph:
+    """collapse_groups on a graph the caller owns (no copy: the view transforms chain it)."""
     expand_paths = {parse_path(p) for p in expand}
     collapse_paths = {parse_path(p) for p in collapse}
 
@@ -63,15 +70,28 @@ def collapse_groups(graph: Graph, depth: int | None = None,
             return True
         return depth is not None and len(path) > depth
 
+    # One decision per distinct group path, not one per node and prefix (50k nodes share a
+    # few thousand paths): path -> the outermost collapsed prefix, or None.
+    decided: dict[tuple[str, ...], tuple[str, ...] | None] = {}
     owner: dict[str, tuple[str, ...]] = {}
-    for node in graph.nodes.values():
-        for i in range(1, len(node.group) + 1):
-            if collapsed(node.group[:i]):
-                owner[node.id] = node.group[:i]
-                break
+    for node in g.nodes.values():
+        group = node.group
+        if not group:
+            continue
+        if group in decided:
+            top = decided[group]
+        else:
+            top = None
+            for i in range(1, len(group) + 1):
+                if collapsed(group[:i]):
+                    top = group[:i]
+                    break
+            decided[group] = top
+        if top is not None:
+            owner[node.id] = top
     if not owner:
-        return copy_graph(graph)
-    return _build(copy_graph(graph), owner)
+        return g
+    return _build(g, owner)
 
 
 def _build(g: Graph, owner: dict[str, tuple[str, ...]]) -> Graph:
@@ -123,17 +143,23 @@ def _make_box(g: Graph, path: tuple[str, ...], nodes: list[Node], prod: dict[str
     inside = {n.id for n in nodes}
     inputs: list[str] = []
     outputs: list[str] = []
+    # Membership sets next to the ordered lists: a box of a whole model has thousands.
+    seen_in: set[str] = set()
+    seen_out: set[str] = set()
     params: list[Param] = []
     seen_params: set[str] = set()
     flops = macs = 0
     unknown = 0
     for n in nodes:
         for t in n.inputs:
-            if prod.get(t) not in inside and t not in inputs:
+            if t not in seen_in and prod.get(t) not in inside:
+                seen_in.add(t)
                 inputs.append(t)
         for t in n.outputs:
-            outside = any(c not in inside for c in cons.get(t, ()))
-            if (outside or t in graph_outputs) and t not in outputs:
+            if t in seen_out:
+                continue
+            if t in graph_outputs or any(c not in inside for c in cons.get(t, ())):
+                seen_out.add(t)
                 outputs.append(t)
         for p in n.params:
             if p.name not in seen_params:

@@ -29,8 +29,18 @@ AUTO_FOLD_NODES = 60
 def fold_repeats(graph: Graph, fold: bool | None = None,
                  min_nodes: int = AUTO_FOLD_NODES) -> Graph:
     """A copy of ``graph`` with runs of identical consecutive sibling groups folded."""
-    g = copy_graph(graph)
-    if fold is False or (fold is None and len(g.nodes) <= min_nodes):
+    return fold_repeats_inplace(copy_graph(graph), fold, min_nodes)
+
+
+def will_fold(graph: Graph, fold: bool | None = None, min_nodes: int = AUTO_FOLD_NODES) -> bool:
+    """Whether fold_repeats would look for repeats at all (else it only copies)."""
+    return not (fold is False or (fold is None and len(graph.nodes) <= min_nodes))
+
+
+def fold_repeats_inplace(g: Graph, fold: bool | None = None,
+                         min_nodes: int = AUTO_FOLD_NODES) -> Graph:
+    """fold_repeats on a graph the caller owns (no copy)."""
+    if not will_fold(g, fold, min_nodes):
         return g
     # Deepest-first would fold inner repeats inside blocks that fold anyway; outermost runs
     # first keeps the result simple and is what users expect (one "×12" per stack).

@@ -28,15 +28,30 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udff
 
 
 def clean_text(text: str) -> str:
-    return _CONTROL.sub(" ", str(text))
+    text = str(text)
+    # Printable ASCII has none of the characters above: skip the regex for the usual label.
+    if text.isascii() and text.isprintable():
+        return text
+    return _CONTROL.sub(" ", text)
+
+
+_PAINTED: dict[str, str | None] = {}  # a drawing uses a handful of colours, 100k times each
 
 
 def paint(color: str | None) -> str | None:
     """A theme colour, or None for no paint ("none", "transparent" or empty in a theme)."""
     if color is None:
         return None
+    if type(color) is str:
+        try:
+            return _PAINTED[color]
+        except KeyError:
+            pass
     c = str(color).strip()
-    return None if c.lower() in ("", "none", "transparent") else c
+    out = None if c.lower() in ("", "none", "transparent") else c
+    if type(color) is str and len(_PAINTED) < 4096:
+        _PAINTED[color] = out
+    return out
 
 
 # CSS colour names a theme file is likely to use; anything else should be written as #rrggbb.

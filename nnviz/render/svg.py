@@ -15,11 +15,24 @@ from nnviz.render.scene import Circle, Item, Path, Rect, Scene, Text, build_scen
 from nnviz.text import FONT_FAMILY
 from nnviz.theme import Theme
 
+# Number -> text memo: a big drawing repeats the same coordinates (columns, rows, sizes) tens
+# of thousands of times, and formatting a float costs several times a dict lookup. Cleared
+# when large, so memory stays bounded across many drawings in one process.
+_NUMBERS: dict[float, str] = {}
+_NUMBERS_MAX = 1 << 19
+
 
 def _f(v: float) -> str:
     """Compact, deterministic number formatting."""
-    s = f"{v:.2f}".rstrip("0").rstrip(".")
-    return "0" if s in ("-0", "") else s
+    s = _NUMBERS.get(v)
+    if s is None:
+        s = f"{v:.2f}".rstrip("0").rstrip(".")
+        if s in ("-0", ""):
+            s = "0"
+        if len(_NUMBERS) >= _NUMBERS_MAX:
+            _NUMBERS.clear()
+        _NUMBERS[v] = s
+    return s
 
 
 def _path_d(edge: EdgePath) -> str:
@@ -28,43 +41,58 @@ def _path_d(edge: EdgePath) -> str:
 
 
 def _points_d(pts: list[tuple[float, float]], spline: bool, closed: bool = False) -> str:
+    f = _f
     if spline and len(pts) >= 4 and (len(pts) - 1) % 3 == 0:
-        d = [f"M{_f(pts[0][0])},{_f(pts[0][1])}"]
+        d = [f"M{f(pts[0][0])},{f(pts[0][1])}"]
         for i in range(1, len(pts), 3):
             (a, b), (c, e), (g, h) = pts[i], pts[i + 1], pts[i + 2]
-            d.append(f"C{_f(a)},{_f(b)} {_f(c)},{_f(e)} {_f(g)},{_f(h)}")
+            d.append(f"C{f(a)},{f(b)} {f(c)},{f(e)} {f(g)},{f(h)}")
         out = " ".join(d)
     else:
-        out = "M" + " L".join(f"{_f(x)},{_f(y)}" for x, y in pts)
+        out = "M" + " L".join([f"{f(x)},{f(y)}" for x, y in pts])
     return out + (" Z" if closed else "")
 
 
+def _escape(s: str) -> str:
+    """xml.sax.saxutils.escape, skipping the three replaces for the usual plain string."""
+    if "&" in s or "<" in s or ">" in s:
+        return escape(s)
+    return s
+
+
 def _text(s: str) -> str:
-    return escape(clean_text(s))
+    return _escape(clean_text(s))
 
 
 def _attr(s: str) -> str:
-    return quoteattr(clean_text(s))
+    s = clean_text(s)  # no newlines or tabs left, so quoteattr's entity table is moot...
+    if "&" in s or "<" in s or ">" in s or '"' in s or "'" in s:
+        return quoteattr(s)
+    return f'"{s}"'  # ...and a string without markup or quotes is quoted as is
+
+
+# Paint attributes per (fill, stroke, width, dash): a drawing uses a handful of styles.
+_PAINTS: dict[tuple, str] = {}
 
 
 def _paint(fill: str | None, stroke: str | None, width: float,
            dash: tuple[float, float] | None = None) -> str:
-    out = f' fill="{escape(fill or "none")}"'
-    if stroke:
-        out += f' stroke="{escape(stroke)}" stroke-width="{_f(width)}"'
-    if dash:
-        out += f' stroke-dasharray="{_f(dash[0])},{_f(dash[1])}"'
+    key = (fill, stroke, width, dash)
+    out = _PAINTS.get(key)
+    if out is None:
+        out = f' fill="{escape(fill or "none")}"'
+        if stroke:
+            out += f' stroke="{escape(stroke)}" stroke-width="{_f(width)}"'
+        if dash:
+            out += f' stroke-dasharray="{_f(dash[0])},{_f(dash[1])}"'
+        if len(_PAINTS) >= 4096:
+            _PAINTS.clear()
+        _PAINTS[key] = out
     return out
 
 
 def _item(it: Item) -> str:
-    if isinstance(it, Rect):
-        rx = f' rx="{_f(it.radius)}"' if it.radius else ""
-        return (f'<rect x="{_f(it.x)}" y="{_f(it.y)}" width="{_f(it.w)}" height="{_f(it.h)}"'
-                f'{rx}{_paint(it.fill, it.stroke, it.width, it.dash)}/>')
-    if isinstance(it, Circle):
-        return (f'<circle cx="{_f(it.cx)}" cy="{_f(it.cy)}" r="{_f(it.r)}"'
-                f'{_paint(it.fill, it.stroke, it.width)}/>')
+    f = _f
     if isinstance(it, Path):
         cap = ' stroke-linejoin="round"' if it.stroke else ""
         return (f'<path d="{_points_d(it.points, it.spline, it.closed)}"'
@@ -72,8 +100,15 @@ def _item(it: Item) -> str:
     if isinstance(it, Text):
         anchor = "" if it.anchor == "start" else f' text-anchor="{it.anchor}"'
         weight = ' font-weight="bold"' if it.bold else ""
-        return (f'<text x="{_f(it.x)}" y="{_f(it.y)}"{anchor} font-size="{_f(it.size)}"'
-                f'{weight} fill="{escape(it.color)}">{_text(it.text)}</text>')
+        return (f'<text x="{f(it.x)}" y="{f(it.y)}"{anchor} font-size="{f(it.size)}"'
+                f'{weight} fill="{_escape(it.color)}">{_text(it.text)}</text>')
+    if isinstance(it, Rect):
+        rx = f' rx="{f(it.radius)}"' if it.radius else ""
+        return (f'<rect x="{f(it.x)}" y="{f(it.y)}" width="{f(it.w)}" height="{f(it.h)}"'
+                f'{rx}{_paint(it.fill, it.stroke, it.width, it.dash)}/>')
+    if isinstance(it, Circle):
+        return (f'<circle cx="{f(it.cx)}" cy="{f(it.cy)}" r="{f(it.r)}"'
+                f'{_paint(it.fill, it.stroke, it.width)}/>')
     raise TypeError(f"unknown scene item {type(it).__name__}")
 
 
@@ -136,11 +171,14 @@ def scene_to_svg(scene: Scene, embed_font: bool = False) -> str:
         css = font_face_css(scene)
         if css:
             out.insert(2, f"<style>{css}</style>")
+    item = _item
+    append = out.append
     for cls, data, items in scene.layers:
-        attrs = "".join(f" data-{k}={_attr(v)}" for k, v in data.items())
-        out.append(f'<g class="{escape(cls)}"{attrs}>')
-        out.extend(_item(it) for it in items)
-        out.append("</g>")
+        attrs = "".join([f" data-{k}={_attr(v)}" for k, v in data.items()])
+        append(f'<g class="{_escape(cls)}"{attrs}>')
+        for it in items:
+            append(item(it))
+        append("</g>")
     out.append("</svg>\n")
     return "\n".join(out)
 
@@ -148,7 +186,10 @@ def scene_to_svg(scene: Scene, embed_font: bool = False) -> str:
 def render(graph: Graph, layout: Layout, theme: Theme, embed_font: bool = False,
            **options) -> str:
     """The SVG; ``embed_font`` adds the (subset) font so browsers need not have it."""
-    return scene_to_svg(build_scene(graph, layout, theme), embed_font=embed_font)
+    from nnviz.passes.util import paused_gc
+
+    with paused_gc():  # ~1M short-lived scene objects and strings: see paused_gc
+        return scene_to_svg(build_scene(graph, layout, theme), embed_font=embed_font)
 
 
 def render_graph_svg(graph: Graph, layout: Layout, theme: Theme) -> str:
