@@ -142,3 +142,17 @@ def test_keras_resnet_mini_edges_clear_boxes_and_canvas_is_tight(direction: str)
                 f.x + f.w - max(b.x + b.w for b in ms), f.y + f.h - max(b.y + b.h for b in ms))
         assert min(gaps) >= pad - 0.6, (f.path, gaps)
         assert max(gaps) <= pad + 30, (f.path, gaps)
+
+
+def test_second_ordering_start_untangles_the_mask_without_stubs() -> None:
+    """Drawn without stubs, the shared mask of a 6-block GPT reaches every block; one DFS
+    start leaves one crossing per block, the second start (skip edges on the far side) none."""
+    from bench.metrics import metrics
+    from nnviz.layout.layered.engine import layout_layered
+
+    g = transformer(200, grouped=False)
+    lay = layout_layered(g, THEME, aux=False)
+    assert not any(b.shape == "stub" for b in lay.nodes.values())
+    assert metrics(lay)["crossings"] == 0
+    assert_no_overlap(lay)
+    assert_edges_avoid_boxes(lay)

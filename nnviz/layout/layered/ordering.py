@@ -69,6 +69,14 @@ def count_crossings(layers: list[list[int]], up: list[list[int]], pos: list[floa
     return total
 
 
+def layer_crossings(layers: list[list[int]], up: list[list[int]]) -> int:
+    """Crossings of a whole layering (positions from the layer lists)."""
+    pos = [0.0] * len(up)
+    for layer in layers:
+        _set_pos(layer, pos)
+    return count_crossings(layers, up, pos)
+
+
 def _set_pos(layer: list[int], pos: list[float]) -> None:
     for i, v in enumerate(layer):
         pos[v] = float(i)
