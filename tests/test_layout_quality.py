@@ -80,13 +80,13 @@ def test_stub_heavy_transformer_keeps_its_residual_stream_straight() -> None:
 def test_stub_wears_its_source_kind_colour() -> None:
     from nnviz.render.scene import Rect, build_scene
 
-    g = _block_stack(8)
+    g = _block_stack(10)
     g.nodes["h0"].kind = "attention"  # the mask comes out of an attention block
     lay = layout(g, theme=THEME)
     scene = build_scene(g, lay, THEME)
     stubs = [(data, items) for cls, data, items in scene.layers
              if cls == "node" and "::stub::" in data["id"]]
-    assert len(stubs) == 6
+    assert len(stubs) == 8
     want = THEME.kind_style("attention")
     assert want["fill"] != THEME.kind_style("group")["fill"]
     for data, items in stubs:
@@ -156,3 +156,28 @@ def test_second_ordering_start_untangles_the_mask_without_stubs() -> None:
     assert metrics(lay)["crossings"] == 0
     assert_no_overlap(lay)
     assert_edges_avoid_boxes(lay)
+
+
+def test_residual_stream_stays_an_edge_while_per_layer_tables_become_stubs() -> None:
+    """The hidden state read by a norm (Pow, Div) and, far below, by the residual Add is the
+    skip connection: drawn as an edge. Mask, position ids, rotary tables read by every
+    layer become stubs."""
+    from bench.viewer_model import transformer as llm
+
+    g = llm(layers=4, plumbing=1)
+    lay = layout(g, theme=THEME)
+    stub_src = {b.id.split("::stub::")[0] for b in lay.nodes.values() if b.shape == "stub"}
+    assert stub_src
+    residual = [n for n in g.nodes.values()
+                if n.op == "Add" and len(n.group) == 2 and n.group[1].startswith("layers.")]
+    assert len(residual) == 8
+    for n in residual:
+        for t in n.inputs:
+            src = next(m.id for m in g.nodes.values() if t in m.outputs)
+            assert f"{src}::stub::{n.id}" not in lay.nodes, (src, n.id)
+    for sid in stub_src:  # what stays a stub is read by every layer
+        out = set(g.nodes[sid].outputs)
+        assert sum(1 for m in g.nodes.values() if out & set(m.inputs)) >= 4, sid
+    xs = [lay.nodes[n.id].cx for n in residual[2:]]
+    assert max(xs) - min(xs) < 0.5, xs
+    assert_no_overlap(lay)

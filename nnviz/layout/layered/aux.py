@@ -7,7 +7,8 @@ out of layering and crossing reduction: the first consumer keeps the real edge, 
 consumer gets a small reference stub (NodeBox.shape = "stub") right above it.
 
 The rule is structural, never by name: at least ``MIN_FANOUT`` distinct consumers whose
-longest-path ranks span at least ``MIN_SPAN`` layers.
+longest-path ranks span at least ``MIN_SPAN`` layers, at least ``MIN_FANOUT - 1`` of them
+``MIN_SPAN`` or more ranks below the first consumer.
 """
 
 from __future__ import annotations
@@ -48,8 +49,14 @@ def find_aux_edges(n: int, edges: list[tuple[int, int, str]]) -> set[int]:
         cons = [i for i in idx if edges[i][1] != edges[i][0]]
         if len(cons) < MIN_FANOUT:
             continue
-        rs = [rank[edges[i][1]] for i in cons]
-        if max(rs) - min(rs) < MIN_SPAN:
+        rs = sorted(rank[edges[i][1]] for i in cons)
+        if rs[-1] - rs[0] < MIN_SPAN:
+            continue
+        # A residual stream read by a norm's Pow and Div and, far below, by the residual Add
+        # has one far consumer and stays an edge (the skip connection is the structure of
+        # the drawing); a mask or position table read by every later block has many.
+        far = sum(1 for r in rs if r - rs[0] >= MIN_SPAN)
+        if far < MIN_FANOUT - 1:
             continue
         first = min(cons, key=lambda i: (rank[edges[i][1]], pos[edges[i][1]], i))
         out.update(i for i in cons if i != first)
