@@ -53,6 +53,8 @@ def count_flops_inplace(g: Graph, dims: dict[str, int] | None = None) -> Graph:
     dims = dict(dims or {})
     sums: dict[tuple[str, ...], list[int]] = {}
     total = [0, 0, 0]  # flops, macs, unknown
+    # Accumulators of each distinct group path's prefixes, looked up once per path.
+    chains: dict[tuple[str, ...], list[list[int]]] = {}
     for node in g.nodes.values():
         try:
             flops, macs = node_flops(g, node, dims)
@@ -60,8 +62,12 @@ def count_flops_inplace(g: Graph, dims: dict[str, int] | None = None) -> Graph:
             flops, macs = None, None  # malformed attributes/shapes: unknown, never a crash
         node.meta["flops"] = flops
         node.meta["macs"] = macs
-        for i in range(0, len(node.group) + 1):
-            acc = total if i == 0 else sums.setdefault(node.group[:i], [0, 0, 0])
+        group = node.group
+        chain = chains.get(group)
+        if chain is None:
+            chain = chains[group] = [total] + [sums.setdefault(group[:i], [0, 0, 0])
+                                               for i in range(1, len(group) + 1)]
+        for acc in chain:
             if flops is None:
                 acc[2] += 1
             else:

@@ -20,7 +20,7 @@ import re
 
 from nnviz.ir import Graph
 from nnviz.passes.params import param_totals
-from nnviz.passes.util import copy_graph
+from nnviz.passes.util import copy_graph, topological_order
 
 # With fold=None, folding happens only on graphs with more nodes than this.
 AUTO_FOLD_NODES = 60
@@ -47,7 +47,7 @@ def fold_repeats_inplace(g: Graph, fold: bool | None = None,
     changed = True
     while changed:
         changed = False
-        order = g.topological_order()
+        order = topological_order(g)
         pos = {nid: i for i, nid in enumerate(order)}
         children, members = _children(g, pos)
         for parent in sorted(children, key=len):

@@ -12,7 +12,7 @@ Two kinds of nodes go:
 from __future__ import annotations
 
 from nnviz.ir import Graph
-from nnviz.passes.util import copy_graph, opname
+from nnviz.passes.util import copy_graph, opname, topological_order
 
 PLUMBING = {
     "reshape", "transpose", "permute", "cast", "unsqueeze", "squeeze", "identity", "expand",
@@ -36,7 +36,7 @@ SHAPE_ARITH = {"gather", "concat", "cat", "slice", "add", "sub", "mul", "div", "
 def hide_noise(graph: Graph) -> Graph:
     """A copy of ``graph`` without shape plumbing; edges through it are spliced."""
     g = copy_graph(graph)
-    order = g.topological_order()
+    order = topological_order(g)
     shape_only: set[str] = set()  # tensors that carry shape values, not activations
     replace: dict[str, str | None] = {}  # removed tensor -> tensor that stands for it (or None)
     removed: set[str] = set()

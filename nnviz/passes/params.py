@@ -43,17 +43,59 @@ def count_params(graph: Graph) -> Graph:
 
 
 def count_params_inplace(g: Graph) -> Graph:
+    # Each distinct group path's prefixes once (50k nodes share a few thousand paths), and
+    # each Param's count/bytes once: param_totals recomputes them from the shape per call.
+    prefixes: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
     members: dict[tuple[str, ...], list[Param]] = {path: [] for path in g.groups}
+    stats: dict[int, tuple[str, int, bool, int | None]] = {}
+    every: list[Param] = []
     for node in g.nodes.values():
-        totals = param_totals(node.params)
+        params = node.params
+        group = node.group
+        pre = prefixes.get(group)
+        if pre is None:
+            pre = prefixes[group] = [group[:i] for i in range(1, len(group) + 1)]
+        for path in pre:  # also for nodes without params: every path gets its totals
+            members.setdefault(path, []).extend(params)
+        if not params:
+            node.meta["params"] = 0
+            node.meta["trainable_params"] = 0
+            node.meta["param_bytes"] = 0
+            continue
+        for p in params:
+            if id(p) not in stats:
+                stats[id(p)] = (p.name, p.count or 0, p.trainable, p.nbytes)
+        totals = _totals(params, stats)
         node.meta["params"] = totals["params"]
         node.meta["trainable_params"] = totals["trainable_params"]
         node.meta["param_bytes"] = totals["param_bytes"]
-        for i in range(1, len(node.group) + 1):
-            members.setdefault(node.group[:i], []).extend(node.params)
+        every.extend(params)
     for path, params in members.items():
         if path not in g.groups:
             g.ensure_group(path)
-        g.groups[path].attrs.update(param_totals(params))
-    g.meta.update(param_totals(p for n in g.nodes.values() for p in n.params))
+        g.groups[path].attrs.update(_totals(params, stats))
+    g.meta.update(_totals(every, stats))
     return g
+
+
+def _totals(params: list[Param], stats: dict[int, tuple[str, int, bool, int | None]]
+            ) -> dict[str, int | None]:
+    """param_totals with each Param's (name, count, trainable, bytes) looked up in ``stats``."""
+    seen: set[str] = set()
+    total = trainable = 0
+    nbytes: int | None = 0
+    for p in params:
+        name, n, train, b = stats[id(p)]
+        if name in seen:
+            continue
+        seen.add(name)
+        total += n
+        if train:
+            trainable += n
+        if b is None:
+            if n:
+                nbytes = None
+        elif nbytes is not None:
+            nbytes += b
+    return {"params": total, "trainable_params": trainable,
+            "non_trainable_params": total - trainable, "param_bytes": nbytes}

@@ -18,6 +18,7 @@ from nnviz.passes.util import (
     kernel_param,
     known,
     opname,
+    topological_order,
 )
 
 Rule = tuple[Shape, ...]
@@ -65,7 +66,7 @@ def infer_shapes(graph: Graph) -> Graph:
 
 def infer_shapes_inplace(g: Graph) -> Graph:
     """infer_shapes on a graph the caller owns (annotate copies once for all passes)."""
-    for nid in g.topological_order():
+    for nid in topological_order(g):
         node = g.nodes[nid]
         missing = [t for t in node.outputs if t in g.tensors and g.tensors[t].shape is None]
         if not missing and all(t in g.tensors for t in node.outputs):

@@ -184,3 +184,42 @@ def copy_graph(g: Graph) -> Graph:
     out.groups = {p: Group(grp.path, grp.label, grp.op, dict(grp.attrs))
                   for p, grp in g.groups.items()}
     return out
+
+
+def topological_order(g: Graph) -> list[str]:
+    """Graph.topological_order() (Kahn, ties by insertion order, nodes on cycles appended in
+    insertion order), computed on integer indices without building Edge objects.
+
+    The order is the same by construction: each step takes the ready node that comes first
+    in insertion order, and which nodes are ready depends only on the graph.
+    """
+    import heapq
+
+    ids = list(g.nodes)
+    nodes = list(g.nodes.values())
+    prod: dict[str, int] = {}
+    for i, node in enumerate(nodes):
+        for t in node.outputs:
+            prod.setdefault(t, i)
+    succ: list[list[int]] = [[] for _ in ids]
+    indeg = [0] * len(ids)
+    for j, node in enumerate(nodes):
+        # Distinct producer nodes (a self-loop counts, so its node never becomes ready).
+        preds = {prod[t] for t in node.inputs if t in prod}
+        indeg[j] = len(preds)
+        for p in preds:
+            succ[p].append(j)
+    heap = [i for i, d in enumerate(indeg) if d == 0]  # ascending: already a heap
+    pop, push = heapq.heappop, heapq.heappush
+    order: list[int] = []
+    while heap:
+        n = pop(heap)
+        order.append(n)
+        for d in succ[n]:
+            indeg[d] -= 1
+            if indeg[d] == 0:
+                push(heap, d)
+    if len(order) < len(ids):
+        placed = set(order)
+        order.extend(i for i in range(len(ids)) if i not in placed)
+    return [ids[i] for i in order]
