@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from nnviz.layout.layered.cycles import find_back_edges
-from nnviz.layout.layered.ordering import dfs_order, layer_crossings, reduce_crossings
+from nnviz.layout.layered.ordering import dfs_order, reduce_crossings_counted
 from nnviz.layout.layered.position import assign_x
 from nnviz.layout.layered.ranking import assign_ranks
 
@@ -235,19 +235,17 @@ def solve_level(inp: LevelInput, budget_scale: float = 1.0,
     budget = int((40 * nseg + 20000) * budget_scale)
     fup = frac(up_off, up) if has_off else None
     fdown = frac(down_off, down) if has_off else None
-    layers = reduce_crossings(layers, up, down, nseg, fup, fdown, budget=budget)
-    if nseg <= MULTI_START_SEGMENTS:
-        c1 = layer_crossings(layers, up)
-        if c1:
-            # Sweeps only reach a local optimum of their start. A second start from the DFS
-            # that takes the last successor first puts skip edges on the other side of the
-            # trunk, which frees the way for a long fan-out edge (an attention mask drawn
-            # without stubs: 6 -> 0 crossings on a 6-block GPT). Graphs that are already
-            # crossing-free (the usual case) pay nothing.
-            alt = dfs_order(nv, vrank, nlayers, [d[::-1] for d in down], roots)
-            alt = reduce_crossings(alt, up, down, nseg, fup, fdown, budget=budget)
-            if layer_crossings(alt, up) < c1:
-                layers = alt
+    layers, c1 = reduce_crossings_counted(layers, up, down, nseg, fup, fdown, budget=budget)
+    if c1 and nseg <= MULTI_START_SEGMENTS:
+        # Sweeps only reach a local optimum of their start. A second start from the DFS
+        # that takes the last successor first puts skip edges on the other side of the
+        # trunk, which frees the way for a long fan-out edge (an attention mask drawn
+        # without stubs: 6 -> 0 crossings on a 6-block GPT). Graphs that are already
+        # crossing-free (the usual case) pay nothing.
+        alt = dfs_order(nv, vrank, nlayers, [d[::-1] for d in down], roots)
+        alt, c2 = reduce_crossings_counted(alt, up, down, nseg, fup, fdown, budget=budget)
+        if c2 < c1:
+            layers = alt
     # ---- coordinates ------------------------------------------------------------------------
     say("coordinates")
     bend = [dummy[v] and v >= nbase for v in range(nv)]  # long-edge dummies only

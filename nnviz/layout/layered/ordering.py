@@ -69,14 +69,6 @@ def count_crossings(layers: list[list[int]], up: list[list[int]], pos: list[floa
     return total
 
 
-def layer_crossings(layers: list[list[int]], up: list[list[int]]) -> int:
-    """Crossings of a whole layering (positions from the layer lists)."""
-    pos = [0.0] * len(up)
-    for layer in layers:
-        _set_pos(layer, pos)
-    return count_crossings(layers, up, pos)
-
-
 def _set_pos(layer: list[int], pos: list[float]) -> None:
     for i, v in enumerate(layer):
         pos[v] = float(i)
@@ -146,6 +138,15 @@ def reduce_crossings(layers: list[list[int]], up: list[list[int]], down: list[li
     ``up_off``/``down_off`` optionally give, per neighbour, a fractional position offset
     (where an edge attaches along a wide group box), so ports order edges correctly.
     """
+    return reduce_crossings_counted(layers, up, down, nedges, up_off, down_off, budget)[0]
+
+
+def reduce_crossings_counted(layers: list[list[int]], up: list[list[int]],
+                             down: list[list[int]], nedges: int,
+                             up_off: list[list[float]] | None = None,
+                             down_off: list[list[float]] | None = None,
+                             budget: int | None = None) -> tuple[list[list[int]], int]:
+    """``reduce_crossings`` that also returns the crossings of the order it returns."""
     nv = len(up)
     pos = [0.0] * nv
     for layer in layers:
@@ -153,7 +154,7 @@ def reduce_crossings(layers: list[list[int]], up: list[list[int]], down: list[li
     best = [list(layer) for layer in layers]
     best_c = count_crossings(layers, up, pos)
     if best_c == 0:
-        return best
+        return best, 0
     if budget is None:
         budget = 40 * max(nedges, 1) + 20000
     # each sweep (both directions) costs about 2 * E log E; cap iterations by the budget
@@ -179,4 +180,4 @@ def reduce_crossings(layers: list[list[int]], up: list[list[int]], down: list[li
             stale += 1
         if best_c == 0 or stale >= 3 or work >= budget:
             break
-    return best
+    return best, best_c

@@ -218,12 +218,17 @@ def assign_x(layers: list[list[int]], up: list[list[int]], down: list[list[int]]
         return []
     if free is not None and any(free):
         core = [[v for v in layer if not free[v]] for layer in layers]
-        keep = [[k for k, u in enumerate(nb) if not free[u]] for nb in up]
-        up2 = [[up[v][k] for k in ks] for v, ks in enumerate(keep)]
-        up_off2 = [[up_off[v][k] for k in ks] for v, ks in enumerate(keep)]
-        keep = [[k for k, u in enumerate(nb) if not free[u]] for nb in down]
-        down2 = [[down[v][k] for k in ks] for v, ks in enumerate(keep)]
-        down_off2 = [[down_off[v][k] for k in ks] for v, ks in enumerate(keep)]
+        # drop the free vertices' edges; only their neighbours' lists change (stubs are few)
+        up2, up_off2, down2, down_off2 = list(up), list(up_off), list(down), list(down_off)
+        for f in range(nv):
+            if not free[f]:
+                continue
+            up2[f], up_off2[f], down2[f], down_off2[f] = [], [], [], []
+            for nbl, nbo, src in ((up2, up_off2, down[f]), (down2, down_off2, up[f])):
+                for w in src:
+                    ks = [k for k, u in enumerate(nbl[w]) if not free[u]]
+                    nbl[w] = [nbl[w][k] for k in ks]
+                    nbo[w] = [nbo[w][k] for k in ks]
         x = assign_x(core, up2, down2, up_off2, down_off2, width, dummy, gap_node, gap_dummy,
                      bend)
         targets = [0.0] * nv
