@@ -173,6 +173,18 @@ class Scene:
         return [it for _, _, items in self.layers for it in items]
 
 
+# font size -> (ascent, line height): the shipped font's metrics never change, and a big
+# drawing asks for the same two or three sizes a hundred thousand times.
+_LINE_METRICS: dict[float, tuple[float, float]] = {}
+
+
+def _line_metrics(size: float) -> tuple[float, float]:
+    m = _LINE_METRICS.get(size)
+    if m is None:
+        m = _LINE_METRICS[size] = (ascent(size), line_height(size))
+    return m
+
+
 def text_block(lines: list[LabelLine], theme: Theme, cx: float, top: float, color: str,
                muted: str, gap: float | None = None) -> list[Text]:
     """Centred label lines starting at ``top``, with the same metrics layout used."""
@@ -181,15 +193,16 @@ def text_block(lines: list[LabelLine], theme: Theme, cx: float, top: float, colo
     y = top
     for ln in lines:
         size = font_size(theme, ln.style)
-        out.append(Text(cx, y + ascent(size), ln.text, size,
+        asc, height = _line_metrics(size)
+        out.append(Text(cx, y + asc, ln.text, size,
                         muted if ln.style == "detail" else color, bold=ln.style == "title"))
-        y += line_height(size) + gap
+        y += height + gap
     return out
 
 
 def block_height(lines: list[LabelLine], theme: Theme, gap: float | None = None) -> float:
     gap = theme["node"]["line_gap"] if gap is None else gap
-    return (sum(line_height(font_size(theme, ln.style)) for ln in lines)
+    return (sum([_line_metrics(font_size(theme, ln.style))[1] for ln in lines])
             + gap * max(0, len(lines) - 1))
 
 

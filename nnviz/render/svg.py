@@ -49,7 +49,10 @@ def _points_d(pts: list[tuple[float, float]], spline: bool, closed: bool = False
             d.append(f"C{f(a)},{f(b)} {f(c)},{f(e)} {f(g)},{f(h)}")
         out = " ".join(d)
     else:
-        out = "M" + " L".join([f"{f(x)},{f(y)}" for x, y in pts])
+        # The memo lookup inlined (no text is ever empty, so `or` only falls through on a
+        # miss): polylines are most of the numbers in a big drawing.
+        get = _NUMBERS.get
+        out = "M" + " L".join([f"{get(x) or f(x)},{get(y) or f(y)}" for x, y in pts])
     return out + (" Z" if closed else "")
 
 
@@ -93,6 +96,7 @@ def _paint(fill: str | None, stroke: str | None, width: float,
 
 def _item(it: Item) -> str:
     f = _f
+    get = _NUMBERS.get  # inlined memo lookups, as in _points_d
     if isinstance(it, Path):
         cap = ' stroke-linejoin="round"' if it.stroke else ""
         return (f'<path d="{_points_d(it.points, it.spline, it.closed)}"'
@@ -100,11 +104,15 @@ def _item(it: Item) -> str:
     if isinstance(it, Text):
         anchor = "" if it.anchor == "start" else f' text-anchor="{it.anchor}"'
         weight = ' font-weight="bold"' if it.bold else ""
-        return (f'<text x="{f(it.x)}" y="{f(it.y)}"{anchor} font-size="{f(it.size)}"'
+        x, y, size = it.x, it.y, it.size
+        return (f'<text x="{get(x) or f(x)}" y="{get(y) or f(y)}"{anchor} '
+                f'font-size="{get(size) or f(size)}"'
                 f'{weight} fill="{_escape(it.color)}">{_text(it.text)}</text>')
     if isinstance(it, Rect):
         rx = f' rx="{f(it.radius)}"' if it.radius else ""
-        return (f'<rect x="{f(it.x)}" y="{f(it.y)}" width="{f(it.w)}" height="{f(it.h)}"'
+        x, y, w, h = it.x, it.y, it.w, it.h
+        return (f'<rect x="{get(x) or f(x)}" y="{get(y) or f(y)}" width="{get(w) or f(w)}" '
+                f'height="{get(h) or f(h)}"'
                 f'{rx}{_paint(it.fill, it.stroke, it.width, it.dash)}/>')
     if isinstance(it, Circle):
         return (f'<circle cx="{f(it.cx)}" cy="{f(it.cy)}" r="{f(it.r)}"'
