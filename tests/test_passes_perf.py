@@ -1,0 +1,182 @@
+"""The fast paths of the passes and the SVG writer give the same results as the plain ones.
+
+The 50k-node work (issue 4) replaced Graph.topological_order in the passes by an index-based
+one, let the view transforms work in place on graphs they own, rolled params/FLOPs up per
+distinct group path and memoised SVG number/attribute formatting. Each is checked here
+against the straightforward definition it replaced, on graphs built in the test.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import random
+import re
+from xml.sax.saxutils import escape, quoteattr
+
+import pytest
+from test_passes import Builder, transformer_graph
+
+from nnviz.ir import Graph, Node, Param, Tensor
+from nnviz.passes import ViewOptions, annotate, prepare, view_transforms
+from nnviz.passes.collapse import auto_depth, collapse_groups
+from nnviz.passes.fold import fold_repeats
+from nnviz.passes.noise import hide_noise
+from nnviz.passes.params import count_params, param_totals
+from nnviz.passes.util import copy_graph, paused_gc, topological_order
+from nnviz.render.scene import clean_text, paint
+from nnviz.render.svg import _attr, _f, _paint
+
+
+def _random_graph(rng: random.Random) -> Graph:
+    """Any wiring: cycles, self-loops, repeated inputs, tensors nobody produces."""
+    g = Graph()
+    n = rng.randint(1, 40)
+    for i in range(n):
+        ins = [f"t{rng.randrange(n + 3)}" for _ in range(rng.randint(0, 4))]
+        outs = [f"t{i}"] + ([f"t{rng.randrange(n + 3)}"] if rng.random() < 0.2 else [])
+        g.add_node(Node(f"n{rng.randrange(10**6)}_{i}", "Op", inputs=ins, outputs=outs))
+    return g
+
+
+def test_topological_order_is_graphs_order_on_any_wiring():
+    rng = random.Random(4)
+    for _ in range(400):
+        g = _random_graph(rng)
+        assert topological_order(g) == g.topological_order()
+    big = transformer_graph(6)
+    assert topological_order(big) == big.topological_order()
+
+
+def _old_view_transforms(graph: Graph, options: ViewOptions) -> Graph:
+    """The view transforms as plain copying calls (before the in-place chaining)."""
+    g = hide_noise(graph) if options.hide_noise else graph
+    g = fold_repeats(g, options.fold)
+    depth, collapse = options.depth, tuple(options.collapse)
+    if depth is None:
+        collapse += tuple("/".join(p) for p, grp in g.groups.items() if grp.attrs.get("repeat"))
+        if collapse:
+            g = collapse_groups(g, None, options.expand, collapse)
+        depth = auto_depth(g)
+    if depth is None and not collapse and not options.expand:
+        return g
+    return collapse_groups(g, depth, options.expand, collapse)
+
+
+VIEWS = [ViewOptions(), ViewOptions(depth=99, fold=False), ViewOptions(depth=1),
+         ViewOptions(depth=0), ViewOptions(fold=True, expand=("encoder/layer.0",)),
+         ViewOptions(hide_noise=True), ViewOptions(fold=False, collapse=("head",)),
+         ViewOptions(depth=2, fold=True)]
+
+
+@pytest.mark.parametrize("options", VIEWS, ids=lambda o: repr(o)[12:60])
+def test_view_transforms_in_place_equal_copying_chain_and_leave_input_alone(options):
+    annotated = annotate(transformer_graph(6))
+    before = annotated.to_json()
+    expected = _old_view_transforms(annotated, options).to_json()
+    got = view_transforms(annotated, options)
+    assert got.to_json() == expected
+    assert annotated.to_json() == before  # the caller's graph is never touched
+    assert got is not annotated
+    # prepare hands annotate's private result to the transforms without another copy
+    raw = transformer_graph(6)
+    raw_before = raw.to_json()
+    assert prepare(raw, options).to_json() == expected
+    assert raw.to_json() == raw_before
+
+
+def test_copy_graph_is_independent_and_normalises_group_tuples():
+    g = transformer_graph(2)
+    node = next(iter(g.nodes.values()))
+    node.group = list(node.group)  # a sloppy loader's list
+    c = copy_graph(g)
+    assert c.nodes[node.id].group == tuple(node.group)
+    assert type(c.nodes[node.id].group) is tuple
+    c.nodes[node.id].inputs.append("x")
+    c.nodes[node.id].meta["k"] = 1
+    c.nodes[node.id].attrs["a"] = 2
+    next(iter(c.tensors.values())).shape = (9,)
+    assert "x" not in node.inputs and "k" not in node.meta and "a" not in node.attrs
+    assert next(iter(g.tensors.values())).shape != (9,)
+    assert isinstance(c.nodes[node.id], Node)
+    assert isinstance(next(iter(c.tensors.values())), Tensor)
+
+
+def test_param_rollups_equal_param_totals_over_members():
+    b = Builder()
+    x = b.input((1, 8))
+    shared = Param("shared.w", (8, 8), "float32")
+    frozen = Param("frozen.w", (8, 8), None, trainable=False)
+    for i in range(3):
+        x = b.op("MatMul", "linear", [x], ("blocks", f"b{i}"), [("w", (8, 8))])
+        b.g.nodes[list(b.g.nodes)[-1]].params.append(shared)
+        x = b.op("Relu", "activation", [x], ("blocks", f"b{i}", "act"))  # no params
+    x = b.op("MatMul", "linear", [x], ("tail",))
+    b.g.nodes[list(b.g.nodes)[-1]].params.extend([frozen, shared])
+    b.output(x)
+    del b.g.groups[("blocks", "b1", "act")]  # a path only nodes know: still rolled up
+    g = count_params(b.g)
+    for path, grp in g.groups.items():
+        members = [p for n in g.nodes.values() if n.group[:len(path)] == path for p in n.params]
+        ref = param_totals(members)
+        assert {k: grp.attrs[k] for k in ref} == ref, path
+    everything = param_totals(p for n in g.nodes.values() for p in n.params)
+    assert {k: g.meta[k] for k in everything} == everything
+    assert g.meta["params"] == 3 * 64 + 64 + 64 and g.meta["param_bytes"] is None
+    assert ("blocks", "b1", "act") in g.groups
+
+
+def test_svg_number_and_attribute_memos_match_the_plain_formulas():
+    rng = random.Random(7)
+    values = [0.0, -0.0, 0.004, -0.004, 0.005, 1.0, 2.5, -3.125, 1e-9, 123456.789, 1e20, 7]
+    values += [rng.uniform(-5000, 5000) for _ in range(2000)]
+    values += [round(rng.uniform(0, 100), 2) for _ in range(500)]
+    for v in values * 2:  # the second round is served from the memo
+        s = f"{v:.2f}".rstrip("0").rstrip(".")
+        assert _f(v) == ("0" if s in ("-0", "") else s), v
+    for text in ["plain", "a&b", "<x>", 'say "hi"', "it's", "both \"'", "tab\tnl\n",
+                 "bidi\u202eevil", "ünïcödé", ""]:
+        assert _attr(text) == quoteattr(clean_text(text))
+    for text in ["plain", "tab\there", "\x00\x1f\x7f", "\u2066iso\u2069", "ok é"]:
+        assert clean_text(text) == re.sub(
+            "[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff\ufffe\uffff]", " ", text)
+    for fill, stroke, width, dash in [("#fff", "#000", 1.0, None), (None, "#a&b", 2.5, (3, 2)),
+                                      ("#fff", None, 1.0, None), ("#fff", "#000", 1.0, None)]:
+        ref = f' fill="{escape(fill or "none")}"'
+        if stroke:
+            ref += f' stroke="{escape(stroke)}" stroke-width="{_f(width)}"'
+        if dash:
+            ref += f' stroke-dasharray="{_f(dash[0])},{_f(dash[1])}"'
+        assert _paint(fill, stroke, width, dash) == ref
+    for c in ["none", " None ", "transparent", "", " #abc ", "red", "#abc"] * 2:
+        stripped = c.strip()
+        assert paint(c) == (None if stripped.lower() in ("", "none", "transparent")
+                            else stripped)
+
+
+def test_paused_gc_restores_the_collector_state():
+    assert gc.isenabled()
+    with paused_gc():
+        assert not gc.isenabled()
+        with paused_gc():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # only the outermost block turns it back on
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with paused_gc():
+            pass
+        assert not gc.isenabled()  # a caller that had it off keeps it off
+    finally:
+        gc.enable()
+    with pytest.raises(ValueError):
+        with paused_gc():
+            raise ValueError("boom")
+    assert gc.isenabled()
+
+
+def test_fold_result_is_json_stable():
+    g = annotate(transformer_graph(12))
+    a = json.dumps(view_transforms(g, ViewOptions()).to_dict())
+    b = json.dumps(view_transforms(g, ViewOptions()).to_dict())
+    assert a == b and '"repeat": 12' in a
