@@ -293,6 +293,8 @@ def graph_scene(graph: Graph, layout: Layout, theme: Theme) -> Scene:
         scene.add("edge-label", [Text((x0 + x1) / 2 + 4, (y0 + y1) / 2, e.label,
                                       edge_t["label_size"], edge_t["label_color"],
                                       anchor="start")])
+    gap = node_t["line_gap"]
+    metrics: dict[str, tuple[float, float, float]] = {}  # style -> (size, ascent, height)
     for box in layout.nodes.values():
         node = graph.nodes.get(box.id)
         # a reference stub ("<src>::stub::<dst>") wears the colour of its source's kind
@@ -311,9 +313,24 @@ def graph_scene(graph: Graph, layout: Layout, theme: Theme) -> Scene:
         else:
             shape = Rect(box.x, box.y, box.w, box.h, style["fill"], stroke,
                          node_t["stroke_width"] * (2.5 if diff else 1), node_t["radius"])
-        top = box.y + (box.h - block_height(box.lines, theme)) / 2
-        scene.add("node", [shape, *text_block(box.lines, theme, box.cx, top, color, muted)],
-                  id=box.id, kind=kind)
+        # block_height + text_block inlined, with each label style's metrics looked up once
+        # per drawing instead of per line (the same arithmetic, so the same coordinates).
+        lines = box.lines
+        rows = []
+        for ln in lines:
+            m = metrics.get(ln.style)
+            if m is None:
+                size = font_size(theme, ln.style)
+                m = metrics[ln.style] = (size, *_line_metrics(size))
+            rows.append(m)
+        y = box.y + (box.h - (sum([m[2] for m in rows]) + gap * max(0, len(lines) - 1))) / 2
+        items: list[Item] = [shape]
+        cx = box.cx
+        for ln, (size, asc, height) in zip(lines, rows):
+            items.append(Text(cx, y + asc, ln.text, size,
+                              muted if ln.style == "detail" else color, bold=ln.style == "title"))
+            y += height + gap
+        scene.add("node", items, id=box.id, kind=kind)
     return scene
 
 

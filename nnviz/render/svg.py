@@ -97,17 +97,21 @@ def _paint(fill: str | None, stroke: str | None, width: float,
 def _item(it: Item) -> str:
     f = _f
     get = _NUMBERS.get  # inlined memo lookups, as in _points_d
+    if isinstance(it, Text):  # the most common item
+        t = it.text
+        # Scene text is already clean; escape only what needs it (same result as _text).
+        if not (t.isascii() and t.isprintable()) or "&" in t or "<" in t or ">" in t:
+            t = _text(t)
+        x, y, size = it.x, it.y, it.size
+        anchor = "" if it.anchor == "start" else f' text-anchor="{it.anchor}"'
+        weight = ' font-weight="bold"' if it.bold else ""
+        return (f'<text x="{get(x) or f(x)}" y="{get(y) or f(y)}"{anchor} '
+                f'font-size="{get(size) or f(size)}"'
+                f'{weight} fill="{_escape(it.color)}">{t}</text>')
     if isinstance(it, Path):
         cap = ' stroke-linejoin="round"' if it.stroke else ""
         return (f'<path d="{_points_d(it.points, it.spline, it.closed)}"'
                 f'{_paint(it.fill, it.stroke, it.width, it.dash)}{cap}/>')
-    if isinstance(it, Text):
-        anchor = "" if it.anchor == "start" else f' text-anchor="{it.anchor}"'
-        weight = ' font-weight="bold"' if it.bold else ""
-        x, y, size = it.x, it.y, it.size
-        return (f'<text x="{get(x) or f(x)}" y="{get(y) or f(y)}"{anchor} '
-                f'font-size="{get(size) or f(size)}"'
-                f'{weight} fill="{_escape(it.color)}">{_text(it.text)}</text>')
     if isinstance(it, Rect):
         rx = f' rx="{f(it.radius)}"' if it.radius else ""
         x, y, w, h = it.x, it.y, it.w, it.h
