@@ -81,25 +81,26 @@ def _children(g: Graph, pos: dict[str, int]) -> tuple[dict[Paths, list[Paths]],
 def signature(g: Graph, path: tuple[str, ...], ids: list[str]) -> str:
     """Name-free structural fingerprint of a group's nodes and their internal wiring."""
     k = len(path)
-    local = {nid: i for i, nid in enumerate(ids)}
+    nodes, tensors = g.nodes, g.tensors
+    members = [nodes[nid] for nid in ids]
     prod = {}
-    for nid in ids:
-        for j, t in enumerate(g.nodes[nid].outputs):
-            prod[t] = (local[nid], j)
+    for i, n in enumerate(members):  # ids are distinct: i is the node's local index
+        for j, t in enumerate(n.outputs):
+            prod[t] = (i, j)
     rows = []
-    for nid in ids:
-        n = g.nodes[nid]
-        wiring = [list(prod[t]) if t in prod else "ext" for t in n.inputs]
+    # Tuples where the JSON is the same as for lists (the encoder writes both as arrays):
+    # no per-node list copies.
+    for n in members:
+        wiring = [prod[t] if t in prod else "ext" for t in n.inputs]
         outs = []
         for t in n.outputs:
-            tensor = g.tensors.get(t)
+            tensor = tensors.get(t)
             # Exporters name unknown dims per layer (unk__0, unk__3): any symbol matches.
             outs.append(None if tensor is None or tensor.shape is None else
                         [d if isinstance(d, int) else "?" for d in tensor.shape])
         # A diff highlight makes a block different: it must stay visible, not be folded.
-        rows.append([n.op, n.kind, list(n.group[k:]), n.meta.get("diff"),
-                     [None if p.shape is None else list(p.shape) for p in n.params],
-                     outs, wiring])
+        rows.append((n.op, n.kind, n.group[k:], n.meta.get("diff"),
+                     [p.shape for p in n.params], outs, wiring))
     return json.dumps(rows, sort_keys=True, default=str)
 
 
