@@ -17,7 +17,7 @@ from nnviz.theme import Theme
 
 # Number -> text memo: a big drawing repeats the same coordinates (columns, rows, sizes) tens
 # of thousands of times, and formatting a float costs several times a dict lookup. Cleared
-# when large, so memory stays bounded across many drawings in one process.
+# after each drawing and when large, so memory stays bounded.
 _NUMBERS: dict[float, str] = {}
 _NUMBERS_MAX = 1 << 19
 
@@ -192,6 +192,9 @@ def scene_to_svg(scene: Scene, embed_font: bool = False) -> str:
             append(item(it))
         append("</g>")
     out.append("</svg>\n")
+    # The memo is for one drawing: a long-lived process (viewer, notebook) should not keep
+    # a big drawing's 300k number strings alive.
+    _NUMBERS.clear()
     return "\n".join(out)
 
 
