@@ -142,23 +142,25 @@ def _fold(g: Graph, run: list[tuple[Paths, list[str]]], pos: dict[str, int]) -> 
     # Tensor correspondence: output j of the i-th node of any block -> same in the kept block.
     remap: dict[str, str] = {}
     removed: set[str] = set()
+    nodes = g.nodes
     all_params = []
+    flops_total = 0
     for _, ids in run:
         for nid in ids:
-            all_params.extend(g.nodes[nid].params)
-    flops_total = sum(int(g.nodes[nid].meta.get("flops") or 0) for _, ids in run for nid in ids)
+            n = nodes[nid]
+            all_params.extend(n.params)
+            flops_total += int(n.meta.get("flops") or 0)
+    keep_nodes = [nodes[a] for a in keep_ids]
     for _, ids in run[1:]:
-        for a, b in zip(keep_ids, ids):
-            for ta, tb in zip(g.nodes[a].outputs, g.nodes[b].outputs):
+        for na, b in zip(keep_nodes, ids):
+            for ta, tb in zip(na.outputs, nodes[b].outputs):
                 remap[tb] = ta
         removed.update(ids)
+    g.nodes = {nid: n for nid, n in nodes.items() if nid not in removed}
     # Survivors outside the run that read a removed block's tensor read the kept block's.
-    for nid, node in g.nodes.items():
-        if nid in removed:
-            continue
+    for node in g.nodes.values():
         node.inputs = [remap.get(t, t) for t in node.inputs]
     g.outputs = [remap.get(t, t) for t in g.outputs]
-    g.nodes = {nid: n for nid, n in g.nodes.items() if nid not in removed}
     gone = {path for path, _ in run[1:]}  # one pass over the groups, not one per block
     g.groups = {p: grp for p, grp in g.groups.items()
                 if not any(p[:i] in gone for i in range(1, len(p) + 1))}
