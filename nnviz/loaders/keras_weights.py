@@ -8,6 +8,7 @@ are read from HDF5 dataset headers; no array is ever read.
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,17 +90,17 @@ def _dtype(ds: Any) -> str | None:
         return None
 
 
-class WeightSource:
+class WeightSource(ABC):
     """Interface: handles are opaque; None means 'nothing stored for this layer'."""
 
-    def root(self) -> Any:
-        raise NotImplementedError
+    @abstractmethod
+    def root(self) -> Any: ...
 
-    def child(self, parent: Any, layers: list[dict], index: int, sequential: bool) -> Any:
-        raise NotImplementedError
+    @abstractmethod
+    def child(self, parent: Any, layers: list[dict], index: int, sequential: bool) -> Any: ...
 
-    def weights(self, handle: Any, cls: str, cfg: dict, name: str) -> list[RawWeight]:
-        raise NotImplementedError
+    @abstractmethod
+    def weights(self, handle: Any, cls: str, cfg: dict, name: str) -> list[RawWeight]: ...
 
 
 class KerasV3Weights(WeightSource):
