@@ -16,25 +16,7 @@ from nnviz.passes.util import copy_graph
 
 def param_totals(params: Iterable[Param]) -> dict[str, int | None]:
     """Totals over params, each distinct weight name counted once."""
-    seen: set[str] = set()
-    total = trainable = 0
-    nbytes: int | None = 0
-    for p in params:
-        if p.name in seen:
-            continue
-        seen.add(p.name)
-        n = p.count or 0
-        total += n
-        if p.trainable:
-            trainable += n
-        b = p.nbytes
-        if b is None:
-            if n:
-                nbytes = None
-        elif nbytes is not None:
-            nbytes += b
-    return {"params": total, "trainable_params": trainable,
-            "non_trainable_params": total - trainable, "param_bytes": nbytes}
+    return _sum((p.name, p.count or 0, p.trainable, p.nbytes) for p in params)
 
 
 def count_params(graph: Graph) -> Graph:
@@ -81,11 +63,15 @@ def count_params_inplace(g: Graph) -> Graph:
 def _totals(params: list[Param], stats: dict[int, tuple[str, int, bool, int | None]]
             ) -> dict[str, int | None]:
     """param_totals with each Param's (name, count, trainable, bytes) looked up in ``stats``."""
+    return _sum(stats[id(p)] for p in params)
+
+
+def _sum(rows: Iterable[tuple[str, int, bool, int | None]]) -> dict[str, int | None]:
+    """Totals over (name, count, trainable, bytes) rows, each weight name counted once."""
     seen: set[str] = set()
     total = trainable = 0
     nbytes: int | None = 0
-    for p in params:
-        name, n, train, b = stats[id(p)]
+    for name, n, train, b in rows:
         if name in seen:
             continue
         seen.add(name)
