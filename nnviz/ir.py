@@ -67,6 +67,16 @@ def _shape_from_json(value: Any) -> Shape:
     return None if value is None else tuple(value)
 
 
+# What a Param is, by each framework's own counting convention (README "Parameter counts"):
+#   "param"    a learnable weight: counted in every total (PyTorch ``parameters()``, Keras
+#              weights incl. non-trainable ones, ONNX weight initializers);
+#   "buffer"   PyTorch state that is not a parameter (BatchNorm running stats, masks):
+#              listed and summed separately, never in the parameter total;
+#   "constant" a value baked into the graph (ONNX masks, zero states, RoPE tables, scalars):
+#              shown in the details, counted nowhere.
+PARAM_ROLES: tuple[str, ...] = ("param", "buffer", "constant")
+
+
 @dataclass
 class Param:
     """A weight of a node. Counts come from the shape, never from the bytes."""
@@ -75,6 +85,7 @@ class Param:
     shape: Shape
     dtype: str | None = None
     trainable: bool = True
+    role: str = "param"
 
     @property
     def count(self) -> int | None:
@@ -87,13 +98,16 @@ class Param:
         return None if n is None or size is None else n * size
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "shape": _shape_to_json(self.shape), "dtype": self.dtype,
-                "trainable": self.trainable}
+        d = {"name": self.name, "shape": _shape_to_json(self.shape), "dtype": self.dtype,
+             "trainable": self.trainable}
+        if self.role != "param":  # the common case stays as it was in the JSON
+            d["role"] = self.role
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> Param:
         return cls(d["name"], _shape_from_json(d.get("shape")), d.get("dtype"),
-                   d.get("trainable", True))
+                   d.get("trainable", True), d.get("role", "param"))
 
 
 @dataclass
@@ -135,7 +149,8 @@ class Node:
 
     @property
     def param_count(self) -> int:
-        return sum(p.count or 0 for p in self.params)
+        """Learnable parameters of this node (buffers and constants are not counted)."""
+        return sum(p.count or 0 for p in self.params if p.role == "param")
 
     def to_dict(self) -> dict:
         return {"id": self.id, "op": self.op, "kind": self.kind, "name": self.name,
@@ -311,7 +326,7 @@ class Graph:
         total = 0
         for node in self.nodes.values():
             for p in node.params:
-                if p.name in seen:
+                if p.name in seen or p.role != "param":
                     continue
                 seen.add(p.name)
                 total += p.count or 0

@@ -15,8 +15,12 @@ from nnviz.passes.util import copy_graph
 
 
 def param_totals(params: Iterable[Param]) -> dict[str, int | None]:
-    """Totals over params, each distinct weight name counted once."""
-    return _sum((p.name, p.count or 0, p.trainable, p.nbytes) for p in params)
+    """Totals over params, each distinct weight name counted once.
+
+    Only ``role == "param"`` counts as a parameter; buffers are summed under "buffers";
+    constants count nowhere (see ``ir.PARAM_ROLES``).
+    """
+    return _sum((p.name, p.count or 0, p.trainable, p.nbytes, p.role) for p in params)
 
 
 def count_params(graph: Graph) -> Graph:
@@ -29,7 +33,7 @@ def count_params_inplace(g: Graph) -> Graph:
     # each Param's count/bytes once: param_totals recomputes them from the shape per call.
     prefixes: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
     members: dict[tuple[str, ...], list[Param]] = {path: [] for path in g.groups}
-    stats: dict[int, tuple[str, int, bool, int | None]] = {}
+    stats: dict[int, _Row] = {}
     every: list[Param] = []
     for node in g.nodes.values():
         params = node.params
@@ -46,11 +50,13 @@ def count_params_inplace(g: Graph) -> Graph:
             continue
         for p in params:
             if id(p) not in stats:
-                stats[id(p)] = (p.name, p.count or 0, p.trainable, p.nbytes)
+                stats[id(p)] = (p.name, p.count or 0, p.trainable, p.nbytes, p.role)
         totals = _totals(params, stats)
         node.meta["params"] = totals["params"]
         node.meta["trainable_params"] = totals["trainable_params"]
         node.meta["param_bytes"] = totals["param_bytes"]
+        if totals["buffers"]:
+            node.meta["buffers"] = totals["buffers"]
         every.extend(params)
     for path, params in members.items():
         if path not in g.groups:
@@ -60,21 +66,27 @@ def count_params_inplace(g: Graph) -> Graph:
     return g
 
 
-def _totals(params: list[Param], stats: dict[int, tuple[str, int, bool, int | None]]
-            ) -> dict[str, int | None]:
-    """param_totals with each Param's (name, count, trainable, bytes) looked up in ``stats``."""
+_Row = tuple[str, int, bool, int | None, str]
+
+
+def _totals(params: list[Param], stats: dict[int, _Row]) -> dict[str, int | None]:
+    """param_totals with each Param's (name, count, trainable, bytes, role) from ``stats``."""
     return _sum(stats[id(p)] for p in params)
 
 
-def _sum(rows: Iterable[tuple[str, int, bool, int | None]]) -> dict[str, int | None]:
-    """Totals over (name, count, trainable, bytes) rows, each weight name counted once."""
+def _sum(rows: Iterable[_Row]) -> dict[str, int | None]:
+    """Totals over (name, count, trainable, bytes, role) rows, each weight name once."""
     seen: set[str] = set()
-    total = trainable = 0
+    total = trainable = buffers = 0
     nbytes: int | None = 0
-    for name, n, train, b in rows:
+    for name, n, train, b, role in rows:
         if name in seen:
             continue
         seen.add(name)
+        if role != "param":
+            if role == "buffer":
+                buffers += n
+            continue
         total += n
         if train:
             trainable += n
@@ -84,4 +96,5 @@ def _sum(rows: Iterable[tuple[str, int, bool, int | None]]) -> dict[str, int | N
         elif nbytes is not None:
             nbytes += b
     return {"params": total, "trainable_params": trainable,
-            "non_trainable_params": total - trainable, "param_bytes": nbytes}
+            "non_trainable_params": total - trainable, "param_bytes": nbytes,
+            "buffers": buffers}
