@@ -9,6 +9,10 @@ so each piece stays inside the bounding box of its two ends, i.e. inside the fre
 
 from __future__ import annotations
 
+from nnviz.layout.layered.bands import Geometry
+from nnviz.layout.layered.dummies import Proper
+from nnviz.layout.layered.problem import LevelInput
+
 Point = tuple[float, float]
 
 
@@ -83,3 +87,70 @@ def finish(points: list[Point], direction: str, tb_h: float) -> tuple[list[Point
                     (round(bx, 2) + 0.0, round(by, 2) + 0.0)], False
     ctrl = to_spline(pts, vertical=direction in ("TB", "BT"))
     return [(round(x, 2) + 0.0, round(y, 2) + 0.0) for x, y in ctrl], True
+
+
+def route_level(inp: LevelInput, pg: Proper, geo: Geometry) -> list[list[Point]]:
+    """Phase 6 for one level: one TB-space polyline per input edge, from its source's bottom
+    border through the bands of its dummies to its target's top border; back edges go down
+    out of the source, across the free gap under its layer, up their lane, across the gap
+    above the target, and down into it."""
+    n = len(inp.widths)
+    xs, ys, layer_top, layer_h = geo.xs, geo.ys, geo.layer_top, geo.layer_h
+    vrank, tail, width, height = pg.vrank, pg.tail, pg.width, pg.height
+    # Spread several incoming edges along a box's top border, keeping the one that comes
+    # from most nearly straight above at the centre (the trunk stays straight).
+    dst_off: dict[int, float] = {}
+    incoming: dict[int, list[tuple[float, int]]] = {}
+    for i, chain in enumerate(pg.chains):
+        if len(chain) >= 2 and chain[-1] < n and inp.spread[chain[-1]]:
+            incoming.setdefault(chain[-1], []).append((xs[chain[-2]], i))
+    for v, lst in incoming.items():
+        if len(lst) < 2:
+            continue
+        lst.sort()
+        k = len(lst)
+        j = min(range(k), key=lambda t: (abs(lst[t][0] - xs[v]), t))
+        step = min(14.0, max(4.0, (width[v] - 16) / max(1, k - 1)))
+        lim = max(0.0, width[v] / 2 - 6)
+        for t, (_, ei) in enumerate(lst):
+            dst_off[ei] = max(-lim, min(lim, (t - j) * step))
+    paths: list[list[Point]] = []
+    for i, chain in enumerate(pg.chains):
+        if len(chain) < 2:
+            paths.append([])
+            continue
+        ao, bo = pg.chain_off[i]
+        if i in dst_off:
+            bo = dst_off[i]
+        a, b = chain[0], chain[-1]
+        pts: list[Point] = []
+        ax = xs[a] + ao
+        ay = ys[a] + height[a] / 2
+        pts.append((ax, ay))
+        ra = vrank[tail[a]]
+        band_bottom = layer_top[ra] + layer_h[ra]
+        if ay < band_bottom - 0.5:
+            pts.append((ax, band_bottom))
+        for v in chain[1:-1]:
+            r = vrank[v]
+            pts.append((xs[v], layer_top[r]))
+            if layer_h[r] > 0:
+                pts.append((xs[v], layer_top[r] + layer_h[r]))
+        bx = xs[b] + bo
+        by = ys[b] - height[b] / 2
+        rb = vrank[b]
+        if layer_top[rb] < by - 0.5:
+            pts.append((bx, layer_top[rb]))
+        pts.append((bx, by))
+        paths.append(pts)
+    for k, i in enumerate(geo.back):
+        s_, d_, so, do = inp.edges[i]
+        lx = geo.lane_x[k] - geo.left
+        sx, dx = xs[s_] + so, xs[d_] + do
+        r_s = vrank[tail[s_]]
+        below = layer_top[r_s] + layer_h[r_s] + min(inp.rank_sep / 2, 12.0)
+        r_d = vrank[d_]
+        above = layer_top[r_d] - min(inp.rank_sep / 2, 12.0 if r_d == 0 else inp.rank_sep / 2)
+        paths[i] = [(sx, ys[s_] + height[s_] / 2), (sx, below), (lx, below), (lx, above),
+                    (dx, above), (dx, ys[d_] - height[d_] / 2)]
+    return paths

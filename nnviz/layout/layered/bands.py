@@ -1,0 +1,106 @@
+"""Phase 5b for one level: vertical placement and the level's extent.
+
+After x coordinates (position.py), every layer becomes a horizontal band as tall as its
+tallest box; tall items (laid-out groups spanning several layers) hang from the top of
+their first band and stretch the band they end in. Framed levels reserve their padding
+(and the title band) around the content; back edges get lanes right of the content.
+Output: :class:`Geometry` with every vertex's centre relative to the level's top-left.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nnviz.layout.layered.dummies import Proper
+from nnviz.layout.layered.level_rank import Ranked
+from nnviz.layout.layered.problem import LevelInput
+
+
+@dataclass
+class Geometry:
+    xs: list[float]  # per vertex, relative to the level's left border
+    ys: list[float]
+    layer_top: list[float]
+    layer_h: list[float]
+    width: float
+    height: float
+    left: float  # the x (in position.py's frame) of the level's left border
+    back: list[int]  # input edges routed in lanes (cycles), lane k at lane_x[k]
+    lane_x: list[float]
+
+
+def tall_items_cut(inp: LevelInput, ranked: Ranked, pg: Proper, x: list[float]) -> set[int]:
+    """Tall items that would be cut: a filler not under its head, or an edge bending across
+    a gap the item spans. The caller lays those out in one layer instead."""
+    n = len(inp.widths)
+    bad = set(v for f, v in pg.fillers if abs(x[f] - x[v]) > 0.01)
+    if not pg.fillers:
+        return bad
+    rank, span, width = ranked.rank, ranked.span, pg.width
+    own = {f: v for f, v in pg.fillers}
+    cover: dict[int, list[int]] = {}  # gap below layer r -> tall items spanning it
+    for v in range(n):
+        for r in range(rank[v], rank[v] + span[v] - 1):
+            cover.setdefault(r, []).append(v)
+    for q in range(pg.nv):
+        tall_here = cover.get(pg.vrank[q] - 1)
+        if not tall_here:
+            continue
+        for p_, (op, oq) in zip(pg.up[q], pg.up_off[q]):
+            if own.get(q, -1) == p_ or own.get(q) == own.get(p_, -2):
+                continue
+            a_, b_ = sorted((x[p_] + op, x[q] + oq))
+            for v in tall_here:
+                if v != p_ and a_ < x[v] + width[v] / 2 and b_ > x[v] - width[v] / 2:
+                    bad.add(v)
+    return bad
+
+
+def place_bands(inp: LevelInput, ranked: Ranked, pg: Proper, layers: list[list[int]],
+                x: list[float]) -> Geometry:
+    n = len(inp.widths)
+    nv = pg.nv
+    rank, span, nlayers = ranked.rank, ranked.span, ranked.nlayers
+    width, height = pg.width, pg.height
+    pad_t, pad_r, pad_b, pad_l = inp.pad
+    tall_end: dict[int, list[int]] = {}  # last layer -> tall items ending there
+    for v in range(n):
+        if span[v] > 1:
+            tall_end.setdefault(rank[v] + span[v] - 1, []).append(v)
+    layer_h = [max((height[v] for v in layer if v >= n or span[v] == 1), default=0.0)
+               for layer in layers]
+    layer_top = [0.0] * nlayers
+    cursor = 0.0
+    for li in range(nlayers):
+        if inp.framed and li == 1:
+            cursor = pad_t
+        elif inp.framed and li == nlayers - 1:
+            cursor = cursor - inp.rank_sep + pad_b
+        layer_top[li] = cursor
+        for v in tall_end.get(li, ()):  # the band must reach the tall item's bottom
+            layer_h[li] = max(layer_h[li], layer_top[rank[v]] + height[v] - cursor)
+        cursor += layer_h[li] + inp.rank_sep
+    total_h = layer_top[-1] + layer_h[-1] if nlayers else 0.0
+    if inp.framed and total_h < inp.min_size[1]:
+        layer_top[-1] += inp.min_size[1] - total_h
+        total_h = inp.min_size[1]
+    lo = min((x[v] - width[v] / 2 for v in range(nv)), default=0.0)
+    hi = max((x[v] + width[v] / 2 for v in range(nv)), default=0.0)
+    # back edges (cycles) run in lanes right of the content
+    edges = inp.edges
+    back = [i for i in range(len(edges)) if ranked.reversed_[i] and edges[i][0] != edges[i][1]]
+    lane_x = [hi + inp.node_sep / 2 + k * inp.edge_sep for k in range(len(back))]
+    if back:
+        hi = lane_x[-1] + inp.node_sep / 2
+    left = lo - pad_l
+    total_w = hi + pad_r - left
+    if total_w < inp.min_size[0]:
+        extra = inp.min_size[0] - total_w
+        left -= extra / 2
+        total_w = inp.min_size[0]
+    xs = [xv - left for xv in x]
+    ys = [layer_top[pg.vrank[v]] + layer_h[pg.vrank[v]] / 2 for v in range(nv)]
+    for v in range(n):
+        if span[v] > 1:  # tall items hang from the top of their first layer
+            ys[v] = layer_top[rank[v]] + height[v] / 2
+    return Geometry(xs, ys, layer_top, layer_h, total_w, total_h, left, back, lane_x)
