@@ -181,3 +181,17 @@ def test_residual_stream_stays_an_edge_while_per_layer_tables_become_stubs() -> 
     xs = [lay.nodes[n.id].cx for n in residual[2:]]
     assert max(xs) - min(xs) < 0.5, xs
     assert_no_overlap(lay)
+
+
+@pytest.mark.parametrize("n", [500, pytest.param(2000, marks=pytest.mark.slow)])
+def test_whole_long_edges_cross_the_trunk_without_stubs(n: int) -> None:
+    """Past the second-start limit (16 / 66 crossings before: each block's residual edge ran
+    right of the trunk where the mask's edges had to cross it), moving whole long edges
+    across the trunk leaves none — ELK leaves 6 / 21 on the same graphs."""
+    from bench.metrics import metrics
+    from nnviz.layout.layered.engine import layout_layered
+
+    g = transformer(n, grouped=False)
+    lay = layout_layered(g, THEME, aux=False)
+    assert metrics(lay)["crossings"] == 0
+    assert_no_overlap(lay)

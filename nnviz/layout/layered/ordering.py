@@ -185,6 +185,71 @@ def reduce_crossings_counted(layers: list[list[int]], up: list[list[int]],
     return best, best_c
 
 
+def _chain_cost(segs: list[tuple[int, int]], up: list[list[int]], layer_of: list[int],
+                layers: list[list[int]], pos: list[float], moved: dict[int, float]) -> int:
+    """Crossings of a chain's segments (upper, lower) with every other segment of their
+    layer pairs, with the chain's dummies at the positions in ``moved``."""
+    own = set(segs)
+    total = 0
+    for a, b in segs:
+        pa, pb = moved.get(a, pos[a]), moved.get(b, pos[b])
+        for w in layers[layer_of[b]]:
+            pw = moved.get(w, pos[w]) - pb
+            if pw == 0:
+                continue
+            for u in up[w]:
+                if (u, w) in own:
+                    continue
+                if (moved.get(u, pos[u]) - pa) * pw < 0:
+                    total += 1
+    return total
+
+
+def sift_long_edges(layers: list[list[int]], up: list[list[int]], layer_of: list[int],
+                    chains: list[list[int]], budget: int) -> int:
+    """Move whole long edges across the trunk: each chain of dummies (shortest first: cheap
+    to try, within the budget) goes to the left or right end of all its layers at once when
+    that removes crossings.
+
+    Barycenter sweeps move one vertex at a time, so a residual edge that runs right of the
+    trunk, where an attention mask's edges must cross it into every block, stays there: each
+    single dummy moved left costs a crossing before the whole edge gains one. Moving the
+    whole chain is one step. Returns the work spent; ``layers`` are changed in place.
+    """
+    pos = [0.0] * len(layer_of)
+    for layer in layers:
+        _set_pos(layer, pos)
+    work = 0
+    for chain in sorted((c for c in chains if len(c) >= 4), key=lambda c: (len(c), c[1])):
+        dummies = chain[1:-1]
+        segs = list(zip(chain, chain[1:]))
+        span = sum(len(layers[layer_of[b]]) for _, b in segs)
+        if work + 4 * span > budget:
+            break
+        work += 4 * span
+        now = _chain_cost(segs, up, layer_of, layers, pos, {})
+        if now == 0:
+            continue
+        best, best_side = now, 0
+        for side in (-1, 1):
+            moved = {d: (-1.0 if side < 0 else float(len(layers[layer_of[d]])))
+                     for d in dummies}
+            c = _chain_cost(segs, up, layer_of, layers, pos, moved)
+            if c < best:
+                best, best_side = c, side
+        if best_side == 0:
+            continue
+        for d in dummies:
+            layer = layers[layer_of[d]]
+            layer.remove(d)
+            if best_side < 0:
+                layer.insert(0, d)
+            else:
+                layer.append(d)
+            _set_pos(layer, pos)
+    return work
+
+
 # up to this many layer-to-layer segments a level with crossings left gets a second start
 # (it pays off on small levels; on big ones it doubled the ordering time for no gain)
 MULTI_START_SEGMENTS = 5000
@@ -222,5 +287,15 @@ def order_level(pg: Proper, roots: list[int], nlayers: int, has_offsets: bool,
         alt, c2 = reduce_crossings_counted(alt, pg.up, pg.down, nseg, fup, fdown,
                                            budget=budget)
         if c2 < c1:
-            layers = alt
+            layers, c1 = alt, c2
+    if c1:
+        # whole long edges across the trunk, then sweeps again from there (they keep the
+        # best order seen, so this never makes things worse)
+        trial = [list(layer) for layer in layers]
+        adj = [[pg.tail[c[0]]] + c[1:] for c in pg.chains if c]  # a tall source: its last filler
+        sift_long_edges(trial, pg.up, pg.vrank, adj, budget)
+        trial, c3 = reduce_crossings_counted(trial, pg.up, pg.down, nseg, fup, fdown,
+                                             budget=budget)
+        if c3 < c1:
+            layers = trial
     return layers
