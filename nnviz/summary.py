@@ -157,6 +157,7 @@ def totals(annotated: Graph) -> dict[str, Any]:
             "trainable_params": m.get("trainable_params"),
             "non_trainable_params": m.get("non_trainable_params"),
             "param_bytes": m.get("param_bytes"),
+            "buffers": m.get("buffers") or 0,
             "flops": None if m.get("flops_unknown") else m.get("flops"),
             "flops_known": m.get("flops"), "macs": m.get("macs"),
             "flops_unknown_ops": m.get("flops_unknown", 0),
@@ -220,13 +221,16 @@ def _flops_total(tot: dict[str, Any], hint: bool = False) -> str:
 
 
 def _footer_lines(tot: dict[str, Any]) -> list[str]:
-    return [
+    lines = [
         f"Total params: {tot['params']:,}  ",
         f"Trainable params: {tot['trainable_params']:,}  ",
         f"Non-trainable params: {tot['non_trainable_params']:,}  ",
         f"Parameter size: {human_bytes(tot['param_bytes'])}  ",
         f"FLOPs: {_flops_total(tot, hint=True)}  (MACs: {human(tot['macs'])})",
     ]
+    if tot.get("buffers"):  # PyTorch buffers (BN running stats, masks): state, not params
+        lines.insert(4, f"Buffers (not params): {tot['buffers']:,}  ")
+    return lines
 
 
 def render_csv(rows: list[Row], tot: dict[str, Any]) -> str:

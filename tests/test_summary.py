@@ -127,15 +127,16 @@ def test_torch_totals_match_framework():
     g = load(model, input_shape=(1, 3, 32, 32))
     rows = summary_rows(g, ViewOptions())
     from nnviz.passes import annotate
-    from nnviz.summary import totals
+    from nnviz.summary import render_markdown, totals
 
     tot = totals(annotate(g))
     torch_params = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    float_buffers = sum(b.numel() for b in model.buffers() if b.is_floating_point())
+    buffers = sum(b.numel() for b in model.buffers())
     assert tot["trainable_params"] == trainable
-    # Float buffers (BN running stats) count as non-trainable, as Keras counts them.
-    assert tot["params"] == torch_params + float_buffers
+    # PyTorch's convention: parameters() only; buffers (BN running stats) listed apart.
+    assert tot["params"] == torch_params and tot["buffers"] == buffers
+    assert f"Buffers (not params): {buffers:,}" in render_markdown("m", rows, tot)
     assert sum(r.params for r in rows if not r.is_group_header) == tot["params"]
     conv2 = [r for r in rows if r.type == "Conv2d"][1]
     assert conv2.macs == 32 * 32 * 16 * (16 // 4) * 9  # grouped conv by hand

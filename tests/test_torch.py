@@ -172,6 +172,15 @@ def trainable_total(graph: Graph) -> int:
     return sum(seen.values())
 
 
+def buffer_total(graph: Graph) -> int:
+    seen: dict[str, int] = {}
+    for node in graph.nodes.values():
+        for p in node.params:
+            if p.role == "buffer":
+                seen.setdefault(p.name, p.count or 0)
+    return sum(seen.values())
+
+
 def body(graph: Graph) -> list:
     """(op, kind) of every node except inputs and outputs, in graph order."""
     return [(n.op, n.kind) for n in graph.nodes.values() if n.kind != "io"]
@@ -248,12 +257,15 @@ def test_resnet_groups_skips_params_and_buffers():
     assert g.nodes["layer1.0.conv1"].kind == "conv" and g.nodes["pool"].kind == "pool"
     assert g.nodes["layer1.0.relu@1"].meta["call"] == 1  # the ReLU module is called twice
     params = sum(p.numel() for p in model.parameters())
-    buffers = sum(b.numel() for b in model.buffers() if b.is_floating_point())
+    buffers = sum(b.numel() for b in model.buffers())  # running stats + batch counters
     assert trainable_total(g) == params
-    assert g.total_params == params + buffers  # BN running stats: non-trainable params
+    assert g.total_params == params  # PyTorch's convention: parameters() only
+    assert buffer_total(g) == buffers  # every buffer listed, as a buffer
     bn = g.nodes["layer1.0.bn1"]
-    assert [(p.name, p.trainable) for p in bn.params if not p.trainable] == \
-        [("layer1.0.bn1.running_mean", False), ("layer1.0.bn1.running_var", False)]
+    assert [(p.name, p.role, p.trainable) for p in bn.params if p.role != "param"] == \
+        [("layer1.0.bn1.running_mean", "buffer", False),
+         ("layer1.0.bn1.running_var", "buffer", False),
+         ("layer1.0.bn1.num_batches_tracked", "buffer", False)]
     assert_leaf_params_match(g, model)
     assert_shapes_on_every_edge(g)
     assert_io_convention(g)

@@ -33,8 +33,9 @@ class TOp:
     op: str  # what to show: "aten.conv2d", "torch.add", "Linear"
     inputs: list[str] = field(default_factory=list)  # data tensor ids
     outputs: list[str] = field(default_factory=list)  # tensor ids it produces
+    # Weights the op reads: parameters, buffers and tensor constants (``Param.role`` says
+    # which, so totals follow PyTorch's convention: parameters only).
     params: list[Param] = field(default_factory=list)
-    buffers: list[dict] = field(default_factory=list)  # non-float buffers (counters, indices)
     stack: tuple[Frame, ...] = ()
     attrs: dict[str, Any] = field(default_factory=dict)
 
@@ -48,6 +49,10 @@ class Trace:
     outputs: list[str]  # tensor ids
     meta: dict[str, Any] = field(default_factory=dict)
     output_names: list[str] = field(default_factory=list)  # e.g. dict keys of the result
+    # Parameters and buffers of the model that no captured op reads (BatchNorm's
+    # num_batches_tracked in eval mode): listed on their module's box so the module's
+    # state is complete; parameters without a box are named in meta["unused_params"].
+    extra_params: list[Param] = field(default_factory=list)
 
 
 # ATen/torch names whose plain name means something else in the shared kind table: aten.mean
@@ -150,7 +155,7 @@ def _fold_weight_views(ops: list[TOp], outputs: list[str]) -> list[TOp]:
     graph_outputs = set(outputs)
     dropped: set[str] = set()
     for op in ops:
-        if op.inputs or not (op.params or op.buffers) or len(op.outputs) != 1:
+        if op.inputs or not op.params or len(op.outputs) != 1:
             continue
         t = op.outputs[0]
         users = consumers.get(t, [])
@@ -160,26 +165,19 @@ def _fold_weight_views(ops: list[TOp], outputs: list[str]) -> list[TOp]:
         user.inputs = [i for i in user.inputs if i != t]
         user.params = user.params + [p for p in op.params
                                      if all(q.name != p.name for q in user.params)]
-        user.buffers = user.buffers + [b for b in op.buffers if b not in user.buffers]
         dropped.add(op.name)
     return [op for op in ops if op.name not in dropped]
 
 
-def _merge_params(ops: list[TOp]) -> tuple[list[Param], list[dict]]:
+def _merge_params(ops: list[TOp]) -> list[Param]:
     params: list[Param] = []
     names: set[str] = set()
-    buffers: list[dict] = []
-    bnames: set[str] = set()
     for op in ops:
         for p in op.params:
             if p.name not in names:
                 names.add(p.name)
                 params.append(p)
-        for b in op.buffers:
-            if b["name"] not in bnames:
-                bnames.add(b["name"])
-                buffers.append(b)
-    return params, buffers
+    return params
 
 
 def build_graph(trace: Trace, aten: bool = False) -> Graph:
@@ -250,6 +248,7 @@ def build_graph(trace: Trace, aten: bool = False) -> Graph:
             members = clusters[item]
             _add_module_node(graph, frames[item], members, consumed_by, graph_outputs)
 
+    _attach_extra(graph, trace.extra_params)
     # Drop groups no drawn node lives in (a container whose only calls were folded away).
     occupied = {n.group[:i] for n in graph.nodes.values() for i in range(1, len(n.group) + 1)}
     graph.groups = {p: g for p, g in graph.groups.items() if p in occupied}
@@ -264,10 +263,43 @@ def build_graph(trace: Trace, aten: bool = False) -> Graph:
     return graph
 
 
+def _attach_extra(graph: Graph, extra: list[Param]) -> None:
+    """Put model state that no op reads on its module's first box (module level) or the first
+    op inside the module's group (op level), so a BatchNorm lists all of its buffers."""
+    if not extra:
+        return
+    seen = {p.name for n in graph.nodes.values() for p in n.params}
+    owner: dict[str, Node] = {}
+    for node in graph.nodes.values():
+        path = node.attrs.get("module")
+        if isinstance(path, str):
+            owner.setdefault(path, node)
+    by_group = {g.attrs.get("module"): p for p, g in graph.groups.items()
+                if not g.attrs.get("call")}
+    unused: list[str] = []
+    for p in extra:
+        if p.name in seen:
+            continue
+        module = p.name.rpartition(".")[0]
+        node = owner.get(module)
+        if node is None and module in by_group:
+            prefix = by_group[module]
+            node = next((n for n in graph.nodes.values()
+                         if n.group[:len(prefix)] == prefix), None)
+        if node is None:
+            if p.role == "param":
+                unused.append(p.name)
+            continue
+        node.params.append(p)
+        seen.add(p.name)
+    if unused:
+        graph.meta["unused_params"] = unused
+
+
 def _copy_op(op: TOp) -> TOp:
     """A copy whose lists can be edited without touching the trace."""
-    return TOp(op.name, op.op, list(op.inputs), list(op.outputs), list(op.params),
-               list(op.buffers), op.stack, dict(op.attrs))
+    return TOp(op.name, op.op, list(op.inputs), list(op.outputs), list(op.params), op.stack,
+               dict(op.attrs))
 
 
 def _add_op_node(graph: Graph, op: TOp, group: tuple[str, ...]) -> None:
@@ -275,8 +307,6 @@ def _add_op_node(graph: Graph, op: TOp, group: tuple[str, ...]) -> None:
     node = Node(graph.unique_node_id(op.name), op.op, op_kind(op.op), name="",
                 attrs=dict(op.attrs), inputs=list(op.inputs), outputs=list(op.outputs),
                 params=list(op.params), group=group)
-    if op.buffers:
-        node.meta["buffers"] = list(op.buffers)
     graph.add_node(node)
 
 
@@ -298,7 +328,7 @@ def _add_module_node(graph: Graph, frame: Frame, members: list[TOp],
                if t in graph_outputs or (consumed_by.get(t, set()) - {frame.key})]
     if not outputs:
         outputs = list(members[-1].outputs)
-    params, buffers = _merge_params(members)
+    params = _merge_params(members)
     comps = _components(tuple(_stack_of(members[0], frame)))
     nid = frame.path + (f"@{frame.call}" if frame.call else "")
     node = Node(graph.unique_node_id(nid), frame.cls, module_kind(frame.cls, members),
@@ -308,8 +338,6 @@ def _add_module_node(graph: Graph, frame: Frame, members: list[TOp],
     node.meta["ops"] = len(members)
     if frame.call:
         node.meta["call"] = frame.call
-    if buffers:
-        node.meta["buffers"] = buffers
     graph.add_node(node)
 
 

@@ -174,7 +174,8 @@ def from_exported(ep: Any, name: str = "model", module: torch.nn.Module | None =
 
     ep = _functional(ep)
     sig = ep.graph_signature
-    param_of: dict[str, tuple[Param | None, dict | None]] = {}
+    # placeholder name -> (state name, role); roles follow PyTorch's counting convention.
+    state_of: dict[str, tuple[str, str]] = {}
     user_inputs: list[str] = []
     for spec in sig.input_specs:
         arg_name = getattr(spec.arg, "name", None)
@@ -182,36 +183,29 @@ def from_exported(ep: Any, name: str = "model", module: torch.nn.Module | None =
             continue
         if spec.kind == InputKind.USER_INPUT:
             user_inputs.append(arg_name)
-        elif spec.kind in (InputKind.PARAMETER, InputKind.BUFFER, InputKind.CONSTANT_TENSOR):
-            # Shapes are filled in from the placeholder's value below.
+            continue
+        role = {InputKind.PARAMETER: "param", InputKind.BUFFER: "buffer",
+                InputKind.CONSTANT_TENSOR: "constant"}.get(spec.kind)
+        if role is not None:
             target = canonical.get(spec.target or "", spec.target or arg_name)
-            param_of[arg_name] = (Param(target, None), {"kind": spec.kind})
+            state_of[arg_name] = (target, role)
     tensors: dict[str, tuple] = {}
     ops: list[TOp] = []
     alias: dict[str, str] = {}  # getitem node name -> tensor id of the tuple element
     outputs_of: dict[str, list[str]] = {}
     inputs: list[tuple[str, str]] = []
-    placeholder_params: dict[str, tuple[Param | None, dict | None]] = {}
+    placeholder_params: dict[str, Param] = {}
 
     for node in ep.graph.nodes:
         val = node.meta.get("val")
         if node.op == "placeholder":
-            if node.name in param_of:
-                param, info = param_of[node.name]
-                kind = info["kind"] if info else None
+            if node.name in state_of:
+                target, role = state_of[node.name]
                 shape = shape_of(val) if isinstance(val, torch.Tensor) else None
                 dtype = dtype_name(getattr(val, "dtype", None))
-                if kind == InputKind.PARAMETER:
-                    train = trainable.get(param.name, True)
-                    placeholder_params[node.name] = (Param(param.name, shape, dtype, train), None)
-                elif val is not None and not _is_float(getattr(val, "dtype", None)):
-                    # Integer buffers (counters, index tables) are not weights: keep them
-                    # out of the parameter totals but list them on the node.
-                    placeholder_params[node.name] = (None, {"name": param.name, "shape":
-                                                            list(shape or ()), "dtype": dtype})
-                else:
-                    placeholder_params[node.name] = (Param(param.name, shape, dtype, False),
-                                                     None)
+                train = role == "param" and trainable.get(
+                    target, bool(getattr(val, "requires_grad", True)))
+                placeholder_params[node.name] = Param(target, shape, dtype, train, role)
             elif node.name in user_inputs and isinstance(val, torch.Tensor):
                 tensors[node.name] = (shape_of(val), dtype_name(val.dtype))
                 inputs.append((node.name, node.name))
@@ -228,14 +222,11 @@ def from_exported(ep: Any, name: str = "model", module: torch.nn.Module | None =
             continue
         data: list[str] = []
         params: list[Param] = []
-        buffers: list[dict] = []
         for arg in _flatten_nodes((node.args, node.kwargs)):
             if arg.name in placeholder_params:
-                p, b = placeholder_params[arg.name]
-                if p is not None and all(q.name != p.name for q in params):
+                p = placeholder_params[arg.name]
+                if all(q.name != p.name for q in params):
                     params.append(p)
-                if b is not None and all(q["name"] != b["name"] for q in buffers):
-                    buffers.append(b)
                 continue
             tid = alias.get(arg.name, arg.name)
             if tid in tensors and tid not in data:
@@ -253,7 +244,7 @@ def from_exported(ep: Any, name: str = "model", module: torch.nn.Module | None =
         if not outs:
             continue  # asserts, symbolic sizes: no tensor flows out
         outputs_of[node.name] = outs
-        ops.append(TOp(node.name, _op_display(node.target), data, outs, params, buffers,
+        ops.append(TOp(node.name, _op_display(node.target), data, outs, params,
                        _frames_from_stack(node.meta.get("nn_module_stack")),
                        _scalar_attrs(node)))
 
@@ -277,8 +268,9 @@ def from_exported(ep: Any, name: str = "model", module: torch.nn.Module | None =
                                 lambda v: isinstance(v, int))
     except Exception:  # names are cosmetic: never fail a load for them
         names = []
+    extra = list({p.name: p for p in placeholder_params.values()}.values())
     return Trace(name, ops, tensors, inputs, user_outputs, {"capture": "torch.export"},
-                 names if len(names) == len(user_outputs) else [])
+                 names if len(names) == len(user_outputs) else [], extra)
 
 
 # ---- torch.fx ------------------------------------------------------------------------------
@@ -302,31 +294,30 @@ class _NameIndex:
         for name, m in root.named_modules(remove_duplicate=False):
             self.modules.setdefault(id(m), name)
 
-    def param_entry(self, t: Any) -> tuple[Param | None, dict | None] | None:
+    def param_entry(self, t: Any) -> Param | None:
+        """The Param for a parameter (role "param") or buffer (role "buffer") of the model."""
         key = id(t)
         if key in self.params:
             name, p = self.params[key]
-            return Param(name, shape_of(p), dtype_name(p.dtype), bool(p.requires_grad)), None
+            return Param(name, shape_of(p), dtype_name(p.dtype), bool(p.requires_grad))
         if key in self.buffers:
             name, b = self.buffers[key]
-            if _is_float(b.dtype):
-                return Param(name, shape_of(b), dtype_name(b.dtype), False), None
-            return None, {"name": name, "shape": list(shape_of(b)), "dtype": dtype_name(b.dtype)}
+            return Param(name, shape_of(b), dtype_name(b.dtype), False, "buffer")
         return None
 
-    def module_entries(self, module: torch.nn.Module) -> tuple[list[Param], list[dict]]:
+    def module_entries(self, module: torch.nn.Module) -> list[Param]:
         params: list[Param] = []
-        buffers: list[dict] = []
         for t in list(module.parameters()) + list(module.buffers()):
-            entry = self.param_entry(t)
-            if entry is None:
-                continue
-            p, b = entry
-            if p is not None:
+            p = self.param_entry(t)
+            if p is not None and all(q.name != p.name for q in params):
                 params.append(p)
-            if b is not None:
-                buffers.append(b)
-        return params, buffers
+        return params
+
+    def every_entry(self) -> list[Param]:
+        """All parameters and buffers, each once (for state no captured op reads)."""
+        out = [self.param_entry(p) for _, p in self.params.values()]
+        out += [self.param_entry(b) for _, b in self.buffers.values()]
+        return [p for p in out if p is not None]
 
 
 def _tensor_meta_list(meta: Any) -> list | None:
@@ -392,8 +383,9 @@ def capture_fx(module: torch.nn.Module, args: tuple, kwargs: dict, name: str) ->
             if entry is not None:
                 get_attr[node.name] = entry
             elif isinstance(obj, torch.Tensor):
-                get_attr[node.name] = (Param(str(node.target), shape_of(obj),
-                                             dtype_name(obj.dtype), False), None)
+                # A plain tensor attribute (fx's _tensor_constant0): a constant, not state.
+                get_attr[node.name] = Param(str(node.target), shape_of(obj),
+                                            dtype_name(obj.dtype), False, "constant")
             continue
         if node.target is operator.getitem and isinstance(node.args[0], torch.fx.Node):
             src = node.args[0]
@@ -405,14 +397,11 @@ def capture_fx(module: torch.nn.Module, args: tuple, kwargs: dict, name: str) ->
                 continue
         data: list[str] = []
         params: list[Param] = []
-        buffers: list[dict] = []
         for arg in _flatten_nodes((node.args, node.kwargs)):
             if arg.name in get_attr:
-                p, b = get_attr[arg.name]
-                if p is not None and all(q.name != p.name for q in params):
+                p = get_attr[arg.name]
+                if all(q.name != p.name for q in params):
                     params.append(p)
-                if b is not None:
-                    buffers.append(b)
                 continue
             tid = alias.get(arg.name, arg.name)
             if tid in tensors and tid not in data:
@@ -441,9 +430,8 @@ def capture_fx(module: torch.nn.Module, args: tuple, kwargs: dict, name: str) ->
         stack = _frames_from_stack(node.meta.get("nn_module_stack"))
         if node.op == "call_module":
             sub = module.get_submodule(str(node.target))
-            mp, mb = index.module_entries(sub)
+            mp = index.module_entries(sub)
             params.extend(p for p in mp if all(q.name != p.name for q in params))
-            buffers.extend(mb)
             path = str(node.target)
             n = calls.get(path, 0)
             calls[path] = n + 1
@@ -454,8 +442,7 @@ def capture_fx(module: torch.nn.Module, args: tuple, kwargs: dict, name: str) ->
         else:
             target = node.target
             opname = f"torch.{target}" if isinstance(target, str) else _op_display(target)
-        ops.append(TOp(node.name, opname, data, outs, params, buffers, stack,
-                       _scalar_attrs(node)))
+        ops.append(TOp(node.name, opname, data, outs, params, stack, _scalar_attrs(node)))
 
     out_node = next(n for n in gm.graph.nodes if n.op == "output")
     outputs = []
@@ -465,7 +452,7 @@ def capture_fx(module: torch.nn.Module, args: tuple, kwargs: dict, name: str) ->
             outputs.append(tid)
     names = _leaf_names(out_node.args[0], lambda v: isinstance(v, torch.fx.Node))
     return Trace(name, ops, tensors, inputs, outputs, {"capture": "torch.fx"},
-                 names if len(names) == len(outputs) else [])
+                 names if len(names) == len(outputs) else [], index.every_entry())
 
 
 def _writes_first_arg(node: Any) -> bool:
@@ -545,15 +532,11 @@ class _Recorder:
         name = self.fresh(_func_name(func))
         data: list[str] = []
         params: list[Param] = []
-        buffers: list[dict] = []
         for t in _iter_tensors((args, kwargs)):
-            entry = self.index.param_entry(t)
-            if entry is not None:
-                p, b = entry
-                if p is not None and all(q.name != p.name for q in params):
+            p = self.index.param_entry(t)
+            if p is not None:
+                if all(q.name != p.name for q in params):
                     params.append(p)
-                if b is not None:
-                    buffers.append(b)
                 continue
             tid = self.current.get(id(t))
             if tid is not None and tid not in data:
@@ -564,7 +547,7 @@ class _Recorder:
             self.register(t, tid)
             out_ids.append(tid)
         plain = {k: v for k, v in kwargs.items() if isinstance(v, (int, float, bool, str))}
-        self.ops.append(TOp(name, f"torch.{_func_name(func)}", data, out_ids, params, buffers,
+        self.ops.append(TOp(name, f"torch.{_func_name(func)}", data, out_ids, params,
                             tuple(self.stack), plain))
 
 
@@ -627,8 +610,8 @@ def capture_hooks(module: torch.nn.Module, args: tuple, kwargs: dict, name: str)
             done.add(op.stack[-1].key)
             sub = leaf_modules.get(op.stack[-1].path)
             if sub is not None and not any(True for _ in sub.children()):
-                mp, mb = rec.index.module_entries(sub)
+                mp = rec.index.module_entries(sub)
                 op.params.extend(p for p in mp if all(q.name != p.name for q in op.params))
     names = _leaf_names(result, lambda v: isinstance(v, torch.Tensor))
     return Trace(name, rec.ops, rec.tensors, inputs, outputs, {"capture": "forward hooks"},
-                 names if len(names) == len(outputs) else [])
+                 names if len(names) == len(outputs) else [], rec.index.every_entry())
