@@ -1,6 +1,7 @@
 """nnviz: draw neural network architectures from ONNX, Keras and PyTorch models."""
 
 from nnviz.api import Drawing, draw
+from nnviz.batch import BatchResult, draw_many
 from nnviz.errors import ModelError, NnvizError
 from nnviz.ir import KINDS, Edge, Graph, Group, Node, Param, Tensor
 from nnviz.layout import layout
@@ -12,7 +13,7 @@ from nnviz.theme import load_theme
 __version__ = "0.1.0"
 
 __all__ = [
-    "Drawing", "Edge", "Graph", "Group", "KINDS", "ModelError", "Node", "NnvizError", "Param",
-    "Tensor", "ViewOptions", "annotate", "draw", "layout", "load", "load_theme", "prepare",
-    "render", "__version__",
+    "BatchResult", "Drawing", "Edge", "Graph", "Group", "KINDS", "ModelError", "Node",
+    "NnvizError", "Param", "Tensor", "ViewOptions", "annotate", "draw", "draw_many", "layout",
+    "load", "load_theme", "prepare", "render", "__version__",
 ]

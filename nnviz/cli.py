@@ -176,10 +176,12 @@ def _format_warning(message: Any, category: Any, filename: str, lineno: int,
     return f"nnviz: warning: {message}\n"
 
 
-@main.command("draw", help="Draw MODEL to OUTPUT (format from the extension).\n" + EXAMPLES)
-@click.argument("model")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
-              help="Output file: .svg .png .pdf .dot .tex .json .html")
+@main.command("draw", help="Draw MODEL to OUTPUT (format from the extension); several models "
+              "or a glob pattern: each into the folder OUTPUT, in parallel.\n" + EXAMPLES)
+@click.argument("models", nargs=-1, required=True, metavar="MODEL...")
+@click.option("-o", "--output", required=True, type=click.Path(),
+              help="Output file: .svg .png .pdf .dot .tex .json .html (a folder for several "
+                   "models)")
 @click.option("-f", "--format", "fmt", default=None,
               type=click.Choice(["svg", "png", "pdf", "dot", "tex", "tikz", "json", "html"]),
               help="Force the output format.")
@@ -198,11 +200,16 @@ def _format_warning(message: Any, category: Any, filename: str, lineno: int,
 @click.option("--embed-font", is_flag=True,
               help="SVG: embed the (subset) font so browsers without DejaVu Sans match.")
 @click.option("--force", is_flag=True, help="Draw even absurdly large graphs.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
+              help="Several models: worker processes (default: one per core).")
 @view_options
 @load_options
-def draw_cmd(model: str, output: str, fmt: str | None, engine: str, direction: str,
+def draw_cmd(models: tuple[str, ...], output: str, fmt: str | None, engine: str, direction: str,
              theme: str | None, style: str, dpi: float | None, scale: float | None,
-             tikz_snippet: bool, embed_font: bool, force: bool, **kw: Any) -> None:
+             tikz_snippet: bool, embed_font: bool, force: bool, jobs: int | None,
+             **kw: Any) -> None:
+    import glob
+
     from nnviz.api import draw
     from nnviz.render import format_for
 
@@ -216,13 +223,57 @@ def draw_cmd(model: str, output: str, fmt: str | None, engine: str, direction: s
     if embed_font:
         render_opts["embed_font"] = True
 
+    options = dict(engine=engine, direction=direction, theme=theme, style=style,
+                   view=_view(kw), load_options=_loader_kwargs(kw), force=force, **render_opts)
+    if len(models) > 1 or glob.has_magic(models[0]):
+        sys.exit(_draw_many(models, output, fmt or "svg", jobs, options))
+    model = models[0]
+    if os.path.isdir(output):
+        raise click.BadParameter(f"File '{output}' is a directory.",
+                                 param_hint="'-o' / '--output'")
+
     def body() -> None:
         format_for(output, fmt)  # fail on a bad extension before the slow work
-        draw(model, output, fmt=fmt, engine=engine, direction=direction, theme=theme,
-             style=style, view=_view(kw), load_options=_loader_kwargs(kw), force=force,
-             **render_opts)
+        draw(model, output, fmt=fmt, **options)
 
     run_guarded(body, kw.get("debug", False))
+
+
+def _draw_many(models: tuple[str, ...], out_dir: str, fmt: str, jobs: int | None,
+               options: dict[str, Any]) -> int:
+    """Batch mode of `draw`: every model into ``out_dir``; a bad file is reported in one line
+    and skipped. Exit 0 when all were drawn, 1 when any failed."""
+    from nnviz.batch import draw_many, expand_sources
+
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        _fail(f"{out_dir}: several models are drawn into a folder, and this is a file")
+    files = expand_sources(models)
+    failed = 0
+
+    def report(res: Any) -> None:
+        nonlocal failed
+        if not res.ok:
+            failed += 1
+            click.echo(f"nnviz: error: {res.error}", err=True)
+
+    from nnviz.layout.layered.progress import LayoutProgress
+
+    progress = LayoutProgress(len(files), what="drawing models", delay=0.0)
+
+    def on_result(res: Any) -> None:
+        report(res)
+        progress.advance()
+
+    try:
+        results = draw_many(files, out_dir, fmt=fmt, max_workers=jobs, on_result=on_result,
+                            **options)
+    except OSError as exc:
+        _fail(f"{out_dir}: cannot write there ({exc.strerror or exc})")
+    finally:
+        progress.close()
+    drawn = sum(r.ok for r in results)
+    click.echo(f"nnviz: drew {drawn} of {len(results)} models into {out_dir}", err=True)
+    return 1 if failed else 0
 
 
 @main.command("summary", help="Print a table of layers: type, output shape, params, FLOPs.")

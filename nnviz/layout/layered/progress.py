@@ -40,6 +40,10 @@ class LayoutProgress:
         desc = f"{self.what}: {phase}" if phase else self.what
         self._progress.update(self._task, completed=min(done, self.total), description=desc)
 
+    def advance(self, by: int = 1) -> None:
+        """One more unit done (e.g. one model of a batch)."""
+        self.update(self._done + by)
+
     def phase(self, name: str) -> None:
         """Name the running phase of a big sub-problem (keeps the count)."""
         self.update(self._done, name)
