@@ -261,6 +261,44 @@ def test_damaged_pt2(tmp_path: Path) -> None:
     try_all("torch", case, tmp_path, commands=("draw",))
 
 
+TS_DIR = Path(__file__).resolve().parent / "fixtures" / "torchscript"
+TS_GATED = TS_DIR / "gated_scripted.pt"
+
+
+def test_damaged_torchscript(tmp_path: Path) -> None:
+    """TorchScript archives are read as data (no torch needed): damage ends in one sentence."""
+    data = TS_GATED.read_bytes()
+    # Baseline: the undamaged archive draws, so the cases below can tell damage from breakage.
+    case = tmp_path / "intact.pt"
+    case.write_bytes(data)
+    assert try_all("torchscript", case, tmp_path) == ["ok", "ok", "ok"]
+    for off in truncations(data, scale(6, 60), seed=11):
+        case = tmp_path / f"cut{off}.pt"
+        case.write_bytes(data[:off])
+        try_all("torchscript", case, tmp_path, commands=("draw", "stats"))
+    for i, variant in enumerate(bit_flips(data, scale(6, 60), seed=13)):
+        case = tmp_path / f"flip{i}.pt"
+        case.write_bytes(variant)
+        try_all("torchscript", case, tmp_path, commands=("draw", "stats"))
+    with zipfile.ZipFile(TS_GATED) as zf:
+        members = zf.namelist()
+    picks = [m for m in members if m.endswith(("data.pkl", "constants.pkl", "version", ".py",
+                                               "/data/0"))]
+    for m in picks if scale(0, 1) else picks[:4]:
+        case = tmp_path / f"zero_{m.replace('/', '_')}.pt"
+        rewrite_zip(TS_GATED, case, {m: b""})
+        try_all("torchscript", case, tmp_path, commands=("draw", "stats"))
+    # code that parses but means nothing: unknown calls, wrong arity, deep nesting
+    code = next(m for m in members if m.endswith(".py") and
+                b"class Gated" in zipfile.ZipFile(TS_GATED).read(m))
+    for label, text in [("junk_calls", b"def f(:\n"),
+                        ("deep", b"x = " + b"(" * 5000 + b"1" + b")" * 5000 + b"\n"),
+                        ("empty_class", b"class Gated(Module):\n  pass\n")]:
+        case = tmp_path / f"{label}.pt"
+        rewrite_zip(TS_GATED, case, {code: text})
+        try_all("torchscript", case, tmp_path, commands=("draw",))
+
+
 # ---- wrong extensions and empty files ---------------------------------------------------------
 
 EXTS = [".onnx", ".keras", ".h5", ".pt2", ".pt", ".pth", ".json", ".bin", ""]

@@ -19,6 +19,8 @@ EXTENSIONS = {
     ".pt2": "torch",
     ".pt": "torch",
     ".pth": "torch",
+    ".ptl": "torchscript",
+    ".tflite": "tflite",
     ".json": "json",
 }
 
@@ -38,7 +40,11 @@ def _sniff(path: Path) -> str | None:
             return None
         if "config.json" in names:
             return "keras"
-        return "torch"
+        from nnviz.loaders.torchscript import is_torchscript
+
+        return "torchscript" if is_torchscript(names) else "torch"
+    if head[4:8] == b"TFL3":  # the flatbuffer file identifier of TFLite models
+        return "tflite"
     if head[:1] == b"{":
         return "json"
     if head[:1] == b"\x08":  # protobuf field 1 (ir_version), varint: an ONNX ModelProto
@@ -50,9 +56,15 @@ def loader_for(path: Path) -> str:
     kind = EXTENSIONS.get(path.suffix.lower())
     if kind is None:
         kind = _sniff(path)
+    elif kind == "torch" and path.suffix.lower() != ".pt2":
+        # torch.jit.save archives are .pt/.pth too: they are read as data, not by torch.load
+        from nnviz.loaders.torchscript import sniff
+
+        if sniff(path):
+            kind = "torchscript"
     if kind is None:
         raise ModelError(path, "is not a model file nnviz can read (expected .onnx, .keras, .h5, "
-                               ".pt2 or an nnviz .json graph)")
+                               ".pt2, TorchScript .pt, .tflite or an nnviz .json graph)")
     return kind
 
 
@@ -74,6 +86,10 @@ def load_file(path: str | os.PathLike, **options: Any) -> Graph:
         from nnviz.loaders.keras import load_file as impl
     elif kind == "torch":
         from nnviz.loaders.torch import load_file as impl
+    elif kind == "torchscript":
+        from nnviz.loaders.torchscript import load_file as impl
+    elif kind == "tflite":
+        from nnviz.loaders.tflite import load_file as impl
     else:
         return _load_json(path)
     try:

@@ -51,6 +51,14 @@ def iter_weights(source: Any, trust_pickle: bool = False, **_: Any) -> Iterator[
             yield from _keras_file(path)
         elif kind == "torch":
             yield from _torch_file(path, trust_pickle)
+        elif kind == "torchscript":
+            from nnviz.loaders.torchscript import iter_weights as ts_weights
+
+            yield from ts_weights(path)
+        elif kind == "tflite":
+            from nnviz.loaders.tflite import iter_weights as tfl_weights
+
+            yield from tfl_weights(path)
         else:
             raise ModelError(path, "is an nnviz graph JSON; it holds shapes but no weight values")
         return
