@@ -61,7 +61,21 @@ def node_lines(graph: Graph, node: Node) -> list[LabelLine]:
     count = node.param_count
     if count:
         lines.append(LabelLine(f"params: {human_count(count)}", "detail"))
+    lines.extend(overlay_lines(node))
     return lines
+
+
+def overlay_lines(node: Node) -> list[LabelLine]:
+    """`--overlay`: the box's value ("std 0.53") and its flag badge ("! NaN origin")."""
+    ov = node.meta.get("overlay")
+    if not ov:
+        return []
+    out = []
+    if ov.get("text"):
+        out.append(LabelLine(ov["text"], "name"))
+    if ov.get("badge"):
+        out.append(LabelLine("! " + ov["badge"], "title"))
+    return out
 
 
 def font_size(theme: Theme, style: str) -> float:

@@ -393,13 +393,9 @@ def _load_pt2(path: Path, aten: bool, trust_pickle: bool = False) -> Graph:
 # ---- import specs ---------------------------------------------------------------------------
 
 
-def load_spec(spec: str, input_shape: Any = None, input_dtype: str = "float32",
-              example_input: Any = None, aten: bool = False, **options: Any) -> Graph:
-    """``package.module:factory`` -> Graph. This imports and runs the user's own code.
-
-    ``factory`` may be an nn.Module subclass, a function returning a module (both called with
-    no arguments) or a module instance; dotted attributes (``zoo:models.small``) are followed.
-    """
+def resolve_spec(spec: str) -> Any:
+    """``package.module:factory`` -> the object it names, called when it is a class or factory
+    (an nn.Module or an ExportedProgram). This imports and runs the user's own code."""
     torch = _torch()
     mod_name, _, attr = spec.partition(":")
     cwd = os.getcwd()
@@ -434,11 +430,23 @@ def load_spec(spec: str, input_shape: Any = None, input_dtype: str = "float32",
     else:
         raise ModelError(spec, f"'{attr}' is a {type(target).__name__}, not an nn.Module, "
                                "a module class or a factory function")
-    if isinstance(model, torch.export.ExportedProgram):
-        return load_object(model, aten=aten)
-    if not isinstance(model, torch.nn.Module):
+    if not isinstance(model, (torch.nn.Module, torch.export.ExportedProgram)):
         raise ModelError(spec, f"{attr}() returned a {type(model).__name__}, not a "
                                "torch.nn.Module")
+    return model
+
+
+def load_spec(spec: str, input_shape: Any = None, input_dtype: str = "float32",
+              example_input: Any = None, aten: bool = False, **options: Any) -> Graph:
+    """``package.module:factory`` -> Graph. This imports and runs the user's own code.
+
+    ``factory`` may be an nn.Module subclass, a function returning a module (both called with
+    no arguments) or a module instance; dotted attributes (``zoo:models.small``) are followed.
+    """
+    torch = _torch()
+    model = resolve_spec(spec)
+    if isinstance(model, torch.export.ExportedProgram):
+        return load_object(model, aten=aten)
     if example_input is None and input_shape is None:
         raise ModelError(spec, "needs an example input shape to run the model, e.g. "
                                "--input-shape 1,3,224,224")

@@ -486,7 +486,8 @@ def _func_name(func: Any) -> str:
 
 
 class _Recorder:
-    def __init__(self, root: torch.nn.Module):
+    def __init__(self, root: torch.nn.Module, observer: Any = None):
+        self.observer = observer  # nnviz.values: statistics of every tensor as it is made
         self.index = _NameIndex(root)
         self.stack: list[Frame] = []
         self.calls: dict[int, int] = {}
@@ -546,6 +547,8 @@ class _Recorder:
             tid = name if len(outs) == 1 else f"{name}.{i}"
             self.register(t, tid)
             out_ids.append(tid)
+            if self.observer is not None:
+                self.observer.tensor(tid, t, func, args, kwargs)
         plain = {k: v for k, v in kwargs.items() if isinstance(v, (int, float, bool, str))}
         self.ops.append(TOp(name, f"torch.{_func_name(func)}", data, out_ids, params,
                             tuple(self.stack), plain))
@@ -565,10 +568,14 @@ def _input_names(module: torch.nn.Module, args: tuple, kwargs: dict) -> list[tup
     return out
 
 
-def capture_hooks(module: torch.nn.Module, args: tuple, kwargs: dict, name: str) -> Trace:
+def capture_hooks(module: torch.nn.Module, args: tuple, kwargs: dict, name: str,
+                  observer: Any = None) -> Trace:
+    """``observer`` (nnviz.values) sees every input and op output tensor as it is made
+    (``observer.tensor(tid, t, func, args, kwargs)``) and the model's result
+    (``observer.result(value)``), so values are captured in the same run that draws."""
     from torch.overrides import TorchFunctionMode
 
-    rec = _Recorder(module)
+    rec = _Recorder(module, observer)
 
     class _Mode(TorchFunctionMode):
         def __torch_function__(self, func, types, f_args=(), f_kwargs=None):
@@ -586,6 +593,8 @@ def capture_hooks(module: torch.nn.Module, args: tuple, kwargs: dict, name: str)
                 continue  # the same tensor passed twice
             rec.register(t, nm)
             inputs.append((nm, nm))
+            if observer is not None:
+                observer.tensor(nm, t, None, (), {})
     handles = []
     try:
         for _, sub in module.named_modules():
@@ -596,6 +605,8 @@ def capture_hooks(module: torch.nn.Module, args: tuple, kwargs: dict, name: str)
     finally:
         for h in handles:
             h.remove()
+    if observer is not None:
+        observer.result(result)
     outputs = []
     for t in _iter_tensors(result):
         tid = rec.current.get(id(t))
