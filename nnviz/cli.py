@@ -16,7 +16,9 @@ from typing import Any
 import click
 
 from nnviz.errors import NnvizError
+from nnviz.layout import DIRECTIONS, ENGINES, STYLES
 from nnviz.passes import ViewOptions
+from nnviz.render import FORMAT_TABLE, format_names
 
 EXAMPLES = """
 \b
@@ -212,19 +214,19 @@ def _format_warning(message: Any, category: Any, filename: str, lineno: int,
               "or a glob pattern: each into the folder OUTPUT, in parallel.\n" + EXAMPLES)
 @click.argument("models", nargs=-1, required=True, metavar="MODEL...")
 @click.option("-o", "--output", required=True, type=click.Path(),
-              help="Output file: .svg .png .pdf .dot .tex .json .html (a folder for several "
-                   "models)")
+              help="Output file: " + " ".join(f.extensions[0] for f in FORMAT_TABLE) +
+                   " (a folder for several models)")
 @click.option("-f", "--format", "fmt", default=None,
-              type=click.Choice(["svg", "png", "pdf", "dot", "tex", "tikz", "json", "html"]),
+              type=click.Choice(format_names(with_aliases=True)),
               help="Force the output format.")
 @click.option("--engine", default="layered", show_default=True,
-              type=click.Choice(["layered", "dot"]), help="Layout engine.")
+              type=click.Choice(list(ENGINES)), help="Layout engine.")
 @click.option("--direction", default=None,
-              type=click.Choice(["TB", "LR", "BT", "RL"], case_sensitive=False),
+              type=click.Choice(list(DIRECTIONS), case_sensitive=False),
               help="Flow direction (default: TB for graphs, LR for the paper styles).")
 @click.option("--theme", default=None, help="Theme name (default, paper, dark) or a JSON file.")
 @click.option("--style", default="graph", show_default=True,
-              type=click.Choice(["graph", "blocks", "neurons"]),
+              type=click.Choice(list(STYLES)),
               help="Graph drawing, or a paper style: 3-D blocks or neuron diagram.")
 @click.option("--dpi", type=float, default=None, help="PNG resolution (default 96).")
 @click.option("--scale", type=float, default=None, help="PNG scale factor.")

@@ -428,7 +428,7 @@ def test_draw_api_passes_example_input(tmp_path):
     drawing = nnviz.draw(TwoInTwoOut(), out, example_input={"x": torch.randn(1, 4),
                                                             "y": torch.randn(1, 5)})
     assert out.exists() and "Linear" in out.read_text()
-    assert drawing.graph.meta["framework"] == "pytorch"
+    assert drawing.graph.meta["framework"] == "torch"
     assert drawing.graph.meta["capture"] == "torch.export"
     hooked = nnviz.draw(TwoInTwoOut(), example_input=(torch.randn(1, 4), torch.randn(1, 5)),
                         capture="hooks")

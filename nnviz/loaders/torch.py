@@ -231,7 +231,7 @@ def _program_name(ep: Any) -> str:
 
 def _finish(graph: Graph, capture: str, module: Any = None) -> Graph:
     torch = _torch()
-    graph.meta.update({"framework": "pytorch", "producer": f"torch {torch.__version__}",
+    graph.meta.update({"framework": "torch", "producer": f"torch {torch.__version__}",
                        "capture": capture})
     if module is not None:
         # Parameters no captured op touched (unused layers) are still part of the model.
