@@ -217,7 +217,7 @@ def torch_file(path: Path, trust_pickle: bool = False) -> Iterator[WeightTensor]
     if path.suffix.lower() == ".pt2":
         if not trust_pickle:
             # torch.export.load falls back to torch.load(weights_only=False) for some members:
-            # refuse archives holding pickles that are not plain data, as the drawing does.
+            # refuse archives holding pickles that are not plain data (drawing never unpickles).
             from nnviz.loaders.torch import _pt2_pickles
 
             unsafe = _pt2_pickles(torch, path)
