@@ -68,13 +68,15 @@ def test_resnet_example_kinds_groups_and_params(examples_dir):
     assert kinds["Conv"] == "conv" and kinds["BatchNormalization"] == "norm"
     assert kinds["Relu"] == "activation" and kinds["MaxPool"] == "pool"
     assert kinds["Gemm"] == "linear" and kinds["Input"] == kinds["Output"] == "io"
-    # Initializers are params of their consumers, never boxes; counts match the file.
+    # Initializers are params of their consumers, never boxes; counts match the file's
+    # weights. BatchNorm's running statistics are buffers (as PyTorch calls them).
     m = onnx.load(examples_dir / "resnet_block.onnx")
-    expected = sum(int(np.prod(t.dims)) for t in m.graph.initializer)
+    stats = {n.input[i] for n in m.graph.node if n.op_type == "BatchNormalization"
+             for i in (3, 4)}
+    expected = sum(int(np.prod(t.dims)) for t in m.graph.initializer if t.name not in stats)
     assert g.total_params == expected
-    # BatchNorm's running statistics are params but not trainable (as PyTorch buffers).
     bn = g.nodes["/stem/bn/BatchNormalization"]
-    assert [p.trainable for p in bn.params] == [True, True, False, False]
+    assert [p.role for p in bn.params] == ["param", "param", "buffer", "buffer"]
     conv = g.nodes["/layer1/block0/conv1/conv/Conv"]
     assert conv.param_count == 16 * 16 * 3 * 3
     assert conv.group == ("layer1", "block0", "conv1", "conv")
@@ -179,7 +181,8 @@ def test_external_data_file_is_never_opened(tmp_path, monkeypatch):
     assert not [p for p in opened if "weights.bin" in p]
     mm = g.nodes["/enc/fc1/MatMul"]
     assert mm.params[0].shape == (64, 64) and mm.params[0].dtype == "float32"
-    assert g.total_params == 64 * 64 + 64 + 64 * 10 + 2
+    # The int64 Reshape target (its value external too) is a constant, not a weight.
+    assert g.total_params == 64 * 64 + 64 + 64 * 10
     assert g.tensors["hb"].shape == ("batch", 64)
     # A live proto with external data not loaded works the same way.
     live = onnx.load(path, load_external_data=False)

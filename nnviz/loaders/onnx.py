@@ -29,6 +29,17 @@ from typing import Any
 from nnviz.errors import ModelError
 from nnviz.ir import Graph, Group, Node, Param, Shape, Tensor
 from nnviz.kinds import kind_for
+from nnviz.loaders.onnx_fidelity import (
+    ANONYMOUS,
+    CallTracker,
+    Read,
+    adopt_unscoped,
+    assign_roles,
+    fx_kinds,
+    is_weight_input,
+    mark_shared,
+    module_names,
+)
 
 # TensorProto.DataType -> IR dtype name.
 DTYPES: dict[int, str] = {
@@ -45,13 +56,10 @@ _SMALL_CONST = 64
 # weight): with constant inputs only, their output is a constant too, not a box.
 _CONST_FOLD_OPS = {"Identity", "Cast", "CastLike", "Transpose", "Reshape", "Squeeze",
                    "Unsqueeze", "Flatten", "DequantizeLinear", "Expand", "Concat"}
-# Constant inputs that are statistics or quantization metadata, not trained weights (PyTorch
-# calls BatchNorm's running mean/var buffers; Keras counts them as non-trainable params).
-_NON_TRAINABLE_INPUTS: dict[str, frozenset[int]] = {
-    "BatchNormalization": frozenset({3, 4}),
-    "QuantizeLinear": frozenset({1, 2}),
-    "DequantizeLinear": frozenset({1, 2}),
-}
+# Of those, the ops whose first input is the only data (the rest are shape/axes/scale
+# arguments): the result is a view of that one weight, not a new one.
+_ALIAS_OPS = {"Identity", "Cast", "CastLike", "Transpose", "Reshape", "Squeeze", "Unsqueeze",
+              "Flatten", "DequantizeLinear", "Expand"}
 _GRAPH_ATTR_TYPES = (5, 10)  # AttributeProto.GRAPH, GRAPHS
 _UNKNOWN = (None, None)
 
@@ -361,17 +369,47 @@ _TORCH_SCOPES = "pkg.torch.onnx.name_scopes"
 _TORCH_CLASSES = "pkg.torch.onnx.class_hierarchy"
 
 
-def _torch_scopes(node: Any) -> list[tuple[str, str]] | None:
+_TORCH_FX = "pkg.torch.onnx.fx_node"
+_TORCH_RULES = "pkg.onnxscript.rewriter.rule_name"
+_FUSED_BN = "FuseBatchNormIntoConv"
+_TORCH_KEYS = (_TORCH_SCOPES, _TORCH_CLASSES, _TORCH_FX, _TORCH_RULES)
+
+
+def _torch_props(node: Any) -> dict[str, str]:
+    """The torch.onnx / onnxscript metadata of a node (empty for other exporters)."""
+    return {p.key: p.value for p in node.metadata_props if p.key in _TORCH_KEYS}
+
+
+def _fx_key(param: str) -> str:
+    """'lm_head.weight' -> 'lm_head_weight', as torch.export names its placeholder
+    (``p_lm_head_weight``)."""
+    return param.replace(".", "_")
+
+
+def _dotted(labels: list[str]) -> str:
+    """The dotted module path of call-qualified scope labels (``layer1.0.relu@1``): each
+    label is its module's name relative to the parent, as :func:`_torch_scopes` makes it."""
+    return ".".join(labels)
+
+
+def _dotted_param(token: str, scope: list[tuple[str, str]] | None) -> str | None:
+    """'transformer_h_3_ln_1_weight' -> 'transformer.h.3.ln_1.weight' when a module of the
+    node's scope spells the token's prefix (fx placeholders replace '.' by '_'), else None."""
+    for cut in range(len(scope or ()), 0, -1):
+        module = ".".join(p for p, _ in scope[:cut])  # type: ignore[index]
+        key = _fx_key(module) + "_"
+        if token.startswith(key) and len(token) > len(key):
+            return f"{module}.{token[len(key):]}"
+    return None
+
+
+def _torch_scopes(meta: dict[str, str]) -> list[tuple[str, str]] | None:
     """Module scope from torch.onnx's (dynamo exporter) node metadata, else None.
 
     ``name_scopes`` is ``['', 'layers.0', 'layers.0.attn', 'linear']``: the root, each module's
     full path, and the op itself. Each group is the path relative to its parent, so a
     ModuleList index stays with its list name, as the PyTorch loader does.
     """
-    props = getattr(node, "metadata_props", None)
-    if not props:
-        return None
-    meta = {p.key: p.value for p in props if p.key in (_TORCH_SCOPES, _TORCH_CLASSES)}
     if _TORCH_SCOPES not in meta:
         return None
     import ast
@@ -434,6 +472,14 @@ class _Converter:
         self.scope_ops = scope_ops
         self._schemas: dict[tuple[str, str], Any] = {}
         self._kinds: dict[str, str] = {}
+        self._calls = CallTracker()
+        self._reads: dict[str, list[Read]] = {}  # constant -> its readers
+        self._unscoped: list[str] = []  # main-graph nodes without any scope
+        self._has_scopes = False  # did the exporter give any node a scope?
+        self._module_path: dict[str, str] = {}  # node -> dotted module path (dynamo)
+        self._fx_taken: dict[str, str] = {}  # fx parameter name -> the Param named for it
+        self._restored: dict[str, str] = {}  # fx name of a re-added parameter -> its role
+        self._init_keys: dict[str, _Const] = {}  # initializers by their fx spelling
 
     # -- helpers ----------------------------------------------------------------------------
     def _group(self, path: tuple[str, ...], op: str = "") -> tuple[str, ...]:
@@ -464,6 +510,104 @@ class _Converter:
             grp = self.g.groups[path]
             grp.op = cls.rsplit(".", 1)[-1]
             grp.attrs = {"class": cls}
+
+    def _restore(self, fx: dict[str, str], scope: list[tuple[str, str]] | None, op: str,
+                 params: list[Param], outputs: list[str], props: dict[str, str],
+                 meta: dict[str, Any]) -> list[Param]:
+        """Parameters of the model that this node computes with but no longer reads: the
+        exporter's optimizer dropped an all-zero bias, or folded a BatchNorm into a Conv
+        (its scale into the weight, its bias into the conv bias). The fx metadata still names
+        them; 1-D ones (bias, norm weight, running statistics) are sized by the node's
+        output channels, so the totals equal the PyTorch model's."""
+        if not scope:
+            return []
+        fused = _FUSED_BN in props.get(_TORCH_RULES, "") and op == "Conv"
+        channels: Any = None
+        if op in ("Conv", "ConvTranspose") and params and params[0].shape:
+            channels = params[0].shape[0] if op == "Conv" else None
+        elif outputs:
+            shape = self.g.tensors[outputs[0]].shape
+            channels = shape[-1] if shape else None
+        if not isinstance(channels, int):
+            return []
+        have_bias = fused and len(params) > 1  # the fused bias initializer is the BN bias
+        out: list[Param] = []
+        dtype = params[0].dtype if params else None
+        for token, kind in fx.items():
+            if kind not in "pb" or token in self._init_keys:
+                continue
+            if token in self._fx_taken:  # a later call of the same module: the same weight
+                if token in self._restored:
+                    name = self._fx_taken[token]
+                    out.append(Param(name, (channels,), dtype, role=self._restored[token]))
+                    self._reads.setdefault(name, []).append(Read("", op, -1, kind))
+                continue
+            name = _dotted_param(token, scope)
+            if name is None:
+                continue
+            attr = name.rsplit(".", 1)[-1]
+            if attr not in ("bias", "running_mean", "running_var") and \
+                    not (fused and attr == "weight"):
+                continue  # only 1-D tensors can be sized from the output channels
+            if attr == "bias" and have_bias:
+                continue
+            role = "param" if kind == "p" else "buffer"
+            self._fx_taken[token] = name
+            self._restored[token] = role
+            out.append(Param(name, (channels,), dtype, trainable=role == "param", role=role))
+            self._reads.setdefault(name, []).append(Read("", op, -1, kind))
+        if out:
+            meta["restored_params"] = [p.name for p in out]
+            if fused:
+                meta["fused"] = "BatchNorm folded into this Conv by the exporter"
+        return out
+
+    @staticmethod
+    def _const_inputs(node: Any, scope: _Scope) -> list[_Const]:
+        return [c for c in (scope.lookup(n)[1] for n in node.input if n) if c is not None]
+
+    def _undedup(self, const: _Const, op: str, index: int, fx: dict[str, str],
+                 read_keys: set[str], scope: list[tuple[str, str]] | None) -> _Const:
+        """The model parameter that constant ``const`` stands for in this node when the
+        exporter renamed it; the fx metadata names the parameter (``%p_lm_head_weight``):
+
+        * it merged equal-valued initializers (fresh LayerNorm weights are all ones): a
+          named initializer read where fx names another parameter with the same ending;
+        * it constant-folded a transposed copy (``val_65`` = lm_head.weight transposed, read
+          by the tied head while the embedding reads lm_head.weight): an exporter-named
+          initializer, read as a weight, where fx names a parameter this node does not read
+          by name; when that parameter is an initializer too, its shape must hold the same
+          dims (a permutation), and the copy is that weight, counted once.
+        """
+        anonymous = ANONYMOUS.match(const.param) is not None
+        suffix = const.param.rsplit(".", 1)[-1]
+        weight_input = is_weight_input(op, index)
+        cands = []
+        for token, kind in fx.items():
+            if kind not in "pb" or token in read_keys:
+                continue
+            init = self._init_keys.get(token)
+            if not anonymous:
+                if init is None and token.endswith("_" + suffix):
+                    cands.append(token)
+            elif init is not None:
+                if weight_input and init.shape is not None and const.shape is not None and \
+                        sorted(map(str, init.shape)) == sorted(map(str, const.shape)):
+                    cands.append(token)
+            elif weight_input or token.endswith("_bias"):
+                cands.append(token)
+        if len(cands) != 1:
+            return const
+        token = cands[0]
+        init = self._init_keys.get(token)
+        if init is not None:
+            return init  # the same weight: same Param name and count
+        dotted = self._fx_taken.get(token) or _dotted_param(token, scope)
+        if dotted is None:
+            return const
+        self._fx_taken[token] = dotted
+        read_keys.add(token)
+        return _Const(dotted, const.shape, const.dtype, None)
 
     def _input_names(self, op_type: str, domain: str) -> list[str] | None:
         key = (domain, op_type)
@@ -508,6 +652,16 @@ class _Converter:
             nid = self.g.unique_node_id(f"output:{vi.name}")
             self.g.add_node(Node(nid, "Output", "io", name=vi.name, inputs=[tid]))
             self.g.outputs.append(tid)
+        self._finish()
+
+    def _finish(self) -> None:
+        """Whole-graph fixes (see :mod:`nnviz.loaders.onnx_fidelity`)."""
+        g = self.g
+        if self._has_scopes:  # a flat file has nothing to adopt into
+            adopt_unscoped(g, self._unscoped)
+        assign_roles(g, self._reads)
+        module_names(g, self._module_path)
+        mark_shared(g)
 
     def _value_info(self, gp: Any, outer: Mapping | None = None) -> Mapping:
         local: dict[str, tuple[Shape, str | None]] = {}
@@ -529,6 +683,7 @@ class _Converter:
             value = _small_value(t) if (dtype in _INT_DTYPES or not dims) else None
             scope.names[t.name] = tid
             scope.consts[t.name] = _Const(tid, dims, dtype, value)
+            self._init_keys[_fx_key(tid)] = scope.consts[t.name]
             self._tensor(tid, info, t.name, is_param=True)
         for s in gp.sparse_initializer:
             tid = prefix + s.values.name
@@ -561,9 +716,13 @@ class _Converter:
                     tid = prefix + out
                     scope.names[out] = tid
                     shape, dtype = info.get(out, (None, None))
-                    param = src.param if op == "Identity" else tid
-                    scope.consts[out] = _Const(param, shape if op != "Identity" else src.shape,
-                                               dtype or src.dtype, None)
+                    if op in _ALIAS_OPS:
+                        # A transposed / cast / reshaped view of one weight (GPT-2's tied
+                        # lm_head.weight read through a Transpose) is that weight: same
+                        # Param name, counted once, with its own shape and dtype.
+                        scope.consts[out] = _Const(src.param, src.shape, src.dtype, None)
+                    else:
+                        scope.consts[out] = _Const(tid, shape, dtype or src.dtype, None)
                     self._tensor(tid, info, out, is_param=True)
                     continue
             self._node(node, base_group, prefix, scope, info)
@@ -574,12 +733,9 @@ class _Converter:
         raw_name = node.name
         g = self.g
         nid = g.unique_node_id(prefix + raw_name if raw_name else prefix + op)
-        torch_scope = _torch_scopes(node) if len(getattr(node, "metadata_props", ())) else None
-        if torch_scope is not None:
-            group = base_group + tuple(path for path, _ in torch_scope)
-            self._torch_groups(base_group, torch_scope)
-        else:
-            group = base_group + _scope(raw_name)
+        props = _torch_props(node) if len(getattr(node, "metadata_props", ())) else None
+        torch_scope = _torch_scopes(props) if props else None
+        fx = fx_kinds(props.get(_TORCH_FX, "")) if props and _TORCH_FX in props else None
         attrs: dict[str, Any] = {}
         graph_attrs = []
         for a in (node.attribute if len(node.attribute) else ()):
@@ -594,6 +750,8 @@ class _Converter:
         inputs: list[str] = []
         params: list[Param] = []
         formal = None
+        fused = bool(props) and "Fuse" in props.get(_TORCH_RULES, "")
+        read_keys: set[str] | None = None
         tensors = g.tensors
         main_consts = scope.consts if scope.parent is None else None
         for i, name in enumerate(node.input):
@@ -619,11 +777,17 @@ class _Converter:
                     key = f"{key}{i}"
                 attrs.setdefault(key, const.value)
                 continue  # an operator argument, not a weight
-            if not any(p.name == const.param for p in params):
-                # Integer tensors (indices, shapes) are never trained.
-                frozen = i in _NON_TRAINABLE_INPUTS.get(op, ()) and not node.domain
-                params.append(Param(const.param, const.shape, const.dtype,
-                                    trainable=const.dtype not in _INT_DTYPES and not frozen))
+            if fx is not None and _fx_key(const.param) not in fx and not fused:
+                if read_keys is None:
+                    read_keys = {_fx_key(c.param) for c in self._const_inputs(node, scope)}
+                const = self._undedup(const, op, i, fx, read_keys, torch_scope)
+            pname = const.param
+            # Role (param / buffer / constant) is decided once all readers are known.
+            self._reads.setdefault(pname, []).append(
+                Read(nid, op, i, fx.get(_fx_key(pname)) if fx else None))
+            if not any(p.name == pname for p in params):
+                params.append(Param(pname, const.shape, const.dtype))
+        meta0: dict[str, Any] = {}
         outputs: list[str] = []
         for out in node.output:
             if not out:
@@ -633,7 +797,24 @@ class _Converter:
             if tid not in tensors:
                 self._tensor(tid, info, out)
             outputs.append(tid)
-        meta: dict[str, Any] = {}
+        if fx:
+            params.extend(self._restore(fx, torch_scope, op, params, outputs, props, meta0))
+        if torch_scope is not None:
+            labels = self._calls.path(base_group, [p for p, _ in torch_scope], inputs,
+                                      outputs)
+            group = base_group + tuple(labels)
+            self._has_scopes = True
+            self._torch_groups(base_group, [(lab, cls) for lab, (_, cls)
+                                            in zip(labels, torch_scope)])
+            if torch_scope:
+                self._module_path[nid] = _dotted(labels)
+        else:
+            group = base_group + _scope(raw_name)
+            if group != base_group:
+                self._has_scopes = True
+            elif not base_group and "/" not in raw_name and not graph_attrs:
+                self._unscoped.append(nid)
+        meta: dict[str, Any] = meta0
         if node.domain and node.domain not in ("ai.onnx",):
             meta["domain"] = node.domain
         if graph_attrs:

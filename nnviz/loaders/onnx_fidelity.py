@@ -1,0 +1,291 @@
+"""ONNX loader, second half: make the drawn structure and the counts true to the model.
+
+The converter in :mod:`nnviz.loaders.onnx` turns each ONNX node into an IR node; exporters
+leave gaps that this module closes after the whole graph is read:
+
+* **Module calls** (:class:`CallTracker`): torch's dynamo exporter writes each node's module
+  path (``pkg.torch.onnx.name_scopes``) but drops the call index, so the two calls of a
+  BasicBlock's ``self.relu`` carry the same path. In execution order the ops of one call are
+  contiguous, so a module whose ops resume after ops of other modules ran is a new call,
+  unless the resumed ops read what the earlier run produced (the optimizer moved a node).
+  Later calls are named ``relu@1``, ``relu@2`` like the PyTorch loader names them.
+* **Unscoped nodes** (:func:`adopt_unscoped`): nodes an optimizer or exporter created without
+  scope (the dynamo exporter's q/k/v ``Split``, TorchScript's ``Unsqueeze_30`` of LSTM state
+  plumbing) join the deepest group enclosing all their scoped neighbours.
+* **Parameter roles** (:func:`assign_roles`): ONNX has no notion of parameter, buffer or
+  constant; the rule is in the README ("Parameter counts").
+* **Names** (:func:`module_names`): a node that is the only op of its module is named by the
+  module path (``layer1.0.conv1``), not by the exporter (``node_Conv_292``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from nnviz.ir import Graph, Node, Param, shape_numel
+
+# (op, input index) pairs that read a trained weight: a constant there is a parameter.
+# None = every input. Custom-domain (com.microsoft) fused ops included by their op name.
+WEIGHT_INPUTS: dict[str, frozenset[int] | None] = {
+    "Conv": frozenset({1, 2}), "ConvTranspose": frozenset({1, 2}),
+    "Gemm": frozenset({0, 1, 2}), "MatMul": None, "Einsum": None,
+    "Gather": frozenset({0}),  # an embedding table
+    "LayerNormalization": frozenset({1, 2}), "BatchNormalization": frozenset({1, 2}),
+    "InstanceNormalization": frozenset({1, 2}), "GroupNormalization": frozenset({1, 2}),
+    "RMSNormalization": frozenset({1}), "SimplifiedLayerNormalization": frozenset({1}),
+    "SkipLayerNormalization": frozenset({2, 3, 4}),
+    "SkipSimplifiedLayerNormalization": frozenset({2}),
+    "LSTM": frozenset({1, 2, 3}), "GRU": frozenset({1, 2, 3}), "RNN": frozenset({1, 2, 3}),
+    "PRelu": frozenset({1}),
+    "Attention": frozenset({1, 2}), "EmbedLayerNormalization": frozenset({2, 3, 4, 5, 6}),
+    # quantized weights (int8/uint8/int4): weights all the same
+    "DequantizeLinear": frozenset({0}), "QLinearConv": frozenset({3, 8}),
+    "QLinearMatMul": frozenset({0, 3}), "MatMulInteger": frozenset({0, 1}),
+    "ConvInteger": frozenset({1}), "MatMulNBits": frozenset({1}),
+    "GatherBlockQuantized": frozenset({0}), "DynamicQuantizeMatMul": frozenset({1}),
+}
+# Inputs that hold statistics, not weights: PyTorch calls BatchNorm's running mean/var buffers.
+BUFFER_INPUTS: dict[str, frozenset[int]] = {"BatchNormalization": frozenset({3, 4})}
+# Quantization metadata (scales, zero points) are constants of the format, not weights.
+CONSTANT_INPUTS: dict[str, frozenset[int]] = {
+    "QuantizeLinear": frozenset({1, 2}), "DequantizeLinear": frozenset({1, 2}),
+}
+# Names exporters give the constants they create (never a module's parameter name):
+# dynamo ``val_12``, TorchScript ``onnx::Add_123`` and ``/attn/Constant_output_0``, a
+# lifted ``_tensor_constant0``, tf2onnx ``const_fold_opt__12``.
+ANONYMOUS = re.compile(r"^(val_\d+|onnx::.*|.*_output_\d+|_?tensor_constant\d*|"
+                        r"c?_?lifted_tensor_\d+|const_fold_opt__\d+|const_.*__\d+)$")
+_FX_ARG = re.compile(r"%([pbc])_(\w+)")
+_INT_DTYPES = {"uint8", "int8", "uint16", "int16", "int32", "int64", "uint32", "uint64",
+               "bool", "uint4", "int4"}
+
+
+@dataclass
+class Read:
+    """A node reading a constant (initializer / Constant output) as input ``index``."""
+
+    node: str
+    op: str
+    index: int
+    torch_kind: str | None  # "p" parameter, "b" buffer, "c" constant (dynamo fx metadata)
+
+
+# ---- module calls -----------------------------------------------------------------------
+
+@dataclass
+class _Run:
+    last_seq: int
+    call: int = 0
+    outs: set[str] = field(default_factory=set)
+
+
+class CallTracker:
+    """Splits the repeated calls of a module into ``name``, ``name@1``, ... (see module doc).
+
+    Fed the scoped nodes in file order (the exporter writes them in execution order).
+    """
+
+    def __init__(self) -> None:
+        self._seq = 0
+        self._runs: dict[tuple[tuple[str, ...], str], _Run] = {}
+
+    def path(self, base: tuple[str, ...], scope: list[str], inputs: Iterable[str],
+             outputs: Iterable[str]) -> list[str]:
+        """The call-qualified labels of ``scope`` (relative module names, outermost first)."""
+        self._seq += 1
+        seq = self._seq
+        parent = base
+        labels: list[str] = []
+        ins: list[str] | None = None
+        outs = list(outputs)
+        for rel in scope:
+            key = (parent, rel)
+            run = self._runs.get(key)
+            if run is None:
+                run = self._runs[key] = _Run(seq)
+            elif run.last_seq != seq - 1:
+                # Other modules' ops ran since this module's last op: a new call, unless this
+                # op reads what the earlier run produced (a node the optimizer moved).
+                if ins is None:
+                    ins = list(inputs)
+                if not any(t in run.outs for t in ins):
+                    run.call += 1
+                    run.outs = set()
+            run.last_seq = seq
+            run.outs.update(outs)
+            label = rel if run.call == 0 else f"{rel}@{run.call}"
+            labels.append(label)
+            parent = parent + (label,)
+        return labels
+
+
+# ---- unscoped nodes ---------------------------------------------------------------------
+
+def adopt_unscoped(g: Graph, unscoped: list[str]) -> None:
+    """Put each connected set of unscoped nodes into the deepest group that encloses all the
+    scoped nodes it exchanges tensors with (inputs/outputs of the model do not count)."""
+    if not unscoped:
+        return
+    free = set(unscoped)
+    prod: dict[str, str] = {}
+    for node in g.nodes.values():
+        for t in node.outputs:
+            prod.setdefault(t, node.id)
+    cons: dict[str, list[str]] = {}
+    for node in g.nodes.values():
+        for t in node.inputs:
+            cons.setdefault(t, []).append(node.id)
+    parent = {n: n for n in unscoped}
+
+    def find(x: str) -> str:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    neighbours: dict[str, list[str]] = {n: [] for n in unscoped}
+    for nid in unscoped:
+        node = g.nodes[nid]
+        near = [prod[t] for t in node.inputs if t in prod]
+        for t in node.outputs:
+            near.extend(cons.get(t, ()))
+        for other in near:
+            if other in free:
+                a, b = find(nid), find(other)
+                if a != b:
+                    parent[max(a, b)] = min(a, b)
+            else:
+                neighbours[nid].append(other)
+    groups: dict[str, tuple[str, ...] | None] = {}
+    seen: dict[str, bool] = {}
+    for nid in unscoped:
+        root = find(nid)
+        for other in neighbours[nid]:
+            on = g.nodes[other]
+            if on.kind == "io":
+                continue
+            seen[root] = True
+            cur = groups.get(root)
+            groups[root] = on.group if cur is None else _common(cur, on.group)
+    for nid in unscoped:
+        root = find(nid)
+        if seen.get(root):
+            g.nodes[nid].group = groups[root] or ()
+
+
+def _common(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return a[:n]
+
+
+# ---- parameter roles --------------------------------------------------------------------
+
+def fx_kinds(fx_node: str) -> dict[str, str]:
+    """``%p_lm_head_weight`` in a dynamo node's fx metadata -> {"lm_head_weight": "p"}."""
+    out: dict[str, str] = {}
+    head, _, args = fx_node.partition("args = ")
+    for kind, name in _FX_ARG.findall(args or head):
+        out.setdefault(name, kind)
+    return out
+
+
+def is_weight_input(op: str, index: int) -> bool:
+    idx = WEIGHT_INPUTS.get(op, frozenset())
+    return idx is None or index in idx
+
+
+def role_of(name: str, shape: object, dtype: str | None, reads: list[Read]) -> str:
+    """"param", "buffer" or "constant" for one constant tensor, by the README's rule."""
+    torch_kinds = {r.torch_kind for r in reads if r.torch_kind}
+    if "p" in torch_kinds:
+        return "param"
+    if "b" in torch_kinds:
+        return "buffer"
+    if "c" in torch_kinds:
+        return "constant"
+    n = shape_numel(shape)  # type: ignore[arg-type]
+    if n is not None and n <= 1:
+        return "constant"  # a scalar is an operator argument, never a weight
+    weight = buffer = False
+    for r in reads:
+        if r.index in CONSTANT_INPUTS.get(r.op, ()):
+            continue
+        if r.index in BUFFER_INPUTS.get(r.op, ()):
+            buffer = True
+            continue
+        idx = WEIGHT_INPUTS.get(r.op, frozenset())
+        if idx is None or r.index in idx:
+            if r.op == "Gather" and dtype in _INT_DTYPES:
+                continue  # an integer lookup table (shapes, indices), not an embedding
+            weight = True
+    if weight:
+        return "param"
+    if buffer:
+        return "buffer"
+    if dtype in _INT_DTYPES or dtype == "string":
+        return "constant"  # masks, indices, shapes
+    if ANONYMOUS.match(name):
+        return "constant"  # an exporter-made mask, table or state read by elementwise ops
+    return "param"  # a named tensor (a bias, a position embedding) added or multiplied in
+
+
+def assign_roles(g: Graph, reads: dict[str, list[Read]]) -> None:
+    """Set every Param's role and mark weights read by several boxes as shared."""
+    first: dict[str, Param] = {}
+    for node in g.nodes.values():
+        for p in node.params:
+            first.setdefault(p.name, p)
+    roles = {name: role_of(name, p.shape, p.dtype, reads.get(name, []))
+             for name, p in first.items()}
+    for node in g.nodes.values():
+        for p in node.params:
+            p.role = roles[p.name]
+            # ONNX has no trainable flag: every weight counts as trainable.
+            p.trainable = p.role == "param"
+
+
+def mark_shared(g: Graph) -> None:
+    """``meta["shared_params"] = {weight: [other boxes' names]}`` on every node reading a
+    parameter that another node reads too (a tied embedding / LM head). Exporter-named
+    tensors are left out: an exporter merges equal-valued tensors (the zero biases of a
+    fresh model), which is not sharing in the model."""
+    users: dict[str, list[Node]] = {}
+    for node in g.nodes.values():
+        for p in node.params:
+            if p.role == "param" and not ANONYMOUS.match(p.name):
+                users.setdefault(p.name, []).append(node)
+    for name, nodes in users.items():
+        if len(nodes) < 2:
+            continue
+        for node in nodes:
+            others = [o.name or o.id for o in nodes if o is not node]
+            node.meta.setdefault("shared_params", {})[name] = others
+
+
+# ---- names ------------------------------------------------------------------------------
+
+def module_names(g: Graph, module_path: dict[str, str]) -> None:
+    """Name the only op of a module after the module (``layer1.0.conv1``)."""
+    count: dict[tuple[str, ...], int] = {}
+    inner: set[tuple[str, ...]] = set()  # groups holding other groups: not a leaf module
+    for node in g.nodes.values():
+        if node.kind != "io":
+            count[node.group] = count.get(node.group, 0) + 1
+            for i in range(len(node.group)):
+                inner.add(node.group[:i])
+    for nid, path in module_path.items():
+        node = g.nodes[nid]
+        if count.get(node.group) == 1 and node.group not in inner and path:
+            node.meta.setdefault("onnx_name", node.name)
+            first = node.params[0].name if node.params else ""
+            if node.meta.get("fused") and first.endswith(".weight"):
+                # The exporter folded BatchNorm ``bn1`` into Conv ``conv1`` and kept only
+                # the BatchNorm's scope: name both (``layer1.0.conv1+bn1``).
+                path = f"{first[:-len('.weight')]}+{path.rsplit('.', 1)[-1]}"
+            node.name = path

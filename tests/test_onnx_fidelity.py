@@ -1,0 +1,402 @@
+"""The ONNX route draws and counts real torch exports as the model is.
+
+Small torch models are exported at test time with the dynamo exporter (the PyTorch 2.x
+default) and the TorchScript one; each reproduces one way an exporter blurs the model:
+repeated module calls with one module path, nodes without scope, a tied weight read through
+a Transpose, BatchNorm folded into Conv, zero biases dropped, equal initializers merged,
+masks and states stored as initializers. The first dynamo export in a process pays ~15 s of
+exporter start-up; the exports here share it (module-scoped cache).
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+
+import numpy as np
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from nnviz.ir import Graph
+from nnviz.loaders.onnx import load_file, load_model_proto
+
+torch = pytest.importorskip("torch", reason="real exports need torch")
+pytest.importorskip("onnxscript", reason="the dynamo exporter needs onnxscript")
+nn = torch.nn
+
+
+# ---- models ---------------------------------------------------------------------------------
+
+class BasicBlock(nn.Module):
+    """torchvision's BasicBlock: one ``self.relu`` called twice."""
+
+    def __init__(self, cin: int, cout: int, stride: int = 1) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.downsample = None
+        if stride != 1 or cin != cout:
+            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
+                                            nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + identity)
+
+
+class MiniResNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(8)
+        self.relu = nn.ReLU(inplace=True)
+        self.layer1 = nn.Sequential(BasicBlock(8, 8), BasicBlock(8, 8))
+        self.layer2 = nn.Sequential(BasicBlock(8, 16, 2), BasicBlock(16, 16))
+        self.fc = nn.Linear(16, 5)
+
+    def forward(self, x):
+        x = self.layer2(self.layer1(self.relu(self.bn1(self.conv1(x)))))
+        return self.fc(x.mean((2, 3)))
+
+
+class Repeat(nn.Module):
+    """``x = x + a(x)`` three times: three calls of one module, in sequence."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Linear(8, 8)
+        self.b = nn.Linear(8, 2)
+
+    def forward(self, x):
+        for _ in range(3):
+            x = x + self.a(x)
+        return self.b(x)
+
+
+class Attention(nn.Module):
+    def __init__(self, d: int, seq: int) -> None:
+        super().__init__()
+        self.c_attn = nn.Linear(d, 3 * d)
+        self.c_proj = nn.Linear(d, d)
+        self.d = d
+        # A causal mask kept out of the state dict, as GPT-style code does.
+        self.register_buffer("mask", torch.tril(torch.ones(seq, seq)).bool(), persistent=False)
+
+    def forward(self, x):
+        q, k, v = self.c_attn(x).split(self.d, dim=2)  # the exporter's Split has no scope
+        s = q @ k.transpose(1, 2) / self.d ** 0.5
+        t = x.shape[1]
+        s = s.masked_fill(~self.mask[:t, :t], float("-inf"))
+        return self.c_proj(s.softmax(-1) @ v)
+
+
+class Block(nn.Module):
+    def __init__(self, d: int, seq: int) -> None:
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(d)
+        self.attn = Attention(d, seq)
+        self.ln_2 = nn.LayerNorm(d)
+        self.mlp = nn.Sequential(nn.Linear(d, 4 * d), nn.GELU(), nn.Linear(4 * d, d))
+
+    def forward(self, x):
+        x = x + self.attn(self.ln_1(x))
+        return x + self.mlp(self.ln_2(x))
+
+
+class MiniGPT(nn.Module):
+    """GPT-2's shape: tied token embedding / LM head, per-block q/k/v split, causal mask."""
+
+    def __init__(self, vocab: int = 50, d: int = 16, seq: int = 16, n: int = 4) -> None:
+        super().__init__()
+        self.wte = nn.Embedding(vocab, d)
+        self.wpe = nn.Embedding(seq, d)
+        self.h = nn.ModuleList(Block(d, seq) for _ in range(n))
+        self.ln_f = nn.LayerNorm(d)
+        self.lm_head = nn.Linear(d, vocab, bias=False)
+        self.lm_head.weight = self.wte.weight  # tied
+
+    def forward(self, ids):
+        x = self.wte(ids) + self.wpe(torch.arange(ids.shape[1]))
+        for block in self.h:
+            x = block(x)
+        return self.lm_head(self.ln_f(x))
+
+
+class LSTMNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(4, 8, num_layers=2, batch_first=True)
+        self.fc = nn.Linear(8, 3)
+
+    def forward(self, x):
+        y, _ = self.lstm(x)
+        return self.fc(y[:, -1])
+
+
+def trained_like(model: nn.Module) -> nn.Module:
+    """Distinct values everywhere, like a trained model (the exporters merge equal tensors
+    and drop all-zero biases of a fresh one)."""
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.rand_like(p))
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-1, 1)
+                m.running_var.uniform_(0.5, 2)
+    return model
+
+
+def torch_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+# ---- exports (shared by the tests, built once) ----------------------------------------------
+
+_EXAMPLES = {
+    "resnet": (lambda: trained_like(MiniResNet()), lambda: (torch.randn(1, 3, 16, 16),)),
+    "resnet_fresh": (MiniResNet, lambda: (torch.randn(1, 3, 16, 16),)),
+    "repeat": (Repeat, lambda: (torch.randn(2, 8),)),
+    "gpt": (MiniGPT, lambda: (torch.randint(0, 50, (1, 16)),)),
+    "lstm": (LSTMNet, lambda: (torch.randn(2, 5, 4),)),
+}
+
+
+@pytest.fixture(scope="module")
+def export(tmp_path_factory):
+    root = tmp_path_factory.mktemp("exports")
+
+    @functools.cache
+    def make(name: str, dynamo: bool = True) -> tuple[Graph, nn.Module]:
+        build, args = _EXAMPLES[name]
+        torch.manual_seed(0)
+        model = build().eval()
+        path = root / f"{name}_{'dynamo' if dynamo else 'ts'}.onnx"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                torch.onnx.export(model, args(), str(path), dynamo=dynamo, verbose=False)
+            except Exception as exc:  # the exporter's own environment, not nnviz
+                pytest.skip(f"torch.onnx.export(dynamo={dynamo}) failed: {exc!r:.200}")
+        return load_file(path), model
+
+    return make
+
+
+def ops_in(g: Graph, group: tuple[str, ...]) -> list[str]:
+    return [n.op for n in g.nodes.values() if n.group == group]
+
+
+def box_cycles(g: Graph, depth: int) -> list[tuple]:
+    """Edges between the boxes a drawing at ``depth`` shows (each node's group cut to
+    ``depth``, plus the node itself below that) that close a cycle."""
+    import networkx as nx
+
+    def box(nid: str) -> tuple:
+        node = g.nodes[nid]
+        return node.group[:depth] if len(node.group) >= depth else node.group + (nid,)
+
+    q = nx.DiGraph()
+    for e in g.edges():
+        a, b = box(e.src), box(e.dst)
+        if a != b:
+            q.add_edge(a, b)
+    return list(nx.simple_cycles(q))
+
+
+# ---- module calls -----------------------------------------------------------------------------
+
+def test_repeated_calls_are_separate_boxes_in_sequence(export):
+    g, model = export("repeat")
+    assert ops_in(g, ("a",)) == ["Gemm"]
+    assert ops_in(g, ("a@1",)) == ["Gemm"] and ops_in(g, ("a@2",)) == ["Gemm"]
+    assert g.groups[("a@2",)].op == "Linear"
+    assert [n.name for n in g.nodes.values() if n.op == "Gemm"] == ["a", "a@1", "a@2", "b"]
+    # Each call reads the previous call's result (through the residual Add): a chain.
+    assert box_cycles(g, 1) == []
+    assert g.total_params == torch_params(model)  # one weight, three calls
+    gemm = next(n for n in g.nodes.values() if n.name == "a")
+    assert gemm.meta["shared_params"]["a.weight"] == ["a@1", "a@2"]
+
+
+def test_resnet_relu_called_twice_per_block_draws_two_boxes_and_no_loop(export):
+    g, model = export("resnet")
+    for block in [("layer1", "0"), ("layer1", "1"), ("layer2", "0"), ("layer2", "1")]:
+        assert ops_in(g, block + ("relu",)) == ["Relu"]
+        assert ops_in(g, block + ("relu@1",)) == ["Relu"]
+    for depth in (1, 2, 3, 4):
+        assert box_cycles(g, depth) == [], depth
+    relu = next(n for n in g.nodes.values() if n.group == ("layer1", "0", "relu@1"))
+    assert relu.name == "layer1.0.relu@1"
+
+
+# ---- parameters ---------------------------------------------------------------------------------
+
+def test_batchnorm_folded_into_conv_still_counts_as_in_pytorch(export):
+    g, model = export("resnet")
+    assert g.total_params == torch_params(model)
+    bn_stats = sum(b.numel() for name, b in model.named_buffers() if "running" in name)
+    buffers = {p.name: p.count for n in g.nodes.values() for p in n.params
+               if p.role == "buffer"}
+    assert sum(buffers.values()) == bn_stats
+    assert "layer1.0.bn1.running_mean" in buffers
+    conv = next(n for n in g.nodes.values() if n.name == "layer1.0.conv1+bn1")
+    assert conv.op == "Conv" and "fused" in conv.meta
+    assert conv.param_count == 8 * 8 * 9 + 2 * 8  # conv weight + BN weight and bias
+
+
+@pytest.mark.slow  # the MiniGPT tests cover merged initializers in the default suite
+def test_fresh_model_with_merged_and_dropped_initializers_counts_every_parameter(export):
+    # A fresh model: equal BatchNorm weights merged, zero biases dropped by the exporter.
+    g, model = export("resnet_fresh")
+    assert g.total_params == torch_params(model)
+
+
+def test_tied_weight_read_through_transpose_counts_once_and_says_shared(export):
+    g, model = export("gpt")
+    assert g.total_params == torch_params(model)  # parameters() lists a tied weight once
+    emb = next(n for n in g.nodes.values() if n.op == "Gather" and n.name == "wte")
+    head = next(n for n in g.nodes.values() if n.name == "lm_head")
+    tied = [p.name for p in head.params]
+    assert tied == [p.name for p in emb.params]
+    assert emb.meta["shared_params"] == {tied[0]: ["lm_head"]}
+    assert head.meta["shared_params"] == {tied[0]: ["wte"]}
+
+
+def test_masks_and_scalars_are_constants(export):
+    g, model = export("gpt")
+    roles = {p.name: p.role for n in g.nodes.values() for p in n.params}
+    constants = [name for name, role in roles.items() if role == "constant"]
+    assert constants, "the causal mask is stored as an initializer"
+    assert [n.op for n in g.nodes.values() if n.group[:1] == ("h.0",) and
+            any(p.role == "constant" for p in n.params)] == ["Where"]
+    assert g.total_params == torch_params(model)
+    for n in g.nodes.values():  # the masked_fill reads the mask, the scaling a scalar
+        if n.op in ("Where", "Div", "Mul") and n.group[:1] == ("h.0",):
+            assert n.param_count == 0, (n.id, [(p.name, p.shape, p.role) for p in n.params])
+
+
+# ---- nodes without scope ------------------------------------------------------------------------
+
+def test_unscoped_split_joins_its_block_and_the_fold_holds_every_block_op(export):
+    import nnviz
+
+    g, _ = export("gpt")
+    splits = [n for n in g.nodes.values() if n.op == "Split"]
+    assert len(splits) == 4
+    assert [n.group for n in splits] == [(f"h.{i}", "attn") for i in range(4)]
+    # Only the model's own top-level op (token + position embedding) stays at the top.
+    assert [n.op for n in g.nodes.values() if not n.group and n.kind != "io"] == ["Add"]
+    for depth in (1, 2, 3):
+        assert box_cycles(g, depth) == [], depth
+    view = nnviz.prepare(g, nnviz.ViewOptions(fold=True))
+    folded = [n for n in view.nodes.values() if n.meta.get("repeat")]
+    assert [n.meta["repeat"] for n in folded] == [4]
+    assert not [n for n in view.nodes.values() if n.op == "Split"]
+
+
+def test_torchscript_lstm_state_plumbing_joins_the_lstm(export):
+    g, model = export("lstm", dynamo=False)
+    assert [n.op for n in g.nodes.values() if not n.group and n.kind != "io"] == ["Gather"]
+    assert {n.group for n in g.nodes.values() if n.op == "Unsqueeze"} == {("lstm",)}
+    assert g.total_params == torch_params(model)
+    states = [p for n in g.nodes.values() if n.op == "Expand" for p in n.params]
+    assert states and all(p.role == "constant" for p in states)
+
+
+def test_adopt_unscoped_uses_the_deepest_common_group():
+    nodes = [
+        helper.make_node("Relu", ["x"], ["a"], name="/enc/b0/Relu"),
+        helper.make_node("Unsqueeze", ["a", "ax"], ["u"], name="Unsqueeze_7"),
+        helper.make_node("Squeeze", ["u", "ax"], ["s"], name="Squeeze_8"),
+        helper.make_node("Sigmoid", ["s"], ["y1"], name="/enc/b0/att/Sigmoid"),
+        helper.make_node("Tanh", ["s"], ["y"], name="/enc/b0/Tanh"),
+    ]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3]),
+         helper.make_tensor_value_info("y1", TensorProto.FLOAT, [2, 3])],
+        [numpy_helper.from_array(np.array([0], np.int64), "ax")])
+    g = load_model_proto(helper.make_model(graph))
+    assert g.nodes["Unsqueeze_7"].group == ("enc", "b0")
+    assert g.nodes["Squeeze_8"].group == ("enc", "b0")
+
+
+def test_int8_weights_are_parameters_and_onnx_lists_nothing_non_trainable():
+    w = numpy_helper.from_array(np.arange(64 * 32, dtype=np.int8).reshape(64, 32) % 7, "w_q")
+    scale = numpy_helper.from_array(np.full((64,), 0.1, np.float32), "w_scale")
+    mask = numpy_helper.from_array(np.zeros((8, 8), np.float32), "/m/Constant_output_0")
+    nodes = [helper.make_node("DequantizeLinear", ["w_q", "w_scale"], ["w"], axis=0),
+             helper.make_node("Gemm", ["x", "w"], ["h"], transB=1, name="/fc/Gemm"),
+             helper.make_node("Add", ["h8", "/m/Constant_output_0"], ["y"], name="/m/Add"),
+             helper.make_node("Reshape", ["h", "shp"], ["h8"], name="/m/Reshape")]
+    graph = helper.make_graph(
+        nodes, "q", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 32])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [w, scale, mask, numpy_helper.from_array(np.array([8, 8], np.int64), "shp")])
+    g = load_model_proto(helper.make_model(graph))
+    fc = g.nodes["/fc/Gemm"]
+    assert [(p.name, p.role, p.trainable) for p in fc.params] == [("w_q", "param", True)]
+    assert g.total_params == 64 * 32
+    add = g.nodes["/m/Add"]
+    assert [p.role for p in add.params] == ["constant"] and add.param_count == 0
+
+
+# ---- the issue's models, full size (slow) -------------------------------------------------------
+
+@pytest.mark.slow
+def test_gpt2_small_dynamo_export(tmp_path):
+    import nnviz
+
+    transformers = pytest.importorskip("transformers")
+    cfg = transformers.GPT2Config(n_layer=12, n_embd=768, n_head=12)
+    model = transformers.GPT2LMHeadModel(cfg).eval()
+    model.config.use_cache = False
+    path = tmp_path / "gpt2.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (torch.randint(0, 1000, (1, 16)),), str(path), dynamo=True)
+    g = load_file(path)
+    assert g.total_params == torch_params(model) == 124_439_808
+    assert not [n for n in g.nodes.values() if not n.group and n.kind != "io"]
+    view = nnviz.prepare(g, nnviz.ViewOptions())
+    assert [n.meta["repeat"] for n in view.nodes.values() if n.meta.get("repeat")] == [12]
+    assert not [n for n in view.nodes.values() if n.op == "Split"]
+
+
+@pytest.mark.slow
+def test_resnet18_dynamo_export(tmp_path):
+    class ResNet18(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
+            self.bn1 = nn.BatchNorm2d(64)
+            self.relu = nn.ReLU(inplace=True)
+            self.maxpool = nn.MaxPool2d(3, 2, 1)
+            chans = [(64, 64, 1), (64, 128, 2), (128, 256, 2), (256, 512, 2)]
+            for i, (cin, cout, stride) in enumerate(chans, 1):
+                setattr(self, f"layer{i}", nn.Sequential(BasicBlock(cin, cout, stride),
+                                                         BasicBlock(cout, cout)))
+            self.fc = nn.Linear(512, 1000)
+
+        def forward(self, x):
+            x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+            x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+            return self.fc(x.mean((2, 3)))
+
+    model = ResNet18().eval()
+    path = tmp_path / "resnet18.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (torch.randn(1, 3, 224, 224),), str(path), dynamo=True)
+    g = load_file(path)
+    assert g.total_params == torch_params(model) == 11_689_512
+    relus = [n for n in g.nodes.values() if n.op == "Relu"]
+    assert len(relus) == 17 and len({n.group for n in relus}) == 17
+    for depth in (1, 2, 3, 4):
+        assert box_cycles(g, depth) == []
