@@ -75,12 +75,14 @@ def draw(model: Any, output: str | os.PathLike | None = None, *, fmt: str | None
          theme: str | Theme | None = None,
          style: str = "graph", view: ViewOptions | None = None,
          load_options: dict | None = None, force: bool = False,
-         **render_options: Any) -> Drawing:
+         overlay: dict | None = None, **render_options: Any) -> Drawing:
     """Load ``model`` (path, live object or Graph), lay it out and, if given, write ``output``.
 
     Extra keyword arguments that are loader options (``example_input``, ``input_shape``,
     ``dtype``, ``trust_pickle``, ``aten``) go to the loader; the rest go to the renderer.
     Graphs of more than MAX_DRAWN_NODES boxes are refused unless ``force`` is set.
+    ``overlay`` ({"overlay": "activations", "metric": "std", "colormap": "viridis"}) colours
+    the boxes by values captured with ``nnviz.values.capture`` (the graph passed in).
     """
     # Graphs read top to bottom; the paper styles (like NN-SVG and PlotNeuralNet) left to right.
     direction = (direction or ("TB" if style == "graph" else "LR")).upper()
@@ -103,6 +105,10 @@ def draw(model: Any, output: str | os.PathLike | None = None, *, fmt: str | None
         graph = hide_noise(graph) if options.hide_noise else graph
     else:
         graph = prepare(graph, options)
+    if overlay:
+        from nnviz.values.overlay import apply_overlay
+
+        graph = apply_overlay(graph, **overlay)
     if len(graph.nodes) > MAX_DRAWN_NODES and not force:
         # Name the file, like every other user-facing error.
         where = f"{os.fspath(model)}: " if isinstance(model, (str, os.PathLike)) else ""

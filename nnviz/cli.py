@@ -16,7 +16,9 @@ from typing import Any
 import click
 
 from nnviz.errors import NnvizError
+from nnviz.layout import DIRECTIONS, ENGINES, STYLES
 from nnviz.passes import ViewOptions
+from nnviz.render import FORMAT_TABLE, format_names
 
 EXAMPLES = """
 \b
@@ -142,6 +144,38 @@ def load_options(f: Callable) -> Callable:
     return f
 
 
+def sample_options(f: Callable) -> Callable:
+    """Options saying what to run a model on, for the value overlays (nnviz.values)."""
+    opts = [
+        click.option("--sample", default=None, type=click.Path(dir_okay=False),
+                     help="Input sample: .npy, .npz (one array per input) or a .pt tensor "
+                          "file (read with weights_only). Default: generated from "
+                          "--input-shape/--input-dtype (or the model's own input shapes).'"),
+        click.option("--seed", type=int, default=0, show_default=True,
+                     help="Seed for a generated sample: N(0, 1) floats, uniform integers."),
+        click.option("--int-range", default=None, metavar="LOW,HIGH",
+                     help="Range of generated integer inputs, HIGH exclusive (default 0,100, "
+                          "capped at the smallest torch nn.Embedding)."),
+        click.option("--target", default=None, type=click.Path(dir_okay=False),
+                     help="Expected output (.npy/.npz/.pt) for the loss; default loss: the "
+                          "mean of the outputs."),
+        click.option("--loss", default=None, type=click.Choice(["cross_entropy", "mse"]),
+                     help="Loss against --target for the gradients."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def _capture_kwargs(kw: dict) -> dict:
+    from nnviz.values.inputs import parse_int_range
+
+    return {"sample": kw.get("sample"), "input_shape": _parse_shape(kw.get("input_shape")),
+            "input_dtype": kw.get("input_dtype") or "float32", "seed": kw.get("seed") or 0,
+            "int_range": parse_int_range(kw.get("int_range")), "target": kw.get("target"),
+            "loss": kw.get("loss"), "load_options": _loader_kwargs(kw)}
+
+
 def _loader_kwargs(kw: dict) -> dict:
     out: dict[str, Any] = {}
     shape = _parse_shape(kw.get("input_shape"))
@@ -180,19 +214,19 @@ def _format_warning(message: Any, category: Any, filename: str, lineno: int,
               "or a glob pattern: each into the folder OUTPUT, in parallel.\n" + EXAMPLES)
 @click.argument("models", nargs=-1, required=True, metavar="MODEL...")
 @click.option("-o", "--output", required=True, type=click.Path(),
-              help="Output file: .svg .png .pdf .dot .tex .json .html (a folder for several "
-                   "models)")
+              help="Output file: " + " ".join(f.extensions[0] for f in FORMAT_TABLE) +
+                   " (a folder for several models)")
 @click.option("-f", "--format", "fmt", default=None,
-              type=click.Choice(["svg", "png", "pdf", "dot", "tex", "tikz", "json", "html"]),
+              type=click.Choice(format_names(with_aliases=True)),
               help="Force the output format.")
 @click.option("--engine", default="layered", show_default=True,
-              type=click.Choice(["layered", "dot"]), help="Layout engine.")
+              type=click.Choice(list(ENGINES)), help="Layout engine.")
 @click.option("--direction", default=None,
-              type=click.Choice(["TB", "LR", "BT", "RL"], case_sensitive=False),
+              type=click.Choice(list(DIRECTIONS), case_sensitive=False),
               help="Flow direction (default: TB for graphs, LR for the paper styles).")
 @click.option("--theme", default=None, help="Theme name (default, paper, dark) or a JSON file.")
 @click.option("--style", default="graph", show_default=True,
-              type=click.Choice(["graph", "blocks", "neurons"]),
+              type=click.Choice(list(STYLES)),
               help="Graph drawing, or a paper style: 3-D blocks or neuron diagram.")
 @click.option("--dpi", type=float, default=None, help="PNG resolution (default 96).")
 @click.option("--scale", type=float, default=None, help="PNG scale factor.")
@@ -202,12 +236,24 @@ def _format_warning(message: Any, category: Any, filename: str, lineno: int,
 @click.option("--force", is_flag=True, help="Draw even absurdly large graphs.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
               help="Several models: worker processes (default: one per core).")
+@click.option("--overlay", default=None, type=click.Choice(["activations", "gradients",
+                                                            "weights"]),
+              help="Run the model on one sample and colour each box by its values "
+                   "(flags NaN origin, dead, saturated, vanishing/exploding layers).")
+@click.option("--metric", default=None,
+              type=click.Choice(["std", "absmax", "zeros", "norm", "ratio", "mean",
+                                 "absmean"]),
+              help="What --overlay shows (default: std for activations, norm for gradients "
+                   "and weights; ratio = |grad| / |weight|).")
+@click.option("--colormap", default="viridis", show_default=True,
+              type=click.Choice(["viridis", "cividis"]), help="Colour scale of --overlay.")
+@sample_options
 @view_options
 @load_options
 def draw_cmd(models: tuple[str, ...], output: str, fmt: str | None, engine: str, direction: str,
              theme: str | None, style: str, dpi: float | None, scale: float | None,
              tikz_snippet: bool, embed_font: bool, force: bool, jobs: int | None,
-             **kw: Any) -> None:
+             overlay: str | None, metric: str | None, colormap: str, **kw: Any) -> None:
     import glob
 
     from nnviz.api import draw
@@ -223,9 +269,13 @@ def draw_cmd(models: tuple[str, ...], output: str, fmt: str | None, engine: str,
     if embed_font:
         render_opts["embed_font"] = True
 
+    if overlay is None and (metric or kw.get("sample") or kw.get("target")):
+        raise click.UsageError("--metric, --sample and --target go with --overlay")
     options = dict(engine=engine, direction=direction, theme=theme, style=style,
                    view=_view(kw), load_options=_loader_kwargs(kw), force=force, **render_opts)
     if len(models) > 1 or glob.has_magic(models[0]):
+        if overlay is not None:
+            raise click.UsageError("--overlay draws one model at a time")
         sys.exit(_draw_many(models, output, fmt or "svg", jobs, options))
     model = models[0]
     if os.path.isdir(output):
@@ -234,7 +284,17 @@ def draw_cmd(models: tuple[str, ...], output: str, fmt: str | None, engine: str,
 
     def body() -> None:
         format_for(output, fmt)  # fail on a bad extension before the slow work
-        draw(model, output, fmt=fmt, **options)
+        source: Any = model
+        if overlay is not None:
+            from nnviz.values import capture
+
+            source = capture(model, gradients=overlay != "weights" or metric == "ratio",
+                             **_capture_kwargs(kw))
+            options["overlay"] = {"overlay": overlay, "metric": metric, "colormap": colormap}
+            if kw.get("fold") is None:
+                options["view"].fold = False  # a folded "x12" box would show one block's values
+            _echo_values(source)
+        draw(source, output, fmt=fmt, **options)
 
     run_guarded(body, kw.get("debug", False))
 
@@ -274,6 +334,15 @@ def _draw_many(models: tuple[str, ...], out_dir: str, fmt: str, jobs: int | None
     drawn = sum(r.ok for r in results)
     click.echo(f"nnviz: drew {drawn} of {len(results)} models into {out_dir}", err=True)
     return 1 if failed else 0
+
+
+def _echo_values(graph: Any) -> None:
+    """What the values came from, and what is flagged, on stderr (stdout stays clean)."""
+    values = graph.meta.get("values", {})
+    click.echo(f"nnviz: values from {values.get('sample', 'a sample')}; "
+               f"{values.get('loss', '')}", err=True)
+    for nid, entry in values.get("flags", {}).items():
+        click.echo(f"nnviz: flagged {nid}: {', '.join(entry['flags'])}", err=True)
 
 
 @main.command("summary", help="Print a table of layers: type, output shape, params, FLOPs.")

@@ -321,7 +321,15 @@ class Graph:
 
     @property
     def total_params(self) -> int:
-        """Parameters counted once even when several nodes share a weight tensor."""
+        """The model's parameters, each weight counted once even when several nodes share it.
+
+        Once the graph is annotated (``meta["params"]``, see nnviz.passes.params) that total
+        is the answer: the view passes fold, collapse and hide nodes, but the model does not
+        change with the view, so neither does its total.
+        """
+        annotated = self.meta.get("params")
+        if isinstance(annotated, int) and not isinstance(annotated, bool):
+            return annotated
         seen: set[str] = set()
         total = 0
         for node in self.nodes.values():

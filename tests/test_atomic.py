@@ -15,12 +15,11 @@ import pytest
 from fuzz_cases import EXAMPLES, cli, leftovers
 
 from nnviz import fileio
-from nnviz.render import FORMATS
+from nnviz.render import FORMAT_TABLE, FORMATS
 
 MODEL = EXAMPLES / "mlp.onnx"
 PREVIOUS = b"PREVIOUS OUTPUT - must survive a failed render\n"
-EXT = {"svg": "svg", "dot": "dot", "png": "png", "pdf": "pdf", "tex": "tex", "json": "json",
-       "html": "html"}
+EXT = {f.name: f.extensions[0].lstrip(".") for f in FORMAT_TABLE}
 
 
 def _previous(path: Path) -> None:

@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 from fuzz_cases import EXAMPLES, build_keras_example
 
-FORMATS = ["svg", "dot", "png", "pdf", "tex", "json", "html"]
+from nnviz.render import FORMATS as _FORMAT_TABLE
+
+FORMATS = sorted(_FORMAT_TABLE)  # every registered output format
 # One process runs every command through the real CLI entry point (click, run_guarded) so the
 # test pays the import cost once per hash seed instead of once per format.
 DRIVER = r"""

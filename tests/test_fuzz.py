@@ -234,31 +234,69 @@ PT2 = EXAMPLES / "torch_hybrid.pt2"
 
 @pytest.mark.skipif(not PT2.exists(), reason="examples/torch_hybrid.pt2 not generated")
 def test_damaged_pt2(tmp_path: Path) -> None:
-    pytest.importorskip("torch")
+    # Drawing reads the archive as data (no torch); stats reads weights through torch.
     data = PT2.read_bytes()
+    with zipfile.ZipFile(PT2) as zf:
+        members = zf.namelist()
+    # Baseline: the undamaged archive, and damage outside the program JSON (weights, sample
+    # inputs, the archive_format marker: a drawing does not read them), draw. Without it a
+    # loader rejecting every file would pass the cases below.
+    assert try_all("torch", PT2, tmp_path, commands=("draw",)) == ["ok"]
+    for m in [m for m in members if m.endswith(("weight_0", "sample_inputs/model.pt",
+                                                "archive_format"))]:
+        case = tmp_path / f"ok_zero_{m.replace('/', '_')}.pt2"
+        rewrite_zip(PT2, case, {m: b""})
+        assert try_all("torch", case, tmp_path, commands=("draw",)) == ["ok"], m
+    has_torch = True
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        has_torch = False
     for off in truncations(data, scale(4, 40), seed=3):
         case = tmp_path / f"cut{off}.pt2"
         case.write_bytes(data[:off])
-        try_all("torch", case, tmp_path, commands=("draw", "stats"))
+        try_all("torch", case, tmp_path, commands=("draw", "stats") if has_torch else ("draw",))
     for i, variant in enumerate(bit_flips(data, scale(3, 40), seed=5)):
         case = tmp_path / f"flip{i}.pt2"
         case.write_bytes(variant)
         try_all("torch", case, tmp_path, commands=("draw",))
-    with zipfile.ZipFile(PT2) as zf:
-        members = zf.namelist()
     picks = [m for m in members if m.endswith(("models/model.json", "model_weights_config.json",
-                                               "archive_format", "weight_0", "byteorder"))]
+                                               "byteorder"))]
     if not scale(0, 1):
         picks = picks[:3]
     for m in picks:
         case = tmp_path / f"zero_{m.replace('/', '_')}.pt2"
         rewrite_zip(PT2, case, {m: b""})
         try_all("torch", case, tmp_path, commands=("draw",))
-    # The program JSON replaced by valid JSON of the wrong shape.
+    # The program JSON replaced by valid JSON of the wrong shape: one sentence each.
     model_json = next(m for m in members if m.endswith("models/model.json"))
-    case = tmp_path / "wrong_json.pt2"
-    rewrite_zip(PT2, case, {model_json: b'{"graph_module": 5}'})
-    try_all("torch", case, tmp_path, commands=("draw",))
+    program = json.loads(next(zipfile.ZipFile(PT2).read(m) for m in [model_json]))
+    nodes = program["graph_module"]["graph"]["nodes"]
+    wrong = [b'{"graph_module": 5}', b"[]", b'"text"', b"{}",
+             json.dumps({**program, "graph_module": {**program["graph_module"],
+                                                     "graph": {"nodes": 7}}}).encode(),
+             json.dumps({**program, "graph_module": {
+                 **program["graph_module"], "signature": {"input_specs": [{"a": 1, "b": 2}],
+                                                          "output_specs": []}}}).encode(),
+             json.dumps({**program, "graph_module": {**program["graph_module"], "graph": {
+                 **program["graph_module"]["graph"],
+                 "nodes": [{**nodes[0], "target": None}] + nodes[1:]}}}).encode(),
+             json.dumps({**program, "graph_module": {**program["graph_module"], "graph": {
+                 **program["graph_module"]["graph"],
+                 "nodes": [{**nodes[0], "inputs": "x"}] + nodes[1:]}}}).encode()]
+    for i, text in enumerate(wrong):
+        case = tmp_path / f"wrong_json{i}.pt2"
+        rewrite_zip(PT2, case, {model_json: text})
+        assert try_all("torch", case, tmp_path, commands=("draw",)) == ["error"], text[:60]
+    # Odd but well-formed metadata (module stacks, shapes, output specs) still draws.
+    odd = [{**n, "metadata": {"nn_module_stack": "garbage;a,b;,,"}} for n in nodes]
+    case = tmp_path / "odd_meta.pt2"
+    rewrite_zip(PT2, case, {model_json: json.dumps({**program, "graph_module": {
+        **program["graph_module"], "module_call_graph": [{"fqn": "", "signature": {
+            "out_spec": "[1, {\"type\": 5}]"}}],
+        "graph": {**program["graph_module"]["graph"], "nodes": odd,
+                  "tensor_values": {}}}}).encode()})
+    assert try_all("torch", case, tmp_path, commands=("draw",)) == ["ok"]
 
 
 TS_DIR = Path(__file__).resolve().parent / "fixtures" / "torchscript"

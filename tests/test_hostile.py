@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nnviz.ir import Graph, Node, Param, Tensor
+from nnviz.render import FORMATS as _FORMAT_TABLE
 
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper  # noqa: E402
@@ -39,7 +40,7 @@ HOSTILE = [
     "&lt;entity&gt; &#x3c; &#0; &nbsp;",
     "N" * 3000,
 ]
-FORMATS = ["svg", "dot", "png", "pdf", "tex", "json", "html"]
+FORMATS = sorted(_FORMAT_TABLE)  # every registered output format
 
 
 def hostile_onnx(path: Path) -> None:

@@ -21,6 +21,7 @@ import pytest
 import nnviz
 from nnviz.errors import NnvizError
 from nnviz.ir import Graph, Node, Param, Tensor
+from nnviz.layout import STYLES as LAYOUT_STYLES
 from nnviz.render import render_bytes
 from nnviz.render.png import png_size
 from nnviz.render.scene import Text, build_scene, clean_text
@@ -28,7 +29,7 @@ from nnviz.render.tikz import latex_escape
 from nnviz.text import ascent, text_width
 
 HOSTILE = 'a&%$#_{}~^\\<>"\nb]]>'
-STYLES = ("graph", "neurons", "blocks")
+STYLES = tuple(LAYOUT_STYLES)  # every registered style
 SVG_NS = "{http://www.w3.org/2000/svg}"
 
 

@@ -46,7 +46,7 @@ def buffers_of(graph) -> int:
 
 @pytest.mark.parametrize("path", ALL, ids=lambda p: p.name)
 def test_fixtures_are_routed_to_the_torchscript_reader(path: Path) -> None:
-    assert loader_for(path) == "torchscript"
+    assert loader_for(path).name == "torchscript"
 
 
 def test_resnet18_traced_counts_and_hierarchy() -> None:

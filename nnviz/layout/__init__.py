@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
+
 from nnviz.errors import NnvizError
 from nnviz.ir import Graph
 from nnviz.layout.model import EdgePath, GroupFrame, LabelLine, Layout, NodeBox
+from nnviz.passes.util import paused_gc
 from nnviz.theme import Theme, load_theme
 
-ENGINES = ("layered", "dot")
-STYLES = ("graph", "blocks", "neurons")
+# The tables the CLI choices, the API checks and the tests read. Each value is the
+# "module:function" that does the work, (graph, theme, direction=) -> Layout, imported when used.
+# Adding an engine or a paper style: one new module, one line here.
+ENGINES: dict[str, str] = {
+    "layered": "nnviz.layout.layered:layout_layered",
+    "dot": "nnviz.layout.dot:layout_dot",
+}
+STYLES: dict[str, str | None] = {
+    "graph": None,  # a graph drawing by the chosen engine
+    "blocks": "nnviz.layout.blocks:layout_blocks",
+    "neurons": "nnviz.layout.neurons:layout_neurons",
+}
 DIRECTIONS = ("TB", "LR", "BT", "RL")
+
+
+def _resolve(ref: str) -> Callable[..., Layout]:
+    module, _, name = ref.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def layout(graph: Graph, engine: str = "layered", direction: str = "TB",
@@ -20,29 +39,17 @@ def layout(graph: Graph, engine: str = "layered", direction: str = "TB",
     direction = direction.upper()
     if direction not in DIRECTIONS:
         raise NnvizError(f"unknown direction '{direction}'; use one of {', '.join(DIRECTIONS)}")
-    if style == "blocks":
-        from nnviz.layout.blocks import layout_blocks
-
-        return layout_blocks(graph, theme, direction=direction)
-    if style == "neurons":
-        from nnviz.layout.neurons import layout_neurons
-
-        return layout_neurons(graph, theme, direction=direction)
-    if style != "graph":
+    if style not in STYLES:
         raise NnvizError(f"unknown style '{style}'; use one of {', '.join(STYLES)}")
-    if engine == "layered":
-        from nnviz.layout.layered import layout_layered
-        from nnviz.passes.util import paused_gc
-
-        # ~1M small objects on a 50k-node graph: the cyclic GC rescanned them over and over
-        # (half of the layout time); the engine makes no cycles worth collecting early.
-        with paused_gc():
-            return layout_layered(graph, theme, direction=direction)
-    if engine == "dot":
-        from nnviz.layout.dot import layout_dot
-
-        return layout_dot(graph, theme, direction=direction)
-    raise NnvizError(f"unknown layout engine '{engine}'; use one of {', '.join(ENGINES)}")
+    paper = STYLES[style]
+    if paper is not None:
+        return _resolve(paper)(graph, theme, direction=direction)
+    if engine not in ENGINES:
+        raise NnvizError(f"unknown layout engine '{engine}'; use one of {', '.join(ENGINES)}")
+    # ~1M small objects on a 50k-node graph: the cyclic GC rescanned them over and over
+    # (half of the layout time); the engines make no cycles worth collecting early.
+    with paused_gc():
+        return _resolve(ENGINES[engine])(graph, theme, direction=direction)
 
 
 __all__ = ["layout", "Layout", "NodeBox", "EdgePath", "GroupFrame", "LabelLine", "ENGINES",

@@ -15,6 +15,7 @@ from typing import Any
 
 from nnviz.errors import NnvizError
 from nnviz.ir import Graph, Node
+from nnviz.layout.labels import overlay_lines
 from nnviz.layout.model import EdgePath, LabelLine, Layout, NodeBox
 from nnviz.layout.neurons import (
     display_names,
@@ -131,6 +132,7 @@ def layout_blocks(graph: Graph, theme: Theme, direction: str = "LR") -> Layout:
         if name:
             lines.append(LabelLine(truncate_left(name, size_d, NAME_MAX), "name"))
         lines.append(LabelLine(shape_text, "detail"))
+        lines.extend(overlay_lines(node))
         label_w = max(text_width(ln.text, size_t if ln.style == "title" else size_d,
                                  ln.style == "title") for ln in lines)
         dx, dy = depth * ratio, -depth * ratio * 0.8  # oblique projection, up and right

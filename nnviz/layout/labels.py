@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 
-from nnviz.ir import Graph, Node, format_shape
+from nnviz.ir import Dim, Graph, Node, Shape, format_shape
 from nnviz.layout.model import LabelLine
+from nnviz.symbolic import readable_dim
 from nnviz.text import line_height, text_width, truncate
 from nnviz.theme import Theme
 
@@ -48,24 +49,108 @@ def node_lines(graph: Graph, node: Node) -> list[LabelLine]:
     if node.meta.get("opaque"):  # user code (a Keras Lambda, a custom class): not read, not run
         lines.append(LabelLine("(opaque)", "detail"))
     shapes = []
-    for t in node.outputs[:2]:
+    for t in node.outputs:
         tensor = graph.tensors.get(t)
         if tensor is not None and tensor.shape is not None:
-            shapes.append(format_shape(tensor.shape))
-    if shapes:
-        lines.append(LabelLine(" ".join(shapes), "detail"))
+            shapes.append(label_shape(tensor.shape))
+    lines.extend(LabelLine(text, "detail") for text in shape_lines(shapes))
     if node.kind == "io" and not shapes and node.inputs:
         tensor = graph.tensors.get(node.inputs[0])
         if tensor is not None and tensor.shape is not None:
-            lines.append(LabelLine(format_shape(tensor.shape), "detail"))
-    count = node.param_count
-    if count:
-        lines.append(LabelLine(f"params: {human_count(count)}", "detail"))
+            lines.append(LabelLine(label_shape(tensor.shape), "detail"))
+    text = params_text(node)
+    if text:
+        lines.append(LabelLine(text, "detail"))
     shared = node.meta.get("shared_params")
     if shared:  # a tied weight: the same numbers on several boxes are counted once
         others = sorted({o for names in shared.values() for o in names})
         lines.append(LabelLine("shared with " + ", ".join(others), "detail"))
+    lines.extend(overlay_lines(node))
     return lines
+
+
+def overlay_lines(node: Node) -> list[LabelLine]:
+    """`--overlay`: the box's value ("std 0.53") and its flag badge ("! NaN origin")."""
+    ov = node.meta.get("overlay")
+    if not ov:
+        return []
+    out = []
+    if ov.get("text"):
+        out.append(LabelLine(ov["text"], "name"))
+    if ov.get("badge"):
+        out.append(LabelLine("! " + ov["badge"], "title"))
+    return out
+
+
+def params_text(node: Node) -> str:
+    """'params: 1.2M'; a folded box says what one block and what all blocks hold."""
+    count = node.meta.get("params") if node.kind == "group" else None
+    if not isinstance(count, int):
+        count = node.param_count  # a layer: its own learnable weights
+    if not count:
+        return ""
+    total = node.meta.get("params_total") if node.meta.get("repeat") else None
+    if isinstance(total, int) and total != count:
+        return f"params: {human_count(count)} each \u00b7 {human_count(total)} total"
+    if isinstance(total, int):
+        return f"params: {human_count(count)} (shared by all)"
+    return f"params: {human_count(count)}"
+
+
+# Output shapes on a box: whole shapes only (a line is never cut inside a shape), packed into
+# lines as wide as the default theme's text column; beyond MAX_SHAPES the rest is "+N more"
+# (a 3-way split must read as a 3-way split, a 40-way one as a box, not a wall).
+MAX_SHAPES = 4
+_SHAPE_LINE_WIDTH = 300.0  # default theme: max_width 320 - 2 * padding_x 10
+_SHAPE_SIZE = 10.0
+_MAX_SHAPE_LINES = 3
+
+
+def label_shape(shape: Shape) -> str:
+    """format_shape with symbolic sizes in their readable form (``height/8``); a shape wider
+    than a box gives up its longest symbolic sizes (drawn "\u2026"), never a cut mid-size."""
+    if shape is None:
+        return format_shape(shape)
+    dims: list[Dim] = [readable_dim(d) if isinstance(d, str) else d for d in shape]
+    text = format_shape(tuple(dims))
+    while text_width(text, _SHAPE_SIZE) > _SHAPE_LINE_WIDTH:
+        longest = max(range(len(dims)), key=lambda i: (len(str(dims[i])), -i))
+        if not isinstance(dims[longest], str) or dims[longest] == "\u2026":
+            break
+        dims[longest] = "\u2026"
+        text = format_shape(tuple(dims))
+    return text
+
+
+def shape_lines(shapes: list[str]) -> list[str]:
+    """Whole shapes packed greedily into at most _MAX_SHAPE_LINES lines; what does not fit
+    is counted ("+N more"), never cut."""
+    if not shapes:
+        return []
+    shown = shapes if len(shapes) <= MAX_SHAPES else shapes[:MAX_SHAPES - 1]
+    lines: list[list[str]] = []
+    placed = 0
+    for item in shown:
+        if lines and _fits(lines[-1] + [item]):
+            lines[-1].append(item)
+        elif len(lines) < _MAX_SHAPE_LINES:
+            lines.append([item])
+        else:
+            break
+        placed += 1
+    hidden = len(shapes) - placed
+    while hidden and lines:
+        last = lines[-1]
+        if _fits(last + [f"+{hidden} more"]) or len(last) == 1:
+            last.append(f"+{hidden} more")
+            break
+        last.pop()  # make room for the count on the last line
+        hidden += 1
+    return [" ".join(line) for line in lines]
+
+
+def _fits(items: list[str]) -> bool:
+    return text_width(" ".join(items), _SHAPE_SIZE) <= _SHAPE_LINE_WIDTH
 
 
 def font_size(theme: Theme, style: str) -> float:

@@ -1,97 +1,184 @@
-"""Loaders: a model file or live object -> ir.Graph. The only code that imports frameworks."""
+"""Loaders: a model file or live object -> ir.Graph. The only code that imports frameworks.
+
+One table, :data:`LOADERS`, says everything nnviz knows about an input family: its file
+extensions, how to recognise its first bytes, how to recognise a live object, and where its
+graph reader and weight readers live. ``draw``, ``summary``, ``diff`` (through :func:`load`) and
+``stats`` (through :func:`weights.iter_weights`) all dispatch through it, so a family is routed
+the same way by every command. Adding a loader: write ``nnviz/loaders/NAME.py`` with
+``load_file`` (and ``load_object`` / weight readers if it has them) and add one ``Loader(...)``
+line below. The readers are named as ``"module:function"`` strings and imported only when used,
+so ``import nnviz`` never imports a framework.
+"""
 
 from __future__ import annotations
 
-import json
+import importlib
 import os
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from nnviz.errors import ModelError, NnvizError
 from nnviz.ir import Graph
 
-# extension -> loader module (each has load_file(path, **options) -> Graph)
-EXTENSIONS = {
-    ".onnx": "onnx",
-    ".keras": "keras",
-    ".h5": "keras",
-    ".hdf5": "keras",
-    ".pt2": "torch",
-    ".pt": "torch",
-    ".pth": "torch",
-    ".ptl": "torchscript",
-    ".tflite": "tflite",
-    ".json": "json",
-}
+
+@dataclass(frozen=True)
+class Loader:
+    """One input family. Its graphs carry ``tag`` (the framework whose conventions they follow)
+    in ``meta["framework"]``."""
+
+    name: str
+    extensions: tuple[str, ...]   # an extension claimed twice goes to the first that sniffs yes
+    load_file: str                                   # "module:function" (path, **options)
+    sniff: Callable[[Path, bytes], bool] | None = None   # first 8 bytes -> is it ours?
+    accepts: Callable[[Any], bool] | None = None     # a live object -> is it ours?
+    load_object: str | None = None                   # "module:function" (obj, **options)
+    file_weights: str | None = None                  # "module:function" (path, trust_pickle)
+    object_weights: str | None = None                # "module:function" (obj)
+    no_weights: str = "holds no weight values nnviz can read"  # said by stats when no reader
+    framework: str = ""  # meta["framework"] of its graphs, when not ``name`` (conventions)
+
+    @property
+    def tag(self) -> str:
+        return self.framework or self.name
 
 
-def _sniff(path: Path) -> str | None:
-    """Guess the format from the first bytes when the extension says nothing."""
-    with open(path, "rb") as fh:
-        head = fh.read(8)
+def resolve(ref: str) -> Callable[..., Any]:
+    """``"package.module:function"`` -> the function, importing the module now."""
+    module, _, name = ref.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+# ---- recognisers: cheap, no framework import ------------------------------------------------
+def _mro_modules(obj: Any) -> list[str]:
+    return [c.__module__ or "" for c in type(obj).__mro__]
+
+
+def _zip_names(path: Path) -> list[str] | None:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return zf.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return None
+
+
+def _is_keras_file(path: Path, head: bytes) -> bool:
     if head.startswith(b"\x89HDF\r\n\x1a\n"):
-        return "keras"
-    if head.startswith(b"PK\x03\x04"):
-        import zipfile
+        return True
+    return head.startswith(b"PK\x03\x04") and "config.json" in (_zip_names(path) or ())
 
-        try:
-            names = zipfile.ZipFile(path).namelist()
-        except (zipfile.BadZipFile, OSError):
-            return None
-        if "config.json" in names:
-            return "keras"
-        from nnviz.loaders.torchscript import is_torchscript
 
-        return "torchscript" if is_torchscript(names) else "torch"
-    if head[4:8] == b"TFL3":  # the flatbuffer file identifier of TFLite models
-        return "tflite"
-    if head[:1] == b"{":
-        return "json"
-    if head[:1] == b"\x08":  # protobuf field 1 (ir_version), varint: an ONNX ModelProto
-        return "onnx"
+def _is_keras_object(obj: Any) -> bool:
+    return any(m.startswith("keras.") for m in _mro_modules(obj))
+
+
+def _is_torchscript_file(path: Path, head: bytes) -> bool:
+    if not head.startswith(b"PK\x03\x04"):
+        return False
+    from nnviz.loaders.torchscript import is_torchscript  # no torch import
+
+    return is_torchscript(_zip_names(path) or [])
+
+
+def _is_torch_file(path: Path, head: bytes) -> bool:
+    return head.startswith(b"PK\x03\x04") and _zip_names(path) is not None
+
+
+def _is_torch_object(obj: Any) -> bool:
+    mro = " ".join(f"{c.__module__}.{c.__name__}" for c in type(obj).__mro__)
+    return "torch.nn" in mro or "torch.export" in mro or \
+        (type(obj).__module__ or "").startswith("torch")
+
+
+def _is_onnx_file(path: Path, head: bytes) -> bool:
+    return head[:1] == b"\x08"  # protobuf field 1 (ir_version), varint: an ONNX ModelProto
+
+
+def _is_onnx_object(obj: Any) -> bool:
+    return "onnx" in (type(obj).__module__ or "")
+
+
+# ---- the table: order is precedence, for sniffing and for live objects ----------------------
+# Keras before torch: with the torch backend every keras Layer is also a torch.nn.Module, and a
+# .keras zip is also a zip.
+LOADERS: tuple[Loader, ...] = (
+    Loader("keras", (".keras", ".h5", ".hdf5"), "nnviz.loaders.keras:load_file",
+           _is_keras_file, _is_keras_object, "nnviz.loaders.keras:load_object",
+           "nnviz.loaders.weights:keras_file", "nnviz.loaders.weights:keras_object"),
+    # torch.jit.save archives are .pt/.pth too: read as data, not by torch.load
+    Loader("torchscript", (".ptl", ".pt", ".pth"), "nnviz.loaders.torchscript:load_file",
+           _is_torchscript_file, file_weights="nnviz.loaders.torchscript:iter_weights",
+           framework="torch"),
+    Loader("torch", (".pt2", ".pt", ".pth"), "nnviz.loaders.torch:load_file",
+           _is_torch_file, _is_torch_object, "nnviz.loaders.torch:load_object",
+           "nnviz.loaders.weights:torch_file", "nnviz.loaders.weights:torch_object"),
+    Loader("onnx", (".onnx",), "nnviz.loaders.onnx:load_file",
+           _is_onnx_file, _is_onnx_object, "nnviz.loaders.onnx:load_model_proto",
+           "nnviz.loaders.weights:onnx_file", "nnviz.loaders.weights:onnx_object"),
+    Loader("json", (".json",), "nnviz.loaders.graph_json:load_file",
+           lambda path, head: head[:1] == b"{",
+           no_weights="is an nnviz graph JSON; it holds shapes but no weight values"),
+)
+BY_NAME: dict[str, Loader] = {spec.name: spec for spec in LOADERS}
+# extension -> the loaders claiming it, in table order
+EXTENSIONS: dict[str, tuple[Loader, ...]] = {}
+for _spec in LOADERS:
+    for _ext in _spec.extensions:
+        EXTENSIONS[_ext] = (*EXTENSIONS.get(_ext, ()), _spec)
+
+
+def _head(path: Path) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read(8)
+
+
+def loader_for(path: Path) -> Loader:
+    """The loader for a file: by extension (the first claimant whose recogniser agrees, else
+    the last claimant), else the first loader whose recogniser knows its first bytes."""
+    claimants = EXTENSIONS.get(path.suffix.lower(), ())
+    if len(claimants) == 1:
+        return claimants[0]
+    head = _head(path)
+    if claimants:
+        for spec in claimants[:-1]:
+            if spec.sniff is not None and spec.sniff(path, head):
+                return spec
+        return claimants[-1]
+    for spec in LOADERS:
+        if spec.sniff is not None and spec.sniff(path, head):
+            return spec
+    raise ModelError(path, "is not a model file nnviz can read (expected .onnx, .keras, .h5, "
+                           ".pt2, TorchScript .pt, .tflite or an nnviz .json graph)")
+
+
+def loader_for_object(obj: Any) -> Loader | None:
+    """The loader whose live-type test accepts ``obj`` (first in table order), if any."""
+    for spec in LOADERS:
+        if spec.accepts is not None and spec.accepts(obj):
+            return spec
     return None
 
 
-def loader_for(path: Path) -> str:
-    kind = EXTENSIONS.get(path.suffix.lower())
-    if kind is None:
-        kind = _sniff(path)
-    elif kind == "torch" and path.suffix.lower() != ".pt2":
-        # torch.jit.save archives are .pt/.pth too: they are read as data, not by torch.load
-        from nnviz.loaders.torchscript import sniff
-
-        if sniff(path):
-            kind = "torchscript"
-    if kind is None:
-        raise ModelError(path, "is not a model file nnviz can read (expected .onnx, .keras, .h5, "
-                               ".pt2, TorchScript .pt, .tflite or an nnviz .json graph)")
-    return kind
-
-
-def load_file(path: str | os.PathLike, **options: Any) -> Graph:
-    path = Path(path)
+def check_file(path: Path) -> None:
+    """Refuse, in one sentence, a path that is not a readable regular file."""
     if not path.exists():
         raise ModelError(path, "file not found")
     if path.is_dir():
         raise ModelError(path, "is a directory, not a model file")
+
+
+def load_file(path: str | os.PathLike, **options: Any) -> Graph:
+    path = Path(path)
+    check_file(path)
     try:
         if path.stat().st_size == 0:
             raise ModelError(path, "is empty (0 bytes)")
     except OSError as exc:
         raise ModelError(path, f"cannot be read ({exc.strerror})") from None
-    kind = loader_for(path)
-    if kind == "onnx":
-        from nnviz.loaders.onnx import load_file as impl
-    elif kind == "keras":
-        from nnviz.loaders.keras import load_file as impl
-    elif kind == "torch":
-        from nnviz.loaders.torch import load_file as impl
-    elif kind == "torchscript":
-        from nnviz.loaders.torchscript import load_file as impl
-    elif kind == "tflite":
-        from nnviz.loaders.tflite import load_file as impl
-    else:
-        return _load_json(path)
+    spec = loader_for(path)
+    impl = resolve(spec.load_file)
     try:
         return impl(path, **options)
     except (NnvizError, MemoryError, KeyboardInterrupt):
@@ -107,23 +194,6 @@ def load_file(path: str | os.PathLike, **options: Any) -> Graph:
                                f"{': ' + first if first else ''})") from exc
 
 
-def _load_json(path: Path) -> Graph:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ModelError(path, f"is not valid JSON ({exc})") from None
-    if isinstance(data, dict) and ("schema" in data or "layout" in data):
-        raise ModelError(path, "is a laid-out drawing (nnviz's JSON output), not a model; draw "
-                               "the model file it came from, or save a graph with Graph.to_json")
-    try:
-        if not isinstance(data, dict):
-            raise TypeError("top level is not an object")
-        return Graph.from_dict(data)
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise ModelError(path, f"is not a valid nnviz graph JSON ({type(exc).__name__}: "
-                               f"{exc})") from None
-
-
 def load(source: Any, **options: Any) -> Graph:
     """A path, an import spec ``package.module:factory``, or a live model object -> Graph."""
     if isinstance(source, Graph):
@@ -135,23 +205,12 @@ def load(source: Any, **options: Any) -> Graph:
 
             return load_spec(text, **options)
         return load_file(text, **options)
-    module = type(source).__module__ or ""
-    mro = " ".join(f"{c.__module__}.{c.__name__}" for c in type(source).__mro__)
-    # Keras first: with the torch backend every keras Layer is also a torch.nn.Module.
-    if any((c.__module__ or "").startswith("keras.") for c in type(source).__mro__):
-        from nnviz.loaders.keras import load_object
-
-        return load_object(source, **options)
-    if "torch.nn" in mro or "torch.export" in mro or module.startswith("torch"):
-        from nnviz.loaders.torch import load_object
-
-        return load_object(source, **options)
-    if "onnx" in module:
-        from nnviz.loaders.onnx import load_model_proto
-
-        return load_model_proto(source, **options)
-    raise ModelError(None, f"cannot draw an object of type {type(source).__name__}; pass a model "
-                           "file path, an ONNX ModelProto, a keras.Model or a torch nn.Module")
+    spec = loader_for_object(source)
+    if spec is None or spec.load_object is None:
+        raise ModelError(None, f"cannot draw an object of type {type(source).__name__}; pass a "
+                               "model file path, an ONNX ModelProto, a keras.Model or a torch "
+                               "nn.Module")
+    return resolve(spec.load_object)(source, **options)
 
 
 def _looks_like_spec(text: str) -> bool:

@@ -231,7 +231,7 @@ def _program_name(ep: Any) -> str:
 
 def _finish(graph: Graph, capture: str, module: Any = None) -> Graph:
     torch = _torch()
-    graph.meta.update({"framework": "pytorch", "producer": f"torch {torch.__version__}",
+    graph.meta.update({"framework": "torch", "producer": f"torch {torch.__version__}",
                        "capture": capture})
     if module is not None:
         # Parameters no captured op touched (unused layers) are still part of the model.
@@ -258,9 +258,10 @@ def load_file(path: str | os.PathLike, trust_pickle: bool = False, aten: bool = 
     """A ``.pt2`` ExportedProgram, or a ``.pt``/``.pth`` file (refused or explained)."""
     path = Path(path)
     names = _zip_names(path)
-    if any(n.endswith("/archive_format") or n.endswith("/models/model.json") for n in names) \
-            or path.suffix.lower() == ".pt2":
-        return _load_pt2(path, aten, trust_pickle)
+    from nnviz.loaders import torch_pt2
+
+    if path.suffix.lower() == ".pt2" or any(torch_pt2.is_program_member(n) for n in names):
+        return _load_pt2(path, aten)
     if any("/code/__torch__" in n for n in names):
         raise ModelError(path, "is a TorchScript archive; nnviz reads torch.export .pt2 files "
                                "(torch.export.save) or draws the nn.Module from your code")
@@ -368,38 +369,31 @@ def _pt2_pickles(torch: Any, path: Path) -> list[str]:
     return unsafe
 
 
-def _load_pt2(path: Path, aten: bool, trust_pickle: bool = False) -> Graph:
-    torch = _torch()
-    if not trust_pickle:
-        unsafe = _pt2_pickles(torch, path)
-        if unsafe:
-            raise ModelError(path, f"is a .pt2 archive holding pickled objects ({unsafe[0]}"
-                                   f"{' and more' if len(unsafe) > 1 else ''}); loading them "
-                                   "can run arbitrary code, so nnviz refuses it unless you "
-                                   "pass --trust-pickle (trust_pickle=True)")
+def _load_pt2(path: Path, aten: bool) -> Graph:
+    """A .pt2 archive read as data (``torch_pt2``): no torch import, nothing unpickled, so
+    a pickle inside the archive (sample inputs, custom objects) is never run, and exports of
+    models whose output types torch.export.load cannot rebuild still draw."""
+    from nnviz.loaders import torch_pt2
+
+    doc, tied, _ = torch_pt2.read_archive(path)
     try:
-        with _quiet_torch():  # a damaged archive makes torch log a whole traceback to stderr
-            ep = torch.export.load(path)
-    except Exception as exc:
-        raise ModelError(path, f"is not a readable torch.export .pt2 archive ({_one_line(exc)})"
-                         ) from None
-    graph = load_object(ep, aten=aten)
-    if graph.name == "model":
-        graph.name = path.stem
-    graph.meta["file"] = str(path)
+        trace = torch_pt2.trace_from_program(doc, name=path.stem, tied=tied)
+    except torch_pt2.Pt2Error as exc:
+        raise ModelError(path, f"is a damaged .pt2 archive ({exc})") from None
+    graph = build_graph(trace, aten=aten)
+    version = trace.meta.get("torch_version")
+    graph.meta.update({"framework": "pytorch", "capture": "torch.export",
+                       "producer": f"torch {version}" if version else "torch.export",
+                       "file": str(path)})
     return graph
 
 
 # ---- import specs ---------------------------------------------------------------------------
 
 
-def load_spec(spec: str, input_shape: Any = None, input_dtype: str = "float32",
-              example_input: Any = None, aten: bool = False, **options: Any) -> Graph:
-    """``package.module:factory`` -> Graph. This imports and runs the user's own code.
-
-    ``factory`` may be an nn.Module subclass, a function returning a module (both called with
-    no arguments) or a module instance; dotted attributes (``zoo:models.small``) are followed.
-    """
+def resolve_spec(spec: str) -> Any:
+    """``package.module:factory`` -> the object it names, called when it is a class or factory
+    (an nn.Module or an ExportedProgram). This imports and runs the user's own code."""
     torch = _torch()
     mod_name, _, attr = spec.partition(":")
     cwd = os.getcwd()
@@ -434,11 +428,23 @@ def load_spec(spec: str, input_shape: Any = None, input_dtype: str = "float32",
     else:
         raise ModelError(spec, f"'{attr}' is a {type(target).__name__}, not an nn.Module, "
                                "a module class or a factory function")
-    if isinstance(model, torch.export.ExportedProgram):
-        return load_object(model, aten=aten)
-    if not isinstance(model, torch.nn.Module):
+    if not isinstance(model, (torch.nn.Module, torch.export.ExportedProgram)):
         raise ModelError(spec, f"{attr}() returned a {type(model).__name__}, not a "
                                "torch.nn.Module")
+    return model
+
+
+def load_spec(spec: str, input_shape: Any = None, input_dtype: str = "float32",
+              example_input: Any = None, aten: bool = False, **options: Any) -> Graph:
+    """``package.module:factory`` -> Graph. This imports and runs the user's own code.
+
+    ``factory`` may be an nn.Module subclass, a function returning a module (both called with
+    no arguments) or a module instance; dotted attributes (``zoo:models.small``) are followed.
+    """
+    torch = _torch()
+    model = resolve_spec(spec)
+    if isinstance(model, torch.export.ExportedProgram):
+        return load_object(model, aten=aten)
     if example_input is None and input_shape is None:
         raise ModelError(spec, "needs an example input shape to run the model, e.g. "
                                "--input-shape 1,3,224,224")

@@ -160,16 +160,56 @@ def _functional(ep: Any) -> Any:
 def from_exported(ep: Any, name: str = "model", module: torch.nn.Module | None = None,
                   ) -> Trace:
     """An ExportedProgram -> Trace; ``module`` (the live one) gives canonical names of shared
-    tensors (export may keep any alias) and requires_grad."""
+    tensors (export may keep any alias) and requires_grad.
+
+    The program is serialized the way ``torch.export.save`` writes it (without weights) and
+    read by the same code that reads ``.pt2`` files, so a live model and its saved archive
+    draw identically. Only when torch cannot serialize the program (custom objects, exotic
+    metadata) is the in-memory graph walked instead.
+    """
     canonical: dict[str, str] = {}
     trainable: dict[str, bool] = {}
+    first: dict[int, str] = {}
     if module is not None:
-        first: dict[int, str] = {}
         named = list(module.named_parameters(remove_duplicate=False))
         named += list(module.named_buffers(remove_duplicate=False))
         for qual, t in named:
             canonical[qual] = first.setdefault(id(t), qual)
             trainable[qual] = bool(t.requires_grad)
+    else:  # tied weights are one tensor object under several state_dict names
+        for qual, t in list(ep.state_dict.items()) + list(ep.constants.items()):
+            canonical[qual] = first.setdefault(id(t), qual)
+    doc = _serialized(ep)
+    if doc is not None:
+        from nnviz.loaders.torch_pt2 import Pt2Error, trace_from_program
+
+        try:
+            return trace_from_program(doc, name, canonical=canonical, trainable=trainable)
+        except Pt2Error:
+            pass  # the in-memory walk below
+    return _walk_exported(ep, name, canonical, trainable)
+
+
+def _serialized(ep: Any) -> dict | None:
+    """The program as torch.export.save serializes it (a JSON dict), without weight bytes."""
+    import json
+
+    try:
+        from torch._export.serde.serialize import serialize
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            artifact = serialize(ep, serialize_state_dict=False, serialize_constants=False,
+                                 serialize_example_inputs=False)
+        doc = json.loads(artifact.exported_program)
+    except Exception:  # private API or an unserializable program: walk the graph instead
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def _walk_exported(ep: Any, name: str, canonical: dict[str, str],
+                   trainable: dict[str, bool]) -> Trace:
+    """The in-memory ExportedProgram's fx graph -> Trace (fallback of ``from_exported``)."""
     from torch.export.graph_signature import InputKind, OutputKind
 
     ep = _functional(ep)
@@ -486,7 +526,8 @@ def _func_name(func: Any) -> str:
 
 
 class _Recorder:
-    def __init__(self, root: torch.nn.Module):
+    def __init__(self, root: torch.nn.Module, observer: Any = None):
+        self.observer = observer  # nnviz.values: statistics of every tensor as it is made
         self.index = _NameIndex(root)
         self.stack: list[Frame] = []
         self.calls: dict[int, int] = {}
@@ -546,6 +587,8 @@ class _Recorder:
             tid = name if len(outs) == 1 else f"{name}.{i}"
             self.register(t, tid)
             out_ids.append(tid)
+            if self.observer is not None:
+                self.observer.tensor(tid, t, func, args, kwargs)
         plain = {k: v for k, v in kwargs.items() if isinstance(v, (int, float, bool, str))}
         self.ops.append(TOp(name, f"torch.{_func_name(func)}", data, out_ids, params,
                             tuple(self.stack), plain))
@@ -565,10 +608,14 @@ def _input_names(module: torch.nn.Module, args: tuple, kwargs: dict) -> list[tup
     return out
 
 
-def capture_hooks(module: torch.nn.Module, args: tuple, kwargs: dict, name: str) -> Trace:
+def capture_hooks(module: torch.nn.Module, args: tuple, kwargs: dict, name: str,
+                  observer: Any = None) -> Trace:
+    """``observer`` (nnviz.values) sees every input and op output tensor as it is made
+    (``observer.tensor(tid, t, func, args, kwargs)``) and the model's result
+    (``observer.result(value)``), so values are captured in the same run that draws."""
     from torch.overrides import TorchFunctionMode
 
-    rec = _Recorder(module)
+    rec = _Recorder(module, observer)
 
     class _Mode(TorchFunctionMode):
         def __torch_function__(self, func, types, f_args=(), f_kwargs=None):
@@ -586,6 +633,8 @@ def capture_hooks(module: torch.nn.Module, args: tuple, kwargs: dict, name: str)
                 continue  # the same tensor passed twice
             rec.register(t, nm)
             inputs.append((nm, nm))
+            if observer is not None:
+                observer.tensor(nm, t, None, (), {})
     handles = []
     try:
         for _, sub in module.named_modules():
@@ -596,6 +645,8 @@ def capture_hooks(module: torch.nn.Module, args: tuple, kwargs: dict, name: str)
     finally:
         for h in handles:
             h.remove()
+    if observer is not None:
+        observer.result(result)
     outputs = []
     for t in _iter_tensors(result):
         tid = rec.current.get(id(t))

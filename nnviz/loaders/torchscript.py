@@ -1124,7 +1124,7 @@ def _build(path: Path, arc: Archive, root: ModuleObj, constants: Any, traced: li
     unused = [name for name, pv in _module_tensors(root, arc, ())
               if pv.role == "param" and
               it.param_names.get(pv.info.ident, pv.name) not in it.used_params]
-    graph.meta.update({"framework": "pytorch", "format": "torchscript",
+    graph.meta.update({"framework": "torch", "format": "torchscript",
                        "producer": f"TorchScript archive (format version {arc.version()})",
                        "file": str(path)})
     if traced:
@@ -1160,11 +1160,12 @@ def _module_tensors(mod: ModuleObj, arc: Archive, path: tuple[str, ...],
             yield from _module_tensors(v, arc, path + (name,), depth + 1)
 
 
-def iter_weights(path: str | Path) -> Iterator[Any]:
+def iter_weights(path: str | Path, trust_pickle: bool = False) -> Iterator[Any]:
     """Every tensor of the archive (parameters, buffers, constants), one at a time.
 
     The bytes come straight from ``data/<key>`` (or ``constants/<key>``) through numpy with the
-    dtype, offset and strides recorded in the pickles: nothing is unpickled or executed.
+    dtype, offset and strides recorded in the pickles: nothing is unpickled or executed, so
+    ``trust_pickle`` (part of every weight reader's signature) changes nothing here.
     """
     import numpy as np
 

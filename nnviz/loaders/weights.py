@@ -35,51 +35,29 @@ class WeightTensor:
 
 
 def iter_weights(source: Any, trust_pickle: bool = False, **_: Any) -> Iterator[WeightTensor]:
-    """Weight tensors of a model file or live model object, one at a time."""
+    """Weight tensors of a model file or live model object, one at a time.
+
+    Routed by the loader table (:data:`nnviz.loaders.LOADERS`), exactly as drawing routes it.
+    """
+    from nnviz.loaders import check_file, loader_for, loader_for_object, resolve
+
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
-        if not path.exists():
-            raise ModelError(path, "file not found")
-        if path.is_dir():
-            raise ModelError(path, "is a directory, not a model file")
-        from nnviz.loaders import loader_for
-
-        kind = loader_for(path)
-        if kind == "onnx":
-            yield from _onnx_file(path)
-        elif kind == "keras":
-            yield from _keras_file(path)
-        elif kind == "torch":
-            yield from _torch_file(path, trust_pickle)
-        elif kind == "torchscript":
-            from nnviz.loaders.torchscript import iter_weights as ts_weights
-
-            yield from ts_weights(path)
-        elif kind == "tflite":
-            from nnviz.loaders.tflite import iter_weights as tfl_weights
-
-            yield from tfl_weights(path)
-        else:
-            raise ModelError(path, "is an nnviz graph JSON; it holds shapes but no weight values")
+        check_file(path)
+        spec = loader_for(path)
+        if spec.file_weights is None:
+            raise ModelError(path, spec.no_weights)
+        yield from resolve(spec.file_weights)(path, trust_pickle=trust_pickle)
         return
-    module = type(source).__module__ or ""
-    mro = " ".join(f"{c.__module__}.{c.__name__}" for c in type(source).__mro__)
-    if "torch" in mro:
-        yield from _torch_module(source)
-    elif "keras" in mro:
-        for w in source.weights:
-            arr = np.asarray(w.numpy() if hasattr(w, "numpy") else w)
-            yield WeightTensor(getattr(w, "path", None) or w.name, tuple(arr.shape),
-                               str(arr.dtype), arr)
-    elif "onnx" in module:
-        yield from _onnx_initializers(source, None)
-    else:
+    found = loader_for_object(source)
+    if found is None or found.object_weights is None:
         raise ModelError(None, f"cannot read weights from an object of type "
                                f"{type(source).__name__}")
+    yield from resolve(found.object_weights)(source)
 
 
 # ---- ONNX -------------------------------------------------------------------------------
-def _onnx_file(path: Path) -> Iterator[WeightTensor]:
+def onnx_file(path: Path, trust_pickle: bool = False) -> Iterator[WeightTensor]:
     import onnx
     from google.protobuf.message import DecodeError
 
@@ -88,6 +66,10 @@ def _onnx_file(path: Path) -> Iterator[WeightTensor]:
     except (DecodeError, ValueError, RuntimeError, OSError) as exc:
         raise ModelError(path, f"is not a valid ONNX model ({str(exc).splitlines()[0]})") from None
     yield from _onnx_initializers(model, path)
+
+
+def onnx_object(model: Any) -> Iterator[WeightTensor]:
+    yield from _onnx_initializers(model, None)
 
 
 def _onnx_initializers(model: Any, path: Path | None) -> Iterator[WeightTensor]:
@@ -149,7 +131,7 @@ def _onnx_external(path: Path, init: Any, np_dtype: Any, shape: tuple[int, ...])
 
 
 # ---- Keras ------------------------------------------------------------------------------
-def _keras_file(path: Path) -> Iterator[WeightTensor]:
+def keras_file(path: Path, trust_pickle: bool = False) -> Iterator[WeightTensor]:
     import h5py
 
     if zipfile.is_zipfile(path):
@@ -181,6 +163,13 @@ def _keras_file(path: Path) -> Iterator[WeightTensor]:
     with h5:
         root = h5["model_weights"] if "model_weights" in h5 else h5
         yield from _h5_datasets(root, path)
+
+
+def keras_object(model: Any) -> Iterator[WeightTensor]:
+    for w in model.weights:
+        arr = np.asarray(w.numpy() if hasattr(w, "numpy") else w)
+        yield WeightTensor(getattr(w, "path", None) or w.name, tuple(arr.shape),
+                           str(arr.dtype), arr)
 
 
 def _keras_npz(path: Path, zf: zipfile.ZipFile, names: list[str]) -> Iterator[WeightTensor]:
@@ -222,13 +211,13 @@ def _check_stored(path: Path | None, name: str, ds: Any) -> None:
 
 
 # ---- PyTorch ----------------------------------------------------------------------------
-def _torch_file(path: Path, trust_pickle: bool) -> Iterator[WeightTensor]:
+def torch_file(path: Path, trust_pickle: bool = False) -> Iterator[WeightTensor]:
     import torch
 
     if path.suffix.lower() == ".pt2":
         if not trust_pickle:
             # torch.export.load falls back to torch.load(weights_only=False) for some members:
-            # refuse archives holding pickles that are not plain data, as the drawing does.
+            # refuse archives holding pickles that are not plain data (drawing never unpickles).
             from nnviz.loaders.torch import _pt2_pickles
 
             unsafe = _pt2_pickles(torch, path)
@@ -261,7 +250,7 @@ def _torch_file(path: Path, trust_pickle: bool) -> Iterator[WeightTensor]:
         except Exception as exc2:
             raise ModelError(path, f"cannot be loaded by torch ({exc2 or exc})") from None
     if isinstance(obj, torch.nn.Module):
-        yield from _torch_module(obj)
+        yield from torch_object(obj)
         return
     found = False
     for name, t in _flatten_state(obj, ""):
@@ -284,7 +273,7 @@ def _flatten_state(obj: Any, prefix: str) -> Iterator[tuple[str, Any]]:
             yield from _flatten_state(v, f"{prefix}.{i}" if prefix else str(i))
 
 
-def _torch_module(module: Any) -> Iterator[WeightTensor]:
+def torch_object(module: Any) -> Iterator[WeightTensor]:
     seen: set[int] = set()
     for name, t in list(module.named_parameters()) + list(module.named_buffers()):
         if id(t) in seen:

@@ -13,6 +13,9 @@ from nnviz.ir import Graph, Node, Param
 from nnviz.passes.params import param_totals
 from nnviz.passes.util import copy_graph
 
+# The parameter roll-up keys passes.params writes on nodes, groups and the graph.
+_TOTAL_KEYS = ("params", "trainable_params", "non_trainable_params", "param_bytes", "buffers")
+
 # With depth=None, graphs with more boxes than this are collapsed to the deepest level that
 # fits, so a big model's default drawing stays one readable figure.
 AUTO_MAX_BOXES = 48
@@ -172,6 +175,10 @@ def _make_box(g: Graph, path: tuple[str, ...], nodes: list[Node], prod: dict[str
             flops += int(f)
             macs += int(n.meta.get("macs") or 0)
     group = g.groups.get(path)
+    if group is not None and isinstance(group.attrs.get("flops"), int):
+        # Annotated sums (passes.flops) include folded-away blocks, like the params below.
+        flops = group.attrs["flops"]
+        macs = int(group.attrs.get("macs") or 0)
     label = (group.label if group and group.label else path[-1])
     if group is not None and group.attrs.get("fold_label"):
         label = group.attrs["fold_label"]  # the "×N" badge comes from meta["repeat"]
@@ -186,9 +193,17 @@ def _make_box(g: Graph, path: tuple[str, ...], nodes: list[Node], prod: dict[str
                   "collapsed_nodes": len(nodes), "flops": flops,
                   "macs": macs, "flops_unknown": unknown}
     meta.update(param_totals(params))
+    if group is not None and "params" in group.attrs:
+        # The annotated group totals (passes.params) count every weight of the group, also
+        # those of blocks a fold removed and of nodes hide-noise spliced out: a box shows what
+        # the model holds, not what the view kept (a collapsed GPT2Model holding "Block ×48"
+        # counts 48 blocks).
+        for key in _TOTAL_KEYS:
+            if key in group.attrs:
+                meta[key] = group.attrs[key]
     if group is not None and group.attrs.get("repeat"):
         meta["repeat"] = group.attrs["repeat"]
-        for key in ("params_total", "flops_total"):
+        for key in ("params_total", "trainable_params_total", "flops_total"):
             if key in group.attrs:
                 meta[key] = group.attrs[key]
     diffs = {n.meta.get("diff") for n in nodes} - {None}

@@ -132,6 +132,16 @@ def _stem(path: Paths) -> str:
     return re.sub(r"\d+", "#", path[-1])
 
 
+def block_name(path: Paths) -> str:
+    """How a fold label names one block: its path element, with the parent's name in front
+    when the element is only a number (``layers/0`` -> ``layers.0``): a range must read
+    ``layers.0 … layers.5``, never ``0 … 5``."""
+    last = path[-1]
+    if last.isdigit() and len(path) > 1:
+        return f"{path[-2]}.{last}"
+    return last
+
+
 def _chained(g: Graph, prev_ids: list[str], next_ids: list[str]) -> bool:
     produced = {t for nid in prev_ids for t in g.nodes[nid].outputs}
     return any(t in produced for nid in next_ids for t in g.nodes[nid].inputs)
@@ -171,12 +181,14 @@ def _fold(g: Graph, run: list[tuple[Paths, list[str]]], pos: dict[str, int]) -> 
     g.tensors = {tid: t for tid, t in g.tensors.items() if tid in used}
     g.ensure_group(keep_path)
     group = g.groups[keep_path]
-    first_label = group.label or keep_path[-1]
-    last_label = run[-1][0][-1]
+    first_label = block_name(keep_path)
+    last_label = block_name(run[-1][0])
     count = len(run)
     group.attrs["repeat"] = count
     group.attrs["repeat_of"] = [list(p) for p, _ in run[:1]] + [list(run[-1][0])]
-    group.attrs["params_total"] = param_totals(all_params)["params"]
+    totals = param_totals(all_params)
+    group.attrs["params_total"] = totals["params"]
+    group.attrs["trainable_params_total"] = totals["trainable_params"]
     group.attrs["flops_total"] = flops_total
     group.attrs["fold_label"] = f"{first_label} \u2026 {last_label}"
     group.label = f"{first_label} \u2026 {last_label} \u00d7{count}"

@@ -393,7 +393,7 @@ def _flatten(graph: Graph, node: Node, x: Shape) -> Shape:
         return None
     rank = len(x)
     if "start_dim" in node.attrs or opname(node.op) == "flatten" and "axis" not in node.attrs \
-            and str(graph.meta.get("framework", "")).lower() in ("torch", "pytorch"):
+            and str(graph.meta.get("framework", "")).lower() == "torch":
         s = _norm_axis(int(attr(node, "start_dim", default=1)), rank)
         e = _norm_axis(int(attr(node, "end_dim", default=-1)), rank)
         if s is None or e is None or e < s:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
 from pathlib import Path
 
 from nnviz.errors import NnvizError
@@ -11,27 +12,43 @@ from nnviz.ir import Graph
 from nnviz.layout.model import Layout
 from nnviz.theme import Theme, load_theme
 
-# format -> (module, function); each function is render(graph, layout, theme, **options) -> bytes
-FORMATS: dict[str, str] = {
-    "svg": "nnviz.render.svg",
-    "dot": "nnviz.render.dot",
-    "png": "nnviz.render.png",
-    "pdf": "nnviz.render.pdf",
-    "tex": "nnviz.render.tikz",
-    "json": "nnviz.render.json_out",
-    "html": "nnviz.render.html",
-}
-EXTENSIONS: dict[str, str] = {
-    ".svg": "svg", ".dot": "dot", ".gv": "dot", ".png": "png", ".pdf": "pdf", ".tex": "tex",
-    ".tikz": "tex", ".json": "json", ".html": "html", ".htm": "html",
-}
+
+@dataclass(frozen=True)
+class Format:
+    """One output format: ``module.render(graph, layout, theme, **options) -> bytes | str``."""
+
+    name: str
+    module: str
+    extensions: tuple[str, ...]
+    aliases: tuple[str, ...] = ()
+
+
+# The one table of output formats: the CLI's --format choices and -o help, the API's
+# format_for and the tests all read it. Adding a format: write nnviz/render/NAME.py with
+# render(), add one line here.
+FORMAT_TABLE: tuple[Format, ...] = (
+    Format("svg", "nnviz.render.svg", (".svg",)),
+    Format("png", "nnviz.render.png", (".png",)),
+    Format("pdf", "nnviz.render.pdf", (".pdf",)),
+    Format("dot", "nnviz.render.dot", (".dot", ".gv")),
+    Format("tex", "nnviz.render.tikz", (".tex", ".tikz"), aliases=("tikz",)),
+    Format("json", "nnviz.render.json_out", (".json",)),
+    Format("html", "nnviz.render.html", (".html", ".htm")),
+)
+FORMATS: dict[str, str] = {f.name: f.module for f in FORMAT_TABLE}
+ALIASES: dict[str, str] = {a: f.name for f in FORMAT_TABLE for a in f.aliases}
+EXTENSIONS: dict[str, str] = {e: f.name for f in FORMAT_TABLE for e in f.extensions}
+
+
+def format_names(with_aliases: bool = False) -> list[str]:
+    """Format names in table order, each followed by its aliases when asked (CLI choices)."""
+    return [n for f in FORMAT_TABLE for n in ((f.name, *f.aliases) if with_aliases else (f.name,))]
 
 
 def format_for(path: str | Path, fmt: str | None = None) -> str:
     if fmt:
         fmt = fmt.lower()
-        if fmt == "tikz":
-            fmt = "tex"
+        fmt = ALIASES.get(fmt, fmt)
         if fmt not in FORMATS:
             raise NnvizError(f"unknown output format '{fmt}'; use one of {', '.join(FORMATS)}")
         return fmt

@@ -47,8 +47,17 @@ def graph_to_dot(graph: Graph, theme: Theme, direction: str = "TB",
         label = labels.get(node.id) if labels else None
         if label is None:
             label = node.op if not node.name or node.name == node.op else f"{node.op}\n{node.name}"
-        attrs = [f"label={text_quote(label)}", f"fillcolor={quote(style['fill'])}",
-                 f"color={quote(style.get('stroke', '#000000'))}"]
+        fill, stroke = style["fill"], style.get("stroke", "#000000")
+        ov = node.meta.get("overlay")
+        extra = []
+        if ov:  # `--overlay`: the value's tint; flagged boxes get a thick outline
+            fill = ov["fill"]
+            extra.append(f"fontcolor={quote(ov['color'])}")
+            if ov.get("flags"):
+                stroke = "#d1005f"
+                extra.append("penwidth=3")
+        attrs = [f"label={text_quote(label)}", f"fillcolor={quote(fill)}",
+                 f"color={quote(stroke)}", *extra]
         if sizes and node.id in sizes:
             w, h = sizes[node.id]
             attrs += [f"width={w / 72:.4f}", f"height={h / 72:.4f}", "fixedsize=true"]

@@ -78,8 +78,17 @@ def blocks_scene(graph: Graph, layout: Layout, theme: Theme) -> Scene:
         style = theme.kind_style(blk["kind"])
         fill = style["fill"]
         stroke = style.get("stroke", theme["node"]["stroke"])
+        node = graph.nodes.get(blk["id"])
+        ov = node.meta.get("overlay") if node is not None else None
+        fsw = sw
+        if ov:  # `--overlay`: the block is tinted by its value, outlined when flagged
+            fill = ov["fill"]
+            if ov.get("flags"):
+                from nnviz.render.scene import OVERLAY_FLAG_STROKE
+
+                stroke, fsw = OVERLAY_FLAG_STROKE, max(sw, 2.5)
         x, y, w, h, dx, dy = (float(blk[k]) for k in ("x", "y", "w", "h", "dx", "dy"))
-        front = Path([(x, y), (x + w, y), (x + w, y + h), (x, y + h)], fill, stroke, sw,
+        front = Path([(x, y), (x + w, y), (x + w, y + h), (x, y + h)], fill, stroke, fsw,
                      closed=True)
         top = Path([(x, y), (x + dx, y + dy), (x + w + dx, y + dy), (x + w, y)],
                    shade(fill, -0.35) if blk["kind"] != "io" else shade(fill, 0.06), stroke, sw,

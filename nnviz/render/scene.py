@@ -307,12 +307,19 @@ def graph_scene(graph: Graph, layout: Layout, theme: Theme) -> Scene:
             stroke = {"added": "#16a34a", "changed": "#ea580c"}.get(diff, stroke)
         color = style.get("text", font["color"])
         muted = style.get("muted", font.get("muted", color))
+        fill = style["fill"]
+        width = node_t["stroke_width"] * (2.5 if diff else 1)
+        ov = node.meta.get("overlay") if node is not None and box.shape != "stub" else None
+        if ov:  # `--overlay`: tinted by the value, outlined when flagged (nnviz.values)
+            fill = ov["fill"]
+            color = muted = ov["color"]
+            if ov.get("flags"):
+                stroke, width = OVERLAY_FLAG_STROKE, max(width, 3.0)
         if box.shape == "stub":
-            shape: Item = Rect(box.x, box.y, box.w, box.h, style["fill"], stroke,
+            shape: Item = Rect(box.x, box.y, box.w, box.h, fill, stroke,
                                node_t["stroke_width"], box.h / 2, dash=(3, 2))
         else:
-            shape = Rect(box.x, box.y, box.w, box.h, style["fill"], stroke,
-                         node_t["stroke_width"] * (2.5 if diff else 1), node_t["radius"])
+            shape = Rect(box.x, box.y, box.w, box.h, fill, stroke, width, node_t["radius"])
         # block_height + text_block inlined, with each label style's metrics looked up once
         # per drawing instead of per line (the same arithmetic, so the same coordinates).
         lines = box.lines
@@ -339,5 +346,72 @@ def build_scene(graph: Graph, layout: Layout, theme: Theme) -> Scene:
     if layout.style != "graph":
         from nnviz.render.paper import paper_scene
 
-        return paper_scene(graph, layout, theme)
-    return graph_scene(graph, layout, theme)
+        scene = paper_scene(graph, layout, theme)
+    else:
+        scene = graph_scene(graph, layout, theme)
+    if graph.meta.get("overlay"):
+        add_overlay_legend(scene, graph.meta["overlay"], theme)
+    return scene
+
+
+OVERLAY_FLAG_STROKE = "#d1005f"
+
+
+def _fmt_tick(v: float) -> str:
+    if v == 0:
+        return "0"
+    if abs(v) >= 1e4 or abs(v) < 1e-2:
+        return f"{v:.2e}"
+    return f"{v:.3g}"
+
+
+def add_overlay_legend(scene: Scene, ov: dict, theme: Theme) -> None:
+    """The colour scale of an ``--overlay`` drawing, with what was captured and what is
+    flagged, in a strip under the drawing (the canvas grows to hold it)."""
+    size = float(theme["font"]["size"])
+    color = theme["font"]["color"]
+    muted = theme["font"].get("muted", color)
+    lh = line_height(size)
+    margin, bar_w, bar_h = 12.0, 240.0, 12.0
+    flagged = ov.get("flagged") or []
+    notes = [ov.get("note") or ""]
+    if flagged:
+        shown = ", ".join(f"{f['label']} ({', '.join(f['flags'])})" for f in flagged[:4])
+        more = f", +{len(flagged) - 4} more" if len(flagged) > 4 else ""
+        notes.append(f"flagged: {shown}{more}")
+    notes = [n for n in notes if n]
+    top = scene.height + 4
+    stops = ov["stops"]
+    items: list[Item] = [Text(margin, top + ascent(size), ov["title"] +
+                              (" (log scale)" if ov.get("log") else ""), size, color,
+                              bold=True, anchor="start")]
+    y = top + lh + 4
+    n = 48
+    for i in range(n):
+        t = i / (n - 1)
+        pos = t * (len(stops) - 1)
+        k = min(int(pos), len(stops) - 2)
+        f = pos - k
+        a, b = to_rgb(stops[k]) or (0, 0, 0), to_rgb(stops[k + 1]) or (0, 0, 0)
+        c = "#" + "".join(f"{round(x + (z - x) * f):02x}" for x, z in zip(a, b))
+        items.append(Rect(margin + bar_w * i / n, y, bar_w / n + 0.3, bar_h, c, None, 0))
+    items.append(Rect(margin, y, bar_w, bar_h, None, muted, 0.5))
+    ty = y + bar_h + ascent(size) + 2
+    items.append(Text(margin, ty, _fmt_tick(ov["lo"]), size, muted, anchor="start"))
+    items.append(Text(margin + bar_w, ty, _fmt_tick(ov["hi"]), size, muted, anchor="end"))
+    sx = margin + bar_w + 16
+    items.append(Rect(sx, y, bar_h, bar_h, ov.get("no_value", "#e5e7eb"), muted, 0.5))
+    items.append(Text(sx + bar_h + 4, y + bar_h - 2, "no value", size, muted, anchor="start"))
+    fx = sx + bar_h + 4 + text_width("no value", size) + 16
+    items.append(Rect(fx, y, bar_h * 1.6, bar_h, None, OVERLAY_FLAG_STROKE, 3.0))
+    items.append(Text(fx + bar_h * 1.6 + 6, y + bar_h - 2, "flagged", size, muted,
+                      anchor="start"))
+    y = ty + 6
+    width = fx + bar_h * 1.6 + 6 + text_width("flagged", size) + margin
+    for note in notes:
+        y += lh
+        items.append(Text(margin, y, note, size, muted, anchor="start"))
+        width = max(width, margin * 2 + text_width(note, size))
+    scene.add("legend", items)
+    scene.height = float(math.ceil(y + margin))
+    scene.width = float(math.ceil(max(scene.width, width)))

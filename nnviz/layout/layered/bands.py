@@ -29,6 +29,55 @@ class Geometry:
     lane_x: list[float]
 
 
+def spread_offsets(inp: LevelInput, pg: Proper, xs: list[float]) -> dict[int, float]:
+    """Input edge -> attach offset at its target: several incoming edges are spread along a
+    box's top border, the one that comes from most nearly straight above kept at the centre
+    (the trunk stays straight). ``xs`` may be shifted by any constant."""
+    n = len(inp.widths)
+    width = pg.width
+    dst_off: dict[int, float] = {}
+    incoming: dict[int, list[tuple[float, int]]] = {}
+    for i, chain in enumerate(pg.chains):
+        if len(chain) >= 2 and chain[-1] < n and inp.spread[chain[-1]]:
+            incoming.setdefault(chain[-1], []).append((xs[chain[-2]], i))
+    for v, lst in incoming.items():
+        if len(lst) < 2:
+            continue
+        lst.sort()
+        k = len(lst)
+        j = min(range(k), key=lambda t: (abs(lst[t][0] - xs[v]), t))
+        step = min(14.0, max(4.0, (width[v] - 16) / max(1, k - 1)))
+        lim = max(0.0, width[v] / 2 - 6)
+        for t, (_, ei) in enumerate(lst):
+            dst_off[ei] = max(-lim, min(lim, (t - j) * step))
+    return dst_off
+
+
+def gap_sizes(inp: LevelInput, pg: Proper, x: list[float], nlayers: int,
+              dst_off: dict[int, float]) -> list[float]:
+    """Per layer: the gap below it, by need. Straight arrows need only ``rank_sep_straight``;
+    a curve needs room for its sideways run (a slope of at most 5:3), up to ``rank_sep``."""
+    lo, hi = inp.rank_sep_straight, inp.rank_sep
+    run = [0.0] * nlayers  # widest sideways run of an edge in the gap below each layer
+    vrank, tail = pg.vrank, pg.tail
+    for i, chain in enumerate(pg.chains):
+        if len(chain) < 2:
+            continue
+        ao, bo = pg.chain_off[i]
+        bo = dst_off.get(i, bo)
+        a, b = chain[0], chain[-1]
+        prev_x, prev_r = x[a] + ao, vrank[tail[a]]
+        for v in chain[1:]:
+            cur_x = x[b] + bo if v == b else x[v]
+            dx = abs(cur_x - prev_x)
+            if dx > 0.5:
+                for r in range(prev_r, vrank[v]):
+                    if dx > run[r]:
+                        run[r] = dx
+            prev_x, prev_r = cur_x, vrank[v]
+    return [min(hi, max(lo, 0.6 * d)) for d in run]
+
+
 def tall_items_cut(inp: LevelInput, ranked: Ranked, pg: Proper, x: list[float]) -> set[int]:
     """Tall items that would be cut: a filler not under its head, or an edge bending across
     a gap the item spans. The caller lays those out in one layer instead."""
@@ -69,17 +118,25 @@ def place_bands(inp: LevelInput, ranked: Ranked, pg: Proper, layers: list[list[i
             tall_end.setdefault(rank[v] + span[v] - 1, []).append(v)
     layer_h = [max((height[v] for v in layer if v >= n or span[v] == 1), default=0.0)
                for layer in layers]
+    edges = inp.edges
+    back = [i for i in range(len(edges)) if ranked.reversed_[i] and edges[i][0] != edges[i][1]]
+    # A gap that every edge crosses straight down needs only room for the arrow; gaps where
+    # edges curve get room for the curve, up to the full rank separation (which back-edge
+    # lanes always get)
+    gap = [inp.rank_sep] * nlayers
+    if 0 < inp.rank_sep_straight < inp.rank_sep and not back:
+        gap = gap_sizes(inp, pg, x, nlayers, spread_offsets(inp, pg, x))
     layer_top = [0.0] * nlayers
     cursor = 0.0
     for li in range(nlayers):
         if inp.framed and li == 1:
             cursor = pad_t
         elif inp.framed and li == nlayers - 1:
-            cursor = cursor - inp.rank_sep + pad_b
+            cursor = cursor - gap[li - 1] + pad_b
         layer_top[li] = cursor
         for v in tall_end.get(li, ()):  # the band must reach the tall item's bottom
             layer_h[li] = max(layer_h[li], layer_top[rank[v]] + height[v] - cursor)
-        cursor += layer_h[li] + inp.rank_sep
+        cursor += layer_h[li] + gap[li]
     total_h = layer_top[-1] + layer_h[-1] if nlayers else 0.0
     if inp.framed and total_h < inp.min_size[1]:
         layer_top[-1] += inp.min_size[1] - total_h
@@ -87,8 +144,6 @@ def place_bands(inp: LevelInput, ranked: Ranked, pg: Proper, layers: list[list[i
     lo = min((x[v] - width[v] / 2 for v in range(nv)), default=0.0)
     hi = max((x[v] + width[v] / 2 for v in range(nv)), default=0.0)
     # back edges (cycles) run in lanes right of the content
-    edges = inp.edges
-    back = [i for i in range(len(edges)) if ranked.reversed_[i] and edges[i][0] != edges[i][1]]
     lane_x = [hi + inp.node_sep / 2 + k * inp.edge_sep for k in range(len(back))]
     if back:
         hi = lane_x[-1] + inp.node_sep / 2

@@ -127,7 +127,8 @@ def solve_levels(tree: LevelTree, size: dict[Key, tuple[float, float]],
         inp = LevelInput(widths, heights, n_in, len(lv.out_ports), ledges, spread, is_group,
                          item_class, [k[0] == "s" for k in lv.items], bool(p),
                          pad, mins, float(sp["node_sep"]), float(sp["rank_sep"]),
-                         float(sp["edge_sep"]))
+                         float(sp["edge_sep"]),
+                         rank_sep_straight=float(sp.get("rank_sep_straight", 0.0)))
         sig = inp.signature()
         res = cache.get(sig)
         if res is None:

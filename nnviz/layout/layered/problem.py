@@ -34,6 +34,8 @@ class LevelInput:
     node_sep: float = 24.0
     rank_sep: float = 36.0
     edge_sep: float = 10.0
+    # the gap below a layer whose edges all run straight down (0: always rank_sep)
+    rank_sep_straight: float = 0.0
 
     def signature(self) -> tuple:
         """Hashable identity: two levels with equal signatures get identical layouts."""
@@ -43,7 +45,7 @@ class LevelInput:
                 tuple(self.spread), tuple(self.is_group), tuple(self.item_class),
                 tuple(self.aux),
                 self.framed, self.pad,
-                self.min_size)
+                self.min_size, self.rank_sep_straight)
 
 
 @dataclass

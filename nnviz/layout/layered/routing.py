@@ -9,7 +9,7 @@ so each piece stays inside the bounding box of its two ends, i.e. inside the fre
 
 from __future__ import annotations
 
-from nnviz.layout.layered.bands import Geometry
+from nnviz.layout.layered.bands import Geometry, spread_offsets
 from nnviz.layout.layered.dummies import Proper
 from nnviz.layout.layered.problem import LevelInput
 
@@ -94,26 +94,9 @@ def route_level(inp: LevelInput, pg: Proper, geo: Geometry) -> list[list[Point]]
     border through the bands of its dummies to its target's top border; back edges go down
     out of the source, across the free gap under its layer, up their lane, across the gap
     above the target, and down into it."""
-    n = len(inp.widths)
     xs, ys, layer_top, layer_h = geo.xs, geo.ys, geo.layer_top, geo.layer_h
-    vrank, tail, width, height = pg.vrank, pg.tail, pg.width, pg.height
-    # Spread several incoming edges along a box's top border, keeping the one that comes
-    # from most nearly straight above at the centre (the trunk stays straight).
-    dst_off: dict[int, float] = {}
-    incoming: dict[int, list[tuple[float, int]]] = {}
-    for i, chain in enumerate(pg.chains):
-        if len(chain) >= 2 and chain[-1] < n and inp.spread[chain[-1]]:
-            incoming.setdefault(chain[-1], []).append((xs[chain[-2]], i))
-    for v, lst in incoming.items():
-        if len(lst) < 2:
-            continue
-        lst.sort()
-        k = len(lst)
-        j = min(range(k), key=lambda t: (abs(lst[t][0] - xs[v]), t))
-        step = min(14.0, max(4.0, (width[v] - 16) / max(1, k - 1)))
-        lim = max(0.0, width[v] / 2 - 6)
-        for t, (_, ei) in enumerate(lst):
-            dst_off[ei] = max(-lim, min(lim, (t - j) * step))
+    vrank, tail, height = pg.vrank, pg.tail, pg.height
+    dst_off = spread_offsets(inp, pg, xs)
     paths: list[list[Point]] = []
     for i, chain in enumerate(pg.chains):
         if len(chain) < 2:

@@ -1,0 +1,86 @@
+"""Small real models for the view/label tests, built from code with random weights (nothing
+downloaded): a torchvision-style ResNet-18 written out by hand (torchvision's compiled ops do
+not load with the CPU torch build used here) and Hugging Face models from small configs."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def resnet18():
+    """torchvision's resnet18 layout: conv1/bn1/relu/maxpool, layer1..4 of two BasicBlocks
+    (the first of layer2..4 with a downsample), avgpool, fc. 11,689,512 parameters."""
+    torch = pytest.importorskip("torch", reason="ResNet-18 is a torch model")
+    nn = torch.nn
+
+    class BasicBlock(nn.Module):
+        def __init__(self, cin: int, cout: int, stride: int = 1) -> None:
+            super().__init__()
+            self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(cout)
+            self.relu = nn.ReLU(inplace=True)
+            self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+            self.bn2 = nn.BatchNorm2d(cout)
+            self.downsample = None
+            if stride != 1 or cin != cout:
+                self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
+                                                nn.BatchNorm2d(cout))
+
+        def forward(self, x):
+            identity = x if self.downsample is None else self.downsample(x)
+            out = self.relu(self.bn1(self.conv1(x)))
+            return self.relu(self.bn2(self.conv2(out)) + identity)
+
+    class ResNet18(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
+            self.bn1 = nn.BatchNorm2d(64)
+            self.relu = nn.ReLU(inplace=True)
+            self.maxpool = nn.MaxPool2d(3, 2, 1)
+            self.layer1 = nn.Sequential(BasicBlock(64, 64), BasicBlock(64, 64))
+            self.layer2 = nn.Sequential(BasicBlock(64, 128, 2), BasicBlock(128, 128))
+            self.layer3 = nn.Sequential(BasicBlock(128, 256, 2), BasicBlock(256, 256))
+            self.layer4 = nn.Sequential(BasicBlock(256, 512, 2), BasicBlock(512, 512))
+            self.avgpool = nn.AdaptiveAvgPool2d(1)
+            self.fc = nn.Linear(512, 1000)
+
+        def forward(self, x):
+            x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+            x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+            return self.fc(torch.flatten(self.avgpool(x), 1))
+
+    torch.manual_seed(0)
+    return ResNet18().eval(), torch.randn(1, 3, 64, 64)
+
+
+def gpt2(layers: int = 12):
+    """GPT2LMHeadModel from a small config (the real block structure, tiny widths)."""
+    torch = pytest.importorskip("torch", reason="GPT-2 is a torch model")
+    transformers = pytest.importorskip("transformers", reason="GPT-2 comes from transformers")
+    torch.manual_seed(0)
+    cfg = transformers.GPT2Config(n_layer=layers, n_embd=64, n_head=4, vocab_size=1000,
+                                  n_positions=64, use_cache=False)
+    return transformers.GPT2LMHeadModel(cfg).eval(), torch.randint(0, 1000, (1, 16))
+
+
+def t5():
+    """T5Model (encoder + decoder, 6 blocks each) from a small config, called with
+    input_ids and decoder_input_ids."""
+    torch = pytest.importorskip("torch", reason="T5 is a torch model")
+    transformers = pytest.importorskip("transformers", reason="T5 comes from transformers")
+    torch.manual_seed(0)
+    cfg = transformers.T5Config(d_model=64, d_ff=128, d_kv=16, num_heads=4, num_layers=6,
+                                vocab_size=1000, use_cache=False)
+    model = transformers.T5Model(cfg).eval()
+
+    class Seq2Seq(torch.nn.Module):
+        def __init__(self, m) -> None:
+            super().__init__()
+            self.m = m
+
+        def forward(self, ids, dec_ids):
+            return self.m(input_ids=ids, decoder_input_ids=dec_ids).last_hidden_state
+
+    ids = torch.randint(0, 1000, (1, 8))
+    return Seq2Seq(model).eval(), (ids, ids)
