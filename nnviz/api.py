@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from nnviz.errors import NnvizError
-from nnviz.ir import Graph
+from nnviz.ir import REPR_HOOKS, Graph
 from nnviz.layout import layout as _layout
 from nnviz.layout.model import Layout
 from nnviz.loaders import load
@@ -134,3 +134,6 @@ def draw(model: Any, output: str | os.PathLike | None = None, *, fmt: str | None
 
 def svg_string(graph: Graph) -> str:
     return draw(graph)._repr_svg_()
+
+
+REPR_HOOKS["svg"] = svg_string  # Graph._repr_svg_ in Jupyter

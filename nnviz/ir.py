@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 # The canonical kind vocabulary shared by all loaders; themes colour by kind.
+# Rich-display hooks, keyed by format ("svg"): filled in by nnviz.api when nnviz is imported.
+REPR_HOOKS: dict[str, Callable[[Graph], str]] = {}
+
 KINDS: tuple[str, ...] = (
     "conv",
     "linear",
@@ -387,10 +390,11 @@ class Graph:
         return Graph.from_dict(json.loads(self.to_json()))
 
     # ---- Jupyter ----------------------------------------------------------------------------
-    def _repr_svg_(self) -> str:
-        from nnviz.api import svg_string
-
-        return svg_string(self)
+    def _repr_svg_(self) -> str | None:
+        # The drawing is made by the API, a stage far above the IR: it registers itself here
+        # (REPR_HOOKS["svg"]) on import, so the IR imports nothing of the stages above it.
+        hook = REPR_HOOKS.get("svg")
+        return hook(self) if hook is not None else None
 
     def __repr__(self) -> str:
         return (f"Graph(name={self.name!r}, nodes={len(self.nodes)}, tensors={len(self.tensors)}, "

@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 
 from nnviz.errors import ModelError, NnvizError
-from nnviz.loaders.weights import WeightTensor, iter_weights
+from nnviz.loaders import iter_weights
+from nnviz.loaders.weights import WeightTensor
 
 EXPLODING_ABS = 1e4
 EXPLODING_STD = 1e3

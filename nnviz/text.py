@@ -16,7 +16,8 @@ FONT_FILES = {"regular": FONT_DIR / "DejaVuSans.ttf", "bold": FONT_DIR / "DejaVu
 
 
 @lru_cache(maxsize=1)
-def _metrics() -> dict:
+def metrics() -> dict:
+    """The shipped DejaVu Sans metrics: per face, advance widths by code point (em units)."""
     data = json.loads((FONT_DIR / "metrics.json").read_text())
     for face in data.values():
         face["widths"] = {int(k): v for k, v in face["widths"].items()}
@@ -25,7 +26,7 @@ def _metrics() -> dict:
 
 def text_width(text: str, size: float, bold: bool = False) -> float:
     """Advance width of ``text`` in px at font ``size`` px."""
-    face = _metrics()["bold" if bold else "regular"]
+    face = metrics()["bold" if bold else "regular"]
     widths = face["widths"]
     default = face["default"]
     units = sum(widths.get(ord(ch), default) for ch in text)
@@ -33,12 +34,12 @@ def text_width(text: str, size: float, bold: bool = False) -> float:
 
 
 def line_height(size: float) -> float:
-    face = _metrics()["regular"]
+    face = metrics()["regular"]
     return (face["ascent"] - face["descent"]) * size / face["units_per_em"]
 
 
 def ascent(size: float) -> float:
-    face = _metrics()["regular"]
+    face = metrics()["regular"]
     return face["ascent"] * size / face["units_per_em"]
 
 

@@ -78,7 +78,8 @@ def test_stub_heavy_transformer_keeps_its_residual_stream_straight() -> None:
 
 
 def test_stub_wears_its_source_kind_colour() -> None:
-    from nnviz.render.scene import Rect, build_scene
+    from nnviz.render.build import build_scene
+    from nnviz.render.scene import Rect
 
     g = _block_stack(10)
     g.nodes["h0"].kind = "attention"  # the mask comes out of an attention block

@@ -12,7 +12,8 @@ from nnviz.ir import Graph, Node, Tensor
 from nnviz.layout import layout
 from nnviz.layout.neurons import paper_settings
 from nnviz.render import render_bytes
-from nnviz.render.scene import Text, build_scene
+from nnviz.render.build import build_scene
+from nnviz.render.scene import Text
 from nnviz.text import ascent, text_width
 from nnviz.theme import load_theme
 

@@ -23,9 +23,10 @@ from nnviz.passes.collapse import auto_depth, collapse_groups
 from nnviz.passes.fold import fold_repeats
 from nnviz.passes.noise import hide_noise
 from nnviz.passes.params import count_params, param_totals
-from nnviz.passes.util import copy_graph, paused_gc, topological_order
+from nnviz.passes.util import copy_graph, topological_order
 from nnviz.render.scene import clean_text, paint
 from nnviz.render.svg import _attr, _f, _paint
+from nnviz.util import paused_gc
 
 
 def _random_graph(rng: random.Random) -> Graph:

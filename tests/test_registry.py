@@ -13,8 +13,14 @@ import pytest
 from fuzz_cases import EXAMPLES
 
 from nnviz import cli, loaders
-from nnviz.loaders import LOADERS, load, loader_for, loader_for_object, resolve
-from nnviz.loaders.weights import iter_weights
+from nnviz.loaders import (
+    LOADERS,
+    iter_weights,
+    load,
+    loader_for,
+    loader_for_object,
+    resolve,
+)
 
 # nnviz/__init__ binds the names `layout` and `render` to the stage functions: the packages.
 layout = importlib.import_module("nnviz.layout")

@@ -23,8 +23,9 @@ from nnviz.errors import NnvizError
 from nnviz.ir import Graph, Node, Param, Tensor
 from nnviz.layout import STYLES as LAYOUT_STYLES
 from nnviz.render import render_bytes
+from nnviz.render.build import build_scene
 from nnviz.render.png import png_size
-from nnviz.render.scene import Text, build_scene, clean_text
+from nnviz.render.scene import Text, clean_text
 from nnviz.render.tikz import latex_escape
 from nnviz.text import ascent, text_width
 

@@ -14,7 +14,8 @@ from onnx import TensorProto, helper, numpy_helper
 import nnviz.stats as stats_mod
 from nnviz.cli import main
 from nnviz.errors import ModelError
-from nnviz.loaders.weights import WeightTensor, iter_weights
+from nnviz.loaders import iter_weights
+from nnviz.loaders.weights import WeightTensor
 from nnviz.stats import collect, tensor_stats
 
 

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from nnviz.errors import NnvizError
 from nnviz.ir import Graph
 from nnviz.layout.model import EdgePath, GroupFrame, LabelLine, Layout, NodeBox
-from nnviz.passes.util import paused_gc
 from nnviz.theme import Theme, load_theme
+from nnviz.util import paused_gc
 
 # The tables the CLI choices, the API checks and the tests read. Each value is the
 # "module:function" that does the work, (graph, theme, direction=) -> Layout, imported when used.

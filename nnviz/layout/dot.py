@@ -13,10 +13,10 @@ import shutil
 import subprocess
 
 from nnviz.errors import NnvizError
+from nnviz.escape import quote
 from nnviz.ir import Graph
 from nnviz.layout.labels import box_size, fit_lines, node_lines
 from nnviz.layout.model import EdgePath, GroupFrame, Layout, NodeBox
-from nnviz.render.dot import quote
 from nnviz.theme import Theme
 
 PT = 72.0  # Graphviz inches -> points (= our px)

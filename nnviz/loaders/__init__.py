@@ -3,7 +3,7 @@
 One table, :data:`LOADERS`, says everything nnviz knows about an input family: its file
 extensions, how to recognise its first bytes, how to recognise a live object, and where its
 graph reader and weight readers live. ``draw``, ``summary``, ``diff`` (through :func:`load`) and
-``stats`` (through :func:`weights.iter_weights`) all dispatch through it, so a family is routed
+``stats`` (through :func:`iter_weights`) all dispatch through it, so a family is routed
 the same way by every command. Adding a loader: write ``nnviz/loaders/NAME.py`` with
 ``load_file`` (and ``load_object`` / weight readers if it has them) and add one ``Loader(...)``
 line below. The readers are named as ``"module:function"`` strings and imported only when used,
@@ -15,13 +15,16 @@ from __future__ import annotations
 import importlib
 import os
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nnviz.errors import ModelError, NnvizError
 from nnviz.ir import Graph
+
+if TYPE_CHECKING:  # the readers import numpy; `import nnviz` does not need it
+    from nnviz.loaders.weights import WeightTensor
 
 
 @dataclass(frozen=True)
@@ -211,6 +214,28 @@ def load(source: Any, **options: Any) -> Graph:
                                "model file path, an ONNX ModelProto, a keras.Model or a torch "
                                "nn.Module")
     return resolve(spec.load_object)(source, **options)
+
+
+def iter_weights(source: Any, trust_pickle: bool = False,
+                 **_: Any) -> Iterator[WeightTensor]:
+    """Weight tensors of a model file or live model object, one at a time.
+
+    Routed by :data:`LOADERS`, exactly as drawing routes it; the readers live in
+    :mod:`nnviz.loaders.weights` (or beside their loader) and yield ``WeightTensor``.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        check_file(path)
+        spec = loader_for(path)
+        if spec.file_weights is None:
+            raise ModelError(path, spec.no_weights)
+        yield from resolve(spec.file_weights)(path, trust_pickle=trust_pickle)
+        return
+    found = loader_for_object(source)
+    if found is None or found.object_weights is None:
+        raise ModelError(None, f"cannot read weights from an object of type "
+                               f"{type(source).__name__}")
+    yield from resolve(found.object_weights)(source)
 
 
 def _looks_like_spec(text: str) -> bool:

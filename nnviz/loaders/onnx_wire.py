@@ -169,11 +169,6 @@ def _strip_tensor(buf, start: int, end: int) -> bytes:
     return b"".join(parts)
 
 
-def strip_model_bytes(data) -> bytes:
-    """A ModelProto serialization (bytes-like) without large tensor payloads."""
-    return _strip(data, 0, len(data), _MODEL)
-
-
 def read_stripped(path: str | os.PathLike) -> bytes:
     """The ModelProto in ``path`` without large tensor payloads, read through mmap."""
     with open(Path(path), "rb") as fh:

@@ -34,28 +34,6 @@ class WeightTensor:
     values: Any  # a numpy array (possibly memory-mapped); read it chunk by chunk
 
 
-def iter_weights(source: Any, trust_pickle: bool = False, **_: Any) -> Iterator[WeightTensor]:
-    """Weight tensors of a model file or live model object, one at a time.
-
-    Routed by the loader table (:data:`nnviz.loaders.LOADERS`), exactly as drawing routes it.
-    """
-    from nnviz.loaders import check_file, loader_for, loader_for_object, resolve
-
-    if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        check_file(path)
-        spec = loader_for(path)
-        if spec.file_weights is None:
-            raise ModelError(path, spec.no_weights)
-        yield from resolve(spec.file_weights)(path, trust_pickle=trust_pickle)
-        return
-    found = loader_for_object(source)
-    if found is None or found.object_weights is None:
-        raise ModelError(None, f"cannot read weights from an object of type "
-                               f"{type(source).__name__}")
-    yield from resolve(found.object_weights)(source)
-
-
 # ---- ONNX -------------------------------------------------------------------------------
 def onnx_file(path: Path, trust_pickle: bool = False) -> Iterator[WeightTensor]:
     import onnx

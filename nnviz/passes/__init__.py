@@ -27,7 +27,8 @@ def annotate(graph: Graph, dims: dict[str, int] | None = None) -> Graph:
     from nnviz.passes.flops import count_flops_inplace
     from nnviz.passes.params import count_params_inplace
     from nnviz.passes.shapes import infer_shapes_inplace
-    from nnviz.passes.util import copy_graph, paused_gc
+    from nnviz.passes.util import copy_graph
+    from nnviz.util import paused_gc
 
     with paused_gc():
         g = copy_graph(graph)  # one copy; the three analyses then work on it in place
@@ -51,7 +52,8 @@ def _view_transforms(graph: Graph, options: ViewOptions, max_boxes: int | None,
     from nnviz.passes.collapse import auto_depth, collapse_groups_inplace
     from nnviz.passes.fold import fold_repeats_inplace, will_fold
     from nnviz.passes.noise import hide_noise
-    from nnviz.passes.util import copy_graph, paused_gc
+    from nnviz.passes.util import copy_graph
+    from nnviz.util import paused_gc
 
     with paused_gc():
         g = graph

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import gc
 import re
-from collections.abc import Iterator
 from typing import Any
 
 from nnviz.ir import Dim, Graph, Node, Param, Shape
@@ -125,25 +122,6 @@ def numel(shape: Shape) -> int | None:
             return None
         n *= d  # type: ignore[operator]
     return n
-
-
-@contextlib.contextmanager
-def paused_gc() -> Iterator[None]:
-    """Run a block with the cyclic garbage collector off (restored afterwards).
-
-    A 50k-node graph is ~1M small objects; the passes and writers allocate hundreds of
-    thousands more, and every generation-2 collection rescans them all: that was half of the
-    time of annotate, the view transforms and the SVG writer. These blocks create no
-    reference cycles worth collecting early, and the collector runs normally afterwards.
-    Nested use is fine: only the outermost block turns it back on.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def copy_graph(g: Graph) -> Graph:

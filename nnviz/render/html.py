@@ -28,7 +28,7 @@ from typing import Any
 from nnviz.ir import Graph, Node, Param, Tensor, format_shape
 from nnviz.layout.labels import box_size, fit_lines, node_lines
 from nnviz.layout.model import EdgePath, LabelLine, Layout, NodeBox
-from nnviz.text import FONT_FILES, _metrics
+from nnviz.text import FONT_FILES, metrics
 from nnviz.theme import Theme, load_theme, templates_dir
 
 # Unicode ranges kept in the inlined font subset: Latin, Greek, punctuation, arrows, math
@@ -718,7 +718,7 @@ def render_page(graph: Graph, layout: Layout, theme: Theme, engine: str | None =
     engine = engine or (layout.engine if layout.engine in ("layered", "dot") else "layered")
     direction = direction or layout.direction or "TB"
     data = _pack(graph, layout, theme, engine, direction, inline)
-    face = _metrics()["regular"]
+    face = metrics()["regular"]
     data["metrics"] = {"ascent": face["ascent"], "descent": face["descent"],
                        "upm": face["units_per_em"]}
     data["theme"] = _theme_for_page(theme)

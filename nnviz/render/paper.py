@@ -108,10 +108,3 @@ def paper_scene(graph: Graph, layout: Layout, theme: Theme) -> Scene:
     if layout.style == "blocks":
         return blocks_scene(graph, layout, theme)
     raise NnvizError(f"unknown drawing style '{layout.style}'")
-
-
-def render_svg(graph: Graph, layout: Layout, theme: Theme, embed_font: bool = False,
-               **options) -> str:
-    from nnviz.render.svg import scene_to_svg
-
-    return scene_to_svg(paper_scene(graph, layout, theme), embed_font=embed_font)

@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 
 from nnviz.ir import Graph
 from nnviz.layout.model import Layout
-from nnviz.render.scene import Circle, Item, Path, Rect, Scene, Text, build_scene, to_rgb
+from nnviz.render.build import build_scene
+from nnviz.render.scene import Circle, Item, Path, Rect, Scene, Text, to_rgb
 from nnviz.text import FONT_FILES
 from nnviz.theme import Theme
 
@@ -99,9 +100,9 @@ def _shape_ops(it: Item, page_h: float, s: float) -> str:
 
 def _in_font(text: str, bold: bool) -> str:
     """Characters DejaVu Sans has no glyph for (CJK, emoji) become '?' instead of blanks."""
-    from nnviz.text import _metrics
+    from nnviz.text import metrics
 
-    widths = _metrics()["bold" if bold else "regular"]["widths"]
+    widths = metrics()["bold" if bold else "regular"]["widths"]
     return "".join(ch if ord(ch) in widths or ch == " " else "?" for ch in text)
 
 

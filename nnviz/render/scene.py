@@ -341,19 +341,6 @@ def graph_scene(graph: Graph, layout: Layout, theme: Theme) -> Scene:
     return scene
 
 
-def build_scene(graph: Graph, layout: Layout, theme: Theme) -> Scene:
-    """The scene for any layout style (paper styles live in nnviz.render.paper)."""
-    if layout.style != "graph":
-        from nnviz.render.paper import paper_scene
-
-        scene = paper_scene(graph, layout, theme)
-    else:
-        scene = graph_scene(graph, layout, theme)
-    if graph.meta.get("overlay"):
-        add_overlay_legend(scene, graph.meta["overlay"], theme)
-    return scene
-
-
 OVERLAY_FLAG_STROKE = "#d1005f"
 
 

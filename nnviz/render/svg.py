@@ -10,10 +10,12 @@ from __future__ import annotations
 from xml.sax.saxutils import escape, quoteattr
 
 from nnviz.ir import Graph
-from nnviz.layout.model import EdgePath, Layout
-from nnviz.render.scene import Circle, Item, Path, Rect, Scene, Text, build_scene, clean_text
+from nnviz.layout.model import Layout
+from nnviz.render.build import build_scene
+from nnviz.render.scene import Circle, Item, Path, Rect, Scene, Text, clean_text
 from nnviz.text import FONT_FAMILY
 from nnviz.theme import Theme
+from nnviz.util import paused_gc
 
 # Number -> text memo: a big drawing repeats the same coordinates (columns, rows, sizes) tens
 # of thousands of times, and formatting a float costs several times a dict lookup. Cleared
@@ -33,11 +35,6 @@ def _f(v: float) -> str:
             _NUMBERS.clear()
         _NUMBERS[v] = s
     return s
-
-
-def _path_d(edge: EdgePath) -> str:
-    """SVG path data of a layout edge (kept for callers that draw edges themselves)."""
-    return _points_d(list(edge.points), edge.spline)
 
 
 def _points_d(pts: list[tuple[float, float]], spline: bool, closed: bool = False) -> str:
@@ -201,11 +198,5 @@ def scene_to_svg(scene: Scene, embed_font: bool = False) -> str:
 def render(graph: Graph, layout: Layout, theme: Theme, embed_font: bool = False,
            **options) -> str:
     """The SVG; ``embed_font`` adds the (subset) font so browsers need not have it."""
-    from nnviz.passes.util import paused_gc
-
     with paused_gc():  # ~1M short-lived scene objects and strings: see paused_gc
         return scene_to_svg(build_scene(graph, layout, theme), embed_font=embed_font)
-
-
-def render_graph_svg(graph: Graph, layout: Layout, theme: Theme) -> str:
-    return scene_to_svg(build_scene(graph, layout, theme))

@@ -13,6 +13,7 @@ import warnings
 
 from nnviz.ir import Graph
 from nnviz.layout.model import Layout
+from nnviz.render.build import build_scene
 from nnviz.render.scene import (
     Circle,
     Item,
@@ -20,7 +21,6 @@ from nnviz.render.scene import (
     Rect,
     Scene,
     Text,
-    build_scene,
     clean_text,
     to_rgb,
 )

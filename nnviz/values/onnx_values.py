@@ -47,8 +47,7 @@ def capture_onnx(path: str | Path, sample: Sample, *, graph: Graph | None = None
     ort = _ort()
     import onnx
 
-    from nnviz.loaders import load
-    from nnviz.loaders.weights import iter_weights
+    from nnviz.loaders import iter_weights, load
 
     path = Path(path)
     check_finite(sample)

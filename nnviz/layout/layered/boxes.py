@@ -13,8 +13,8 @@ from itertools import repeat
 from nnviz.ir import Graph
 from nnviz.layout.labels import box_size, fit_lines, font_size, node_lines
 from nnviz.layout.model import LabelLine
-from nnviz.text import _metrics as text_metrics
 from nnviz.text import line_height, text_width, truncate
+from nnviz.text import metrics as text_metrics
 from nnviz.theme import Theme
 
 WIDTH_GRID = 8.0  # px
