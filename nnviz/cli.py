@@ -399,6 +399,30 @@ def stats_cmd(model: str, fmt: str, strict: bool, **kw: Any) -> None:
         sys.exit(3)
 
 
+@main.command("grads", help="Gradient flow chart: mean and max |grad| per layer, in forward "
+                            "order, on a log scale; vanishing/exploding layers marked.\n\n"
+                            "\b\nExamples:\n  nnviz grads pkg.models:net --input-shape 8,3,32,32 "
+                            "-o flow.svg\n  nnviz grads model.pt2 --sample x.npz --format csv")
+@click.argument("model")
+@click.option("-o", "--output", default=None, type=click.Path(dir_okay=False),
+              help="Chart (.svg .png .pdf) or rows (.json .csv .md); default: a table.")
+@click.option("--format", "fmt", default=None,
+              type=click.Choice(["table", "json", "csv", "markdown", "svg", "png", "pdf"]),
+              help="Force the output format.")
+@sample_options
+@load_options
+def grads_cmd(model: str, output: str | None, fmt: str | None, **kw: Any) -> None:
+    def body() -> None:
+        from nnviz.values import capture
+        from nnviz.values.gradflow import write_grad_flow
+
+        graph = capture(model, **_capture_kwargs(kw))
+        _echo_values(graph)
+        write_grad_flow(graph, output, fmt)
+
+    run_guarded(body, kw.get("debug", False))
+
+
 @main.command("view", help="Write the interactive HTML viewer to a temp file and open it.")
 @click.argument("model")
 @click.option("--theme", default=None, help="Theme name or JSON file.")

@@ -353,3 +353,78 @@ def test_onnx_wrong_sample_shape_is_one_sentence(tmp_path):
             "--sample", tmp_path / "x.npy")
     assert r.exit_code == 1 and "x.npy: input" in r.output and "expects" in r.output, r.output
     assert not out.exists()
+
+
+# ---- gradient flow chart ------------------------------------------------------------------
+def test_grads_rows_in_forward_order_with_vanishing_marked(tmp_path, in_tests):
+    out = tmp_path / "flow.json"
+    r = run("grads", "values_models:sigmoid20", "--input-shape", "8,16", "-o", out)
+    assert r.exit_code == 0, r.output
+    doc = json.loads(out.read_text())
+    layers = doc["layers"]
+    assert [row["layer"] for row in layers] == [str(i) for i in range(0, 41, 2)]
+    assert "vanishing" in layers[0]["flags"] and not layers[-1]["flags"]
+    means = [row["mean_abs"] for row in layers]
+    assert means[0] < means[-1] * 1e-6  # the first layers get almost nothing
+    assert "mean of the output" in doc["note"]
+
+
+@pytest.mark.parametrize("ext", ["svg", "png", "pdf", "csv", "md"])
+def test_grads_every_output_format(tmp_path, in_tests, ext):
+    out = tmp_path / f"flow.{ext}"
+    r = run("grads", "values_models:exploding", "--input-shape", "4,32", "-o", out)
+    assert r.exit_code == 0, r.output
+    data = out.read_bytes()
+    assert data
+    if ext == "svg":
+        assert b"exploding" in data and b"Gradient flow" in data
+    if ext == "csv":
+        assert data.decode().splitlines()[0].startswith("layer,op,mean_abs_grad")
+
+
+def test_grads_without_gradients_is_one_sentence(tmp_path):
+    pytest.importorskip("onnxruntime", reason="ONNX values need the 'values' extra")
+    out = tmp_path / "flow.svg"
+    r = run("grads", HERE.parent / "examples" / "mlp.onnx", "-o", out)
+    assert r.exit_code == 1 and "no gradients" in r.output
+    assert not out.exists()
+
+
+# ---- Keras --------------------------------------------------------------------------------
+def _keras():
+    import os
+
+    os.environ.setdefault("KERAS_BACKEND", "torch")  # must precede the first keras import
+    keras = pytest.importorskip("keras", reason="Keras values need the 'keras' extra")
+    if keras.backend.backend() != "torch":
+        pytest.skip("Keras gradients are computed on the torch backend")
+    return keras
+
+
+def test_keras_values_equal_a_direct_run(tmp_path):
+    keras = _keras()
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu",
+                                                                     name="d1"),
+                              keras.layers.Dense(4, activation="sigmoid", name="d2")])
+    path = tmp_path / "m.keras"
+    model.save(path)
+    x = np.random.default_rng(0).standard_normal((5, 8)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    graph = capture(str(path), sample=str(tmp_path / "x.npy"))
+    values = graph.meta["values"]
+    h = keras.ops.convert_to_numpy(keras.Model(model.inputs, model.layers[0].output)(x))
+    assert values["tensors"]["d1:0"]["act"]["std"] == pytest.approx(float(h.std()), rel=1e-5)
+    assert "saturated" in values["tensors"]["d2:0"]["act"]
+    # gradients on the torch backend: the kernel's gradient equals torch autograd's
+    import torch
+
+    xt = torch.from_numpy(x)
+    with torch.enable_grad():
+        out = model(xt, training=False)
+        (g,) = torch.autograd.grad(out.mean(), [model.layers[1].kernel.value])
+    assert values["params"]["d2/kernel"]["grad"]["norm"] == pytest.approx(float(g.norm()),
+                                                                           rel=1e-4)
+    out = tmp_path / "k.svg"
+    draw(graph, out, overlay={"overlay": "gradients"})
+    assert "gradients: norm" in out.read_text()
