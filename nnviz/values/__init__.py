@@ -162,7 +162,7 @@ def _dispatch(model: Any, smp: Sample | None, input_shape: Any, input_dtype: str
             raise ModelError(path, "file not found")
         if path.is_dir():
             raise ModelError(path, "is a directory, not a model file")
-        kind = loader_for(path)
+        kind = loader_for(path).name
         if kind == "onnx":
             from nnviz.loaders import load
             from nnviz.values.onnx_values import capture_onnx
