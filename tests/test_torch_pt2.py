@@ -130,7 +130,7 @@ def test_resnet18_pt2_counts_and_boxes(resnet18_pt2):
 
     model, program, path = resnet18_pt2
     g = load_file(path)
-    assert g.name == "ResNet" and g.meta["framework"] == "pytorch"
+    assert g.name == "ResNet" and g.meta["framework"] == "torch"
     assert g.total_params == R.RESNET18_PARAMS == R.param_count(model)
     assert role_total(g, "buffer") == R.RESNET18_BUFFERS
     # Each call of a module is its own box: BasicBlock calls self.relu twice.

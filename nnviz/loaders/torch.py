@@ -382,7 +382,7 @@ def _load_pt2(path: Path, aten: bool) -> Graph:
         raise ModelError(path, f"is a damaged .pt2 archive ({exc})") from None
     graph = build_graph(trace, aten=aten)
     version = trace.meta.get("torch_version")
-    graph.meta.update({"framework": "pytorch", "capture": "torch.export",
+    graph.meta.update({"framework": "torch", "capture": "torch.export",
                        "producer": f"torch {version}" if version else "torch.export",
                        "file": str(path)})
     return graph

@@ -230,7 +230,7 @@ def capture_module(module: Any, sample: Sample, *, target: Any = None, loss: str
         if tid in col.act_grads:
             tensors[tid]["grad"] = col.act_grads[tid]
     graph.meta["values"] = {
-        "framework": "pytorch", "capture": "one eager run with forward hooks",
+        "framework": "torch", "capture": "one eager run with forward hooks",
         "sample": sample.origin, "gradients": bool(grads and note.startswith("loss")),
         "loss": note, "tensors": tensors, "params": params,
     }
@@ -354,7 +354,7 @@ def capture_exported(ep: Any, sample: Sample, *, target: Any = None, loss: str |
         if tid in col.act_grads:
             tensors[tid]["grad"] = col.act_grads[tid]
     graph.meta["values"] = {
-        "framework": "pytorch", "capture": "torch.fx.Interpreter over the exported program",
+        "framework": "torch", "capture": "torch.fx.Interpreter over the exported program",
         "sample": sample.origin, "gradients": bool(grads and note.startswith("loss")),
         "loss": note, "tensors": tensors, "params": params,
     }
