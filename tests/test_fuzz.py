@@ -337,6 +337,35 @@ def test_damaged_torchscript(tmp_path: Path) -> None:
         try_all("torchscript", case, tmp_path, commands=("draw",))
 
 
+TFL_INT8 = Path(__file__).resolve().parent / "fixtures" / "tflite" / "mobilenet_mini_int8.tflite"
+TFL_WHILE = TFL_INT8.parent / "while_loop.tflite"
+
+
+@pytest.mark.parametrize("model", [TFL_INT8, TFL_WHILE], ids=lambda p: p.name)
+def test_damaged_tflite(model: Path, tmp_path: Path) -> None:
+    """Flatbuffer offsets point anywhere once damaged: one sentence, never a hang."""
+    pytest.importorskip("tflite", reason="the .tflite reader needs the 'tflite' extra")
+    data = model.read_bytes()
+    case = tmp_path / "intact.tflite"
+    case.write_bytes(data)
+    assert try_all("tflite", case, tmp_path) == ["ok", "ok", "ok"]  # the baseline draws
+    for off in truncations(data, scale(8, 80), seed=17):
+        case = tmp_path / f"cut{off}.tflite"
+        case.write_bytes(data[:off])
+        try_all("tflite", case, tmp_path, commands=("draw", "stats"))
+    for i, variant in enumerate(bit_flips(data, scale(10, 120), flips=3, seed=19)):
+        case = tmp_path / f"flip{i}.tflite"
+        case.write_bytes(variant)
+        try_all("tflite", case, tmp_path, commands=("draw", "stats"))
+    # the root table offset and a vector length pointed at the end of the file
+    for label, pos in (("root", 0), ("vtable", 8)):
+        variant = bytearray(data)
+        variant[pos:pos + 4] = (len(data) - 2).to_bytes(4, "little")
+        case = tmp_path / f"{label}.tflite"
+        case.write_bytes(bytes(variant))
+        try_all("tflite", case, tmp_path, commands=("draw", "stats"))
+
+
 # ---- wrong extensions and empty files ---------------------------------------------------------
 
 EXTS = [".onnx", ".keras", ".h5", ".pt2", ".pt", ".pth", ".json", ".bin", ""]

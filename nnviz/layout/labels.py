@@ -42,7 +42,9 @@ def display_name(node: Node) -> str:
 
 def node_lines(graph: Graph, node: Node) -> list[LabelLine]:
     badge = f" \u00d7{node.meta['repeat']}" if node.meta.get("repeat") else ""
-    lines = [LabelLine(node.op + badge, "title")]
+    # meta "fused": activations a runtime fused into the op (TFLite CONV_2D + RELU6)
+    fused = "".join(f" + {a}" for a in node.meta.get("fused", ()) if isinstance(a, str))
+    lines = [LabelLine(node.op + fused + badge, "title")]
     short = display_name(node)
     if short:
         lines.append(LabelLine(short, "name"))
@@ -65,6 +67,9 @@ def node_lines(graph: Graph, node: Node) -> list[LabelLine]:
     if shared:  # a tied weight: the same numbers on several boxes are counted once
         others = sorted({o for names in shared.values() for o in names})
         lines.append(LabelLine("shared with " + ", ".join(others), "detail"))
+    note = node.meta.get("note")  # one short loader fact, e.g. the output's quantization
+    if isinstance(note, str) and note:
+        lines.append(LabelLine(note, "detail"))
     lines.extend(overlay_lines(node))
     return lines
 
