@@ -269,7 +269,7 @@ def test_recursive_code_is_refused(tmp_path: Path) -> None:
 
 
 def test_pickle_reader_rejects_garbage() -> None:
-    for data in (b"", b"\x80\x02", b"\x80\x02(t.extra", b"\xff", b"\x80\x02h\x05."):
+    for data in (b"", b"\x80\x02", b"\x80\x02(.", b"\xff", b"\x80\x02h\x05.", b"\x80\x02t."):
         with pytest.raises(pd.PickleDataError):
             pd.loads(data)
     assert pd.loads(pickle.dumps([1, "a", 2.5, None, True, (1, 2), {"k": b"v"}], 5)) == \
