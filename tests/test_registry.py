@@ -28,7 +28,8 @@ render = importlib.import_module("nnviz.render")
 
 FILES = {"onnx": EXAMPLES / "mlp.onnx", "keras": EXAMPLES / "keras_resnet_mini.keras",
          "torch": EXAMPLES / "torch_hybrid.pt2",
-         "torchscript": Path(__file__).parent / "fixtures" / "torchscript" / "gated_scripted.pt"}
+         "torchscript": Path(__file__).parent / "fixtures" / "torchscript" / "gated_scripted.pt",
+         "tflite": Path(__file__).parent / "fixtures" / "tflite" / "mobilenet_mini_int8.tflite"}
 
 
 def test_loader_table_is_consistent() -> None:

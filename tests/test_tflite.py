@@ -34,10 +34,10 @@ MOBILENET_PARAMS = (3 * 3 * 3 * 8 + 8) + (9 * 8 + 8) + (8 * 16 + 16) + (9 * 16 +
 
 @pytest.mark.parametrize("path", ALL, ids=lambda p: p.name)
 def test_routed_by_extension_and_by_identifier(path: Path, tmp_path: Path) -> None:
-    assert loader_for(path) == "tflite"
+    assert loader_for(path).name == "tflite"
     renamed = tmp_path / "model.bin"
     renamed.write_bytes(path.read_bytes())
-    assert loader_for(renamed) == "tflite"
+    assert loader_for(renamed).name == "tflite"
 
 
 def test_quantized_mobilenet() -> None:

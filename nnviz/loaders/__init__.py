@@ -63,7 +63,9 @@ def _zip_names(path: Path) -> list[str] | None:
     try:
         with zipfile.ZipFile(path) as zf:
             return zf.namelist()
-    except (zipfile.BadZipFile, OSError):
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError):
+        # a damaged central directory also raises UnicodeDecodeError (a member name that is
+        # not UTF-8) or ValueError: not a zip we can read, the loader then says why
         return None
 
 
@@ -95,6 +97,10 @@ def _is_torch_object(obj: Any) -> bool:
         (type(obj).__module__ or "").startswith("torch")
 
 
+def _is_tflite_file(path: Path, head: bytes) -> bool:
+    return head[4:8] == b"TFL3"  # the flatbuffer file identifier of the TFLite schema
+
+
 def _is_onnx_file(path: Path, head: bytes) -> bool:
     return head[:1] == b"\x08"  # protobuf field 1 (ir_version), varint: an ONNX ModelProto
 
@@ -117,6 +123,8 @@ LOADERS: tuple[Loader, ...] = (
     Loader("torch", (".pt2", ".pt", ".pth"), "nnviz.loaders.torch:load_file",
            _is_torch_file, _is_torch_object, "nnviz.loaders.torch:load_object",
            "nnviz.loaders.weights:torch_file", "nnviz.loaders.weights:torch_object"),
+    Loader("tflite", (".tflite",), "nnviz.loaders.tflite:load_file", _is_tflite_file,
+           file_weights="nnviz.loaders.tflite:iter_weights"),
     Loader("onnx", (".onnx",), "nnviz.loaders.onnx:load_file",
            _is_onnx_file, _is_onnx_object, "nnviz.loaders.onnx:load_model_proto",
            "nnviz.loaders.weights:onnx_file", "nnviz.loaders.weights:onnx_object"),

@@ -439,7 +439,7 @@ def load_file(path: str | Path, **_: Any) -> Graph:
         r.close()
 
 
-def iter_weights(path: str | Path) -> Iterator[Any]:
+def iter_weights(path: str | Path, trust_pickle: bool = False) -> Iterator[Any]:
     """Every constant tensor with data (weights, biases), one buffer at a time.
 
     Quantized tensors are dequantized with their scale and zero point so statistics are in the
