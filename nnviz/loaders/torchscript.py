@@ -27,6 +27,7 @@ constants.
 from __future__ import annotations
 
 import ast
+import math
 import re
 import zipfile
 from collections.abc import Iterator
@@ -498,6 +499,7 @@ class _Interp:
         self.calls: dict[tuple[str, ...], int] = {}
         self.counters: dict[tuple[str, ...], int] = {}
         self.steps = 0
+        self.shape_graph = Graph(meta={"framework": "torch"})
 
     # ---- bookkeeping --------------------------------------------------------------------
     def tick(self) -> None:
@@ -525,6 +527,30 @@ class _Interp:
         for t in node.outputs:
             self.producer[t] = node
             self.tensors.setdefault(t, Tensor(t))
+        self.infer(node)
+
+    def infer(self, node: Node) -> None:
+        """Output shapes as the node is made, so later ``torch.size(x, d)`` calls (how traced
+        code computes view sizes) become numbers and the shapes flow on."""
+        outs = [self.tensors[t] for t in node.outputs]
+        if not outs or all(t.shape is not None for t in outs):
+            return
+        ins = [self.tensors[t].shape if t in self.tensors else None for t in node.inputs]
+        shapes: tuple = ()
+        try:
+            shapes = _torch_shapes(node, ins)
+            if shapes is None:
+                from nnviz.passes.shapes import output_shapes
+
+                shapes = output_shapes(self.shape_graph, node, ins)
+        except (ValueError, TypeError, IndexError, KeyError, ZeroDivisionError, OverflowError):
+            shapes = ()
+        dtype = self.tensors[node.inputs[0]].dtype if node.inputs and \
+            node.inputs[0] in self.tensors else None
+        for t, shape in zip(outs, shapes or (), strict=False):
+            if t.shape is None and shape is not None:
+                t.shape = tuple(shape)
+                t.dtype = t.dtype or dtype
 
     def param(self, pv: PV) -> Param:
         name = self.param_names.setdefault(pv.info.ident, pv.name)
@@ -631,8 +657,9 @@ class _Interp:
             new = nid if i == 0 else f"{nid}:{i}"
             mapping[t.tid] = new
             outputs.append(new)
-        for t in outputs:
-            self.tensors[t] = Tensor(t)
+        for old, new in mapping.items():  # the box's outputs have the inner ops' shapes
+            src = self.tensors.get(old) or Tensor(old)
+            self.tensors[new] = Tensor(new, src.shape, src.dtype)
         node = Node(id=nid, op=mv.mod.short, kind=kind, name=path, attrs=attrs, inputs=inputs,
                     outputs=outputs, params=params, group=group[:-1],
                     meta={"class": mv.mod.clean, "ops": len(sink)})
@@ -730,6 +757,7 @@ class _Interp:
             node.outputs.append(tid)
             self.producer[tid] = node
             self.tensors.setdefault(tid, Tensor(tid))
+            self.infer(node)  # split/chunk: each new output gets its part's shape
         return TV(node.outputs[i])
 
     def subgroup(self, frame: _Frame, base: str, op: str, attrs: dict | None = None
@@ -952,6 +980,18 @@ class _Interp:
         tensors = [v for v in flat if isinstance(v, TV)]
         params = [v for v in flat if isinstance(v, PV)]
         base = name.split(".")[-1]
+        if name in ("size", "dim", "numel") and args and isinstance(args[0], TV):
+            shape = self.tensors[args[0].tid].shape if args[0].tid in self.tensors else None
+            if shape is not None and all(isinstance(d, int) for d in shape):
+                if name == "dim":
+                    return len(shape)
+                if name == "numel":
+                    return math.prod(shape)
+                if len(args) == 1:
+                    return list(shape)
+                if isinstance(args[1], int) and -len(shape) <= args[1] < len(shape):
+                    return shape[args[1]]
+            return UNK
         if name in _SCALAR_RESULT or (not tensors and not params and name not in _CREATE):
             return _scalar(name, args)
         opname = f"{ns}::{name}"
@@ -984,6 +1024,70 @@ class _Interp:
         if name in _MULTI_OUT and not (name in ("max", "min") and len(args) < 2):
             return Multi(nid)
         return TV(nid)
+
+
+_SAME_KINDS = ("activation", "norm", "elementwise")
+
+
+def _torch_shapes(node: Node, ins: list[Any]) -> tuple | None:
+    """Shape rules for TorchScript ops and modules the shared pass does not know; None when
+    the shared pass should decide."""
+    x = ins[0] if ins else None
+    a = node.attrs
+    op = node.op
+    if x is None:
+        if op == "aten::arange" and isinstance(a.get("arg0"), int):
+            return ((a["arg0"],),)
+        return None
+    rank = len(x)
+
+    def axis(v: Any) -> int | None:
+        if not isinstance(v, int) or not -rank <= v < rank:
+            return None
+        return v % rank
+
+    if op == "aten::slice":
+        d = axis(a.get("dim", 0))
+        start, end, step = a.get("start", 0), a.get("end"), a.get("step", 1)
+        if d is None or not isinstance(x[d], int) or not isinstance(step, int) or step <= 0:
+            return (None,)
+        start = 0 if start is None else start
+        end = x[d] if end is None or not isinstance(end, int) else end
+        if not isinstance(start, int):
+            return (None,)
+        lo, hi, _ = slice(start, end, step).indices(x[d])
+        n = max(0, (hi - lo + step - 1) // step)
+        return (tuple(x[:d]) + (n,) + tuple(x[d + 1:]),)
+    if op == "aten::select":
+        d = axis(a.get("dim"))
+        return (None,) if d is None else (tuple(x[:d]) + tuple(x[d + 1:]),)
+    if op in ("aten::split", "aten::chunk"):
+        d = axis(a.get("dim", 0))
+        size = a.get("split_size") if op == "aten::split" else None
+        if d is None or not isinstance(x[d], int):
+            return None
+        if op == "aten::chunk" and isinstance(a.get("chunks"), int) and a["chunks"] > 0:
+            size = -(-x[d] // a["chunks"])
+        if not isinstance(size, int) or size <= 0:
+            return None
+        parts = [min(size, x[d] - i) for i in range(0, x[d], size)][:len(node.outputs)]
+        return tuple(tuple(x[:d]) + (p,) + tuple(x[d + 1:]) for p in parts)
+    if op == "aten::expand" and isinstance(a.get("size"), list):
+        size = a["size"]
+        if len(size) >= rank and all(isinstance(s, int) for s in size):
+            lead = len(size) - rank
+            return (tuple(size[i] if size[i] != -1 else x[i - lead] for i in range(len(size))),)
+        return None
+    if op == "aten::scaled_dot_product_attention" and len(ins) >= 3 and ins[2] is not None:
+        return (tuple(x[:-1]) + (ins[2][-1],),)
+    if op in ("aten::contiguous", "aten::to", "aten::dropout", "aten::clone", "aten::detach"):
+        return (x,)
+    if op == "Conv1D" and node.params and node.params[0].shape and \
+            len(node.params[0].shape) == 2:  # transformers' Conv1D: a linear with (in, out)
+        return (tuple(x[:-1]) + (node.params[0].shape[1],),)
+    if not op.startswith(("aten::", "prim::")) and node.kind in _SAME_KINDS:
+        return (x,)  # a leaf module that keeps its input's shape (GELU, LayerNorm, Dropout)
+    return None
 
 
 _SKIP = object()
