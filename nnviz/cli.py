@@ -371,9 +371,23 @@ def summary_cmd(model: str, fmt: str, output: str | None, **kw: Any) -> None:
               type=click.Choice(["table", "json", "markdown"]))
 @click.option("-o", "--output", default=None, type=click.Path(dir_okay=False),
               help="Write a drawing of the differences (.svg/.png/.html) or the report.")
+@click.option("--weights", "weights", is_flag=True,
+              help="Compare weight values of two checkpoints of one architecture: colour "
+                   "each layer by ||W_new - W_old|| / ||W_old||, list frozen and most-changed "
+                   "layers.")
+@click.option("--model", "arch", default=None, metavar="PKG.MODULE:FACTORY",
+              help="--weights of two state-dict .pt files: the model to draw them on.")
 @load_options
-def diff_cmd(old: str, new: str, fmt: str, output: str | None, **kw: Any) -> None:
+def diff_cmd(old: str, new: str, fmt: str, output: str | None, weights: bool,
+             arch: str | None, **kw: Any) -> None:
     def body() -> int:
+        if weights:
+            from nnviz.values.wdiff import diff_weights
+
+            return diff_weights(old, new, output=output, fmt=fmt, model=arch,
+                                load_options=_loader_kwargs(kw))
+        if arch:
+            raise click.UsageError("--model goes with --weights")
         from nnviz.diff import diff_models
 
         return diff_models(old, new, fmt=fmt, output=output, load_options=_loader_kwargs(kw))

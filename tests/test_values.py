@@ -428,3 +428,50 @@ def test_keras_values_equal_a_direct_run(tmp_path):
     out = tmp_path / "k.svg"
     draw(graph, out, overlay={"overlay": "gradients"})
     assert "gradients: norm" in out.read_text()
+
+
+# ---- two checkpoints ------------------------------------------------------------------------
+def test_diff_weights_only_the_trained_layer_changes(tmp_path, in_tests):
+    model = vm.four_layers()
+    torch.save(model.state_dict(), tmp_path / "old.pt")
+    for p in model.parameters():
+        p.requires_grad_(False)
+    trained = model[2]  # the second Linear
+    for p in trained.parameters():
+        p.requires_grad_(True)
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    for _ in range(3):
+        opt.zero_grad()
+        model(torch.randn(16, 8)).pow(2).mean().backward()
+        opt.step()
+    torch.save(model.state_dict(), tmp_path / "new.pt")
+    out = tmp_path / "change.svg"
+    r = run("diff", tmp_path / "old.pt", tmp_path / "new.pt", "--weights", "--model",
+            "values_models:four_layers", "--input-shape", "2,8", "--capture", "hooks", "-o", out)
+    assert r.exit_code == 0, r.output
+    assert "frozen (3): 0, 4, 6" in r.output
+    assert "most changed: 2" in r.output
+    svg = out.read_text()
+    assert "relative weight change" in svg and "most changed" in svg and "frozen" in svg
+    js = tmp_path / "change.json"
+    r = run("diff", tmp_path / "old.pt", tmp_path / "new.pt", "--weights", "--model",
+            "values_models:four_layers", "--input-shape", "2,8", "--capture", "hooks", "-o", js)
+    doc = json.loads(js.read_text())
+    changes = {row["layer"]: row["change"] for row in doc["layers"]}
+    w_old = torch.load(tmp_path / "old.pt")
+    w_new = model.state_dict()
+    expect = math.sqrt(sum(float((w_new[k] - w_old[k]).norm()) ** 2 for k in ("2.weight",
+                                                                              "2.bias")))
+    expect /= math.sqrt(sum(float(w_old[k].norm()) ** 2 for k in ("2.weight", "2.bias")))
+    assert changes["2"] == pytest.approx(expect, rel=1e-5)
+    assert [k for k, v in changes.items() if v] == ["2"]
+
+
+def test_diff_weights_of_different_architectures_is_one_sentence(tmp_path, in_tests):
+    torch.save(vm.mlp(8, 2).state_dict(), tmp_path / "a.pt")
+    torch.save(vm.mlp(16, 2).state_dict(), tmp_path / "b.pt")
+    out = tmp_path / "c.svg"
+    r = run("diff", tmp_path / "a.pt", tmp_path / "b.pt", "--weights", "--model",
+            "values_models:four_layers", "--input-shape", "2,8", "--capture", "hooks", "-o", out)
+    assert r.exit_code == 1 and "same architecture" in r.output, r.output
+    assert not out.exists()

@@ -89,3 +89,8 @@ class SmallCNN(nn.Module):
         h = self.relu(self.bn1(self.conv1(x)))
         h = h + self.conv2(h)
         return torch.sigmoid(self.fc(self.pool(h).flatten(1)))
+
+
+def four_layers() -> nn.Sequential:
+    """fc0..fc3 with ReLUs, a fixed init: the checkpoints of the weight-diff test."""
+    return mlp(8, 3)

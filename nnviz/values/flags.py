@@ -39,7 +39,8 @@ _RELU_FAMILY = {"relu", "relu6", "threshold", "relu_"}
 BADGES = {"nan-origin": "NaN origin", "inf-origin": "Inf origin", "weight-nan": "NaN weight",
           "weight-inf": "Inf weight", "grad-nan": "NaN grad", "dead": "dead",
           "exploding": "exploding", "vanishing": "vanishing", "saturated": "saturated",
-          "weight-all-zero": "zero weight", "weight-exploding": "huge weight"}
+          "weight-all-zero": "zero weight", "weight-exploding": "huge weight",
+          "most-changed": "most changed", "frozen": "frozen"}
 
 
 def badge(flags: list[str]) -> str:

@@ -24,7 +24,7 @@ from nnviz.values.flags import badge, node_grad
 from nnviz.values.stats import merge
 
 OVERLAYS = ("activations", "gradients", "weights")
-METRICS = ("std", "absmax", "zeros", "norm", "ratio", "mean", "absmean")
+METRICS = ("std", "absmax", "zeros", "norm", "ratio", "mean", "absmean", "change")
 DEFAULT_METRIC = {"activations": "std", "gradients": "norm", "weights": "norm"}
 
 # Samples of matplotlib's viridis and cividis (perceptually uniform, colour-blind safe).
@@ -92,6 +92,10 @@ def node_value(node: Node, values: dict[str, Any], overlay: str, metric: str
     if metric == "ratio":
         _, ratio = node_grad(node, params)
         return ratio, None
+    if metric == "change":  # `nnviz diff --weights`: ||W_new - W_old|| / ||W_old||
+        from nnviz.values.wdiff import layer_change
+
+        return layer_change(node, params), None
     if overlay == "weights":
         rec = merge([params.get(p.name, {}).get("weight") for p in node.params])
     else:
@@ -121,6 +125,8 @@ def apply_overlay(graph: Graph, overlay: str, metric: str | None = None,
     metric = metric or DEFAULT_METRIC[overlay]
     if metric not in METRICS:
         raise NnvizError(f"unknown metric '{metric}'; use one of {', '.join(METRICS)}")
+    if metric == "change" and overlay != "weights":
+        raise NnvizError("--metric change (between two checkpoints) goes with --overlay weights")
     if metric == "ratio" and overlay == "activations":
         raise NnvizError("--metric ratio (gradient / weight norm) goes with --overlay "
                          "gradients or weights")
@@ -141,15 +147,18 @@ def apply_overlay(graph: Graph, overlay: str, metric: str | None = None,
     positive = [v for v in nums if v > 0]
     lo = min(nums) if nums else 0.0
     hi = max(nums) if nums else 1.0
-    use_log = bool(positive) and metric != "zeros" and lo > 0 and \
+    # Log scale when the positive values span more than two decades; zeros (a dead layer's
+    # gradient, a frozen layer's change) then take the bottom colour.
+    use_log = bool(positive) and metric != "zeros" and min(nums) >= 0 and \
         max(positive) / min(positive) > 100
     if use_log:
+        lo = min(positive)
         llo, lhi = math.log10(lo), math.log10(hi)
     flagged = []
     for node in graph.nodes.values():
         v = found[node.id]
-        if v is None:
-            fill = NO_VALUE_FILL
+        if v is None or (use_log and v <= 0):
+            fill = NO_VALUE_FILL if v is None else color_at(0.0, colormap)
         else:
             if use_log:
                 t = (math.log10(v) - llo) / (lhi - llo) if lhi > llo else 0.5
@@ -167,7 +176,9 @@ def apply_overlay(graph: Graph, overlay: str, metric: str | None = None,
             flagged.append({"id": node.id, "label": node.name or node.op, "flags": f})
     what = {"activations": "activation", "gradients": "gradient of the output",
             "weights": "weights"}[overlay]
-    title = f"{overlay}: {metric}" if metric != "ratio" else f"{overlay}: |grad| / |weight|"
+    title = {"ratio": f"{overlay}: |grad| / |weight|",
+             "change": "relative weight change |W_new - W_old| / |W_old|"}.get(
+        metric, f"{overlay}: {metric}")
     graph.meta["overlay"] = {
         "kind": overlay, "metric": metric, "title": title, "what": what,
         "lo": lo, "hi": hi, "log": use_log, "colormap": colormap,
