@@ -75,7 +75,8 @@ def draw(model: Any, output: str | os.PathLike | None = None, *, fmt: str | None
          theme: str | Theme | None = None,
          style: str = "graph", view: ViewOptions | None = None,
          load_options: dict | None = None, force: bool = False,
-         overlay: dict | None = None, **render_options: Any) -> Drawing:
+         overlay: dict | None = None, proportions: str | None = None,
+         **render_options: Any) -> Drawing:
     """Load ``model`` (path, live object or Graph), lay it out and, if given, write ``output``.
 
     Extra keyword arguments that are loader options (``example_input``, ``input_shape``,
@@ -83,6 +84,7 @@ def draw(model: Any, output: str | os.PathLike | None = None, *, fmt: str | None
     Graphs of more than MAX_DRAWN_NODES boxes are refused unless ``force`` is set.
     ``overlay`` ({"overlay": "activations", "metric": "std", "colormap": "viridis"}) colours
     the boxes by values captured with ``nnviz.values.capture`` (the graph passed in).
+    ``proportions`` (linear, sqrt, log) scales the paper styles' box and column sizes.
     """
     # Graphs read top to bottom; the paper styles (like NN-SVG and PlotNeuralNet) left to right.
     direction = (direction or ("TB" if style == "graph" else "LR")).upper()
@@ -119,7 +121,8 @@ def draw(model: Any, output: str | os.PathLike | None = None, *, fmt: str | None
         )
     theme = theme if isinstance(theme, Theme) else load_theme(theme)
     def layout_fn() -> Layout:
-        return _layout(graph, engine=engine, direction=direction, theme=theme, style=style)
+        return _layout(graph, engine=engine, direction=direction, theme=theme, style=style,
+                       proportions=proportions)
 
     if viewer:
         drawing = Drawing(graph, None, theme, {"engine": engine, "direction": direction.upper(),

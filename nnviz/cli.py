@@ -228,6 +228,9 @@ def _format_warning(message: Any, category: Any, filename: str, lineno: int,
 @click.option("--style", default="graph", show_default=True,
               type=click.Choice(list(STYLES)),
               help="Graph drawing, or a paper style: 3-D blocks or neuron diagram.")
+@click.option("--proportions", default=None, type=click.Choice(["sqrt", "linear", "log"]),
+              help="Paper styles: how box and column sizes follow tensor sizes "
+                   "(default sqrt; clamped so small maps stay visible).")
 @click.option("--dpi", type=float, default=None, help="PNG resolution (default 96).")
 @click.option("--scale", type=float, default=None, help="PNG scale factor.")
 @click.option("--tikz-snippet", is_flag=True, help="TikZ: write only the tikzpicture.")
@@ -251,7 +254,8 @@ def _format_warning(message: Any, category: Any, filename: str, lineno: int,
 @view_options
 @load_options
 def draw_cmd(models: tuple[str, ...], output: str, fmt: str | None, engine: str, direction: str,
-             theme: str | None, style: str, dpi: float | None, scale: float | None,
+             theme: str | None, style: str, proportions: str | None, dpi: float | None,
+             scale: float | None,
              tikz_snippet: bool, embed_font: bool, force: bool, jobs: int | None,
              overlay: str | None, metric: str | None, colormap: str, **kw: Any) -> None:
     import glob
@@ -272,7 +276,8 @@ def draw_cmd(models: tuple[str, ...], output: str, fmt: str | None, engine: str,
     if overlay is None and (metric or kw.get("sample") or kw.get("target")):
         raise click.UsageError("--metric, --sample and --target go with --overlay")
     options = dict(engine=engine, direction=direction, theme=theme, style=style,
-                   view=_view(kw), load_options=_loader_kwargs(kw), force=force, **render_opts)
+                   view=_view(kw), load_options=_loader_kwargs(kw), force=force,
+                   proportions=proportions, **render_opts)
     if len(models) > 1 or glob.has_magic(models[0]):
         if overlay is not None:
             raise click.UsageError("--overlay draws one model at a time")

@@ -77,9 +77,16 @@ def test_neurons_columns_caps_and_connections(direction: str) -> None:
     assert [c["id"] for c in cols] == ["x", "fc1", "fc2", "fc3"]
     cap = paper_settings(theme, "neurons")["max_units"]
     assert [c["units"] for c in cols] == [784, 5, 300, 3]
-    # narrow layers show every unit; wide ones are capped with a three-dot ellipsis
-    assert [len(c["centers"]) for c in cols] == [cap - 1, 5, cap - 1, 3]
-    assert [len(c["ellipsis"]) for c in cols] == [3, 0, 3, 0]
+    # heights follow the widths (square-root scale by default): the widest layer gets the
+    # cap, narrower ones fewer circles, never fewer than three; a capped column shows an
+    # ellipsis, a column drawn in full does not
+    shown = [len(c["centers"]) for c in cols]
+    assert shown[0] == cap and shown[0] > shown[2] > shown[1] >= shown[3] == 3
+    assert [len(c["ellipsis"]) for c in cols] == [3, 3, 3, 0]
+    extent = [max(p[1 if direction == "LR" else 0] for p in c["centers"] + c["ellipsis"])
+              - min(p[1 if direction == "LR" else 0] for p in c["centers"] + c["ellipsis"])
+              for c in cols]
+    assert extent[0] > extent[2] > extent[1] >= extent[3]
     svg = render_bytes(mlp(), lay, "svg", theme)
     root = ET.fromstring(svg)
     conn = [g for g in root.iter(SVG_NS + "g") if g.get("class") == "connections"][0]
@@ -96,6 +103,24 @@ def test_neurons_columns_caps_and_connections(direction: str) -> None:
         for x, y in c["centers"]:
             assert r <= x <= lay.width - r and r <= y <= lay.height - r
     assert "ReLU" in "".join(t.text for t in scene.items() if isinstance(t, Text))
+
+
+@pytest.mark.parametrize("mode", ["linear", "sqrt", "log"])
+def test_neurons_column_heights_follow_widths(mode: str) -> None:
+    """784-256-128-10: the narrowing shows; linear narrows fastest, log slowest; a network
+    whose layers all fit the cap is drawn unit for unit."""
+    g = chain("mlp", [("x", "Input", "io", (1, 784)), ("a", "Gemm", "linear", (1, 256)),
+                      ("b", "Gemm", "linear", (1, 128)), ("c", "Gemm", "linear", (1, 10))])
+    lay = layout(g, style="neurons", proportions=mode)
+    shown = [c["shown"] for c in lay.extras["columns"]]
+    assert shown[0] > shown[1] > shown[2] >= shown[3] >= 3
+    want = {"linear": [12, 4, 3, 3], "sqrt": [12, 7, 5, 3], "log": [12, 10, 9, 5]}[mode]
+    assert shown == want
+    small = chain("s", [("x", "Input", "io", (1, 4)), ("a", "Gemm", "linear", (1, 8)),
+                        ("b", "Gemm", "linear", (1, 3))])
+    cols = layout(small, style="neurons", proportions=mode).extras["columns"]
+    assert [c["shown"] for c in cols] == [4, 8, 3]
+    assert all(not c["ellipsis"] for c in cols)
 
 
 def test_neurons_keras_activation_attribute_and_hostile_width_labels() -> None:
@@ -228,8 +253,16 @@ def test_blocks_follow_the_main_path_of_a_residual_net() -> None:
                         outputs=[nid + ":0"], group=group))
     for t in ("fc:0", "aux:0"):
         g.add_node(Node("out_" + t[:-2], "Output", "io", t, inputs=[t]))
+    # an auxiliary head cannot be drawn on one path: refused, never silently dropped
+    with pytest.raises(NnvizError, match="side branch|outputs"):
+        layout(g, style="blocks")
+    del g.nodes["aux"], g.nodes["out_aux"]
     lay = layout(g, style="blocks")
     assert [b["id"] for b in lay.extras["blocks"]] == ["x", "c1", "c2", "fc"]
+    # the projection shortcut rides on an arc from the input to the merge, named on it
+    (skip,) = lay.extras["skips"]
+    assert (skip["src"], skip["dst"], skip["members"], skip["label"]) == \
+        ("x", "c2", ["proj"], "Conv")
     # two layers called "conv": the labels add the scope they live in
     names = [box.lines[1].text for box in lay.nodes.values()]
     assert names == ["stem", "block1/conv", "block1/conv", "fc"]

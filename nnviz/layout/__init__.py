@@ -31,19 +31,22 @@ def _resolve(ref: str) -> Callable[..., Layout]:
     return getattr(importlib.import_module(module), name)
 
 
-def layout(graph: Graph, engine: str = "layered", direction: str = "TB",
-           theme: Theme | str | None = None, style: str = "graph") -> Layout:
-    """Place the nodes of ``graph``. ``style`` picks a paper style instead of a graph drawing."""
+def layout(graph: Graph, engine: str = "layered", direction: str | None = None,
+           theme: Theme | str | None = None, style: str = "graph",
+           proportions: str | None = None) -> Layout:
+    """Place the nodes of ``graph``. ``style`` picks a paper style instead of a graph drawing;
+    ``proportions`` (linear, sqrt, log) scales the paper styles' sizes (theme default: sqrt)."""
     if not isinstance(theme, Theme):
         theme = load_theme(theme)
-    direction = direction.upper()
+    # Graphs read top to bottom; the paper styles (like NN-SVG and PlotNeuralNet) left to right.
+    direction = (direction or ("TB" if style == "graph" else "LR")).upper()
     if direction not in DIRECTIONS:
         raise NnvizError(f"unknown direction '{direction}'; use one of {', '.join(DIRECTIONS)}")
     if style not in STYLES:
         raise NnvizError(f"unknown style '{style}'; use one of {', '.join(STYLES)}")
     paper = STYLES[style]
     if paper is not None:
-        return _resolve(paper)(graph, theme, direction=direction)
+        return _resolve(paper)(graph, theme, direction=direction, proportions=proportions)
     if engine not in ENGINES:
         raise NnvizError(f"unknown layout engine '{engine}'; use one of {', '.join(ENGINES)}")
     # ~1M small objects on a 50k-node graph: the cyclic GC rescanned them over and over

@@ -1,11 +1,17 @@
-"""The ``blocks`` paper style (LeNet/AlexNet figures, PlotNeuralNet look): 3-D boxes.
+"""The ``blocks`` paper style (NN-SVG's AlexNet/LeNet, PlotNeuralNet look): 3-D boxes.
 
-Every layer that changes the representation (inputs, conv, pool, dense, recurrent, attention,
-embedding, collapsed groups) becomes a box sized by its output tensor: height ~ spatial
-height, depth (drawn obliquely) ~ spatial width, thickness along the flow ~ channels, all on
-log scales so a 224-pixel input and a 7-pixel feature map both stay readable. Activations,
-norms and plumbing ride along with the box before them. The boxes are centred on one line
-and flow left to right; labels (op, name, shape) share one row under them.
+Every unit of the paper path (nnviz.layout.paper_path: conv, pool, dense, attention,
+collapsed or folded groups, ...) becomes a box sized by its output tensor: height ~ spatial
+height (or sequence length), depth (drawn obliquely) ~ spatial width, thickness along the
+flow ~ channels (or features). Sizes are proportional to the figure's largest dimension on
+a linear, square-root (default) or log scale, clamped so a 7-pixel map stays visible.
+Activations and norms ride along and are named in the label; residual and skip connections
+are arcs over the boxes (under PlotNeuralNet's ResNet/UNet figures' rule: one main path,
+skips above it). Flow is left to right (labels under the boxes) or top to bottom (labels to
+the right).
+
+The same engine draws the ``neurons`` style's convolutional front (nnviz.layout.neurons
+passes its columns in ``columns``): one sequence, one centre line, one set of arcs.
 """
 
 from __future__ import annotations
@@ -17,32 +23,33 @@ from nnviz.errors import NnvizError
 from nnviz.ir import Graph, Node
 from nnviz.layout.labels import overlay_lines
 from nnviz.layout.model import EdgePath, LabelLine, Layout, NodeBox
-from nnviz.layout.neurons import (
-    display_names,
-    label_height,
-    main_path,
-    paper_settings,
-    truncate_left,
-)
-from nnviz.text import text_width, truncate
+from nnviz.layout.paper_path import PaperPath, Unit, paper_path
+from nnviz.text import line_height, text_width, truncate
 from nnviz.theme import Theme
 
-BLOCK_KINDS = ("io", "conv", "pool", "linear", "recurrent", "attention", "embedding", "group",
-               "reduce")
-LABEL_MAX = 180.0  # px: longer titles are shortened with an ellipsis
-NAME_MAX = 130.0  # px: names are shortened from the left, keeping the informative end
-LABEL_GAP = 10.0  # px between the lowest box and the label row
-MIN_ARROW = 16.0  # px: shortest arrow between two boxes
-
+PROPORTIONS = ("sqrt", "linear", "log")
+LABEL_WRAP = 96.0  # px: label lines wrap at this width (a box label, not a paragraph)
+MAX_LINES = 3  # per label part; a hostile 200-character name ends with an ellipsis
+LABEL_GAP = 8.0  # px between the boxes and their labels
+MIN_ARROW = 14.0  # px: shortest arrow between two boxes
+ARC_GAP = 10.0  # px between the highest box and the first arc
+ARC_PITCH = 9.0  # px between nested arcs
+SYMBOLIC_SIZE = 16  # how big an unknown or symbolic dim is drawn
 
 Dim = int | str | None
+
+
+def _settings(theme: Theme) -> dict[str, Any]:
+    from nnviz.layout.neurons import paper_settings
+
+    return paper_settings(theme, "blocks")
 
 
 def _dims(graph: Graph, node: Node) -> tuple[str, Dim, Dim, Dim]:
     """(what, channels, height, width) of the node's output, batch dim dropped.
 
-    ``what`` is "map" for feature maps (C, H, W), "seq" for sequences (C, L), "vector" for
-    flat features, or "unknown".
+    ``what`` is "map" for feature maps (C, H, W), "seq" for sequences (features, length),
+    "vector" for flat features, or "unknown".
     """
     from nnviz.passes.util import is_channels_last
 
@@ -69,115 +76,420 @@ def _dims(graph: Graph, node: Node) -> tuple[str, Dim, Dim, Dim]:
     if len(rest) == 2:
         if node.kind == "conv" or (node.kind == "pool" and not channels_last):
             c, length = (rest[1], rest[0]) if channels_last else (rest[0], rest[1])
-            return "seq", c, length, 1
+            return "cmap", c, length, 1
         return "seq", rest[-1], rest[0], 1  # a sequence: length x features
     return "vector", rest[0], None, None
 
 
-def _fmt(*dims: int | str | None) -> str:
+def _fmt(*dims: Dim) -> str:
     return "\u00d7".join("?" if d is None else str(d) for d in dims)
 
 
-def _is_block(node: Node) -> bool:
-    # the output is the last box already
-    return node.kind in BLOCK_KINDS and not (node.kind == "io" and node.op != "Input")
+def _kernel(graph: Graph, node: Node) -> str:
+    """"3×3" (with "/2" for a stride) for convolutions and pools, "" when unknown."""
+    from nnviz.passes.util import as_list, attr, is_channels_last, kernel_param
+
+    if node.kind not in ("conv", "pool"):
+        return ""
+    k = attr(node, "kernel", "kernel_shape", "kernel_size", "pool_size")
+    if isinstance(k, int):
+        k = [k, k] if node.op.endswith("2d") or node.op.endswith("2D") else [k]
+    if not isinstance(k, (list, tuple)) and node.kind == "conv":
+        w = kernel_param(node)
+        if w is not None and w.shape is not None and len(w.shape) >= 3:
+            # Keras stores (k..., in, out); ONNX and torch (out, in, k...).
+            k = list(w.shape[:-2] if is_channels_last(graph, node) else w.shape[2:])
+    if not isinstance(k, (list, tuple)) or not k or not all(isinstance(v, int) for v in k):
+        return ""
+    text = "\u00d7".join(str(v) for v in k)
+    s = as_list(attr(node, "stride", "strides"), len(k))
+    if s and any(v > 1 for v in s):
+        text += "/" + (str(s[0]) if len(set(s)) == 1 else "\u00d7".join(map(str, s)))
+    return text
+
+
+def wrap(text: str, size: float, max_width: float, bold: bool = False,
+         max_lines: int = MAX_LINES) -> list[str]:
+    """Lines of at most ``max_width`` px, broken after ' ', '/', '.', '_' or '×' where
+    possible (anywhere otherwise); the last allowed line ends with an ellipsis if cut."""
+    lines: list[str] = []
+    rest = text
+    while rest and len(lines) < max_lines:
+        if text_width(rest, size, bold) <= max_width:
+            lines.append(rest)
+            rest = ""
+            break
+        # the longest prefix that fits
+        n = 1
+        lo, hi = 1, len(rest)
+        while lo <= hi:
+            mid = (lo + hi) // 2
+            if text_width(rest[:mid], size, bold) <= max_width:
+                n, lo = mid, mid + 1
+            else:
+                hi = mid - 1
+        cut = max((rest.rfind(ch, 0, n) for ch in " /._\u00d7"), default=-1) + 1
+        # or before a capital inside a word ("Multihead|Attention")
+        camel = max((i for i in range(1, n) if rest[i].isupper() and rest[i - 1].islower()),
+                    default=0)
+        cut = max(cut, camel)
+        if cut <= n // 3:  # no good break point: run on to the next space if that is short
+            space = rest.find(" ", n)
+            end = space if space > 0 else len(rest)
+            cut = end if text_width(rest[:end], size, bold) <= max_width * 1.35 else n
+        lines.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    if rest:
+        lines[-1] = truncate(lines[-1] + rest, size, max_width, bold)
+    return [ln for ln in lines if ln] or [text[:0]]
+
+
+def _title(graph: Graph, node: Node) -> str:
+    title = "Input" if node.kind == "io" else node.op
+    kernel = _kernel(graph, node)
+    if kernel:
+        title += f" {kernel}"
+    if node.meta.get("repeat"):
+        title += f" \u00d7{node.meta['repeat']}"
+    return title
+
+
+def unit_lines(graph: Graph, unit: Unit, name: str, shape_text: str, theme: Theme,
+               fused_in_title: bool = False, wrap_width: float = LABEL_WRAP) -> list[LabelLine]:
+    """A unit's label: title (op, kernel, ×N), name, fused riders and side inputs, shape."""
+    size_t, size_d = float(theme["font"]["title_size"]), float(theme["font"]["size"])
+    title = _title(graph, unit.node)
+    act = unit.node.attrs.get("activation")
+    fused = list(unit.fused)
+    if isinstance(act, str) and act and act != "linear" and act not in fused:
+        fused.insert(0, act)  # a Keras layer's own activation
+    lines = []
+    if fused_in_title and fused:
+        title += " + " + " + ".join(fused)
+        fused = []
+    lines += [LabelLine(t, "title") for t in wrap(title, size_t, wrap_width, True)]
+    if name:
+        lines += [LabelLine(t, "name") for t in wrap(name, size_d, wrap_width)]
+    parts = (["pre: " + " + ".join(unit.pre)] if unit.pre else []) + \
+        (["+ " + " + ".join(fused)] if fused else [])
+    extra = "; ".join(parts)
+    if unit.side:
+        extra = (extra + " " if extra else "") + " ".join("+ " + s for s in unit.side)
+    if extra:
+        lines += [LabelLine(t, "detail") for t in wrap(extra, size_d, wrap_width)]
+    lines.append(LabelLine(shape_text, "detail"))
+    lines.extend(overlay_lines(unit.node))  # `--overlay`: the unit's value and flag
+    return lines
+
+
+def lines_size(lines: list[LabelLine], theme: Theme) -> tuple[float, float]:
+    """(width, height) of a label block, as the scene lays it out."""
+    size_t, size_d = float(theme["font"]["title_size"]), float(theme["font"]["size"])
+    w = max((text_width(ln.text, size_t if ln.style == "title" else size_d,
+                        ln.style == "title") for ln in lines), default=0.0)
+    h = sum(line_height(size_t if ln.style == "title" else size_d) for ln in lines)
+    return w, h + theme["node"]["line_gap"] * max(0, len(lines) - 1)
+
+
+def _f(mode: str, n: float) -> float:
+    n = max(float(n), 1.0)
+    if mode == "linear":
+        return n
+    if mode == "log":
+        return math.log2(n) + 1.0
+    return math.sqrt(n)
+
+
+def _num(d: Dim) -> int:
+    return d if isinstance(d, int) else SYMBOLIC_SIZE
+
+
+class Scaler:
+    """px for a dimension: proportional (on the chosen scale) to the figure's largest one of
+    the same axis, clamped to [lo, hi]."""
+
+    def __init__(self, mode: str, values: list[Dim], lo: float, hi: float) -> None:
+        self.mode, self.lo, self.hi = mode, lo, hi
+        self.top = max((_f(mode, _num(v)) for v in values), default=1.0)
+
+    def __call__(self, d: Dim) -> float:
+        return round(min(self.hi, max(self.lo, self.hi * _f(self.mode, _num(d)) / self.top)), 2)
+
+
+def block_geometry(graph: Graph, units: list[Unit], cfg: dict[str, Any],
+                   proportions: str) -> list[dict[str, Any]]:
+    """Per unit: front-face thickness ``t`` (along the flow), height ``h`` (across),
+    oblique depth ``d`` and the shape label."""
+    if proportions not in PROPORTIONS:
+        raise NnvizError(f"unknown proportions '{proportions}'; use one of "
+                         f"{', '.join(PROPORTIONS)}")
+    dims = [_dims(graph, u.node) for u in units]
+    spatial = [d for what, _, hh, ww in dims if what in ("map", "seq", "cmap")
+               for d in (hh, ww) if what == "map" or d is hh]
+    channels = [c for what, c, _, _ in dims if what in ("map", "seq", "cmap")]
+    vectors = [c for what, c, _, _ in dims if what == "vector"]
+    hi = float(cfg["max_height"])
+    sp = Scaler(proportions, spatial, float(cfg["min_height"]), hi)
+    ch = Scaler(proportions, channels, float(cfg["min_thickness"]), float(cfg["max_thickness"]))
+    vec = Scaler(proportions, vectors, float(cfg["min_height"]), hi * 0.8)
+    vw = float(cfg["vector_width"])
+    out = []
+    for what, c, hh, ww in dims:
+        if what == "map":
+            g = {"t": ch(c), "h": sp(hh), "d": sp(ww), "shape": _fmt(c, hh, ww)}
+        elif what == "cmap":  # Conv1d: channels x length
+            g = {"t": ch(c), "h": sp(hh), "d": vw, "shape": _fmt(c, hh)}
+        elif what == "seq":  # T x d
+            g = {"t": ch(c), "h": sp(hh), "d": vw, "shape": _fmt(hh, c)}
+        elif what == "vector":
+            g = {"t": vw, "h": vec(c), "d": vw, "shape": _fmt(c)}
+        else:
+            g = {"t": 16.0, "h": 24.0, "d": 16.0, "shape": "?"}
+        out.append(g)
+    return out
+
+
+def _skip_levels(skips: list[tuple[int, int]]) -> list[int]:
+    """Nesting level per skip: an arc goes over every arc it overlaps that is shorter."""
+    order = sorted(range(len(skips)), key=lambda i: (skips[i][1] - skips[i][0], skips[i]))
+    levels = [0] * len(skips)
+    placed: list[int] = []
+    for i in order:
+        a, b = skips[i]
+        lvl = 0
+        for j in placed:
+            c, d = skips[j]
+            if a < d and c < b:  # strict: arcs that only touch at a box share a level
+                lvl = max(lvl, levels[j] + 1)
+        levels[i] = lvl
+        placed.append(i)
+    return levels
+
+
+def layout_sequence(graph: Graph, theme: Theme, ppath: PaperPath, direction: str,
+                    proportions: str, style: str,
+                    columns: dict[int, dict[str, Any]] | None = None) -> Layout:
+    """Boxes (and, for the neurons style, neuron columns from index ``min(columns)`` on)
+    along one centre line, arcs for the skips, labels beside.
+
+    ``columns[i]`` holds a neuron column's ``centers_cross`` (cross-axis offsets of its
+    circles from the centre line), ``dots_cross``, ``radius``, ``lines`` and ``units``.
+    """
+    cfg = _settings(theme)
+    columns = columns or {}
+    horizontal = direction in ("LR", "RL")
+    margin = float(theme["spacing"]["margin"])
+    ratio = float(cfg["depth_ratio"])
+    units = ppath.units
+    names = display_names([u.node for u in units])
+    geo = block_geometry(graph, units, cfg, proportions)
+    items: list[dict[str, Any]] = []
+    for i, (unit, name, g) in enumerate(zip(units, names, geo)):
+        if i in columns:
+            col = columns[i]
+            r = col["radius"]
+            cross = (min(col["centers_cross"] + col["dots_cross"]) - r,
+                     max(col["centers_cross"] + col["dots_cross"]) + r)
+            items.append({"kind": "column", "unit": unit, "main": 2 * r, "lead": 0.0,
+                          "cross": cross, "lines": col["lines"], "col": col})
+            continue
+        lines = unit_lines(graph, unit, name, g["shape"], theme)
+        dx, dy = g["d"] * ratio, -g["d"] * ratio * 0.8  # oblique projection, up and right
+        if horizontal:
+            # main extent: thickness + oblique x; across: face height, top face above it
+            item = {"main": g["t"] + dx, "lead": 0.0, "cross": (-g["h"] / 2 + dy, g["h"] / 2),
+                    "fw": g["t"], "fh": g["h"]}
+        else:
+            # top to bottom: the face is h wide and t tall; the top face leans into the gap
+            item = {"main": g["t"] - dy, "lead": -dy, "cross": (-g["h"] / 2, g["h"] / 2 + dx),
+                    "fw": g["h"], "fh": g["t"]}
+        item.update({"kind": "block", "unit": unit, "lines": lines, "dx": dx, "dy": dy})
+        items.append(item)
+    for it in items:
+        it["label_w"], it["label_h"] = lines_size(it["lines"], theme)
+
+    # Main-axis positions: boxes apart by an arrow (or the layer gap between neuron columns),
+    # and far enough that neighbouring labels do not collide.
+    gap = max(MIN_ARROW, float(cfg["gap"]))
+    ncfg = None
+    if columns:
+        from nnviz.layout.neurons import paper_settings
+
+        ncfg = paper_settings(theme, "neurons")
+    starts = [0.0]
+    for a, b in zip(items, items[1:]):
+        need = gap
+        if a["kind"] == "column" or b["kind"] == "column":
+            need = float(ncfg["layer_gap"]) if ncfg else gap  # type: ignore[index]
+        start = starts[-1] + a["main"] + need
+        if horizontal:  # labels centred under each item: centre distance >= half widths
+            centre_a = starts[-1] + a["main"] / 2
+            start = max(start, centre_a + (a["label_w"] + b["label_w"]) / 2 + 12 - b["main"] / 2)
+        else:
+            centre_a = starts[-1] + a["main"] / 2
+            start = max(start, centre_a + (a["label_h"] + b["label_h"]) / 2 + 8 - b["main"] / 2)
+        starts.append(start)
+    lo_cross = min(it["cross"][0] for it in items)
+    hi_cross = max(it["cross"][1] for it in items)
+
+    # Arcs: levels above the boxes (LR) or left of them (TB).
+    skip_pairs = [(s.src, s.dst) for s in ppath.skips]
+    levels = _skip_levels(skip_pairs)
+    size_d = float(theme["font"]["size"])
+    arc_labels = [wrap(s.label, size_d, 140.0, max_lines=1)[0] if s.label else ""
+                  for s in ppath.skips]
+    label_room = line_height(size_d) + 2 if any(arc_labels) else 0.0
+    pitch = ARC_PITCH + label_room
+    n_levels = (max(levels) + 1) if levels else 0
+    arc_space = (ARC_GAP + label_room + pitch * (n_levels - 1) + 4) if n_levels else 0.0
+
+    # Cross-axis placement of the centre line, and the label band.
+    if horizontal:
+        first_lead = max(0.0, (items[0]["label_w"] - items[0]["main"]) / 2)
+        last = items[-1]
+        main_end = starts[-1] + last["main"] + max(0.0, (last["label_w"] - last["main"]) / 2)
+        arc_label_half = max((text_width(t, size_d) / 2 for t in arc_labels), default=0.0)
+        origin_main = margin + first_lead
+        centre = margin + arc_space - lo_cross
+        label_band = centre + hi_cross + LABEL_GAP
+        width = origin_main + main_end + margin
+        height = label_band + max(it["label_h"] for it in items) + margin
+        width = max(width, origin_main + arc_label_half * 2 + margin)
+    else:
+        first_lead = max(0.0, (items[0]["label_h"] - items[0]["main"]) / 2)
+        last = items[-1]
+        main_end = starts[-1] + last["main"] + max(0.0, (last["label_h"] - last["main"]) / 2)
+        arc_w = max((text_width(t, size_d) for t in arc_labels), default=0.0)
+        origin_main = margin + first_lead
+        centre = margin + arc_space + (arc_w + 4 if arc_w else 0.0) - lo_cross
+        label_band = centre + hi_cross + LABEL_GAP
+        width = label_band + max(it["label_w"] for it in items) + margin
+        height = origin_main + main_end + margin
+
+    def xy(m: float, c: float) -> tuple[float, float]:
+        return (round(origin_main + m, 2), round(centre + c, 2)) if horizontal else \
+            (round(centre + c, 2), round(origin_main + m, 2))
+
+    nodes: dict[str, NodeBox] = {}
+    blocks_x: list[dict[str, Any]] = []
+    cols_x: list[dict[str, Any]] = []
+    anchors: list[dict[str, tuple[float, float]]] = []  # per item: in/out/arc points
+    for it, m in zip(items, starts):
+        unit: Unit = it["unit"]
+        nid = unit.node.id
+        x0, y0 = xy(m, it["cross"][0])
+        x1, y1 = xy(m + it["main"], it["cross"][1])
+        bx, by, bw, bh = min(x0, x1), min(y0, y1), abs(x1 - x0), abs(y1 - y0)
+        nodes[nid] = NodeBox(nid, bx, by, round(bw, 2), round(bh, 2), it["lines"],
+                             shape="block" if it["kind"] == "block" else "neurons")
+        mid_main = m + it["main"] / 2
+        if horizontal:
+            label = {"x": round(origin_main + mid_main, 2), "y": round(label_band, 2),
+                     "anchor": "middle"}
+        else:
+            label = {"x": round(label_band, 2),
+                     "y": round(origin_main + mid_main - it["label_h"] / 2, 2),
+                     "anchor": "start"}
+        if it["kind"] == "block":
+            if horizontal:
+                fx, fy = origin_main + m, centre - it["fh"] / 2
+            else:
+                fx, fy = centre - it["fw"] / 2, origin_main + m + it["lead"]
+            blocks_x.append({
+                "id": nid, "kind": unit.node.kind, "x": round(fx, 2), "y": round(fy, 2),
+                "w": round(it["fw"], 2), "h": round(it["fh"], 2), "dx": round(it["dx"], 2),
+                "dy": round(it["dy"], 2), "label": label, "label_x": label["x"],
+                "members": list(unit.members),
+            })
+        else:
+            col = it["col"]
+            centers = [xy(mid_main, c) for c in col["centers_cross"]]
+            dots = [xy(mid_main, c) for c in col["dots_cross"]]
+            cols_x.append({"id": nid, "kind": unit.node.kind, "units": col["units"],
+                           "shown": len(centers), "centers": [list(p) for p in centers],
+                           "ellipsis": [list(p) for p in dots], "label": label,
+                           "radius": col["radius"], "members": list(unit.members)})
+        anchors.append({
+            "in": xy(m, 0.0), "out": xy(m + it["main"], 0.0),
+            # arcs leave from / land on the near face of the box: its top (LR) or left (TB)
+            "arc": xy(mid_main, it["cross"][0]),
+        })
+
+    edges: list[EdgePath] = []
+    fans: list[list[Any]] = []
+    connections: list[list[int]] = []
+    col_index = {it["unit"].node.id: k for k, it in enumerate(
+        [i for i in items if i["kind"] == "column"])}
+    for k, (a, b) in enumerate(zip(items, items[1:])):
+        if a["kind"] == "column" and b["kind"] == "column":
+            connections.append([col_index[a["unit"].node.id], col_index[b["unit"].node.id]])
+            continue
+        if b["kind"] == "column":
+            # the flattened features feed every unit of the first dense layer
+            fans.append([list(anchors[k]["out"]), col_index[b["unit"].node.id]])
+            continue
+        p, q = anchors[k]["out"], anchors[k + 1]["in"]
+        if horizontal:
+            pts = [(round(p[0] + 2, 2), p[1]), (round(q[0] - 1, 2), q[1])]
+        else:
+            pts = [(p[0], round(p[1] + 2, 2)), (q[0], round(q[1] - 1, 2))]
+        edges.append(EdgePath(a["unit"].node.id, b["unit"].node.id,
+                              (a["unit"].node.outputs or [""])[0], pts))
+
+    skips_x: list[dict[str, Any]] = []
+    for sk, lvl, text in zip(ppath.skips, levels, arc_labels):
+        pa, pb = anchors[sk.src]["arc"], anchors[sk.dst]["arc"]
+        if horizontal:
+            far = centre + lo_cross - ARC_GAP - label_room - pitch * lvl
+            # leave right of centre, land left of it: arcs meeting at one box do not touch
+            xa, xb = pa[0] + 3, pb[0] - 3
+            pts = [(round(xa, 2), pa[1] - 1), (round(xa, 2), round(far, 2)),
+                   (round(xb, 2), round(far, 2)), (round(xb, 2), round(pb[1] - 2, 2))]
+            lab = {"x": round((xa + xb) / 2, 2), "y": round(far - 3, 2), "anchor": "middle"}
+        else:
+            far = centre + lo_cross - ARC_GAP - pitch * lvl
+            ya, yb = pa[1] + 3, pb[1] - 3
+            pts = [(pa[0] - 1, round(ya, 2)), (round(far, 2), round(ya, 2)),
+                   (round(far, 2), round(yb, 2)), (round(pb[0] - 2, 2), round(yb, 2))]
+            lab = {"x": round(far - 3, 2), "y": round((ya + yb) / 2 + 3, 2), "anchor": "end"}
+        src, dst = units[sk.src].node, units[sk.dst].node
+        edges.append(EdgePath(src.id, dst.id, "", pts, label=""))
+        skips_x.append({"src": src.id, "dst": dst.id, "level": lvl, "members": sk.members,
+                        "label": text, "label_pos": lab, "points": [list(p) for p in pts]})
+
+    extras: dict[str, Any] = {"blocks": blocks_x, "skips": skips_x, "proportions": proportions,
+                              "center": round(centre, 2), "label_band": round(label_band, 2)}
+    if horizontal:
+        extras["label_top"] = round(label_band, 2)
+        extras["center_y"] = round(centre, 2)
+    if cols_x:
+        extras.update({"columns": cols_x, "connections": connections, "fans": fans,
+                       "radius": cols_x[0]["radius"]})
+    return Layout(width=round(width, 2), height=round(height, 2), nodes=nodes, edges=edges,
+                  direction=direction, engine=style, style=style, extras=extras)
+
+
+def display_names(nodes: list[Node]) -> list[str]:
+    from nnviz.layout.neurons import display_names as names
+
+    return names(nodes)
 
 
 def block_nodes(graph: Graph) -> list[Node]:
     """The layers drawn as boxes, in data-flow order along the main path."""
-    return [graph.nodes[nid] for nid in main_path(graph, _is_block)
-            if _is_block(graph.nodes[nid])]
+    return [u.node for u in paper_path(graph, "blocks").units]
 
 
-SYMBOLIC_SIZE = 16  # how big an unknown or symbolic dim is drawn
+def layout_blocks(graph: Graph, theme: Theme, direction: str = "LR",
+                  proportions: str | None = None) -> Layout:
+    """3-D boxes left to right (LR/RL) or top to bottom (TB/BT); RL and BT draw as LR and TB
+    (the papers this style imitates read forwards)."""
+    cfg = _settings(theme)
+    mode = proportions or str(cfg.get("proportions", "sqrt"))
+    ppath = paper_path(graph, "blocks")
+    flow = "LR" if direction in ("LR", "RL") else "TB"
+    return layout_sequence(graph, theme, ppath, flow, mode, "blocks")
 
 
-def _scale(base: float, k: float, d: Dim, cap: float) -> float:
-    n = d if isinstance(d, int) else SYMBOLIC_SIZE
-    return min(cap, base + k * math.log2(max(n, 1)))
-
-
-def layout_blocks(graph: Graph, theme: Theme, direction: str = "LR") -> Layout:
-    """Boxes left to right (``direction`` is accepted for API symmetry; 3-D blocks read
-    left to right, as in the papers this style imitates)."""
-    cfg = paper_settings(theme, "blocks")
-    nodes = block_nodes(graph)
-    if not nodes:
-        raise NnvizError(f"the blocks style found no layers to draw in '{graph.name}'; "
-                         "use --style graph")
-    size_t, size_d = float(theme["font"]["title_size"]), float(theme["font"]["size"])
-    margin = float(theme["spacing"]["margin"])
-    ratio = float(cfg["depth_ratio"])
-    cap = float(cfg["max_height"])
-    blocks: list[dict[str, Any]] = []
-    for node, name in zip(nodes, display_names(nodes)):
-        what, c, hh, ww = _dims(graph, node)
-        if what in ("map", "seq"):
-            h = _scale(cfg["spatial_base"], cfg["spatial_scale"], hh, cap)
-            depth = _scale(cfg["spatial_base"], cfg["spatial_scale"], ww, cap)
-            w = _scale(cfg["channel_base"], cfg["channel_scale"], c, cap / 2)
-            shape_text = _fmt(c, hh, ww) if what == "map" else _fmt(c, hh)
-        elif what == "vector":
-            h = _scale(cfg["spatial_base"], cfg["spatial_scale"] * 0.9, c, cap)
-            depth = float(cfg["vector_width"])
-            w = float(cfg["vector_width"])
-            shape_text = _fmt(c)
-        else:
-            h = depth = w = 24.0
-            shape_text = "?"
-        title = "Input" if node.kind == "io" else node.op
-        if node.meta.get("repeat"):
-            title += f" \u00d7{node.meta['repeat']}"
-        lines = [LabelLine(truncate(title, size_t, LABEL_MAX, True), "title")]
-        if name:
-            lines.append(LabelLine(truncate_left(name, size_d, NAME_MAX), "name"))
-        lines.append(LabelLine(shape_text, "detail"))
-        lines.extend(overlay_lines(node))
-        label_w = max(text_width(ln.text, size_t if ln.style == "title" else size_d,
-                                 ln.style == "title") for ln in lines)
-        dx, dy = depth * ratio, -depth * ratio * 0.8  # oblique projection, up and right
-        blocks.append({"node": node, "w": w, "h": h, "dx": dx, "dy": dy, "lines": lines,
-                       "label_w": label_w})
-
-    # x: each box after the previous one's back face plus an arrow, and far enough that the
-    # label row does not collide (labels are centred under the whole 3-D box).
-    x = margin + max(0.0, (blocks[0]["label_w"] - blocks[0]["w"] - blocks[0]["dx"]) / 2)
-    for i, b in enumerate(blocks):
-        if i:
-            p = blocks[i - 1]
-            x = max(p["x"] + p["w"] + p["dx"] + max(MIN_ARROW, float(cfg["gap"])),
-                    p["cx"] + (p["label_w"] + b["label_w"]) / 2 + 14 - (b["w"] + b["dx"]) / 2)
-        b["x"] = x
-        b["cx"] = x + (b["w"] + b["dx"]) / 2
-    top_extent = max(b["h"] / 2 - b["dy"] for b in blocks)  # above the centre line
-    bottom_extent = max(b["h"] / 2 for b in blocks)
-    cy = margin + top_extent
-    label_top = cy + bottom_extent + LABEL_GAP
-    label_h = max(label_height(b["lines"], theme) for b in blocks)
-
-    boxes: dict[str, NodeBox] = {}
-    extras_blocks = []
-    edges: list[EdgePath] = []
-    for i, b in enumerate(blocks):
-        node = b["node"]
-        y = cy - b["h"] / 2
-        boxes[node.id] = NodeBox(node.id, round(b["x"], 2), round(y + b["dy"], 2),
-                                 round(b["w"] + b["dx"], 2), round(b["h"] - b["dy"], 2),
-                                 b["lines"], shape="block")
-        extras_blocks.append({
-            "id": node.id, "kind": node.kind, "x": round(b["x"], 2), "y": round(y, 2),
-            "w": round(b["w"], 2), "h": round(b["h"], 2), "dx": round(b["dx"], 2),
-            "dy": round(b["dy"], 2), "label_x": round(b["cx"], 2),
-        })
-        if i:
-            p = blocks[i - 1]
-            x0 = p["x"] + p["w"] + p["dx"]
-            edges.append(EdgePath(p["node"].id, node.id, (p["node"].outputs or [""])[0],
-                                  [(round(x0 + 2, 2), round(cy, 2)),
-                                   (round(b["x"] - 1, 2), round(cy, 2))]))
-    last = blocks[-1]
-    width = max(last["x"] + last["w"] + last["dx"], last["cx"] + last["label_w"] / 2) + margin
-    height = label_top + label_h + margin
-    extras = {"blocks": extras_blocks, "label_top": round(label_top, 2), "center_y": round(cy, 2)}
-    return Layout(width=round(width, 2), height=round(height, 2), nodes=boxes, edges=edges,
-                  direction="LR", engine="blocks", style="blocks", extras=extras)
+__all__ = ["layout_blocks", "layout_sequence", "block_nodes", "PROPORTIONS", "wrap",
+           "unit_lines", "truncate"]

@@ -1,11 +1,13 @@
-"""The ``neurons`` paper style (NN-SVG's FCNN look): one column of circles per layer.
+"""The ``neurons`` paper style (NN-SVG's FCNN look): one column of circles per dense layer.
 
-Layers are read from the real IR: each graph input and each layer with a width (dense /
-linear, conv channels, recurrent or embedding size) becomes a column with one circle per unit,
-capped at ``max_units`` circles with an ellipsis for wide layers. Adjacent columns are fully
-connected. Geometry goes into ``Layout.extras`` (columns, circle centres, ellipsis dots,
-connections); each column also gets a NodeBox (its bounding box and its label) so JSON and
-the viewer know what is where.
+The figure is the paper path of the view (nnviz.layout.paper_path): its dense head (the
+trailing fully connected layers, and the input when nothing else comes before them) is drawn
+as columns of circles whose heights follow the layer widths (linear, square-root or log
+scale, capped at ``max_units`` circles with a visible ellipsis), fully connected to each
+other; a convolutional front before the head is drawn as 3-D blocks by the blocks engine, as
+in the LeNet/AlexNet figures people draw by hand. Networks that are not "conv front + dense
+head" (transformers, recurrent nets) are refused with a pointer to the blocks or graph style:
+drawing their attention or recurrent layers as neurons would misrepresent them.
 """
 
 from __future__ import annotations
@@ -16,23 +18,24 @@ from typing import Any
 from nnviz.errors import NnvizError
 from nnviz.ir import Graph, Node, shape_numel
 from nnviz.layout.labels import human_count
-from nnviz.layout.model import LabelLine, Layout, NodeBox
-from nnviz.text import line_height, text_width, truncate
+from nnviz.layout.model import LabelLine, Layout
+from nnviz.text import line_height, truncate
 from nnviz.theme import Theme
 
-WIDTH_KINDS = ("linear", "conv", "recurrent", "embedding", "attention")
-LABEL_MAX = 150.0  # px: longer layer names are shortened with an ellipsis
-LABEL_GAP = 10.0  # px between the circles and the labels
+# Layers a dense head cannot follow: drawing them as blocks in front of neuron columns would
+# pass a transformer or an RNN off as a CNN.
+NOT_A_FRONT = ("attention", "recurrent", "embedding")
 
 
 def paper_settings(theme: Theme, style: str) -> dict[str, Any]:
     """The theme's settings for a paper style, with built-in fallbacks for old theme files."""
     defaults = {
-        "neurons": {"radius": 10, "unit_gap": 8, "layer_gap": 90, "max_units": 8,
-                    "connection": "#9ca3af", "connection_width": 0.6, "stroke_width": 1.2},
-        "blocks": {"gap": 28, "spatial_base": 12, "spatial_scale": 11, "max_height": 150,
-                   "channel_base": 4, "channel_scale": 4, "depth_ratio": 0.45,
-                   "vector_width": 8, "stroke_width": 0.8},
+        "neurons": {"radius": 8, "unit_gap": 5, "layer_gap": 80, "max_units": 12,
+                    "proportions": "sqrt", "connection": "#9ca3af",
+                    "connection_width": 0.6, "stroke_width": 1.2},
+        "blocks": {"gap": 20, "min_height": 10, "max_height": 120, "min_thickness": 3,
+                   "max_thickness": 36, "depth_ratio": 0.45, "vector_width": 6,
+                   "proportions": "sqrt", "stroke_width": 0.8, "arc": "#555555"},
     }[style]
     return {**defaults, **theme.get("paper", {}).get(style, {})}
 
@@ -52,8 +55,8 @@ def display_name(node: Node) -> str:
         name = "/".join(parts)
     if name == node.op:
         return ""
-    if name.isdigit() and node.group:
-        return f"{node.group[-1]}.{name}"
+    if name.isdigit():  # an nn.Sequential index: only its parent scope makes it a name
+        return f"{node.group[-1]}.{name}" if node.group else ""
     return name
 
 
@@ -107,173 +110,97 @@ def _units(graph: Graph, node: Node) -> int | None:
     return dim if isinstance(dim, int) and dim > 0 else None
 
 
-def _activation(graph: Graph, node: Node, succ: dict[str, list[str]]) -> str:
-    """The activation applied to this layer's output: its own attribute or the next node."""
-    act = node.attrs.get("activation")
-    if isinstance(act, str) and act and act != "linear":
-        return act
-    nxt = succ.get(node.id, [])
-    if len(nxt) == 1:
-        follower = graph.nodes[nxt[0]]
-        if follower.kind == "activation":
-            return follower.op
-    return ""
-
 
 def main_path(graph: Graph, counts: Callable[[Node], bool]) -> list[str]:
-    """Node ids of the data path through the most counted layers, input to output.
+    """Node ids of the data path through the most counted layers (see paper_path)."""
+    from nnviz.layout.paper_path import main_path as path
 
-    Paper figures draw one chain: a ResNet's projection shortcut or an auxiliary head would
-    otherwise be drawn in line with the main path as if data flowed through them in turn.
-    Ties go to the earlier node in topological order, so the choice is deterministic.
-    """
-    order = graph.topological_order()
-    pred = graph.predecessors()
-    score: dict[str, int] = {}
-    back: dict[str, str | None] = {}
-    for nid in order:
-        best, best_p = 0, None
-        for p in pred[nid]:
-            if p in score and score[p] > best:
-                best, best_p = score[p], p
-        score[nid] = best + (1 if counts(graph.nodes[nid]) else 0)
-        back[nid] = best_p
-    if not order:
-        return []
-    outputs = [n for n in order if graph.nodes[n].op == "Output"] or order
-    end = max(outputs, key=lambda n: (score[n], -order.index(n)))
-    path: list[str] = []
-    cur: str | None = end
-    while cur is not None:
-        path.append(cur)
-        cur = back[cur]
-    return path[::-1]
+    return path(graph, counts)
 
 
-def neuron_columns(graph: Graph) -> list[dict[str, Any]]:
-    """The layers drawn as columns, in data-flow order along the main path."""
-    succ = graph.successors()
-    cols = []
+def _is_dense(graph: Graph, node: Node) -> bool:
+    """A fully connected layer on flat features (not a per-token or per-pixel Dense)."""
+    if node.kind != "linear":
+        return False
+    tensor = graph.tensors.get(node.outputs[0]) if node.outputs else None
+    return tensor is None or tensor.shape is None or len(tensor.shape) <= 2
 
-    def counts(node: Node) -> bool:
-        return node.kind in WIDTH_KINDS or (node.kind == "io" and node.op == "Input")
 
-    path = [graph.nodes[nid] for nid in main_path(graph, counts) if counts(graph.nodes[nid])]
-    names = dict(zip((n.id for n in path), display_names(path)))
-    for node in path:
-        nid = node.id
-        if node.kind == "io" and node.op == "Input":
-            title = "Input"
-        elif node.kind in WIDTH_KINDS:
-            title = node.op
+def _circles(counts: list[int | None], cap: int, mode: str) -> list[int]:
+    """Circles drawn per column: every unit when all layers fit ``cap``, else proportional
+    to the widths on the chosen scale, at least three (or all) per layer."""
+    from nnviz.layout.blocks import _f
+
+    known = [n for n in counts if n]
+    top = max(known, default=1)
+    out = []
+    for n in counts:
+        if n is None:
+            out.append(3)
+        elif top <= cap:
+            out.append(n)
         else:
-            continue
-        act = _activation(graph, node, succ)
-        cols.append({"id": nid, "kind": node.kind, "title": title + (f" + {act}" if act else ""),
-                     "name": names[nid],
-                     "units": _units(graph, node)})
-    return cols
+            want = round(cap * _f(mode, n) / _f(mode, top))
+            out.append(min(n, max(min(n, 3), want)))
+    return out
 
 
-def layout_neurons(graph: Graph, theme: Theme, direction: str = "LR") -> Layout:
-    """Columns of circles left to right (``LR``/``RL``) or rows top to bottom (``TB``/``BT``)."""
+def layout_neurons(graph: Graph, theme: Theme, direction: str = "LR",
+                   proportions: str | None = None) -> Layout:
+    """Neuron columns for the dense head, blocks for a convolutional front; LR/RL draw left
+    to right, TB/BT top to bottom (forwards, like the papers)."""
+    from nnviz.layout.blocks import PROPORTIONS, layout_sequence, unit_lines
+    from nnviz.layout.paper_path import paper_path
+
     cfg = paper_settings(theme, "neurons")
-    cols = neuron_columns(graph)
-    if len(cols) < 2:
+    mode = proportions or str(cfg.get("proportions", "sqrt"))
+    if mode not in PROPORTIONS:
+        raise NnvizError(f"unknown proportions '{mode}'; use one of {', '.join(PROPORTIONS)}")
+    name = graph.name or "the model"
+    ppath = paper_path(graph, "neurons")
+    units = ppath.units
+    k = len(units)
+    while k > 0 and _is_dense(graph, units[k - 1].node):
+        k -= 1
+    if k == 1 and units[0].node.kind == "io":
+        k = 0  # nothing but the input before the dense layers: an FCNN, input as a column
+    head = units[k:]
+    odd = [u.node for u in units[:k] if u.node.kind in NOT_A_FRONT]
+    if odd:
+        ops = sorted({n.op for n in odd})
         raise NnvizError(
-            f"the neurons style needs at least two layers with a width (inputs, dense/linear, "
-            f"conv or recurrent layers); '{graph.name}' has {len(cols)}; use --style graph")
+            f"the neurons style draws fully connected layers (after an optional "
+            f"convolutional front), but '{name}' has {', '.join(ops)} layers "
+            f"({odd[0].name or odd[0].id}, ...); use --style blocks or --style graph")
+    if not any(u.node.kind == "linear" for u in head):
+        last = units[-1].node
+        raise NnvizError(
+            f"the neurons style draws dense layers as columns of units, and '{name}' ends in "
+            f"{last.op} ({last.name or last.id}), not a dense layer; use --style blocks or "
+            "--style graph")
+    into_head = [s for s in ppath.skips if s.dst >= k and s.src >= max(k - 1, 0)]
+    if into_head:
+        raise NnvizError(
+            f"the neurons style draws dense layers fully connected in sequence, but '{name}' "
+            "has a skip connection between them; use --style blocks or --style graph")
     r, gap = float(cfg["radius"]), float(cfg["unit_gap"])
-    cap = max(3, int(cfg["max_units"]))
     pitch = 2 * r + gap
-    size_t, size_d = float(theme["font"]["title_size"]), float(theme["font"]["size"])
-    margin = float(theme["spacing"]["margin"])
-    horizontal = direction in ("LR", "RL")
-
-    # Per column: which slots hold circles and which the ellipsis (cross-axis offsets).
-    for col in cols:
-        n = col["units"]
-        if n is not None and n <= cap:
-            shown, ell = n, None
-        else:
-            head = cap // 2
-            shown = cap - 1
-            ell = head  # slot index of the ellipsis; circles before and after it
-        slots = shown + (1 if ell is not None else 0)
-        col["slots"], col["ellipsis_slot"], col["shown"] = slots, ell, shown
-        units = "? units" if n is None else f"{human_count(n) if n >= 10000 else n} units"
-        lines = [LabelLine(truncate(col["title"], size_t, LABEL_MAX, True), "title")]
-        if col["name"]:
-            lines.append(LabelLine(truncate_left(col["name"], size_d, LABEL_MAX), "name"))
-        lines.append(LabelLine(units, "detail"))
-        col["lines"] = lines
-        col["label_w"] = max(text_width(ln.text, size_t if ln.style == "title" else size_d,
-                                        ln.style == "title") for ln in lines)
-    label_h = max(label_height(c["lines"], theme) for c in cols)
-    span = max(c["slots"] for c in cols) * pitch - gap  # cross-axis extent of the tallest
-
-    # Main-axis positions: the layer gap, widened where neighbouring labels would collide.
-    main = [0.0]
-    for a, b in zip(cols, cols[1:]):
-        need = float(cfg["layer_gap"])
-        if horizontal:
-            need = max(need, (a["label_w"] + b["label_w"]) / 2 + 16)
-        main.append(main[-1] + need)
-    if direction in ("RL", "BT"):
-        main = [main[-1] - m for m in main]
-    # Labels sit below the columns (LR) or right of the rows (TB).
-    if horizontal:
-        lead = max(r, max(c["label_w"] for c in cols) / 2)
-    else:
-        lead = max(r, label_h / 2)
-    extras_cols = []
-    nodes: dict[str, NodeBox] = {}
-    for col, m in zip(cols, main):
-        extent = col["slots"] * pitch - gap
-        start = (span - extent) / 2 + r  # centre each column on the cross axis
-        centers, dots = [], []
-        for s in range(col["slots"]):
-            c = start + s * pitch
-            if s == col["ellipsis_slot"]:
-                for k in (-1, 0, 1):
-                    dots.append(c + k * r * 0.7)
-            else:
-                centers.append(c)
-
-        def pt(main_v: float, cross_v: float) -> tuple[float, float]:
-            if horizontal:
-                return round(margin + lead + main_v, 2), round(margin + cross_v, 2)
-            return round(margin + cross_v, 2), round(margin + lead + main_v, 2)
-
-        cpts = [pt(m, c) for c in centers]
-        dpts = [pt(m, d) for d in dots]
-        if horizontal:
-            bx, by = cpts[0][0] - r, margin + start - r
-            bw, bh = 2 * r, extent
-            label_pos = (cpts[0][0], margin + span + LABEL_GAP)
-            anchor = "middle"
-        else:
-            bx, by = margin + start - r, cpts[0][1] - r
-            bw, bh = extent, 2 * r
-            label_pos = (margin + span + LABEL_GAP, cpts[0][1] - label_h / 2)
-            anchor = "start"
-        nodes[col["id"]] = NodeBox(col["id"], round(bx, 2), round(by, 2), round(bw, 2),
-                                   round(bh, 2), col["lines"], shape="neurons")
-        extras_cols.append({
-            "id": col["id"], "kind": col["kind"], "units": col["units"],
-            "shown": col["shown"], "centers": [list(p) for p in cpts],
-            "ellipsis": [list(p) for p in dpts],
-            "label": {"x": round(label_pos[0], 2), "y": round(label_pos[1], 2),
-                      "anchor": anchor},
-        })
-    max_label_w = max(c["label_w"] for c in cols)
-    if horizontal:
-        width = 2 * margin + 2 * lead + (max(main) - min(main))
-        height = 2 * margin + span + LABEL_GAP + label_h
-    else:
-        width = 2 * margin + span + LABEL_GAP + max_label_w
-        height = 2 * margin + 2 * lead + (max(main) - min(main))
-    extras = {"radius": r, "columns": extras_cols,
-              "connections": [[i, i + 1] for i in range(len(cols) - 1)]}
-    return Layout(width=round(width, 2), height=round(height, 2), nodes=nodes, edges=[],
-                  direction=direction, engine="neurons", style="neurons", extras=extras)
+    counts = [_units(graph, u.node) for u in head]
+    shown = _circles(counts, max(3, int(cfg["max_units"])), mode)
+    names = display_names([u.node for u in units])
+    columns: dict[int, dict[str, Any]] = {}
+    for j, (unit, n, m) in enumerate(zip(head, counts, shown)):
+        ell = n is None or m < n
+        slots = m + (1 if ell else 0)
+        e_slot = m // 2 if ell else -1
+        cross = [(s - (slots - 1) / 2) * pitch for s in range(slots)]
+        centers = [c for s, c in enumerate(cross) if s != e_slot]
+        dots = [cross[e_slot] + d * r * 0.7 for d in (-1, 0, 1)] if ell else []
+        text = "? units" if n is None else f"{human_count(n) if n >= 10000 else n} units"
+        columns[k + j] = {
+            "radius": r, "centers_cross": [round(c, 2) for c in centers],
+            "dots_cross": [round(d, 2) for d in dots], "units": n,
+            "lines": unit_lines(graph, unit, names[k + j], text, theme, fused_in_title=True),
+        }
+    flow = "LR" if direction in ("LR", "RL") else "TB"
+    return layout_sequence(graph, theme, ppath, flow, mode, "neurons", columns)

@@ -40,71 +40,87 @@ def _label(theme: Theme, box_lines, x: float, top: float, anchor: str) -> list[T
     return texts
 
 
-def neurons_scene(graph: Graph, layout: Layout, theme: Theme) -> Scene:
-    cfg = _settings(theme, "neurons")
+def _block_items(graph: Graph, blk: dict, theme: Theme, sw: float) -> list[Item]:
+    """A 3-D box: front face, lit top face, shaded side face."""
+    style = theme.kind_style(blk["kind"])
+    fill = style["fill"]
+    stroke = style.get("stroke", theme["node"]["stroke"])
+    node = graph.nodes.get(blk["id"])
+    ov = node.meta.get("overlay") if node is not None else None
+    fsw = sw
+    if ov:  # `--overlay`: the block is tinted by its value, outlined when flagged
+        fill = ov["fill"]
+        if ov.get("flags"):
+            from nnviz.render.scene import OVERLAY_FLAG_STROKE
+
+            stroke, fsw = OVERLAY_FLAG_STROKE, max(sw, 2.5)
+    x, y, w, h, dx, dy = (float(blk[k]) for k in ("x", "y", "w", "h", "dx", "dy"))
+    front = Path([(x, y), (x + w, y), (x + w, y + h), (x, y + h)], fill, stroke, fsw,
+                 closed=True)
+    top = Path([(x, y), (x + dx, y + dy), (x + w + dx, y + dy), (x + w, y)],
+               shade(fill, -0.35) if blk["kind"] != "io" else shade(fill, 0.06), stroke, sw,
+               closed=True)
+    side = Path([(x + w, y), (x + w + dx, y + dy), (x + w + dx, y + h + dy), (x + w, y + h)],
+                shade(fill, 0.18), stroke, sw, closed=True)
+    return [front, top, side]
+
+
+def sequence_scene(graph: Graph, layout: Layout, theme: Theme) -> Scene:
+    """Both paper styles: blocks, neuron columns, their connections and the skip arcs."""
+    ncfg, bcfg = _settings(theme, "neurons"), _settings(theme, "blocks")
     scene = Scene(layout.width, layout.height, theme["background"], graph.name)
-    cols = layout.extras["columns"]
-    r = float(layout.extras["radius"])
+    ex = layout.extras
+    cols = ex.get("columns", [])
+    r = float(ex.get("radius", 0.0))
     conn: list[Item] = []
-    for a, b in layout.extras["connections"]:
+    for a, b in ex.get("connections", []):
         for p in cols[a]["centers"]:
             for q in cols[b]["centers"]:
-                conn.append(Path([tuple(p), tuple(q)], None, cfg["connection"],
-                                 cfg["connection_width"]))
-    scene.add("connections", conn)
+                conn.append(Path([tuple(p), tuple(q)], None, ncfg["connection"],
+                                 ncfg["connection_width"]))
+    for src, b in ex.get("fans", []):
+        for q in cols[b]["centers"]:
+            conn.append(Path([tuple(src), tuple(q)], None, ncfg["connection"],
+                             ncfg["connection_width"]))
+    if conn:
+        scene.add("connections", conn)
+    skip_ends = {(s["src"], s["dst"]) for s in ex.get("skips", [])}
+    arc_theme = Theme({**theme, "edge": {**theme["edge"],
+                                         "stroke": bcfg.get("arc", theme["edge"]["stroke"])}})
+    for e in layout.edges:
+        if len(e.points) < 2:
+            continue
+        if not e.tensor and (e.src, e.dst) in skip_ends:
+            scene.add("skip", edge_items(e, arc_theme), src=e.src, dst=e.dst)
+        else:
+            scene.add("edge", edge_items(e, theme), src=e.src, dst=e.dst)
     muted = theme["font"].get("muted", theme["font"]["color"])
+    size = float(theme["font"]["size"])
+    labels = [Text(s["label_pos"]["x"], s["label_pos"]["y"], s["label"], size, muted,
+                   anchor=s["label_pos"]["anchor"]) for s in ex.get("skips", []) if s["label"]]
+    if labels:
+        scene.add("skip-label", labels)
+    sw = float(bcfg["stroke_width"])
+    drawn: dict[str, list[Item]] = {}
+    for blk in ex.get("blocks", []):
+        drawn[blk["id"]] = _block_items(graph, blk, theme, sw)
     for col in cols:
         style = theme.kind_style(col["kind"])
         stroke = style.get("stroke", theme["node"]["stroke"])
-        items: list[Item] = [Circle(x, y, r, style["fill"], stroke, cfg["stroke_width"])
+        items: list[Item] = [Circle(x, y, r, style["fill"], stroke, ncfg["stroke_width"])
                              for x, y in col["centers"]]
         items += [Circle(x, y, max(1.2, r * 0.18), muted, None) for x, y in col["ellipsis"]]
-        box = layout.nodes[col["id"]]
-        lab = col["label"]
-        items += _label(theme, box.lines, lab["x"], lab["y"], lab["anchor"])
-        scene.add("node", items, id=col["id"], kind=col["kind"])
-    return scene
-
-
-def blocks_scene(graph: Graph, layout: Layout, theme: Theme) -> Scene:
-    cfg = _settings(theme, "blocks")
-    scene = Scene(layout.width, layout.height, theme["background"], graph.name)
-    sw = float(cfg["stroke_width"])
-    for e in layout.edges:
-        if len(e.points) >= 2:
-            scene.add("edge", edge_items(e, theme), src=e.src, dst=e.dst)
-    label_top = float(layout.extras["label_top"])
-    for blk in layout.extras["blocks"]:
-        style = theme.kind_style(blk["kind"])
-        fill = style["fill"]
-        stroke = style.get("stroke", theme["node"]["stroke"])
-        node = graph.nodes.get(blk["id"])
-        ov = node.meta.get("overlay") if node is not None else None
-        fsw = sw
-        if ov:  # `--overlay`: the block is tinted by its value, outlined when flagged
-            fill = ov["fill"]
-            if ov.get("flags"):
-                from nnviz.render.scene import OVERLAY_FLAG_STROKE
-
-                stroke, fsw = OVERLAY_FLAG_STROKE, max(sw, 2.5)
-        x, y, w, h, dx, dy = (float(blk[k]) for k in ("x", "y", "w", "h", "dx", "dy"))
-        front = Path([(x, y), (x + w, y), (x + w, y + h), (x, y + h)], fill, stroke, fsw,
-                     closed=True)
-        top = Path([(x, y), (x + dx, y + dy), (x + w + dx, y + dy), (x + w, y)],
-                   shade(fill, -0.35) if blk["kind"] != "io" else shade(fill, 0.06), stroke, sw,
-                   closed=True)
-        side = Path([(x + w, y), (x + w + dx, y + dy), (x + w + dx, y + h + dy), (x + w, y + h)],
-                    shade(fill, 0.18), stroke, sw, closed=True)
-        box = layout.nodes[blk["id"]]
-        items: list[Item] = [front, top, side]
-        items += _label(theme, box.lines, float(blk["label_x"]), label_top, "middle")
-        scene.add("node", items, id=blk["id"], kind=blk["kind"])
+        drawn[col["id"]] = items
+    for nid, box in layout.nodes.items():  # in flow order
+        entry = next((b for b in ex.get("blocks", []) if b["id"] == nid), None) or \
+            next(c for c in cols if c["id"] == nid)
+        lab = entry["label"]
+        items = drawn[nid] + _label(theme, box.lines, lab["x"], lab["y"], lab["anchor"])
+        scene.add("node", items, id=nid, kind=entry["kind"])
     return scene
 
 
 def paper_scene(graph: Graph, layout: Layout, theme: Theme) -> Scene:
-    if layout.style == "neurons":
-        return neurons_scene(graph, layout, theme)
-    if layout.style == "blocks":
-        return blocks_scene(graph, layout, theme)
+    if layout.style in ("neurons", "blocks"):
+        return sequence_scene(graph, layout, theme)
     raise NnvizError(f"unknown drawing style '{layout.style}'")

@@ -1,0 +1,243 @@
+"""What a paper figure draws, and for every layer of the view, where it is drawn.
+
+The paper styles draw one path of boxes (or neuron columns) through the network. They must
+never drop a layer silently (issue 17's honesty rule), so this module maps *every* node of
+the view onto something drawn:
+
+- a **unit**: a layer that changes the representation (conv, pool, dense, attention, a
+  collapsed group, ...) is a box; activations, norms, dropout and plumbing between it and the
+  next unit ride along with it and are named in its label ("+ BN + ReLU");
+- a **skip**: an edge that jumps over units (a residual connection, a UNet concatenation) is
+  an arc over the boxes; a short side branch (a ResNet projection shortcut) rides on its arc,
+  named in the arc's label;
+- a **side input** (a constant table, a second embedding added in) is named in the label of
+  the unit it joins.
+
+Anything else (a second output, an auxiliary head, a parallel branch too big for an arc
+label) cannot be drawn as one path: the style refuses in one sentence that says what to use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from nnviz.errors import NnvizError
+from nnviz.ir import Graph, Node
+
+# Kinds that never get a box of their own: they ride along with the box before them.
+RIDER_KINDS = frozenset(("activation", "norm", "reshape", "elementwise", "constant"))
+# Riders named in a unit's label (plumbing like Flatten or an Add is shown by the shapes and
+# arcs instead).
+NAMED_RIDERS = frozenset(("activation", "norm"))
+MAX_ARC_LAYERS = 3  # a side branch with more layers than this is not an arc label any more
+SHORT = {"batchnorm": "BN", "batchnorm1d": "BN", "batchnorm2d": "BN", "batchnorm3d": "BN",
+         "batchnormalization": "BN", "layernorm": "LN", "layernormalization": "LN",
+         "groupnorm": "GN", "groupnormalization": "GN", "instancenorm": "IN",
+         "rmsnorm": "RMSNorm", "dropout": "Dropout"}
+
+
+def short_op(op: str) -> str:
+    """A compact op name for a label: "BatchNorm2d" -> "BN", "aten.relu" -> "relu"."""
+    base = op.split(".")[1] if op.startswith("aten.") and "." in op[5:] else op
+    base = base.removeprefix("aten.")
+    return SHORT.get(base.lower().replace("_", ""), base)
+
+
+def is_unit(node: Node) -> bool:
+    """A layer drawn as its own box (or neuron column)."""
+    if node.kind == "io":
+        return node.op == "Input"
+    return node.kind not in RIDER_KINDS
+
+
+@dataclass
+class Unit:
+    node: Node  # the layer whose output the box shows
+    members: list[str] = field(default_factory=list)  # every view node it represents
+    fused: list[str] = field(default_factory=list)  # rider op names for the label
+    pre: list[str] = field(default_factory=list)  # riders applied before it ("pre: LN")
+    side: list[str] = field(default_factory=list)  # side inputs joining here, for the label
+
+
+@dataclass
+class Skip:
+    src: int  # unit index the arc leaves
+    dst: int  # unit index the arc lands on
+    members: list[str] = field(default_factory=list)  # side-branch layers drawn on the arc
+    label: str = ""
+
+
+@dataclass
+class PaperPath:
+    units: list[Unit]
+    skips: list[Skip]
+
+
+def main_path(graph: Graph, counts) -> list[str]:
+    """Node ids of the data path through the most counted layers, input to output.
+
+    Ties go to the earlier node in topological order, so the choice is deterministic.
+    """
+    order = graph.topological_order()
+    if not order:
+        return []
+    index = {nid: i for i, nid in enumerate(order)}
+    pred = graph.predecessors()
+    score: dict[str, int] = {}
+    back: dict[str, str | None] = {}
+    for nid in order:
+        best, best_p = 0, None
+        for p in pred[nid]:
+            if p in score and score[p] > best:
+                best, best_p = score[p], p
+        score[nid] = best + (1 if counts(graph.nodes[nid]) else 0)
+        back[nid] = best_p
+    outputs = [n for n in order if graph.nodes[n].op == "Output"] or order
+    end = max(outputs, key=lambda n: (score[n], -index[n]))
+    path: list[str] = []
+    cur: str | None = end
+    while cur is not None:
+        path.append(cur)
+        cur = back[cur]
+    return path[::-1]
+
+
+def _label_of(graph: Graph, ids: list[str]) -> str:
+    """"Conv2d + BN" for a side branch: its layers' ops, riders shortened."""
+    names = []
+    for nid in ids:
+        node = graph.nodes[nid]
+        if node.kind in ("constant", "reshape") or node.op == "Output":
+            continue
+        name = short_op(node.op) if not is_unit(node) else node.op
+        if name not in names:
+            names.append(name)
+    return " + ".join(names)
+
+
+def paper_path(graph: Graph, style: str) -> PaperPath:
+    """Units and skips covering every node of ``graph``; NnvizError when that cannot be done."""
+    name = graph.name or "the model"
+    path = main_path(graph, is_unit)
+    on_path = set(path)
+    if not any(is_unit(graph.nodes[nid]) for nid in path):
+        raise NnvizError(f"the {style} style found no layers to draw in '{name}'; "
+                         "use --style graph")
+    succ, pred = graph.successors(), graph.predecessors()
+    units: list[Unit] = []
+    pos: dict[str, int] = {}
+    # Riders between two boxes go with the box before them ("Conv + BN + ReLU"), except the
+    # ones after the last fork of the segment: in a pre-norm block the LayerNorm after the
+    # residual fork belongs to the attention it feeds ("pre: LN"), not to the box before.
+    pending: list[str] = []
+
+    def flush(pre_of: Unit | None) -> None:
+        fork = max((i for i, nid in enumerate(pending) if len(succ[nid]) > 1), default=-1)
+        if fork < 0 and (not units or len(succ[units[-1].node.id]) <= 1):
+            fork = len(pending)  # no fork at all: everything rides with the box before
+        for i, nid in enumerate(pending):
+            node = graph.nodes[nid]
+            owner = units[-1] if (pre_of is None or i <= fork) else pre_of
+            owner.members.append(nid)
+            pos[nid] = len(units) if owner is pre_of else len(units) - 1
+            if node.kind in NAMED_RIDERS or node.op.lower().endswith("dropout"):
+                op = short_op(node.op)
+                names = owner.pre if owner is pre_of and pre_of is not None else owner.fused
+                if op not in names:
+                    names.append(op)
+        pending.clear()
+
+    lead: list[str] = []  # riders before the first box
+    for nid in path:
+        node = graph.nodes[nid]
+        if is_unit(node):
+            unit = Unit(node, [nid])
+            if units:
+                flush(unit)
+            units.append(unit)
+            pos[nid] = len(units) - 1
+        elif units:
+            pending.append(nid)
+        else:
+            lead.append(nid)
+    flush(None)
+    for nid in lead:
+        units[0].members.append(nid)
+        pos[nid] = 0
+
+    skips: dict[tuple[int, int], Skip] = {}
+
+    def add_skip(a: int, b: int, members: list[str]) -> None:
+        sk = skips.setdefault((a, b), Skip(a, b))
+        sk.members.extend(members)
+
+    # Edges between path nodes that jump over boxes: residual adds, UNet concatenations.
+    nxt = {a: b for a, b in zip(path, path[1:])}
+    for u in path:
+        for v in succ[u]:
+            if v in on_path and nxt.get(u) != v and pos[v] > pos[u]:
+                add_skip(pos[u], pos[v], [])
+
+    # Everything off the path, in connected pieces.
+    off = [nid for nid in graph.topological_order() if nid not in on_path]
+    seen: set[str] = set()
+    for start in off:
+        if start in seen:
+            continue
+        comp, stack = [], [start]
+        seen.add(start)
+        while stack:
+            cur = stack.pop()
+            comp.append(cur)
+            for nb in (*succ[cur], *pred[cur]):
+                if nb not in on_path and nb not in seen:
+                    seen.add(nb)
+                    stack.append(nb)
+        comp_set = set(comp)
+        comp.sort(key=list(graph.nodes).index)
+        entries = {pos[p] for c in comp for p in pred[c] if p in on_path}
+        exits = {pos[s] for c in comp for s in succ[c] if s in on_path}
+        layers = [c for c in comp if is_unit(graph.nodes[c])]
+        what = ", ".join(graph.nodes[c].name or c for c in (layers or comp)[:2])
+        if not exits:
+            outs = [c for c in comp if graph.nodes[c].op == "Output"]
+            if outs:
+                raise NnvizError(
+                    f"the {style} style draws one path, but '{name}' has "
+                    f"{len(graph.outputs)} outputs ({what} ...); use --style graph")
+            raise NnvizError(
+                f"the {style} style draws one path, but '{name}' has a side branch that does "
+                f"not rejoin it ({what}); use --style graph")
+        if not entries:
+            # A side input (a constant table, a second embedding): named where it joins.
+            target = units[min(exits)]
+            target.members.extend(comp)
+            label = _label_of(graph, comp)
+            if label and label not in target.side:
+                target.side.append(label)
+            continue
+        a, b = min(entries), max(exits)
+        if len(layers) > MAX_ARC_LAYERS:
+            raise NnvizError(
+                f"the {style} style draws one path, but '{name}' has a parallel branch of "
+                f"{len(layers)} layers ({what} ...); use --style graph or a smaller --depth")
+        if a >= b:  # a branch inside one box's riders (e.g. a gate): that box represents it
+            units[a].members.extend(comp)
+            continue
+        add_skip(a, b, comp)
+        del comp_set
+    out = []
+    for key in sorted(skips):
+        sk = skips[key]
+        sk.label = _label_of(graph, sk.members)
+        out.append(sk)
+    return PaperPath(units, out)
+
+
+def drawn_members(extras: dict) -> set[str]:
+    """Every view node id a paper layout says it draws (boxes, columns, arcs)."""
+    ids: set[str] = set()
+    for key in ("blocks", "columns", "skips"):
+        for item in extras.get(key, []):
+            ids.update(item.get("members", []))
+    return ids

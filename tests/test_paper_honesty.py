@@ -1,0 +1,152 @@
+"""Issue 17's honesty rule: every style draws every layer of the view, or refuses in one
+sentence that says what to use instead. Real models (hand-written torchvision-style
+ResNet-18 and MobileNetV2, a UNet, a GPT-style decoder, nn.TransformerEncoder, an MLP,
+LeNet-5, a VGG-ish CNN, Keras models) go through every style at the default view and fully
+expanded."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("KERAS_BACKEND", "torch")  # must precede the first keras import
+
+torch = pytest.importorskip("torch", reason="the torch extra builds the real models")
+
+import paper_models as pm  # noqa: E402
+
+from nnviz.errors import NnvizError  # noqa: E402
+from nnviz.ir import Graph  # noqa: E402
+from nnviz.layout import layout  # noqa: E402
+from nnviz.layout.paper_path import drawn_members, is_unit, short_op  # noqa: E402
+from nnviz.passes import ViewOptions, prepare  # noqa: E402
+from nnviz.theme import load_theme  # noqa: E402
+
+THEME = load_theme("paper")
+VIEWS = {"default": ViewOptions(), "expanded": ViewOptions(depth=99, fold=False)}
+# What each style must do with each model at the default view: draw it, or refuse it.
+DRAWS = {
+    "blocks": {"resnet18", "unet", "mobilenetv2", "gpt", "mlp", "lenet5", "vgg", "encoder",
+               "keras_cnn", "keras_mobilenetv2"},
+    "neurons": {"resnet18", "mobilenetv2", "mlp", "lenet5", "vgg", "keras_cnn",
+                "keras_mobilenetv2"},
+}
+
+
+def encoder_model() -> Graph:
+    from nnviz.loaders import load
+
+    layer = torch.nn.TransformerEncoderLayer(32, 4, 64, batch_first=True)
+    model = torch.nn.Sequential(torch.nn.Linear(16, 32),
+                                torch.nn.TransformerEncoder(layer, 3, enable_nested_tensor=False),
+                                torch.nn.Linear(32, 5)).eval()
+    return load(model, example_input=torch.randn(1, 10, 16), capture="hooks")
+
+
+def keras_cnn_model() -> Graph:
+    keras = pytest.importorskip("keras", reason="keras builds the Keras models")
+    from nnviz.loaders import load
+
+    L = keras.layers
+    model = keras.Sequential([
+        keras.Input((32, 32, 3)), L.Conv2D(16, 3, activation="relu", name="conv1"),
+        L.MaxPooling2D(name="pool1"), L.Conv2D(32, 3, activation="relu", name="conv2"),
+        L.GlobalAveragePooling2D(name="gap"), L.Dense(64, activation="relu", name="fc1"),
+        L.Dropout(0.5, name="drop"), L.Dense(10, activation="softmax", name="fc2")],
+        name="keras_cnn")
+    return load(model)
+
+
+def keras_mobilenetv2_model() -> Graph:
+    keras = pytest.importorskip("keras", reason="keras builds the Keras models")
+    from nnviz.loaders import load
+
+    return load(keras.applications.MobileNetV2(input_shape=(96, 96, 3), weights=None))
+
+
+LOADERS = {**{name: (lambda n=name: pm.load_torch(n)) for name in pm.TORCH_MODELS},
+           "encoder": encoder_model, "keras_cnn": keras_cnn_model,
+           "keras_mobilenetv2": keras_mobilenetv2_model}
+
+
+@pytest.fixture(scope="module")
+def graphs() -> dict[str, Graph]:
+    return {}
+
+
+def view_of(graphs: dict, name: str, view: str) -> Graph:
+    key = (name, view)
+    if key not in graphs:
+        if name not in graphs:
+            graphs[name] = LOADERS[name]()
+        graphs[key] = prepare(graphs[name], VIEWS[view])
+    return graphs[key]
+
+
+def label_text(lay, nid: str) -> str:
+    return " ".join(ln.text for ln in lay.nodes[nid].lines)
+
+
+def check_represented(g: Graph, lay) -> None:
+    """Every node of the view is drawn: a box/column of its own, a rider named in its box's
+    label, plumbing inside a box's members, or a side branch named on an arc."""
+    ex = lay.extras
+    members = drawn_members(ex)
+    missing = set(g.nodes) - members
+    assert not missing, f"dropped from the drawing: {sorted(missing)[:8]}"
+    own = {b["id"] for b in ex.get("blocks", [])} | {c["id"] for c in ex.get("columns", [])}
+    arc_text = {m: s["label"] for s in ex.get("skips", []) for m in s["members"]}
+    for item in ex.get("blocks", []) + ex.get("columns", []):
+        text = label_text(lay, item["id"]).replace(" ", "")
+        node = g.nodes[item["id"]]
+        assert ("Input" if node.kind == "io" else node.op).replace(" ", "") in text
+        for m in item["members"]:
+            rider = g.nodes[m]
+            assert m == item["id"] or not is_unit(rider), (m, rider.op)  # no layer hidden
+            if rider.kind in ("activation", "norm"):
+                assert short_op(rider.op) in text, (rider.op, text)
+    for nid, node in g.nodes.items():
+        if is_unit(node) and nid not in own:
+            assert node.op in arc_text.get(nid, ""), f"{node.op} {nid} is not drawn"
+
+
+@pytest.mark.parametrize("view", list(VIEWS))
+@pytest.mark.parametrize("name", list(LOADERS))
+def test_every_style_draws_every_layer_or_refuses(graphs, name: str, view: str) -> None:
+    g = view_of(graphs, name, view)
+    for style in ("graph", "blocks", "neurons"):
+        try:
+            lay = layout(g, theme=THEME, style=style)
+        except NnvizError as exc:
+            text = str(exc)
+            assert style != "graph", text
+            assert "\n" not in text and ("--style" in text or "--depth" in text), text
+            assert view != "default" or name not in DRAWS[style], f"{style} refused: {text}"
+            continue
+        assert style == "graph" or view != "default" or name in DRAWS[style], \
+            f"{style} should refuse {name}"
+        if style == "graph":
+            drawn = {i.split("::stub::")[0] for i in lay.nodes}
+            assert set(g.nodes) <= drawn
+            continue
+        check_represented(g, lay)
+
+
+def test_residual_and_skip_connections_are_arcs(graphs) -> None:
+    """ResNet's residual adds and UNet's concatenations are arcs; the ResNet projection
+    shortcut (1x1 conv + BN) rides on its arc, named."""
+    res = layout(view_of(graphs, "resnet18", "expanded"), theme=THEME, style="blocks")
+    skips = res.extras["skips"]
+    assert len(skips) == 8  # one per BasicBlock
+    projections = [s for s in skips if s["members"]]
+    assert len(projections) == 3 and all(s["label"] == "Conv2d + BN" for s in projections)
+    unet = layout(view_of(graphs, "unet", "default"), theme=THEME, style="blocks")
+    spans = sorted(
+        (s["src"], s["dst"]) for s in unet.extras["skips"])
+    assert [s for s, _ in spans] == ["group:downs.0", "group:downs.1", "group:downs.2",
+                                     "group:inc"]
+    levels = {s["src"]: s["level"] for s in unet.extras["skips"]}
+    # nested: the outermost skip (inc -> last decoder) flies highest
+    assert levels["group:inc"] > levels["group:downs.0"] > levels["group:downs.1"] \
+        > levels["group:downs.2"]
