@@ -25,7 +25,8 @@ RESNET_SCRIPTED = FIX / "resnet18_w8_scripted.pth"
 GATED = FIX / "gated_scripted.pt"
 GATED_PTL = FIX / "gated_mobile.ptl"
 GPT2 = FIX / "gpt2_tiny_traced.pt"
-ALL = [RESNET, RESNET_SCRIPTED, GATED, GATED_PTL, GPT2]
+QUANT = FIX / "quantized_scripted.pt"
+ALL = [RESNET, RESNET_SCRIPTED, GATED, GATED_PTL, GPT2, QUANT]
 
 
 def torch_count(model) -> tuple[int, int]:
@@ -113,6 +114,29 @@ def test_control_flow_groups(path: Path) -> None:
         ["Linear", "aten::relu", "aten::add"]
     # LayerNorm's eval-mode code path is what is drawn: no training-only branches
     assert "steps" not in g.inputs  # an int argument is not a tensor input
+
+
+def test_quantized_modules_restore_their_packed_weights() -> None:
+    """Quantized Conv2d/Linear are saved through __getstate__ (a tuple) and hold their int8
+    weights in torch.classes packed params: __setstate__ is read symbolically to recover them.
+    They are not nn.Parameters, so PyTorch's parameters() total is 0 and they are buffers."""
+    torch = pytest.importorskip("torch", reason="PyTorch's own counts need torch")
+    if "fbgemm" not in torch.backends.quantized.supported_engines:
+        pytest.skip("this torch build has no fbgemm quantized engine")
+    from torchscript_models import quantized_net
+
+    g = load_file(QUANT)
+    params, _ = torch_count(quantized_net())
+    assert g.total_params == params == 0
+    conv = g.nodes["conv"]
+    assert conv.op == "Conv2d"
+    assert conv.attrs["stride"] == [2, 2] and conv.attrs["padding"] == [1, 1]
+    assert [(p.shape, p.dtype, p.role) for p in conv.params] == \
+        [((8, 3, 3, 3), "int8", "buffer"), ((8,), "float32", "buffer")]
+    assert isinstance(conv.attrs["output_scale"], float)
+    fc = g.nodes["fc"]
+    assert [p.shape for p in fc.params] == [(10, 512), (10,)]
+    assert buffers_of(g) == 8 * 27 + 8 + 10 * 512 + 10 + 2  # + the input QuantStub's scale/zp
 
 
 def test_real_resnet18_traced_at_test_time(tmp_path: Path) -> None:

@@ -90,3 +90,29 @@ def gpt2_tiny() -> nn.Module:
                      torchscript=True, use_cache=False,
                      bos_token_id=0, eos_token_id=0)
     return GPT2LMHeadModel(cfg).eval()
+
+
+class QuantNet(nn.Module):
+    """Eager-mode static quantization (fbgemm): quantized Conv2d/ReLU, then a Linear."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.quant = torch.ao.quantization.QuantStub()
+        self.conv = nn.Conv2d(3, 8, 3, stride=2, padding=1)
+        self.relu = nn.ReLU()
+        self.fc = nn.Linear(8 * 8 * 8, 10)
+        self.dequant = torch.ao.quantization.DeQuantStub()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.relu(self.conv(self.quant(x)))
+        return self.dequant(self.fc(torch.flatten(x, 1)))
+
+
+def quantized_net() -> nn.Module:
+    """QuantNet calibrated on random data and converted to int8 (deterministic structure)."""
+    torch.manual_seed(0)
+    model = QuantNet().eval()
+    model.qconfig = torch.ao.quantization.get_default_qconfig("fbgemm")
+    prepared = torch.ao.quantization.prepare(model)
+    prepared(torch.randn(4, 3, 16, 16))
+    return torch.ao.quantization.convert(prepared)

@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "tests" / "fixtures" / "torchscript"
 sys.path.insert(0, str(REPO / "tests"))
 
-from torchscript_models import Gated, ResNet18, gpt2_tiny  # noqa: E402
+from torchscript_models import Gated, ResNet18, gpt2_tiny, quantized_net  # noqa: E402
 
 
 def main() -> None:
@@ -33,6 +33,7 @@ def main() -> None:
     gated = torch.jit.script(Gated().eval())
     torch.jit.save(gated, OUT / "gated_scripted.pt")
     gated._save_for_lite_interpreter(str(OUT / "gated_mobile.ptl"))
+    torch.jit.save(torch.jit.script(quantized_net()), OUT / "quantized_scripted.pt")
     gpt = gpt2_tiny()
     ids = torch.zeros(1, 16, dtype=torch.long)
     torch.jit.save(torch.jit.trace(gpt, ids, strict=False), OUT / "gpt2_tiny_traced.pt")

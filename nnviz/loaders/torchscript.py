@@ -109,6 +109,7 @@ class TensorInfo:
 class ModuleObj:
     qualname: str  # as in the archive: "__torch__.torch.nn.modules.conv.___torch_mangle_0.Conv2d"
     attrs: dict[str, Any] = field(default_factory=dict)
+    state: Any = None  # a __getstate__ tuple (quantized modules), restored by __setstate__
 
     @property
     def clean(self) -> str:
@@ -119,6 +120,12 @@ class ModuleObj:
     @property
     def short(self) -> str:
         return self.clean.rsplit(".", 1)[-1]
+
+    @property
+    def is_packed(self) -> bool:
+        """A weight holder rather than a layer: a torch.classes object (quantized packed
+        params) or the LinearPackedParams module that wraps one."""
+        return self.clean.startswith("torch.classes.") or self.short.endswith("PackedParams")
 
 
 class Archive:
@@ -277,6 +284,15 @@ class _Resolver:
                 state = self(v.state, depth + 1)
                 if isinstance(state, dict):
                     out.attrs = {str(k): x for k, x in state.items()}
+                elif not out.is_packed:
+                    out.state = state
+                else:
+                    # torch.classes objects (quantized packed weights) keep their tensors in a
+                    # __getstate__ tuple: (weight, bias) for Linear, nested lists for Conv
+                    found = [x for x in _flat(state) if isinstance(x, TensorInfo)]
+                    names = ["weight", "bias"] if len(found) <= 2 else \
+                        [f"tensor{i}" for i in range(len(found))]
+                    out.attrs = dict(zip(names, found, strict=False))
                 return out
             out = None
         elif isinstance(v, pd.Call):
@@ -424,6 +440,8 @@ _ARGS: dict[str, tuple[str, ...]] = {
                                      "is_causal", "scale"),
     "to": ("input", "dtype", "non_blocking", "copy"),
 }
+# quantized::conv2d / conv2d_relu / linear / add ...: the output's quantization
+_QARGS = ("input", "packed_params", "output_scale", "output_zero_point")
 _MULTI_OUT = {"split", "split_with_sizes", "chunk", "unbind", "tensor_split", "unsafe_chunk",
               "unsafe_split", "max", "min", "sort", "topk", "kthvalue", "mode", "median",
               "native_layer_norm", "native_batch_norm", "lstm", "gru", "rnn_tanh", "rnn_relu",
@@ -500,6 +518,7 @@ class _Interp:
         self.counters: dict[tuple[str, ...], int] = {}
         self.steps = 0
         self.shape_graph = Graph(meta={"framework": "torch"})
+        self.setstate = False
 
     # ---- bookkeeping --------------------------------------------------------------------
     def tick(self) -> None:
@@ -576,8 +595,40 @@ class _Interp:
             return consts[name]
         return UNK
 
+    def restore(self, mod: ModuleObj, path: tuple[str, ...], depth: int = 0) -> None:
+        """Modules saved through ``__getstate__`` (quantized Conv2d/Linear keep a tuple, not a
+        dict): run their TorchScript ``__setstate__`` symbolically, which only assigns
+        attributes and packs weights (``quantized::*_prepack``), to recover the attributes."""
+        if depth > 200:
+            return
+        fn = self.arc.class_info(mod.qualname)["methods"].get("__setstate__")
+        if mod.state is not None and fn is not None:
+            state, mod.state = mod.state, None
+            self.setstate = True
+            try:
+                self.run_function(fn, [MV(mod, path), state], {}, (), MV(mod, path), 1)
+            finally:
+                self.setstate = False
+        for name, v in list(mod.attrs.items()):
+            if isinstance(v, ModuleObj):
+                self.restore(v, path + (name,), depth + 1)
+
     def is_leaf(self, mod: ModuleObj) -> bool:
-        return not any(isinstance(v, ModuleObj) for v in mod.attrs.values())
+        return not any(isinstance(v, ModuleObj) and not v.is_packed for v in mod.attrs.values())
+
+    def packed_tensors(self, mv: MV) -> list[PV]:
+        """The tensors inside quantized packed params. Not in PyTorch's parameters() (they are
+        not nn.Parameters), so they are listed as buffers, like other non-parameter state."""
+        out: list[PV] = []
+        stack = [mv]
+        while stack:
+            cur = stack.pop()
+            for name, v in cur.mod.attrs.items():
+                if isinstance(v, TensorInfo) and cur.mod.is_packed:
+                    out.append(PV(v, ".".join(cur.path + (name,)), "buffer"))
+                elif isinstance(v, ModuleObj) and v.is_packed and len(cur.path) < 64:
+                    stack.append(MV(v, cur.path + (name,)))
+        return out
 
     def call_method(self, mv: MV, method: str, args: list[Any], kwargs: dict[str, Any],
                     frame: _Frame, group: tuple[str, ...] | None = None) -> Any:
@@ -646,6 +697,12 @@ class _Interp:
             for k, v in main.attrs.items():
                 if k not in ("input", "weight", "bias"):
                     attrs.setdefault(k, v)
+        for key in ("kernel_size", "stride", "padding", "dilation", "groups", "scale",
+                    "zero_point", "in_features", "out_features", "eps"):
+            v = mv.mod.attrs.get(key)  # module attributes (quantized modules keep them)
+            val = _jsonable(_plain(v))
+            if v is not None and val is not _SKIP and val != "?":
+                attrs.setdefault(key, val)
         kind = kind_for(mv.mod.short)
         if kind == "other" and main is not None:
             kind = main.kind
@@ -732,6 +789,11 @@ class _Interp:
     def assign(self, target: ast.AST, value: Any, frame: _Frame) -> None:
         if isinstance(target, ast.Name):
             frame.env[target.id] = value
+        elif isinstance(target, ast.Attribute) and self.setstate:
+            base = self.ev(target.value, frame)
+            if isinstance(base, MV):
+                base.mod.attrs[target.attr] = value.mod if isinstance(value, MV) else \
+                    value.info if isinstance(value, PV) else value
         elif isinstance(target, (ast.Tuple, ast.List)):
             parts = self.unpack(value, len(target.elts))
             for t, v in zip(target.elts, parts, strict=False):
@@ -967,6 +1029,16 @@ class _Interp:
 
     def op(self, ns: str, name: str, args: list[Any], kwargs: dict[str, Any],
            frame: _Frame) -> Any:
+        if self.setstate:
+            if name.endswith("_prepack"):  # packed weights: a holder of the given tensors
+                found = [a.info if isinstance(a, PV) else a for a in _flat(list(args))
+                         if isinstance(a, (TensorInfo, PV))]
+                names = ["weight", "bias"] if len(found) <= 2 else \
+                    [f"tensor{i}" for i in range(len(found))]
+                holder = ModuleObj(f"__torch__.torch.classes.{ns}.{name}",
+                                   dict(zip(names, found, strict=False)))
+                return MV(holder, ())
+            return UNK  # nothing else is drawn while restoring attributes
         if ns == "prim":
             if name in ("NumToTensor", "unchecked_unwrap_optional", "unchecked_cast"):
                 return args[0] if args else UNK
@@ -979,6 +1051,8 @@ class _Interp:
         flat = _flat(list(args) + list(kwargs.values()))
         tensors = [v for v in flat if isinstance(v, TV)]
         params = [v for v in flat if isinstance(v, PV)]
+        params += [p for v in flat if isinstance(v, MV) and v.mod.is_packed
+                   for p in self.packed_tensors(v)]
         base = name.split(".")[-1]
         if name in ("size", "dim", "numel") and args and isinstance(args[0], TV):
             shape = self.tensors[args[0].tid].shape if args[0].tid in self.tensors else None
@@ -1002,7 +1076,8 @@ class _Interp:
             if p.name not in {q.name for q in node_params}:
                 node_params.append(p)
         attrs: dict[str, Any] = {}
-        names = _ARGS.get(name, ())
+        names = _ARGS.get(name, ()) if ns == "aten" else \
+            _QARGS if ns == "quantized" and not name.endswith("dynamic") else ()
         for i, a in enumerate(args):
             key = names[i] if i < len(names) else f"arg{i}"
             val = _jsonable(a)
@@ -1180,6 +1255,7 @@ def _build(path: Path, arc: Archive, root: ModuleObj, constants: Any, traced: li
         raise ModelError(path, f"TorchScript module {root.short} has no forward method in "
                                "code/")
     graph = Graph(name=root.short or path.stem)
+    it.restore(root, ())
     mv = MV(root, ())
     args: list[Any] = [mv]
     in_ids: list[str] = []
@@ -1262,6 +1338,10 @@ def _module_tensors(mod: ModuleObj, arc: Archive, path: tuple[str, ...],
             yield full, PV(v, full, role)
         elif isinstance(v, ModuleObj):
             yield from _module_tensors(v, arc, path + (name,), depth + 1)
+    if mod.state is not None:  # a __getstate__ tuple not restored (stats reads it as data)
+        for i, v in enumerate(x for x in _flat(mod.state) if isinstance(x, TensorInfo)):
+            full = ".".join(path + (f"state{i}",))
+            yield full, PV(v, full, "buffer")
 
 
 def iter_weights(path: str | Path, trust_pickle: bool = False) -> Iterator[Any]:
