@@ -44,6 +44,13 @@
   var prepared = [];
   var frameTimes = [];
   var firstFrame = 0;
+  // colour-by (nnviz.values): the page's numbers per node, the viridis ramp, flagged layers
+  var VAL = D.values || {metrics: []};
+  var VIRIDIS = ['#440154', '#472d7b', '#3b528b', '#2c728e', '#21918c', '#28ae80', '#5ec962', '#addc30', '#fde725'];
+  var FLAG = '#d1005f';
+  var tint = null, tintText = null, colorKey = 'kind';
+  var flagged = new Map();
+  (VAL.flags || []).forEach(function (f) { flagged.set(f[0], f[1]); });
 
   // ---- small helpers -----------------------------------------------------------------------
   function el(tag, props) {
@@ -301,6 +308,24 @@
         if (proxy) c.setLineDash([]);
       }
     }
+    // Colour by a value (nnviz.values, params, FLOPs): each tinted box repainted on its own;
+    // flagged layers outlined.
+    if (tint || flagged.size) {
+      for (q = 0; q < nB; q++) {
+        i = visB[q];
+        if (P.type[i] !== 0) continue;
+        var rr = P.ref[i], col = tint ? tint[rr] : null;
+        if (col) {
+          c.beginPath(); rect(c, P.x[i], P.y[i], P.bw[i], P.bh[i], round ? nd.radius : 0);
+          c.fillStyle = col; c.fill();
+          if (boxStroke) { c.lineWidth = Math.max(nd.stroke_width, 0.8 / sc); c.strokeStyle = kindStyle(P.kind[i]).stroke || nd.stroke; c.stroke(); }
+        }
+        if (flagged.has(rr)) {
+          c.beginPath(); rect(c, P.x[i], P.y[i], P.bw[i], P.bh[i], round ? nd.radius : 0);
+          c.lineWidth = Math.max(3, 1.5 / sc); c.strokeStyle = FLAG; c.stroke();
+        }
+      }
+    }
     // Text, only when readable; grouped by style so the font is set three times per frame.
     if (theme.font.size * sc >= 4.5 || forExport) {
       c.textAlign = 'center';
@@ -309,11 +334,13 @@
       for (var style = 0; style < 3; style++) {
         var size = fontPx(style);
         c.font = fontSpec(style, size);
-        c.fillStyle = style === 2 ? (theme.font.muted || theme.font.color) : theme.font.color;
+        var baseFill = style === 2 ? (theme.font.muted || theme.font.color) : theme.font.color;
+        c.fillStyle = baseFill;
         for (q = 0; q < nB; q++) {
           i = visB[q];
           var L = linesOf(P, i);
           if (!L.length) continue;
+          if (tint) c.fillStyle = (P.type[i] === 0 && tintText[P.ref[i]]) || baseFill;
           var total = 0;
           for (k = 0; k < L.length; k++) total += lineHeight(fontPx(L[k][1]));
           total += gap * (L.length - 1);
@@ -962,6 +989,7 @@
       });
       d.appendChild(tb);
     }
+    valueDetails(d, i);
     if (N.attrs[i]) { d.appendChild(el('h3', {text: 'Attributes'})); d.appendChild(kv(N.attrs[i])); }
     var rest = {};
     // flops/macs/params are shown above; zero counters say nothing.
@@ -970,6 +998,111 @@
     });
     if (Object.keys(rest).length) { d.appendChild(el('h3', {text: 'Analysis'})); d.appendChild(kv(rest)); }
   }
+  // ---- colour by a value, histograms, flagged layers (nnviz.values) ----------------------------
+  function fmtVal(v) {
+    if (v === null || v === undefined) return '\u2014';
+    if (v === 0) return '0';
+    var a = Math.abs(v);
+    return (a >= 1e4 || a < 1e-2) ? v.toExponential(2) : String(Number(v.toPrecision(3)));
+  }
+  function metricOf(key) {
+    for (var k = 0; k < VAL.metrics.length; k++) if (VAL.metrics[k].key === key) return VAL.metrics[k];
+    return null;
+  }
+  function rampColor(t) {
+    t = Math.max(0, Math.min(1, t));
+    var pos = t * (VIRIDIS.length - 1), k = Math.min(Math.floor(pos), VIRIDIS.length - 2), f = pos - k;
+    var a = VIRIDIS[k], b = VIRIDIS[k + 1], rgb = [];
+    for (var j = 0; j < 3; j++) {
+      var x = parseInt(a.slice(1 + 2 * j, 3 + 2 * j), 16), y = parseInt(b.slice(1 + 2 * j, 3 + 2 * j), 16);
+      rgb.push(Math.round(x + (y - x) * f));
+    }
+    return rgb;
+  }
+  function colorBy(key) {
+    var m = metricOf(key);
+    colorKey = m ? key : 'kind';
+    tint = null; tintText = null;
+    var legend = $('legend');
+    if (m) {
+      var lo = Infinity, hi2 = -Infinity, plo = Infinity, k;
+      for (k = 0; k < m.v.length; k++) {
+        var v = m.v[k];
+        if (v === null) continue;
+        if (v < lo) lo = v; if (v > hi2) hi2 = v; if (v > 0 && v < plo) plo = v;
+      }
+      var log = m.log && lo >= 0 && plo < Infinity && hi2 / plo > 100;
+      if (log) lo = plo;
+      tint = new Array(NN); tintText = new Array(NN);
+      for (k = 0; k < m.v.length; k++) {
+        var val = m.v[k];
+        if (val === null) continue;
+        var t = log ? (val > 0 ? (Math.log(val) - Math.log(lo)) / (Math.log(hi2) - Math.log(lo) || 1) : 0)
+          : (hi2 > lo ? (val - lo) / (hi2 - lo) : 0.5);
+        var c3 = rampColor(t);
+        tint[k] = 'rgb(' + c3.join(',') + ')';
+        tintText[k] = (0.2126 * c3[0] + 0.7152 * c3[1] + 0.0722 * c3[2]) > 140 ? '#111111' : '#ffffff';
+      }
+      $('legend-title').textContent = m.label + (log ? ' (log scale)' : '');
+      $('legend-lo').textContent = fmtVal(lo);
+      $('legend-hi').textContent = fmtVal(hi2);
+      var lc = $('legend-bar').getContext('2d');
+      for (k = 0; k < 180; k++) { lc.fillStyle = 'rgb(' + rampColor(k / 179).join(',') + ')'; lc.fillRect(k, 0, 1, 10); }
+      legend.hidden = false;
+    } else legend.hidden = true;
+    $('color-by').value = colorKey;
+    prepared.forEach(function (P) { if (P) { P.cache = null; P.miniCache = null; } });
+    renderDetails();
+    requestDraw();
+  }
+  function histogram(h, title) {
+    var box = el('div');
+    box.appendChild(el('h3', {text: title}));
+    var cv = el('canvas', {cls: 'hist', width: 320, height: 72}), c = cv.getContext('2d');
+    var counts = h[2], mx = Math.max.apply(null, counts) || 1, bw = 320 / counts.length;
+    c.fillStyle = accent();
+    for (var k = 0; k < counts.length; k++) {
+      if (!counts[k]) continue;
+      var bh = Math.max(1, 70 * counts[k] / mx);
+      c.fillRect(k * bw + 0.5, 72 - bh, bw - 1, bh);
+    }
+    box.appendChild(cv);
+    box.appendChild(el('div', {cls: 'hist-ticks'}, el('span', {text: fmtVal(h[0])}), el('span', {text: fmtVal(h[1])})));
+    return box;
+  }
+  function valueDetails(d, i) {
+    var rows = el('table'), any = false;
+    VAL.metrics.forEach(function (m) {
+      if (m.key === 'params' || m.key === 'flops' || m.v[i] === null) return;
+      rows.appendChild(row(m.label, fmtVal(m.v[i]), 'num')); any = true;
+    });
+    if (flagged.has(i)) { rows.appendChild(row('flags', flagList(i))); any = true; }
+    if (any) { d.appendChild(el('h3', {text: 'Values'})); d.appendChild(rows); }
+    if (VAL.hist && VAL.hist.act[i]) d.appendChild(histogram(VAL.hist.act[i], 'Activation histogram'));
+    if (VAL.hist && VAL.hist.grad[i]) d.appendChild(histogram(VAL.hist.grad[i], 'Gradient histogram'));
+    if (any && VAL.note) d.appendChild(el('div', {cls: 'note', text: VAL.note}));
+  }
+  function flagList(i) {
+    for (var k = 0; k < VAL.flags.length; k++) if (VAL.flags[k][0] === i) return VAL.flags[k][2].join(', ');
+    return '';
+  }
+  function setupValues() {
+    var selEl = $('color-by');
+    VAL.metrics.forEach(function (m) { selEl.appendChild(el('option', {value: m.key, text: 'colour: ' + m.label})); });
+    selEl.addEventListener('change', function () { colorBy(selEl.value); });
+    var fl = VAL.flags || [];
+    if (fl.length) {
+      var btn = $('btn-flags'), list = $('flag-list');
+      btn.textContent = '\u2691 ' + fl.length + ' flagged';
+      btn.hidden = false;
+      fl.forEach(function (f) {
+        list.appendChild(el('li', null, el('button', {cls: 'link', type: 'button', text: N.name[f[0]] || nodeId(f[0]),
+          on: function () { list.hidden = true; gotoNode(f[0]); }}), el('span', {cls: 'badge', text: f[1]})));
+      });
+      btn.addEventListener('click', function () { list.hidden = !list.hidden; });
+    }
+  }
+
   function groupDetails(d, g) {
     var gr = G[g];
     d.appendChild(el('h2', null, chip('group'), gr.label));
@@ -1248,6 +1381,8 @@
         boxes: cur.n, edges: cur.ne, theme: theme.name};
     },
     search: function (q) { return runSearch(q).slice(0, 50).map(function (r) { return {type: r.t, index: r.i}; }); },
+    colorBy: colorBy, colorKey: function () { return colorKey; },
+    tintOf: function (i) { return tint ? (tint[i] || null) : null; },
     gotoNode: gotoNode, gotoGroup: gotoGroup, gotoTensor: gotoTensor, openGroup: openGroup, up: up, fit: fit,
     zoomAt: zoomAt, pan: function (dx, dy) { tx += dx; ty += dy; requestDraw(); },
     // The cost of one frame including rasterisation: reading a pixel back waits for it.
@@ -1262,6 +1397,7 @@
     svg: svgOfView
   };
 
+  setupValues();
   $('model-name').textContent = D.name;
   $('brand').title = D.name;
   applyTheme();
@@ -1273,6 +1409,7 @@
   fontsReady.catch(function () {}).then(function () {
     fitCache.clear();
     if (!readHash()) openGroup(0);
+    if (VAL.start && metricOf(VAL.start)) colorBy(VAL.start);
     draw();
     updateStatus();
   });

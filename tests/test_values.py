@@ -475,3 +475,58 @@ def test_diff_weights_of_different_architectures_is_one_sentence(tmp_path, in_te
             "values_models:four_layers", "--input-shape", "2,8", "--capture", "hooks", "-o", out)
     assert r.exit_code == 1 and "same architecture" in r.output, r.output
     assert not out.exists()
+
+
+# ---- HTML viewer ----------------------------------------------------------------------------
+def _page_data(path: Path) -> dict:
+    import re
+
+    m = re.search(r'id="nnviz-data">(.*?)</script>', path.read_text(), re.S)
+    return json.loads(m.group(1))
+
+
+def test_viewer_data_has_metrics_histograms_and_flags(tmp_path):
+    graph = capture(vm.NaNWeight(), input_shape=(4, 8))
+    out = tmp_path / "v.html"
+    draw(graph, out, overlay={"overlay": "activations"})
+    vals = _page_data(out)["values"]
+    keys = [m["key"] for m in vals["metrics"]]
+    assert keys[:2] == ["params", "flops"] and "act:std" in keys and "grad:norm" in keys
+    assert vals["start"] == "act:std"
+    names = _page_data(out)["nodes"]["name"]
+    flagged = {names[i] if isinstance(names[i], str) else i: b for i, b, _ in vals["flags"]}
+    assert flagged == {"fc2": "NaN origin +1"}
+    i = names.index("fc1")
+    lo, hi, counts = vals["hist"]["act"][i]
+    assert sum(counts) == 4 * 16 and lo < hi
+    # a plain drawing still offers params and FLOPs as colours, and no values
+    plain = tmp_path / "p.html"
+    draw(capture(vm.mlp(8, 2), input_shape=(2, 8)), plain)
+    assert [m["key"] for m in _page_data(plain)["values"]["metrics"]][:2] == ["params", "flops"]
+
+
+def test_viewer_colour_by_and_flag_list_in_chromium(tmp_path):
+    pytest.importorskip("playwright.sync_api", reason="playwright (python) is not installed")
+    sys.path.insert(0, str(HERE.parent / "bench"))
+    from viewer_browser import browser_page, chromium_path
+
+    if chromium_path() is None:
+        pytest.skip("no chromium on PATH (apt-get install chromium)")
+    graph = capture(vm.NaNWeight(), input_shape=(4, 8))
+    out = tmp_path / "v.html"
+    draw(graph, out, overlay={"overlay": "gradients"})
+    with browser_page() as page:
+        page.goto(out.resolve().as_uri())
+        page.wait_for_selector("html[data-ready]", timeout=30000)
+        assert page.evaluate("nnviz.colorKey()") == "grad:norm"
+        page.select_option("#color-by", "act:std")
+        assert page.evaluate("nnviz.colorKey()") == "act:std"
+        assert page.evaluate("nnviz.tintOf(1)") is not None  # fc1 has a value
+        assert not page.is_hidden("#legend")
+        page.click("#btn-flags")
+        page.click("#flag-list button")
+        assert page.evaluate("nnviz.state().selection.name") == "fc2"
+        assert page.locator("#details canvas.hist").count() >= 1
+        page.select_option("#color-by", "kind")
+        assert page.is_hidden("#legend") and page.evaluate("nnviz.tintOf(1)") is None
+        assert page.console_errors == []

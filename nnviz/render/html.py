@@ -493,9 +493,12 @@ def _pack(graph: Graph, layout: Layout, theme: Theme, engine: str, direction: st
                 reuse.put(sub, lay)
         packed_views.append(_pack_view(graph, view, lay, node_index, tindex, reuse, gidx))
 
+    # Captured values travel in their own compact block ("values"), not as page meta.
+    page_meta = {k: v for k, v in graph.meta.items() if k not in ("values", "overlay")}
     return {
         "format": "nnviz-viewer", "version": 1,
-        "name": graph.name, "meta": _small_dict(graph.meta),
+        "name": graph.name, "meta": _small_dict(page_meta),
+        "values": _pack_values(graph),
         "direction": direction,
         "ops": ops.items, "kinds": kinds.items, "shapes": shapes.items, "dtypes": dtypes.items,
         "tensors": {"id": t_ids, "shape": t_shape, "dtype": t_dtype,
@@ -509,6 +512,76 @@ def _pack(graph: Graph, layout: Layout, theme: Theme, engine: str, direction: st
         "graph_outputs": [tindex[t] for t in graph.outputs if t in tindex],
         "views": packed_views,
     }
+
+
+# Colour-by choices of the viewer besides "kind": (key, label, overlay, metric).
+_VALUE_METRICS = (
+    ("act:std", "activation std", "activations", "std"),
+    ("act:absmax", "activation max |x|", "activations", "absmax"),
+    ("act:zeros", "activation zeros", "activations", "zeros"),
+    ("grad:norm", "gradient norm", "gradients", "norm"),
+    ("grad:absmax", "gradient max |g|", "gradients", "absmax"),
+    ("w:norm", "weight norm", "weights", "norm"),
+    ("w:std", "weight std", "weights", "std"),
+    ("w:ratio", "|grad| / |weight|", "weights", "ratio"),
+    ("w:change", "weight change", "weights", "change"),
+)
+
+
+def _hist(rec: dict | None) -> Any:
+    h = (rec or {}).get("hist")
+    return [h["lo"], h["hi"], h["counts"]] if h else 0
+
+
+def _pack_values(graph: Graph) -> dict:
+    """The viewer's colour-by data: per node one number per metric (params, FLOPs and, with
+    captured values, nnviz.values' metrics), activation/gradient histograms, the flags."""
+    nodes = list(graph.nodes.values())
+    metrics: list[dict] = []
+
+    def put(key: str, label: str, vals: list, log: bool = True) -> None:
+        if any(v is not None for v in vals):
+            metrics.append({"key": key, "label": label, "log": log, "v": vals})
+
+    put("params", "parameters", [n.param_count or None for n in nodes])
+    put("flops", "FLOPs", [n.meta.get("flops") if isinstance(n.meta.get("flops"), int)
+                           and n.meta.get("flops") else None for n in nodes])
+    values = graph.meta.get("values")
+    out: dict[str, Any] = {"metrics": metrics}
+    if not values:
+        return out
+    import math
+
+    from nnviz.values.flags import badge
+    from nnviz.values.overlay import _act_record, member_flags, node_value
+
+    if not values.get("gradients"):
+        skip = {"gradients", "ratio"}
+    else:
+        skip = set()
+    for key, label, overlay, metric in _VALUE_METRICS:
+        if overlay in skip or metric in skip:
+            continue
+        vals = []
+        for n in nodes:
+            v, _ = node_value(n, values, overlay, metric)
+            vals.append(float(v) if v is not None and math.isfinite(v) else None)
+        put(key, label, vals, metric != "zeros")
+    tensors = values.get("tensors", {})
+    out["hist"] = {"act": [_hist(_act_record(n, tensors, "act")) for n in nodes],
+                   "grad": [_hist(_act_record(n, tensors, "grad")) for n in nodes]}
+    flags = values.get("flags", {})
+    out["flags"] = []
+    for i, n in enumerate(nodes):
+        f = member_flags(n, flags)
+        if f:
+            out["flags"].append([i, badge(f), f])
+    out["note"] = "; ".join(x for x in (values.get("sample"), values.get("loss")) if x)
+    ov = graph.meta.get("overlay")
+    if ov:
+        prefix = {"activations": "act", "gradients": "grad", "weights": "w"}[ov["kind"]]
+        out["start"] = f"{prefix}:{ov['metric']}"
+    return out
 
 
 def _pack_view(graph: Graph, view: _View, lay: Layout, node_index: dict[str, int],
