@@ -268,6 +268,37 @@ def test_tied_weight_read_through_transpose_counts_once_and_says_shared(export):
     assert head.meta["shared_params"] == {tied[0]: ["wte"]}
 
 
+def test_torchscript_folded_transposed_head_is_the_tied_embedding(export):
+    g, model = export("gpt", dynamo=False)
+    head = next(n for n in g.nodes.values() if n.group == ("lm_head",))
+    assert [p.name for p in head.params] == ["wte.weight"]
+    assert head.meta["shared_params"] == {"wte.weight": ["/wte/Gather"]}
+    # Without metadata, what TorchScript folded away (the position lookup, merged LayerNorm
+    # weights of a fresh model) cannot be counted back: never more than PyTorch's count.
+    assert g.total_params <= torch_params(model)
+
+
+def _tie_model(n_copies: int):
+    emb = numpy_helper.from_array(np.ones((10, 4), np.float32), "emb.weight")
+    copies = [numpy_helper.from_array(np.ones((4, 10), np.float32), f"onnx::MatMul_{i}")
+              for i in range(n_copies)]
+    nodes = [helper.make_node("Gather", ["emb.weight", "ids"], ["x"], name="/emb/Gather")]
+    last = "x"
+    for i in range(n_copies):
+        nodes.append(helper.make_node("MatMul", [last, f"onnx::MatMul_{i}"], [f"y{i}"],
+                                      name=f"/head{i}/MatMul"))
+        last = f"y{i}"
+    graph = helper.make_graph(
+        nodes, "t", [helper.make_tensor_value_info("ids", TensorProto.INT64, [2])],
+        [helper.make_tensor_value_info(last, TensorProto.FLOAT, None)], [emb, *copies])
+    return load_model_proto(helper.make_model(graph))
+
+
+def test_transposed_copy_tie_only_when_the_shapes_are_unambiguous():
+    assert _tie_model(1).total_params == 40  # one head: the embedding transposed, tied
+    assert _tie_model(2).total_params == 120  # two (4, 10) weights: no tie can be told
+
+
 def test_masks_and_scalars_are_constants(export):
     g, model = export("gpt")
     roles = {p.name: p.role for n in g.nodes.values() for p in n.params}

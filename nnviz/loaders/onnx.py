@@ -39,6 +39,7 @@ from nnviz.loaders.onnx_fidelity import (
     is_weight_input,
     mark_shared,
     module_names,
+    tie_transposed_copies,
 )
 
 # TensorProto.DataType -> IR dtype name.
@@ -659,6 +660,7 @@ class _Converter:
         g = self.g
         if self._has_scopes:  # a flat file has nothing to adopt into
             adopt_unscoped(g, self._unscoped)
+        tie_transposed_copies(g, self._reads)
         assign_roles(g, self._reads)
         module_names(g, self._module_path)
         mark_shared(g)

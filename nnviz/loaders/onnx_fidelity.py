@@ -235,6 +235,41 @@ def role_of(name: str, shape: object, dtype: str | None, reads: list[Read]) -> s
     return "param"  # a named tensor (a bias, a position embedding) added or multiplied in
 
 
+def tie_transposed_copies(g: Graph, reads: dict[str, list[Read]]) -> None:
+    """A tied embedding / LM head from an exporter without metadata (TorchScript constant
+    folding stores the head's weight as a transposed copy, ``onnx::MatMul_205``): an
+    exporter-named 2-D constant read as a MatMul/Gemm weight whose shape is the reverse of a
+    named embedding table's is that table, when no other constant has either shape (so an
+    MLP's (d, 4d) / (4d, d) pair is never taken for a tie)."""
+    first: dict[str, Param] = {}
+    for node in g.nodes.values():
+        for p in node.params:
+            first.setdefault(p.name, p)
+    by_shape: dict[tuple, list[str]] = {}
+    for name, p in first.items():
+        if p.shape is not None and len(p.shape) == 2:
+            by_shape.setdefault(tuple(p.shape), []).append(name)
+    alias: dict[str, Param] = {}
+    for name, p in first.items():
+        if ANONYMOUS.match(name) or p.shape is None or len(p.shape) != 2 or \
+                not any(r.op == "Gather" and r.index == 0 for r in reads.get(name, ())):
+            continue
+        flipped = (p.shape[1], p.shape[0])
+        copies = by_shape.get(flipped, [])
+        if flipped == tuple(p.shape) or len(by_shape.get(tuple(p.shape), [])) != 1 or \
+                len(copies) != 1 or not ANONYMOUS.match(copies[0]):
+            continue
+        if all(r.op in ("MatMul", "Gemm") and r.index == 1 for r in reads.get(copies[0], ())):
+            alias[copies[0]] = p
+    if not alias:
+        return
+    for node in g.nodes.values():
+        node.params = [Param(alias[p.name].name, alias[p.name].shape, alias[p.name].dtype)
+                       if p.name in alias else p for p in node.params]
+    for copy, p in alias.items():
+        reads.setdefault(p.name, []).extend(reads.pop(copy, []))
+
+
 def assign_roles(g: Graph, reads: dict[str, list[Read]]) -> None:
     """Set every Param's role and mark weights read by several boxes as shared."""
     first: dict[str, Param] = {}
@@ -272,13 +307,16 @@ def mark_shared(g: Graph) -> None:
 
 def module_names(g: Graph, module_path: dict[str, str]) -> None:
     """Name the only op of a module after the module (``layer1.0.conv1``)."""
+    if not module_path:
+        return
     count: dict[tuple[str, ...], int] = {}
-    inner: set[tuple[str, ...]] = set()  # groups holding other groups: not a leaf module
     for node in g.nodes.values():
         if node.kind != "io":
             count[node.group] = count.get(node.group, 0) + 1
-            for i in range(len(node.group)):
-                inner.add(node.group[:i])
+    inner: set[tuple[str, ...]] = set()  # groups holding other groups: not a leaf module
+    for group in count:
+        for i in range(len(group)):
+            inner.add(group[:i])
     for nid, path in module_path.items():
         node = g.nodes[nid]
         if count.get(node.group) == 1 and node.group not in inner and path:
