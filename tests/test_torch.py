@@ -563,7 +563,7 @@ def test_pt2_with_a_pickle_inside_draws_without_running_it(tmp_path):
     unpickle), still refuses the archive unless --trust-pickle."""
     import zipfile
 
-    from nnviz.loaders.weights import iter_weights
+    from nnviz.loaders import iter_weights
 
     good = tmp_path / "good.pt2"
     torch.export.save(torch.export.export(mlp(), (torch.randn(1, 10),)), good)

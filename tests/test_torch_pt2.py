@@ -188,9 +188,13 @@ def test_hugging_face_exports_draw_with_framework_totals(which, tmp_path):
     torch.export.save(program, path)
     g = load_file(path)
     # Tied weights (GPT-2's and Llama's lm_head / embedding when tied) count once, as in
-    # model.parameters().
+    # model.parameters(), and both boxes say so.
     assert g.total_params == R.param_count(model)
     assert role_total(g, "param") == R.param_count(model)
+    if which == "gpt2":
+        assert g.nodes["lm_head"].meta["shared_params"] == {"transformer.wte.weight": ["wte"]}
+        assert g.nodes["transformer.wte"].meta["shared_params"] == {
+            "transformer.wte.weight": ["lm_head"]}
     blocks = {"gpt2": ("transformer", "h.1"), "bert": ("encoder", "layer.1"),
               "llama": ("model", "layers.1")}[which]
     assert blocks in g.groups

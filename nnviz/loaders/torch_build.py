@@ -253,6 +253,7 @@ def build_graph(trace: Trace, aten: bool = False) -> Graph:
     occupied = {n.group[:i] for n in graph.nodes.values() for i in range(1, len(n.group) + 1)}
     graph.groups = {p: g for p, g in graph.groups.items() if p in occupied}
 
+    _mark_shared(graph)
     names = trace.output_names if len(trace.output_names) == len(trace.outputs) else []
     for i, tid in enumerate(trace.outputs):
         base = "output" if len(trace.outputs) == 1 else f"output_{i}"
@@ -294,6 +295,23 @@ def _attach_extra(graph: Graph, extra: list[Param]) -> None:
         seen.add(p.name)
     if unused:
         graph.meta["unused_params"] = unused
+
+
+def _mark_shared(graph: Graph) -> None:
+    """``meta["shared_params"] = {weight: [other boxes]}`` on boxes reading a parameter that
+    another box reads too (GPT-2's tied lm_head and wte, a module called twice), as the ONNX
+    loader marks them: the numbers repeat on the boxes but count once in every total."""
+    users: dict[str, list[Node]] = {}
+    for node in graph.nodes.values():
+        for p in node.params:
+            if p.role == "param":
+                users.setdefault(p.name, []).append(node)
+    for name, nodes in users.items():
+        if len(nodes) < 2:
+            continue
+        for node in nodes:
+            others = [o.name or o.id for o in nodes if o is not node]
+            node.meta.setdefault("shared_params", {})[name] = others
 
 
 def _copy_op(op: TOp) -> TOp:
