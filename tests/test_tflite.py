@@ -7,6 +7,7 @@ wheel (Apache-2.0, LICENSE-mediapipe.txt beside it).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +53,7 @@ def test_quantized_mobilenet() -> None:
     w, b = stem.params
     assert (w.shape, w.dtype, b.dtype) == ((8, 3, 3, 3), "int8", "int32")
     q = stem.attrs["quantization"]
-    assert q["output"].startswith("int8 scale=") and "zero_point=" in q["output"]
+    assert re.fullmatch(r"int8: [0-9.e-]+ \* \(q [+-] \d+\)|int8: [0-9.e-]+ \* q", q["output"])
     assert any("per-channel (8 scales, axis 0)" in v for v in q.values())
     dw = next(n for n in g.nodes.values() if n.op == "DEPTHWISE_CONV_2D")
     assert dw.params[0].shape == (1, 3, 3, 8) and dw.kind == "conv"
@@ -67,7 +68,7 @@ def test_quantization_is_drawn(tmp_path: Path) -> None:
     assert classify(res, INT8, out) == "ok"
     svg = out.read_text()
     assert "CONV_2D + RELU6" in svg and "DEPTHWISE_CONV_2D + RELU6" in svg
-    assert "int8 scale=" in svg and "zero_point=" in svg
+    assert re.search(r"int8: [0-9.e-]+ \* \(q \+ 128\)", svg)
 
 
 def test_float_model_same_layers() -> None:

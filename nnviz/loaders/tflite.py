@@ -237,7 +237,10 @@ def _quant_text(q: dict[str, Any] | None, dtype: str | None) -> str:
         return ""
     if "per_channel" in q:
         return f"{dtype} per-channel ({q['per_channel']} scales, axis {q['axis']})"
-    return f"{dtype} scale={q['scale']:g} zero_point={q['zero_point']}"
+    # the real value of a stored q, written as Netron writes it: 0.0235 * (q + 128)
+    zp = q["zero_point"]
+    body = "q" if not zp else f"(q - {zp})" if zp > 0 else f"(q + {-zp})"
+    return f"{dtype}: {q['scale']:g} * {body}"
 
 
 class _Builder:
@@ -245,6 +248,7 @@ class _Builder:
         self.r = r
         self.g = Graph()
         self.nops = 0
+        self.quant_of: dict[str, str] = {}  # tensor id -> its quantization, as drawn
 
     def tensor_id(self, prefix: str, sg: Any, index: int, names: dict[int, str]) -> str:
         return prefix + names[index]
@@ -344,12 +348,14 @@ class _Builder:
                     inputs.append(tid(i))
                     self.g.add_tensor(Tensor(tid(i), shape, dtype))
                     if q:
-                        quant[f"input{pos}"] = _quant_text(q, dtype)
+                        quant[f"input{pos}"] = self.quant_of[tid(i)] = _quant_text(q, dtype)
             outputs = []
             for i in op_out:
                 if i == -1:
                     continue
                 shape, dtype, q, _ = tensor_info(i)
+                if q:
+                    self.quant_of[tid(i)] = _quant_text(q, dtype)
                 outputs.append(tid(i))
                 self.g.add_tensor(Tensor(tid(i), shape, dtype))
                 if q:
@@ -417,8 +423,9 @@ def load_file(path: str | Path, **_: Any) -> Graph:
         first_nodes = dict(g.nodes)
         g.nodes.clear()
         for t in ins:
+            note = {"note": b.quant_of[t]} if t in b.quant_of else {}
             g.add_node(Node(id=g.unique_node_id(f"input:{t}"), op="Input", kind="io", name=t,
-                            outputs=[t]))
+                            outputs=[t], meta=note))
             g.add_tensor(Tensor(t))
         g.nodes.update(first_nodes)
         for t in outs:

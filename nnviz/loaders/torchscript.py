@@ -1195,10 +1195,19 @@ def _plain(v: Any) -> Any:
     return UNK
 
 
+MAX_FLAT = 1_000_000
+
+
 def _flat(v: Any) -> list[Any]:
+    """The leaves of nested lists/tuples/dicts, in order. A pickle can share one list many
+    times (a DAG whose unfolding is exponential): past MAX_FLAT visits the rest is dropped."""
     out: list[Any] = []
     stack = [v]
+    visits = 0
     while stack:
+        visits += 1
+        if visits > MAX_FLAT:
+            break
         x = stack.pop()
         if isinstance(x, (list, tuple)):
             stack.extend(reversed(x))
