@@ -105,6 +105,12 @@ def test_real_shipped_model() -> None:
             "CONCATENATION"} <= ops
     assert g.tensors[g.inputs[0]].shape == (1, 128, 128, 3)
     assert 90_000 < g.total_params < 120_000
+    # float16 weights reach their layers through DEQUANTIZE: storage, drawn on the layer
+    assert "DEQUANTIZE" not in ops
+    stem = next(n for n in g.nodes.values() if n.op == "CONV_2D")
+    assert [(p.shape, p.dtype) for p in stem.params] == [((24, 5, 5, 3), "float16"),
+                                                         ((24,), "float16")]
+    assert stem.inputs == g.inputs
 
 
 def test_stats_dequantizes(tmp_path: Path) -> None:

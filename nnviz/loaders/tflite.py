@@ -306,6 +306,22 @@ class _Builder:
             if not valid(i):
                 raise ModelError(r.path, f"subgraph {si} names tensor {i}, which does not exist")
         nops = r._count(sg.OperatorsLength(), "operators")
+        # Weights stored compressed (float16, sparse) reach their layer through a DEQUANTIZE /
+        # DENSIFY of a constant: that op is storage, not a layer. Its output is drawn as the
+        # stored constant on the layer that reads it (as Netron and the ONNX loader treat
+        # constants), so a float16 model looks like its float32 twin.
+        unpack: dict[int, int] = {}  # output tensor -> the stored constant it unpacks
+        for oi in range(nops):
+            op = sg.Operators(oi)
+            idx = int(op.OpcodeIndex())
+            if not 0 <= idx < len(r.opcodes) or r.opcodes[idx][0] not in ("DEQUANTIZE",
+                                                                            "DENSIFY"):
+                continue
+            if op.InputsLength() == 1 and op.OutputsLength() == 1:
+                src, dst = int(op.Inputs(0)), int(op.Outputs(0))
+                if valid(src) and valid(dst) and src not in bind and dst not in outs and \
+                        r.buffer_bytes(int(tensors[src].Buffer())) > 0:
+                    unpack[dst] = src
         for oi in range(nops):
             self.nops += 1
             if self.nops > MAX_OPS:
@@ -325,12 +341,15 @@ class _Builder:
                 if i != -1 and not valid(i):
                     raise ModelError(r.path, f"operator {oi} ({opname}) names tensor {i}, "
                                              "which does not exist")
+            if len(op_out) == 1 and op_out[0] in unpack:
+                continue  # drawn on its consumers (see unpack above)
             inputs: list[str] = []
             params: list[Param] = []
             quant: dict[str, str] = {}
             for pos, i in enumerate(op_in):
                 if i == -1:
                     continue  # an omitted optional operand
+                i = unpack.get(i, i)
                 shape, dtype, q, buf = tensor_info(i)
                 if r.buffer_bytes(buf) > 0 and i not in bind:
                     # a constant: weights/biases are parameters, int shape operands constants
