@@ -294,3 +294,18 @@ def test_legacy_and_multi_program_archives(tmp_path):
         zout.writestr("arch/models/aaa.json", json.dumps(tiny))
         zout.writestr("arch/models/model.json", program)
     assert load_file(legacy).total_params == load_file(two).total_params == 46_986
+
+
+def test_symbolic_sizes_read_as_torch_prints_them():
+    from nnviz.loaders.torch_pt2 import sym_text
+
+    sym = "Symbol('s77', positive=True, integer=True)"
+    assert sym_text(sym) == "s77"
+    assert sym_text(f"Mul(Integer(2), {sym})") == "2*s77"
+    assert sym_text(f"Add({sym}, Integer(-1))") == "s77 - 1"
+    assert sym_text(f"FloorDiv(Add({sym}, Integer(1)), Integer(2))") == "FloorDiv(s77 + 1, 2)"
+    assert sym_text(f"Mul(Symbol('s0'), Add({sym}, Integer(1)))") == "s0*(s77 + 1)"
+    assert sym_text("Max(Integer(1), Symbol('s2'))") == "Max(1, s2)"
+    for odd in ("Mul(", "Integer(2)) x", "'unterminated", "a = b"):
+        assert sym_text(odd) == odd  # shown as written, never an exception
+

@@ -16,6 +16,7 @@ an in-memory ExportedProgram serialized by torch gives exactly the drawing of it
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import zipfile
@@ -149,15 +150,103 @@ def _list(value: Any, what: str) -> list:
 
 
 def _dim(value: Any) -> int | str | None:
-    """A serialized SymInt: {"as_int": 3} or {"as_expr": {"expr_str": "s77", ...}}."""
+    """A serialized SymInt: {"as_int": 3} or {"as_expr": {"expr_str": <sympy srepr>}}."""
     if not isinstance(value, dict) or len(value) != 1:
         return None
     kind, v = next(iter(value.items()))
     if kind == "as_int" and isinstance(v, int) and not isinstance(v, bool):
         return v
     if kind == "as_expr" and isinstance(v, dict) and isinstance(v.get("expr_str"), str):
-        return v["expr_str"]
+        return sym_text(v["expr_str"])
     return None
+
+
+_SREPR_TOKEN = re.compile(r"\s*(?:('(?:[^'\\]|\\.)*')|(-?\d+(?:\.\d*)?(?:e-?\d+)?)|"
+                          r"([A-Za-z_][A-Za-z_0-9]*)|([(),=]))")
+_SYMPY_CONSTANTS = {"Zero": "0", "One": "1", "NegativeOne": "-1", "Half": "1/2",
+                    "oo": "oo", "true": "True", "false": "False", "BooleanTrue": "True",
+                    "BooleanFalse": "False", "Infinity": "oo", "NegativeInfinity": "-oo"}
+
+
+@functools.lru_cache(maxsize=4096)
+def sym_text(srepr: str) -> str:
+    """torch's serialized symbolic size (sympy's ``srepr``: ``Mul(Integer(2), Symbol('s77',
+    positive=True, integer=True))``) -> the expression as torch prints a SymInt: ``2*s77``.
+
+    Written here because sympy is torch's dependency, not nnviz's; anything not understood
+    is returned as written.
+    """
+    tokens: list[tuple[str, str]] = []
+    pos = 0
+    while pos < len(srepr):
+        m = _SREPR_TOKEN.match(srepr, pos)
+        if m is None or m.end() == pos:
+            if srepr[pos:].strip() == "":
+                break
+            return srepr
+        kind = next(i for i in range(4) if m.group(i + 1) is not None)
+        tokens.append(("sqnp"[kind], m.group(kind + 1)))
+        pos = m.end()
+    try:
+        text, end = _srepr_expr(tokens, 0, 0)
+    except (IndexError, ValueError, RecursionError):
+        return srepr
+    return text if end == len(tokens) else srepr
+
+
+def _srepr_expr(tokens: list[tuple[str, str]], i: int, depth: int) -> tuple[str, int]:
+    if depth > 200:
+        raise ValueError("nested too deeply")
+    kind, value = tokens[i]
+    if kind == "s":
+        return value[1:-1], i + 1
+    if kind == "q":
+        return value, i + 1
+    if kind != "n":
+        raise ValueError(value)
+    if i + 1 >= len(tokens) or tokens[i + 1] != ("p", "("):
+        return _SYMPY_CONSTANTS.get(value, value), i + 1
+    i += 2
+    args: list[str] = []
+    while tokens[i] != ("p", ")"):
+        if tokens[i][0] == "n" and i + 1 < len(tokens) and tokens[i + 1] == ("p", "="):
+            _, i = _srepr_expr(tokens, i + 2, depth + 1)  # keyword (assumptions): dropped
+        else:
+            arg, i = _srepr_expr(tokens, i, depth + 1)
+            args.append(arg)
+        if tokens[i] == ("p", ","):
+            i += 1
+    i += 1
+    return _sympy_call(value, args), i
+
+
+def _atom(text: str) -> bool:
+    return not any(c in text for c in " +-*/") or (text.startswith("-") and
+                                                   not any(c in text[1:] for c in " +-*/"))
+
+
+def _sympy_call(name: str, args: list[str]) -> str:
+    if name in ("Symbol", "Dummy") and args:
+        return args[0]
+    if name in ("Integer", "Float") and len(args) == 1:
+        return args[0]
+    if name == "Rational" and len(args) == 2:
+        return f"{args[0]}/{args[1]}"
+    if name == "Add" and args:
+        out = args[0]
+        for a in args[1:]:
+            out += f" - {a[1:]}" if a.startswith("-") else f" + {a}"
+        return out
+    if name == "Mul" and args:
+        if args[0] == "-1" and len(args) > 1:
+            rest = _sympy_call("Mul", args[1:])
+            return f"-{rest}" if _atom(rest) or "*" in rest and " " not in rest else f"-({rest})"
+        return "*".join(a if _atom(a) or ("*" in a and " " not in a) else f"({a})"
+                        for a in args)
+    if name == "Pow" and len(args) == 2:
+        base = args[0] if _atom(args[0]) else f"({args[0]})"
+        return f"{base}**{args[1]}"
+    return f"{name}({', '.join(args)})"
 
 
 def _meta(tensor_values: dict, name: str) -> tuple[tuple | None, str | None, bool]:
