@@ -105,7 +105,9 @@ def view_options(f: Callable) -> Callable:
     """Options shared by the drawing, summary and viewer: what to show."""
     opts = [
         click.option("--depth", type=click.IntRange(0), default=None,
-                      help="Draw groups deeper than N as single boxes."),
+                      help="Draw the groups N levels down as single boxes, like torchinfo/"
+                           "torchview (1: the model's direct children; 0: one box). Default: "
+                           "automatic (README: 'Big models')."),
         click.option("--expand", multiple=True, metavar="PATH",
                      help="Always expand this group (e.g. encoder/layer.3). Repeatable."),
         click.option("--collapse", multiple=True, metavar="PATH",

@@ -131,6 +131,6 @@ def test_highlight_survives_collapse():
     g = transformer_graph(3)
     target = next(n for n in g.nodes.values() if n.group == ("encoder", "layer.1", "mlp"))
     target.meta["diff"] = "changed"
-    view = prepare(g, ViewOptions(depth=1))
+    view = prepare(g, ViewOptions(depth=2))
     marked = {n.name: n.meta.get("diff") for n in view.nodes.values() if n.meta.get("diff")}
     assert marked == {"encoder/layer.1": "changed"}

@@ -336,23 +336,37 @@ def test_fold_requires_identical_and_chained_blocks():
 def test_prepare_defaults_fold_and_collapse_big_model_and_depth99_shows_all():
     g = transformer_graph(12)
     small = prepare(g)
-    # Folded and collapsed: the 12 layers are one "x12" box between embeddings and head.
-    reps = [n for n in small.nodes.values() if n.meta.get("repeat") == 12]
+    # Folded: the 12 layers are drawn once in a "x12" frame, opened one level because a
+    # layer holds residual connections (passes.autoview): attention, add, mlp, add.
+    assert small.groups[("encoder", "layer.0")].attrs["repeat"] == 12
+    assert not any(p[:2] == ("encoder", "layer.1") for p in small.groups)
+    layer = [n for n in small.nodes.values() if n.group == ("encoder", "layer.0")]
+    assert [n.op for n in layer] == ["attention", "Add", "mlp", "Add"]
+    assert small.total_params == g.total_params
+    # --depth 2: the layers are one "x12" box between embeddings and head.
+    boxed2 = prepare(g, ViewOptions(depth=2))
+    reps = [n for n in boxed2.nodes.values() if n.meta.get("repeat") == 12]
     assert len(reps) == 1 and reps[0].meta["group"] == ["encoder", "layer.0"]
     assert reps[0].name == "encoder/layer.0 \u2026 layer.11"
-    assert len(small.nodes) == len(g.nodes) - 12 * 27 + 1
     # --expand opens the folded block: one layer's ops, the frame says x12.
     opened = prepare(g, ViewOptions(expand=("encoder/layer.0",)))
     assert opened.groups[("encoder", "layer.0")].attrs["repeat"] == 12
     assert not any(p[:2] == ("encoder", "layer.1") for p in opened.groups)
     assert sum(n.group[:2] == ("encoder", "layer.0") for n in opened.nodes.values()) == 27
+    # --depth 1 (torchinfo's depth): the model's direct children are the boxes.
     boxed = prepare(g, ViewOptions(depth=1))
-    reps = [n for n in boxed.nodes.values() if n.meta.get("repeat") == 12]
-    assert len(reps) == 1 and reps[0].kind == "group"
-    # Without folding the 12 layers do not fit: auto depth collapses them to boxes.
+    assert [n.name for n in boxed.nodes.values() if n.kind == "group"] == \
+        ["embeddings", "encoder", "head"]
+    # --depth 0: the whole model is one box with the model's total.
+    (whole,) = [n for n in prepare(g, ViewOptions(depth=0)).nodes.values()
+                if n.kind == "group"]
+    assert whole.meta["params"] == g.total_params
+    # Without folding the 12 layers do not fit: auto depth collapses them to boxes, and
+    # layers holding residuals open one level while the drawing fits a page (72 boxes).
     unfolded = prepare(g, ViewOptions(fold=False))
-    assert len(unfolded.nodes) <= 48
+    assert len(unfolded.nodes) <= 72
     assert sum(n.kind == "group" for n in unfolded.nodes.values()) >= 12
+    assert sum(n.op == "Add" for n in unfolded.nodes.values()) >= 2
     full = prepare(g, ViewOptions(depth=99, fold=False))
     assert len(full.nodes) == len(g.nodes)
     assert full.total_params == g.total_params
@@ -379,7 +393,7 @@ def test_hide_noise_splices_plumbing():
 def test_passes_are_pure():
     g = transformer_graph(2)
     before = g.to_json()
-    prepare(g, ViewOptions(depth=0, fold=True, hide_noise=True, dims={"batch": 1}))
+    prepare(g, ViewOptions(depth=1, fold=True, hide_noise=True, dims={"batch": 1}))
     assert g.to_json() == before
 
 

@@ -54,7 +54,12 @@ def test_onnx_transformer_folds_and_collapses_by_default(bert_onnx):
     from nnviz.loaders import load
 
     g = load(bert_onnx)
+    # Default: the 12 layers are drawn once, in a "x12" frame opened one level (a layer
+    # holds residuals, passes.autoview); --depth 1 makes them one "x12" box.
     view = prepare(g)
+    frames = [p for p, grp in view.groups.items() if grp.attrs.get("repeat") == LAYERS]
+    assert len(frames) == 1 and len(view.nodes) <= 48
+    view = prepare(g, ViewOptions(depth=1))
     reps = [n for n in view.nodes.values() if n.meta.get("repeat")]
     assert len(reps) == 1 and reps[0].meta["repeat"] == LAYERS and reps[0].kind == "group"
     assert len(view.nodes) <= 10
@@ -81,7 +86,7 @@ def test_torch_transformer_folds_and_flops_resolve():
     g = load(model, input_shape=(1, SEQ), input_dtype="int64")
     a = annotate(g)
     assert a.meta["trainable_params"] == sum(p.numel() for p in model.parameters())
-    view = prepare(g, ViewOptions(fold=True, depth=0))
+    view = prepare(g, ViewOptions(fold=True, depth=1))
     reps = [n for n in view.nodes.values() if n.meta.get("repeat") == LAYERS]
     assert len(reps) == 1
     # FLOPs of one layer by hand: q,k,v,o projections + scores + context + the MLP.

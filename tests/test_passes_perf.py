@@ -18,8 +18,9 @@ import pytest
 from test_passes import Builder, transformer_graph
 
 from nnviz.ir import Graph, Node, Param, Tensor
-from nnviz.passes import ViewOptions, annotate, prepare, view_transforms
-from nnviz.passes.collapse import auto_depth, collapse_groups
+from nnviz.passes import ViewOptions, annotate, prepare, view_transforms, wrap_in_root_group
+from nnviz.passes.autoview import choose_closed
+from nnviz.passes.collapse import AUTO_MAX_BOXES, collapse_groups
 from nnviz.passes.fold import fold_repeats
 from nnviz.passes.noise import hide_noise
 from nnviz.passes.params import count_params, param_totals
@@ -54,11 +55,18 @@ def _old_view_transforms(graph: Graph, options: ViewOptions) -> Graph:
     g = hide_noise(graph) if options.hide_noise else graph
     g = fold_repeats(g, options.fold)
     depth, collapse = options.depth, tuple(options.collapse)
-    if depth is None:
-        collapse += tuple("/".join(p) for p, grp in g.groups.items() if grp.attrs.get("repeat"))
-        if collapse:
-            g = collapse_groups(g, None, options.expand, collapse)
-        depth = auto_depth(g)
+    if depth is not None:
+        g = copy_graph(g)
+        if depth == 0:
+            wrap_in_root_group(g)
+        depth = max(depth - 1, 0)
+    else:
+        g = copy_graph(g)
+        closed = choose_closed(g, AUTO_MAX_BOXES)
+        if closed is None:
+            closed = {p for p, grp in g.groups.items() if grp.attrs.get("repeat")}
+        wanted = [tuple(e.split("/")) for e in options.expand]
+        collapse += tuple(sorted(p for p in closed if not any(p[:len(e)] == e for e in wanted)))
     if depth is None and not collapse and not options.expand:
         return g
     return collapse_groups(g, depth, options.expand, collapse)

@@ -174,7 +174,7 @@ def test_transformer_summary_folds_and_depth_controls_rows():
     rows = summary_rows(g, ViewOptions(dims={"batch": 1}))
     header = [r for r in rows if r.repeat == 12]
     assert len(header) == 1 and header[0].params == 12 * PER_LAYER_PARAMS
-    shallow = summary_rows(g, ViewOptions(depth=0, fold=False))
+    shallow = summary_rows(g, ViewOptions(depth=1, fold=False))
     assert [r.name for r in shallow if r.kind == "group"] == ["embeddings", "encoder", "head"]
     deep = summary_rows(g, ViewOptions(depth=99, fold=False))
     assert len(deep) > len(rows) > len(shallow)

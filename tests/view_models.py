@@ -84,3 +84,35 @@ def t5():
 
     ids = torch.randint(0, 1000, (1, 8))
     return Seq2Seq(model).eval(), (ids, ids)
+
+
+def causal_encoder():
+    """nn.TransformerEncoder (6 layers) under a causal mask, between an embedding and a head."""
+    torch = pytest.importorskip("torch", reason="a torch model")
+    nn = torch.nn
+
+    class CausalEncoder(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.emb = nn.Embedding(100, 64)
+            layer = nn.TransformerEncoderLayer(64, 4, 128, dropout=0.0, batch_first=True)
+            self.enc = nn.TransformerEncoder(layer, 6, enable_nested_tensor=False)
+            self.head = nn.Linear(64, 100)
+
+        def forward(self, ids):
+            mask = nn.Transformer.generate_square_subsequent_mask(ids.shape[1])
+            return self.head(self.enc(self.emb(ids), mask=mask, is_causal=True))
+
+    torch.manual_seed(0)
+    return CausalEncoder().eval(), torch.randint(0, 100, (1, 16))
+
+
+def llama():
+    """LlamaForCausalLM (4 decoder layers, grouped-query attention) from a small config."""
+    torch = pytest.importorskip("torch", reason="Llama is a torch model")
+    transformers = pytest.importorskip("transformers", reason="Llama comes from transformers")
+    torch.manual_seed(0)
+    cfg = transformers.LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=4,
+                                   num_attention_heads=4, num_key_value_heads=2,
+                                   vocab_size=1000, use_cache=False)
+    return transformers.LlamaForCausalLM(cfg).eval(), torch.randint(0, 1000, (1, 16))

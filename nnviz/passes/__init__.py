@@ -11,7 +11,10 @@ from nnviz.ir import Graph
 class ViewOptions:
     """How much of the graph to draw; shared by the drawing, summary and the viewer."""
 
-    depth: int | None = None  # groups deeper than this are drawn as one box
+    # torchinfo's / torchview's depth: groups N levels down are drawn as boxes (1: the
+    # model's direct children; 0: the whole model as one box); None: the automatic view
+    # (nnviz.passes.autoview).
+    depth: int | None = None
     expand: tuple[str, ...] = ()  # group paths ("encoder/layer.3") always expanded
     collapse: tuple[str, ...] = ()  # group paths always collapsed
     fold: bool | None = None  # fold repeated blocks; None = automatic above a size threshold
@@ -49,7 +52,13 @@ def _view_transforms(graph: Graph, options: ViewOptions, max_boxes: int | None,
                      collapse_folded: bool, owned: bool) -> Graph:
     """view_transforms; ``owned`` says the caller hands ``graph`` over (no one else holds
     it), so the passes may work on it in place instead of copying it first."""
-    from nnviz.passes.collapse import auto_depth, collapse_groups_inplace
+    from nnviz.passes.autoview import choose_closed
+    from nnviz.passes.collapse import (
+        AUTO_MAX_BOXES,
+        auto_depth,
+        collapse_groups_inplace,
+        parse_path,
+    )
     from nnviz.passes.fold import fold_repeats_inplace, will_fold
     from nnviz.passes.noise import hide_noise
     from nnviz.passes.util import copy_graph
@@ -65,25 +74,58 @@ def _view_transforms(graph: Graph, options: ViewOptions, max_boxes: int | None,
             if not owned:
                 g, owned = copy_graph(g), True
             g = fold_repeats_inplace(g, options.fold)
-        depth = options.depth
         collapse = tuple(options.collapse)
-        if depth is None:
-            # At default settings a folded block is one "×N" box (expand it with --expand
-            # PATH or --depth); whatever is still too big is collapsed to the deepest level
-            # that fits.
-            if collapse_folded:
-                collapse += tuple("/".join(p) for p, grp in g.groups.items()
-                                  if grp.attrs.get("repeat"))
-            if collapse:
-                if not owned:
-                    g, owned = copy_graph(g), True
-                g = collapse_groups_inplace(g, None, options.expand, collapse)
+        depth: int | None = None  # collapse_groups' depth: groups longer than this are boxes
+        if options.depth is not None:
+            if not owned:
+                g, owned = copy_graph(g), True
+            if options.depth == 0:
+                wrap_in_root_group(g)  # the whole model is the one group at level 1
+            depth = max(options.depth - 1, 0)
+        elif collapse_folded:
+            # The drawing's automatic view (nnviz.passes.autoview): folds, plumbing and plain
+            # leaf groups are boxes, the rest opens to the deepest level that fits, and boxes
+            # hiding a skip connection open while the drawing still fits a page.
+            if not owned:
+                g, owned = copy_graph(g), True
+            limit = AUTO_MAX_BOXES if max_boxes is None else max_boxes
+            closed = choose_closed(g, limit)
+            if closed is None:  # small enough to draw whole; a fold stays its "×N" box
+                closed = {p for p, grp in g.groups.items() if grp.attrs.get("repeat")}
+            # What the user expands opens whole: nothing below it stays closed by the rule.
+            wanted = [parse_path(e) for e in options.expand]
+            collapse += tuple(sorted(p for p in closed
+                                     if not any(p[:len(e)] == e for e in wanted)))
+        else:
+            # Tables (summary): the deepest uniform level that fits, folds open under
+            # their "×N" header.
             depth = auto_depth(g) if max_boxes is None else auto_depth(g, max_boxes)
         if not owned:
             g = copy_graph(g)  # the result is always a new graph
         if depth is None and not collapse and not options.expand:
             return g
         return collapse_groups_inplace(g, depth, options.expand, collapse)
+
+
+def wrap_in_root_group(g: Graph) -> None:
+    """Put every operator (not the inputs/outputs) in one group named after the model, so
+    depth 0 draws the model as one box carrying the model's totals."""
+    from nnviz.ir import Group
+
+    root = (g.name or "model",)
+    for node in g.nodes.values():
+        if node.kind != "io":
+            node.group = root + tuple(node.group)
+    groups = {root: Group(root, label=root[0], op=root[0],
+                          attrs={k: v for k, v in g.meta.items() if k in _ROLLUPS})}
+    for path, grp in g.groups.items():
+        groups[root + path] = Group(root + path, grp.label, grp.op, grp.attrs)
+    g.groups = groups
+
+
+# The annotated roll-ups a group carries (passes.params and passes.flops).
+_ROLLUPS = ("params", "trainable_params", "non_trainable_params", "param_bytes", "buffers",
+            "flops", "macs", "flops_unknown")
 
 
 def prepare(graph: Graph, options: ViewOptions | None = None) -> Graph:
