@@ -28,6 +28,8 @@ class Drawing:
         self._layout_fn = layout_fn  # computes the whole-graph layout when first needed
         self.theme = theme
         self.render_options = render_options
+        self.width_in: float | None = None  # --width, in inches, once check_print_size ran
+        self.smallest_font_pt: float | None = None
 
     @property
     def layout(self) -> Layout:
@@ -53,6 +55,28 @@ class Drawing:
     def save(self, path: str | os.PathLike, fmt: str | None = None) -> Path:
         lay = self._layout_for(format_for(path, fmt))
         return render(self.graph, lay, path, fmt, self.theme, **self.render_options)
+
+    def check_print_size(self) -> float | None:
+        """At ``width`` (a render option such as "3.3in"): the figure's smallest font size in
+        pt, kept in ``smallest_font_pt``; a warning when it is below 6 pt."""
+        import warnings
+
+        from nnviz.render.build import build_scene
+        from nnviz.render.physical import MIN_READABLE_PT, parse_length, smallest_font_pt
+
+        width_in = parse_length(self.render_options["width"])
+        self.width_in = width_in
+        self.smallest_font_pt = smallest_font_pt(build_scene(self.graph, self.layout,
+                                                             self.theme), width_in)
+        if self.smallest_font_pt is not None and self.smallest_font_pt < MIN_READABLE_PT:
+            # the other flow: a wide LR row of boxes stacks into a narrow TB column (labels
+            # beside the boxes), a wide TB graph of parallel branches reads better as LR
+            other = "TB" if self.layout.direction in ("LR", "RL") else "LR"
+            hint = f"--depth N to collapse groups or --direction {other}"
+            warnings.warn(f"at {width_in:.2f} in wide the smallest text is "
+                          f"{self.smallest_font_pt:.1f} pt, below {MIN_READABLE_PT:.0f} pt "
+                          f"(hard to read in print); try {hint}", stacklevel=3)
+        return self.smallest_font_pt
 
     def _repr_svg_(self) -> str:
         return self.to_bytes("svg").decode("utf-8")
@@ -85,6 +109,8 @@ def draw(model: Any, output: str | os.PathLike | None = None, *, fmt: str | None
     ``overlay`` ({"overlay": "activations", "metric": "std", "colormap": "viridis"}) colours
     the boxes by values captured with ``nnviz.values.capture`` (the graph passed in).
     ``proportions`` (linear, sqrt, log) scales the paper styles' box and column sizes.
+    ``width`` ("3.3in", "8.4cm", "240pt") scales SVG/PNG/PDF/TikZ to that printed width; the
+    drawing's ``smallest_font_pt`` then says how small its text prints (warning below 6 pt).
     """
     # Graphs read top to bottom; the paper styles (like NN-SVG and PlotNeuralNet) left to right.
     direction = (direction or ("TB" if style == "graph" else "LR")).upper()
@@ -129,6 +155,8 @@ def draw(model: Any, output: str | os.PathLike | None = None, *, fmt: str | None
                                                **render_options}, layout_fn)
     else:
         drawing = Drawing(graph, layout_fn(), theme, render_options)
+    if render_options.get("width") is not None and not viewer:
+        drawing.check_print_size()
     if output is not None:
         format_for(output, fmt)
         drawing.save(output, fmt)

@@ -233,7 +233,12 @@ def _format_warning(message: Any, category: Any, filename: str, lineno: int,
 @click.option("--proportions", default=None, type=click.Choice(["sqrt", "linear", "log"]),
               help="Paper styles: how box and column sizes follow tensor sizes "
                    "(default sqrt; clamped so small maps stay visible).")
-@click.option("--dpi", type=float, default=None, help="PNG resolution (default 96).")
+@click.option("--width", "print_width", default=None, metavar="LENGTH",
+              help="Scale the figure to a printed width (3.3in for a paper column, 6.9in "
+                   "for a full-width figure; cm, mm, pt and px too) and report the "
+                   "smallest font size.")
+@click.option("--dpi", type=float, default=None, help="PNG resolution (default 96, or 300 "
+              "with --width).")
 @click.option("--scale", type=float, default=None, help="PNG scale factor.")
 @click.option("--tikz-snippet", is_flag=True, help="TikZ: write only the tikzpicture.")
 @click.option("--embed-font", is_flag=True,
@@ -256,8 +261,8 @@ def _format_warning(message: Any, category: Any, filename: str, lineno: int,
 @view_options
 @load_options
 def draw_cmd(models: tuple[str, ...], output: str, fmt: str | None, engine: str, direction: str,
-             theme: str | None, style: str, proportions: str | None, dpi: float | None,
-             scale: float | None,
+             theme: str | None, style: str, proportions: str | None,
+             print_width: str | None, dpi: float | None, scale: float | None,
              tikz_snippet: bool, embed_font: bool, force: bool, jobs: int | None,
              overlay: str | None, metric: str | None, colormap: str, **kw: Any) -> None:
     import glob
@@ -274,6 +279,8 @@ def draw_cmd(models: tuple[str, ...], output: str, fmt: str | None, engine: str,
         render_opts["snippet"] = True
     if embed_font:
         render_opts["embed_font"] = True
+    if print_width is not None:
+        render_opts["width"] = print_width
 
     if overlay is None and (metric or kw.get("sample") or kw.get("target")):
         raise click.UsageError("--metric, --sample and --target go with --overlay")
@@ -301,7 +308,10 @@ def draw_cmd(models: tuple[str, ...], output: str, fmt: str | None, engine: str,
             if kw.get("fold") is None:
                 options["view"].fold = False  # a folded "x12" box would show one block's values
             _echo_values(source)
-        draw(source, output, fmt=fmt, **options)
+        drawing = draw(source, output, fmt=fmt, **options)
+        if drawing.width_in is not None and drawing.smallest_font_pt is not None:
+            click.echo(f"nnviz: {output}: {drawing.width_in:.2f} in wide, smallest text "
+                       f"{drawing.smallest_font_pt:.1f} pt", err=True)
 
     run_guarded(body, kw.get("debug", False))
 

@@ -126,13 +126,17 @@ def _draw(pdf, it: Item, page_h: float, s: float) -> None:
     pdf._out(_shape_ops(it, page_h, s))  # fpdf2's raw content hook (see _shape_ops)
 
 
-def scene_to_pdf(scene: Scene) -> bytes:
+def scene_to_pdf(scene: Scene, width_in: float | None = None) -> bytes:
     from fpdf import FPDF
 
+    from nnviz.render import physical
     from nnviz.render.tikz import bp_per_px
 
     # PDF viewers (Acrobat) refuse pages over 200 in: a huge graph is scaled down to fit.
     s = bp_per_px(scene)
+    if width_in:  # the page is exactly the asked width
+        s = min(physical.bp_per_px(scene, width_in), s * 200 * 72 / max(
+            scene.width * s, scene.height * s, 1.0))
     pdf = FPDF(unit="pt", format=(max(scene.width * s, 1.0), max(scene.height * s, 1.0)))
     pdf.set_creation_date(FIXED_DATE)
     pdf.set_title(scene.title)
@@ -156,5 +160,9 @@ def scene_to_pdf(scene: Scene) -> bytes:
     return bytes(pdf.output())
 
 
-def render(graph: Graph, layout: Layout, theme: Theme, **options) -> bytes:
-    return scene_to_pdf(build_scene(graph, layout, theme))
+def render(graph: Graph, layout: Layout, theme: Theme, width: str | float | None = None,
+           **options) -> bytes:
+    from nnviz.render.physical import parse_length
+
+    width_in = parse_length(width) if width is not None else None
+    return scene_to_pdf(build_scene(graph, layout, theme), width_in=width_in)

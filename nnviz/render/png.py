@@ -67,10 +67,21 @@ def svg_to_png(svg: str, zoom: float = 1.0, dpi: float | None = None,
 
 
 def render(graph: Graph, layout: Layout, theme: Theme, dpi: float | None = None,
-           scale: float | None = None, **options) -> bytes:
+           scale: float | None = None, width: str | float | None = None,
+           **options) -> bytes:
+    from nnviz.render.physical import parse_length
     from nnviz.render.svg import render as render_svg
 
-    zoom = zoom_for(dpi, scale)
     options.pop("embed_font", None)  # resvg is given the font files directly
+    if width is None:
+        zoom = zoom_for(dpi, scale)
+        svg = render_svg(graph, layout, theme, **options)
+        return svg_to_png(svg, zoom, dpi=dpi, size=(layout.width, layout.height))
+    # At a physical width: as many pixels as the width takes at the print resolution (300
+    # dpi unless --dpi says otherwise), which the pHYs chunk records.
+    width_in = parse_length(width)
+    dpi = 300.0 if dpi is None else dpi
+    w = math.ceil(layout.width - 1e-6)
+    zoom = zoom_for(None, scale) * width_in * zoom_for(dpi) * CSS_DPI / max(w, 1)
     svg = render_svg(graph, layout, theme, **options)
-    return svg_to_png(svg, zoom, dpi=dpi, size=(layout.width, layout.height))
+    return svg_to_png(svg, zoom, dpi=dpi * (scale or 1.0), size=(layout.width, layout.height))

@@ -164,13 +164,19 @@ def font_face_css(scene: Scene) -> str:
     return "".join(rules)
 
 
-def scene_to_svg(scene: Scene, embed_font: bool = False) -> str:
+def scene_to_svg(scene: Scene, embed_font: bool = False, width_in: float | None = None) -> str:
+    """The SVG text; ``width_in`` sets width/height in inches (the viewBox stays in px)."""
     w, h = _f(scene.width), _f(scene.height)
+    size_w, size_h = w, h
+    if width_in:  # a physical size: LaTeX, Word and browsers then print it at that width
+        size_w = f"{width_in:.4f}".rstrip("0").rstrip(".") + "in"
+        size_h = f"{width_in * scene.height / max(scene.width, 1.0):.4f}".rstrip("0") \
+            .rstrip(".") + "in"
     family = FONT_FAMILY + ", sans-serif"
     if embed_font:
         family = f"'{EMBEDDED_FAMILY}', {family}"
     out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{size_w}" height="{size_h}" '
         f'viewBox="0 0 {w} {h}" font-family={quoteattr(family)}>',
         f"<title>{_text(scene.title)}</title>",
     ]
@@ -196,7 +202,12 @@ def scene_to_svg(scene: Scene, embed_font: bool = False) -> str:
 
 
 def render(graph: Graph, layout: Layout, theme: Theme, embed_font: bool = False,
-           **options) -> str:
-    """The SVG; ``embed_font`` adds the (subset) font so browsers need not have it."""
+           width: str | float | None = None, **options) -> str:
+    """The SVG; ``embed_font`` adds the (subset) font so browsers need not have it;
+    ``width`` ("3.3in", "8cm") gives it a physical size."""
+    from nnviz.render.physical import parse_length
+
+    width_in = parse_length(width) if width is not None else None
     with paused_gc():  # ~1M short-lived scene objects and strings: see paused_gc
-        return scene_to_svg(build_scene(graph, layout, theme), embed_font=embed_font)
+        return scene_to_svg(build_scene(graph, layout, theme), embed_font=embed_font,
+                            width_in=width_in)

@@ -165,10 +165,15 @@ def _item(it: Item, colors: _Colors, k: float) -> str | None:
     raise TypeError(f"unknown scene item {type(it).__name__}")
 
 
-def scene_to_tikz(scene: Scene) -> str:
-    """The tikzpicture environment (self-contained: it defines its own colours)."""
+def scene_to_tikz(scene: Scene, width_in: float | None = None) -> str:
+    """The tikzpicture environment (self-contained: it defines its own colours); at
+    ``width_in`` inches wide when given (text included: the fonts are scaled too)."""
+    from nnviz.render import physical
+
     colors = _Colors()
     k = bp_per_px(scene)
+    if width_in:
+        k = min(physical.bp_per_px(scene, width_in), MAX_BP / max(scene.width, scene.height))
     body: list[str] = []
     if scene.background:
         bg = colors(scene.background)
@@ -188,14 +193,17 @@ def scene_to_tikz(scene: Scene) -> str:
 
 
 def render(graph: Graph, layout: Layout, theme: Theme, snippet: bool = False,
-           **options) -> str:
+           width: str | float | None = None, **options) -> str:
+    from nnviz.render.physical import parse_length
+
+    width_in = parse_length(width) if width is not None else None
     scene = build_scene(graph, layout, theme)
     shapes = len(scene.items())
     if shapes > MANY_SHAPES:
         warnings.warn(f"the TikZ picture has {shapes:,} shapes; pdflatex's default memory holds "
                       f"about {MANY_SHAPES:,} (compile with lualatex, collapse groups with "
                       "--depth, or write PDF instead)", stacklevel=2)
-    picture = scene_to_tikz(scene)
+    picture = scene_to_tikz(scene, width_in)
     if snippet:
         return picture
     template = (templates_dir() / "tikz.tex").read_text(encoding="utf-8")

@@ -1,0 +1,74 @@
+"""--width: figures at a paper's column width, in physical units, with the smallest font
+size reported and a warning when text would print below 6 pt."""
+
+from __future__ import annotations
+
+import io
+import re
+import warnings
+
+import pytest
+from click.testing import CliRunner
+from test_paper import lenet
+
+import nnviz
+from nnviz.cli import main
+from nnviz.errors import NnvizError
+from nnviz.render.physical import parse_length
+
+
+@pytest.mark.parametrize("text,inches", [("3.3in", 3.3), ("8.382cm", 3.3), ("83.82mm", 3.3),
+                                         ("237.6pt", 3.3), ("316.8px", 3.3), (" 6.9 in ", 6.9)])
+def test_lengths_in_every_unit(text: str, inches: float) -> None:
+    assert parse_length(text) == pytest.approx(inches)
+
+
+@pytest.mark.parametrize("bad", ["3.3", "wide", "3.3furlongs", "-2in", "0in", "900in"])
+def test_bad_lengths_are_one_sentence(bad: str) -> None:
+    with pytest.raises(NnvizError, match="--width") as exc:
+        parse_length(bad)
+    assert "\n" not in str(exc.value)
+
+
+def test_every_vector_format_has_the_asked_width() -> None:
+    d = nnviz.draw(lenet(), style="blocks", theme="paper", width="3.3in")
+    ratio = d.layout.height / d.layout.width
+    svg = d.to_bytes("svg").decode()
+    w, h = re.search(r'<svg [^>]*width="([0-9.]+)in" height="([0-9.]+)in"', svg).groups()
+    assert float(w) == pytest.approx(3.3) and float(h) == pytest.approx(3.3 * ratio, rel=0.02)
+    pypdf = pytest.importorskip("pypdf", reason="pypdf (test extra) reads the PDF back")
+    page = pypdf.PdfReader(io.BytesIO(d.to_bytes("pdf"))).pages[0]
+    assert float(page.mediabox.width) == pytest.approx(3.3 * 72, abs=0.01)
+    tex = d.to_bytes("tex").decode()
+    k = float(re.search(r"\\begin\{tikzpicture\}\[x=([0-9.e-]+)bp", tex).group(1))
+    box = re.search(r"\\useasboundingbox \(0,0\) rectangle \(([0-9.]+),", tex).group(1)
+    assert k * float(box) == pytest.approx(3.3 * 72, rel=1e-4)
+    from PIL import Image
+
+    png = Image.open(io.BytesIO(d.to_bytes("png")))
+    assert png.size[0] == pytest.approx(3.3 * 300, abs=2)  # 300 dpi unless --dpi says
+    assert png.info["dpi"][0] == pytest.approx(300, abs=0.01)
+
+
+def test_smallest_font_is_reported_and_warned_below_6pt() -> None:
+    wide = nnviz.draw(lenet(), style="blocks", theme="paper", width="6.9in")
+    with pytest.warns(UserWarning, match=r"below 6 pt.*--depth N .* or --direction TB"):
+        narrow = nnviz.draw(lenet(), style="blocks", theme="paper", width="2in")
+    # the same drawing scaled: the font shrinks with the width
+    assert narrow.smallest_font_pt == pytest.approx(wide.smallest_font_pt * 2 / 6.9, rel=0.01)
+    assert wide.smallest_font_pt >= 6
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # readable: no warning
+        nnviz.draw(lenet(), style="blocks", theme="paper", width="6.9in")
+
+
+def test_cli_reports_the_smallest_font(tmp_path, examples_dir) -> None:
+    out = tmp_path / "mlp.pdf"
+    res = CliRunner().invoke(main, [str(examples_dir / "mlp.onnx"), "-o", str(out), "--style",
+                                    "neurons", "--theme", "paper", "--width", "8.4cm"])
+    assert res.exit_code == 0, res.output
+    m = re.search(r"3\.31 in wide, smallest text ([0-9.]+) pt", res.output)
+    assert m and 4 < float(m.group(1)) < 12
+    res = CliRunner().invoke(main, [str(examples_dir / "mlp.onnx"), "-o", str(out),
+                                    "--width", "3.3"])
+    assert res.exit_code != 0 and "--width" in res.output
