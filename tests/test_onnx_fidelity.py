@@ -233,6 +233,9 @@ def test_resnet_relu_called_twice_per_block_draws_two_boxes_and_no_loop(export):
         assert box_cycles(g, depth) == [], depth
     relu = next(n for n in g.nodes.values() if n.group == ("layer1", "0", "relu@1"))
     assert relu.name == "layer1.0.relu@1"
+    # Ops that are not a whole module show no exporter name (node_add_3), as in PyTorch.
+    add = next(n for n in g.nodes.values() if n.op == "Add")
+    assert add.name == "" and add.meta["onnx_name"].startswith("node_add")
 
 
 # ---- parameters ---------------------------------------------------------------------------------

@@ -660,6 +660,9 @@ class _Converter:
         g = self.g
         if self._has_scopes:  # a flat file has nothing to adopt into
             adopt_unscoped(g, self._unscoped)
+            if self._module_path:  # dynamo: no module path -> the exporter's node_Split_49
+                for nid in self._unscoped:
+                    self._module_path[nid] = ""
         tie_transposed_copies(g, self._reads)
         assign_roles(g, self._reads)
         module_names(g, self._module_path)
@@ -808,8 +811,7 @@ class _Converter:
             self._has_scopes = True
             self._torch_groups(base_group, [(lab, cls) for lab, (_, cls)
                                             in zip(labels, torch_scope)])
-            if torch_scope:
-                self._module_path[nid] = _dotted(labels)
+            self._module_path[nid] = _dotted(labels)
         else:
             group = base_group + _scope(raw_name)
             if group != base_group:

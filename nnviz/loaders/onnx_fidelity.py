@@ -306,7 +306,10 @@ def mark_shared(g: Graph) -> None:
 # ---- names ------------------------------------------------------------------------------
 
 def module_names(g: Graph, module_path: dict[str, str]) -> None:
-    """Name the only op of a module after the module (``layer1.0.conv1``)."""
+    """Name the only op of a module after the module (``layer1.0.conv1``); the other ops
+    of a module-scoped export lose the exporter's name (``node_view_157``), which says no more
+    than the op and its frame, as the PyTorch loader leaves functional ops unnamed. The
+    exporter's name stays in ``meta["onnx_name"]`` (details panel, search)."""
     if not module_path:
         return
     count: dict[tuple[str, ...], int] = {}
@@ -319,8 +322,10 @@ def module_names(g: Graph, module_path: dict[str, str]) -> None:
             inner.add(group[:i])
     for nid, path in module_path.items():
         node = g.nodes[nid]
-        if count.get(node.group) == 1 and node.group not in inner and path:
-            node.meta.setdefault("onnx_name", node.name)
+        node.meta.setdefault("onnx_name", node.name)
+        if not (count.get(node.group) == 1 and node.group not in inner and path):
+            node.name = ""
+        else:
             first = node.params[0].name if node.params else ""
             if node.meta.get("fused") and first.endswith(".weight"):
                 # The exporter folded BatchNorm ``bn1`` into Conv ``conv1`` and kept only
