@@ -52,7 +52,8 @@ def test_quantized_mobilenet() -> None:
     assert stem.meta["fused"] == ["RELU6"]
     w, b = stem.params
     assert (w.shape, w.dtype, b.dtype) == ((8, 3, 3, 3), "int8", "int32")
-    q = stem.attrs["quantization"]
+    q = {k.split(".", 1)[1]: v for k, v in stem.attrs.items() if k.startswith("quantization.")}
+    assert set(q) == {"input", "weight", "bias", "output"}
     assert re.fullmatch(r"int8: [0-9.e-]+ \* \(q [+-] \d+\)|int8: [0-9.e-]+ \* q", q["output"])
     assert any("per-channel (8 scales, axis 0)" in v for v in q.values())
     dw = next(n for n in g.nodes.values() if n.op == "DEPTHWISE_CONV_2D")

@@ -217,6 +217,21 @@ def _plain(v: Any) -> Any:
     return _SKIP
 
 
+_WEIGHTED = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "CONV_3D", "TRANSPOSE_CONV",
+             "CONV_3D_TRANSPOSE"}
+
+
+def _operand_role(opname: str, pos: int) -> str:
+    """'input', 'weight', 'bias' for the layers TFLite gives weights (TRANSPOSE_CONV takes the
+    output shape first), else input<pos>."""
+    if opname in _WEIGHTED:
+        roles = ("output_shape", "weight", "input", "bias") if opname == "TRANSPOSE_CONV" \
+            else ("input", "weight", "bias")
+        if pos < len(roles):
+            return roles[pos]
+    return "input" if pos == 0 else f"input{pos}"
+
+
 def _layer_name(tensor_name: str) -> str:
     """A short layer name from a converter's tensor name.
 
@@ -362,12 +377,13 @@ class _Builder:
                     params.append(Param(prefix + names[i], shape, dtype, trainable=False,
                                         role=role))
                     if q:
-                        quant[f"input{pos}:{names[i]}"] = _quant_text(q, dtype)
+                        quant[_operand_role(opname, pos)] = _quant_text(q, dtype)
                 else:
                     inputs.append(tid(i))
                     self.g.add_tensor(Tensor(tid(i), shape, dtype))
                     if q:
-                        quant[f"input{pos}"] = self.quant_of[tid(i)] = _quant_text(q, dtype)
+                        quant[_operand_role(opname, pos)] = self.quant_of[tid(i)] = \
+                            _quant_text(q, dtype)
             outputs = []
             for i in op_out:
                 if i == -1:
@@ -378,7 +394,7 @@ class _Builder:
                 outputs.append(tid(i))
                 self.g.add_tensor(Tensor(tid(i), shape, dtype))
                 if q:
-                    quant["output" if len(op_out) == 1 else f"output:{names[i]}"] = \
+                    quant["output" if len(op_out) == 1 else f"output{len(outputs) - 1}"] = \
                         _quant_text(q, dtype)
             attrs = dict(opts)
             meta: dict[str, Any] = {}
@@ -386,7 +402,8 @@ class _Builder:
             if fused:
                 meta["fused"] = [fused]
             if quant:
-                attrs["quantization"] = quant
+                # one attribute per operand, so the details list them as rows
+                attrs.update({f"quantization.{k}": v for k, v in quant.items()})
                 out_q = quant.get("output")
                 if out_q:
                     meta["note"] = out_q

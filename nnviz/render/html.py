@@ -607,7 +607,10 @@ def _pack_view(graph: Graph, view: _View, lay: Layout, node_index: dict[str, int
                 continue
             ref = node_index[bid]
             node = graph.nodes[bid]
-            if [ln.text for ln in box.lines] != _js_lines(graph, node, reuse):
+            # viewer.js rebuilds op/name/shape/params lines itself; a loader's extra label
+            # parts (a fused activation in the title, a quantization note) travel embedded
+            if [ln.text for ln in box.lines] != _js_lines(graph, node, reuse) or \
+                    node.meta.get("fused") or node.meta.get("note"):
                 lines[str(len(box_type))] = [[ln.text, _STYLE_CODES.get(ln.style, 2)]
                                              for ln in box.lines]
         else:
