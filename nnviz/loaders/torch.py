@@ -192,8 +192,20 @@ def _capture(method: str, module: Any, args: tuple, kwargs: dict, name: str) -> 
 
     if method == "export":
         with _quiet_torch():
-            ep = torch.export.export(module, args, kwargs or None, strict=False)
-        return torch_capture.from_exported(ep, name=name, module=module)
+            try:
+                ep = torch.export.export(module, args, kwargs or None, strict=False)
+            except Exception as exc:
+                # Hugging Face decoders return a KV-cache object by default, which export
+                # cannot flatten; the architecture is the same without it.
+                if "Cache" not in str(exc) or "use_cache" in kwargs or \
+                        not _takes_keyword(module, "use_cache"):
+                    raise
+                kwargs = {**kwargs, "use_cache": False}
+                ep = torch.export.export(module, args, kwargs, strict=False)
+        trace = torch_capture.from_exported(ep, name=name, module=module)
+        if kwargs.get("use_cache") is False:
+            trace.meta["export_kwargs"] = {"use_cache": False}
+        return trace
     if method == "fx":
         with _quiet_torch():  # ShapeProp prints its own traceback on failure
             return torch_capture.capture_fx(module, args, kwargs, name)
@@ -202,6 +214,15 @@ def _capture(method: str, module: Any, args: tuple, kwargs: dict, name: str) -> 
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         return torch_capture.capture_hooks(module, args, kwargs, name)
+
+
+def _takes_keyword(module: Any, name: str) -> bool:
+    import inspect
+
+    try:
+        return name in inspect.signature(module.forward).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 @contextlib.contextmanager
