@@ -196,3 +196,18 @@ def test_whole_long_edges_cross_the_trunk_without_stubs(n: int) -> None:
     lay = layout_layered(g, THEME, aux=False)
     assert metrics(lay)["crossings"] == 0
     assert_no_overlap(lay)
+
+
+def test_deep_stack_of_forking_blocks_keeps_one_straight_trunk() -> None:
+    """Drawn flat, a stack of transformer-like blocks (a 3-way q/k/v fork and joins in each)
+    had its trunk move sideways at every block when the four Brandes-Koepf passes picked
+    different branches: a 24-block GPT-2 export was 3,400 px wide. The longest path of boxes
+    is aligned first in all passes, so the residual Adds stay in one column."""
+    from nnviz.layout.layered.engine import layout_layered
+
+    g = transformer(700, grouped=False)
+    lay = layout_layered(g, THEME, aux=False)
+    adds = [b.cx for k, b in lay.nodes.items() if g.nodes[k].name.startswith("residual")]
+    assert len(adds) >= 40
+    assert max(adds) - min(adds) < 1.0, sorted(set(round(a) for a in adds))
+    assert lay.width < 1000

@@ -53,10 +53,12 @@ def _one_pass(seq: list[list[int]], nb: list[list[int]], nb_off: list[list[tuple
               hpos: list[int], width: list[float], dummy: list[bool], bend: list[bool],
               gap_node: float,
               gap_dummy: float, marked: set[int], upper_is_nb: bool, nv: int,
-              sign: float, run: list[int]) -> list[float]:
+              sign: float, run: list[int], forced: dict[int, int] | None = None
+              ) -> list[float]:
     root = list(range(nv))
     align = list(range(nv))
     inner = [0.0] * nv
+    forced = forced or {}
     for layer in seq[1:]:
         cands: list[list[int]] = []
         for v in layer:
@@ -80,8 +82,30 @@ def _one_pass(seq: list[list[int]], nb: list[list[int]], nb_off: list[list[tuple
                 cands.append([a, b])
         n_l = len(layer)
         aligned = [-1] * n_l
+        pre = False
+        if forced:
+            # trunk edges first (the same in all four passes): a deep net's main path stays
+            # one straight column instead of drifting a little at every block
+            r = -1
+            for i, v in enumerate(layer):
+                u = forced.get(v)
+                if u is None:
+                    continue
+                key = u * nv + v if upper_is_nb else v * nv + u
+                hu = hpos[u]
+                if key in marked or hu <= r:
+                    continue
+                k = nb[v].index(u)
+                ou, ov = nb_off[v][k]
+                align[u] = v
+                root[v] = root[u]
+                align[v] = root[v]
+                inner[v] = inner[u] + sign * (ou - ov)
+                r = hu
+                aligned[i] = hu
+                pre = True
         for rnd in (0, 1):
-            if rnd == 1:
+            if rnd == 1 or pre:
                 rb = [0] * n_l
                 nxt = 1 << 60
                 for i in range(n_l - 1, -1, -1):
@@ -101,7 +125,7 @@ def _one_pass(seq: list[list[int]], nb: list[list[int]], nb_off: list[list[tuple
                     if key in marked:
                         continue
                     hu = hpos[u]
-                    if r < hu and (rnd == 0 or hu < rb[i]):
+                    if r < hu and ((rnd == 0 and not pre) or hu < rb[i]):
                         ou, ov = nb_off[v][k]
                         align[u] = v
                         root[v] = root[u]
@@ -199,6 +223,60 @@ def _place_free(layers: list[list[int]], free: list[bool], x: list[float],
             placed.append(v)
 
 
+def trunks(layers: list[list[int]], up: list[list[int]], bend: list[bool],
+           min_len: int = 4, max_paths: int = 64) -> dict[int, int]:
+    """The main paths of a level: vertex-disjoint longest chains of boxes in consecutive
+    layers (longest first, at least ``min_len`` boxes), as lower vertex -> upper vertex.
+
+    Brandes-Koepf aligns each vertex with a median neighbour, and in a transformer block
+    the four passes pick different branches at the q/k/v fork and join; balanced, the trunk
+    then moves sideways by part of a branch at every block (a 24-block GPT-2 drawn flat was
+    3,400 px wide). Aligning the longest path of boxes first, identically in all passes,
+    keeps it one straight column with the branches beside it.
+    """
+    layer_of: dict[int, int] = {}
+    for li, layer in enumerate(layers):
+        for v in layer:
+            layer_of[v] = li
+    # one longest-path pass: chain length ending at each box, and its best box above
+    best: dict[int, int] = {}
+    prev: dict[int, int] = {}
+    ends: list[tuple[int, int, int]] = []
+    k = 0
+    for layer in layers:
+        for v in layer:
+            if bend[v]:
+                continue
+            n, p = 1, -1
+            lv = layer_of[v]
+            for u in up[v]:
+                if not bend[u] and layer_of.get(u) == lv - 1 and best[u] + 1 > n:
+                    n, p = best[u] + 1, u
+            best[v], prev[v] = n, p
+            ends.append((-n, k, v))
+            k += 1
+    # greedy decomposition, longest first; a chain stops where it meets a taken box
+    ends.sort()
+    used: set[int] = set()
+    out: dict[int, int] = {}
+    taken = 0
+    for neg_n, _, v in ends:
+        if -neg_n < min_len or taken >= max_paths:
+            break
+        if v in used:
+            continue
+        chain = [v]
+        while prev[chain[-1]] >= 0 and prev[chain[-1]] not in used:
+            chain.append(prev[chain[-1]])
+        if len(chain) < min_len:
+            continue
+        for lo, hi in zip(chain, chain[1:]):
+            out[lo] = hi
+        used.update(chain)
+        taken += 1
+    return out
+
+
 def assign_x(layers: list[list[int]], up: list[list[int]], down: list[list[int]],
              up_off: list[list[tuple[float, float]]], down_off: list[list[tuple[float, float]]],
              width: list[float], dummy: list[bool], gap_node: float,
@@ -257,6 +335,8 @@ def assign_x(layers: list[list[int]], up: list[list[int]], down: list[list[int]]
         for v in layer:
             if len(down[v]) == 1 and not bend[v] and not bend[down[v][0]]:
                 run_dn[v] = run_dn[down[v][0]] + 1
+    trunk_up = trunks(layers, up, bend)  # lower vertex -> upper vertex on a trunk
+    trunk_dn = {u: v for v, u in trunk_up.items()}
     results = []
     for vert in ("down", "up"):
         seq_v = layers if vert == "down" else layers[::-1]
@@ -275,7 +355,8 @@ def assign_x(layers: list[list[int]], up: list[list[int]], down: list[list[int]]
                         hpos[v] = i
                 sign = -1.0
             xs = _one_pass(seq, nb, nb_off, hpos, width, dummy, bend, gap_node, gap_dummy,
-                           marked, vert == "down", nv, sign, run_up if vert == "down" else run_dn)
+                           marked, vert == "down", nv, sign, run_up if vert == "down" else run_dn,
+                           trunk_up if vert == "down" else trunk_dn)
             if sign < 0:
                 xs = [-x for x in xs]
             results.append((horiz, xs))
