@@ -132,7 +132,18 @@ def draw(model: Any, output: str | os.PathLike | None = None, *, fmt: str | None
         graph = annotate(graph, options.dims)
         graph = hide_noise(graph) if options.hide_noise else graph
     else:
-        graph = prepare(graph, options)
+        loaded = graph
+        graph = prepare(loaded, options)
+        if style == "neurons" and options.depth is None:
+            # A collapsed group of dense layers ("classifier") is drawn as its neuron
+            # columns: open it, as --expand would (nothing else of the view changes).
+            from dataclasses import replace
+
+            from nnviz.layout.neurons import dense_groups
+
+            more = tuple(p for p in dense_groups(graph, loaded) if p not in options.expand)
+            if more:
+                graph = prepare(loaded, replace(options, expand=(*options.expand, *more)))
     if overlay:
         from nnviz.values.overlay import apply_overlay
 

@@ -16,6 +16,7 @@ torch = pytest.importorskip("torch", reason="the torch extra builds the real mod
 
 import paper_models as pm  # noqa: E402
 
+import nnviz  # noqa: E402
 from nnviz.errors import NnvizError  # noqa: E402
 from nnviz.ir import Graph  # noqa: E402
 from nnviz.layout import layout  # noqa: E402
@@ -114,16 +115,18 @@ def check_represented(g: Graph, lay) -> None:
 @pytest.mark.parametrize("view", list(VIEWS))
 @pytest.mark.parametrize("name", list(LOADERS))
 def test_every_style_draws_every_layer_or_refuses(graphs, name: str, view: str) -> None:
-    g = view_of(graphs, name, view)
+    view_of(graphs, name, view)  # loads the model once
     for style in ("graph", "blocks", "neurons"):
         try:
-            lay = layout(g, theme=THEME, style=style)
+            # draw() decides the view (the neurons style opens collapsed dense heads)
+            d = nnviz.draw(graphs[name], style=style, theme=THEME, view=VIEWS[view])
         except NnvizError as exc:
             text = str(exc)
             assert style != "graph", text
             assert "\n" not in text and ("--style" in text or "--depth" in text), text
             assert view != "default" or name not in DRAWS[style], f"{style} refused: {text}"
             continue
+        g, lay = d.graph, d.layout
         assert style == "graph" or view != "default" or name in DRAWS[style], \
             f"{style} should refuse {name}"
         if style == "graph":

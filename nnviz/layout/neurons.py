@@ -126,6 +126,28 @@ def _is_dense(graph: Graph, node: Node) -> bool:
     return tensor is None or tensor.shape is None or len(tensor.shape) <= 2
 
 
+def dense_groups(view: Graph, full: Graph) -> list[str]:
+    """Paths ("classifier") of the view's collapsed groups that hold only dense layers (and
+    their activations, dropout, reshapes) in the full graph: the neurons style opens them."""
+    from nnviz.layout.paper_path import RIDER_KINDS
+
+    inside: dict[tuple[str, ...], list[Node]] = {}
+    paths = [tuple(n.meta["group"]) for n in view.nodes.values()
+             if n.kind == "group" and isinstance(n.meta.get("group"), list)]
+    for node in full.nodes.values():
+        for p in paths:
+            if node.group[:len(p)] == p:
+                inside.setdefault(p, []).append(node)
+    out = []
+    for p in paths:
+        nodes = inside.get(p, [])
+        if any(n.kind == "linear" for n in nodes) and all(
+                n.kind == "linear" or (n.kind in RIDER_KINDS and n.kind != "norm")
+                for n in nodes):
+            out.append("/".join(p))
+    return out
+
+
 def _circles(counts: list[int | None], cap: int, mode: str) -> list[int]:
     """Circles drawn per column: every unit when all layers fit ``cap``, else proportional
     to the widths on the chosen scale, at least three (or all) per layer."""
