@@ -434,3 +434,14 @@ def test_resnet18_dynamo_export(tmp_path):
     assert len(relus) == 17 and len({n.group for n in relus}) == 17
     for depth in (1, 2, 3, 4):
         assert box_cycles(g, depth) == []
+
+
+def test_folded_batchnorm_is_named_in_the_title_not_spelled_out() -> None:
+    """meta "fused" is a list of what a box holds besides its op: a string there was spelled
+    out letter by letter in the title ("Conv + B + a + t + c + h ...")."""
+    from nnviz.ir import Graph, Node
+    from nnviz.layout.labels import node_lines
+
+    g = Graph()
+    node = g.add_node(Node("c", "Conv", "conv", name="conv1+bn1", meta={"fused": ["BatchNorm"]}))
+    assert node_lines(g, node)[0].text == "Conv + BatchNorm"

@@ -560,7 +560,9 @@ class _Converter:
         if out:
             meta["restored_params"] = [p.name for p in out]
             if fused:
-                meta["fused"] = "BatchNorm folded into this Conv by the exporter"
+                # meta "fused" lists what a box holds besides its op (labels title it
+                # "Conv + BatchNorm", like TFLite's fused activations)
+                meta["fused"] = ["BatchNorm"]
         return out
 
     @staticmethod
