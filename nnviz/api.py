@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -179,3 +180,42 @@ def svg_string(graph: Graph) -> str:
 
 
 REPR_HOOKS["svg"] = svg_string  # Graph._repr_svg_ in Jupyter
+
+
+def diff_models(old: Any, new: Any, fmt: str = "table", output: str | os.PathLike | None = None,
+                load_options: dict | None = None) -> bool:
+    """`nnviz diff`: compare two models; print the report (or write ``output``). True when they
+    differ.
+
+    ``output`` with a drawing extension (.svg .png .pdf .html ...) draws the new model with
+    added/changed layers highlighted and still prints the report; .json/.md/.txt/.csv write
+    the report there instead. It lives in the API, above the reports, because it also draws.
+    """
+    from nnviz.passes import annotate
+    from nnviz.reports.diff import (
+        REPORT_EXTENSIONS,
+        compare,
+        mark_new_graph,
+        render_report,
+        render_table,
+    )
+    from nnviz.reports.writer import emit
+
+    opts = dict(load_options or {})
+    a = annotate(load(old, **opts))
+    b = annotate(load(new, **opts))
+    result = compare(a, b)
+    report_to_file = output is not None and Path(output).suffix.lower() in REPORT_EXTENSIONS
+    if report_to_file:
+        ext_fmt = REPORT_EXTENSIONS[Path(output).suffix.lower()]  # type: ignore[arg-type]
+        emit(render_report(result, ext_fmt if fmt == "table" else fmt), output)
+    else:
+        if output is not None:
+            # Every op visible: a highlighted layer must not vanish inside a collapsed box.
+            draw(mark_new_graph(b, result), output,
+                 view=ViewOptions(depth=None, fold=False))
+        if fmt == "table":
+            render_table(result, file=sys.stdout)
+        else:
+            emit(render_report(result, fmt))
+    return result.changed

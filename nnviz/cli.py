@@ -19,6 +19,7 @@ from nnviz.errors import NnvizError
 from nnviz.layout import DIRECTIONS, ENGINES, STYLES
 from nnviz.passes import ViewOptions
 from nnviz.render import FORMAT_TABLE, format_names
+from nnviz.reports import FORMATS as REPORT_FORMATS
 
 EXAMPLES = """
 \b
@@ -365,7 +366,7 @@ def _echo_values(graph: Any) -> None:
 @main.command("summary", help="Print a table of layers: type, output shape, params, FLOPs.")
 @click.argument("model")
 @click.option("--format", "fmt", default="table", show_default=True,
-              type=click.Choice(["table", "csv", "json", "markdown"]))
+              type=click.Choice(REPORT_FORMATS["summary"]))
 @click.option("-o", "--output", default=None, type=click.Path(dir_okay=False),
               help="Write to a file instead of stdout.")
 @view_options
@@ -373,7 +374,7 @@ def _echo_values(graph: Any) -> None:
 def summary_cmd(model: str, fmt: str, output: str | None, **kw: Any) -> None:
     def body() -> None:
         from nnviz.loaders import load
-        from nnviz.summary import summarize
+        from nnviz.reports.summary import summarize
 
         graph = load(model, **_loader_kwargs(kw))
         summarize(graph, _view(kw), fmt=fmt, output=output)
@@ -385,7 +386,7 @@ def summary_cmd(model: str, fmt: str, output: str | None, **kw: Any) -> None:
 @click.argument("old")
 @click.argument("new")
 @click.option("--format", "fmt", default="table", show_default=True,
-              type=click.Choice(["table", "json", "markdown"]))
+              type=click.Choice(REPORT_FORMATS["diff"]))
 @click.option("-o", "--output", default=None, type=click.Path(dir_okay=False),
               help="Write a drawing of the differences (.svg/.png/.html) or the report.")
 @click.option("--weights", "weights", is_flag=True,
@@ -405,7 +406,7 @@ def diff_cmd(old: str, new: str, fmt: str, output: str | None, weights: bool,
                                 load_options=_loader_kwargs(kw))
         if arch:
             raise click.UsageError("--model goes with --weights")
-        from nnviz.diff import diff_models
+        from nnviz.api import diff_models
 
         return diff_models(old, new, fmt=fmt, output=output, load_options=_loader_kwargs(kw))
 
@@ -416,12 +417,12 @@ def diff_cmd(old: str, new: str, fmt: str, output: str | None, weights: bool,
 @main.command("stats", help="Weight statistics; flags NaN/Inf, all-zero and exploding tensors.")
 @click.argument("model")
 @click.option("--format", "fmt", default="table", show_default=True,
-              type=click.Choice(["table", "json", "csv", "markdown"]))
+              type=click.Choice(REPORT_FORMATS["stats"]))
 @click.option("--strict", is_flag=True, help="Exit 3 when any tensor is flagged.")
 @load_options
 def stats_cmd(model: str, fmt: str, strict: bool, **kw: Any) -> None:
     def body() -> int:
-        from nnviz.stats import weight_stats_report
+        from nnviz.reports.stats import weight_stats_report
 
         return weight_stats_report(model, fmt=fmt, load_options=_loader_kwargs(kw))
 

@@ -133,7 +133,7 @@ def test_text_reports_are_atomic_too(command: str, tmp_path: Path, monkeypatch) 
         _assert_untouched(out)
     else:
         # stats writes to stdout from the CLI; its file output goes through the library
-        from nnviz.stats import weight_stats_report
+        from nnviz.reports.stats import weight_stats_report
 
         with pytest.raises(Exception) as info:
             weight_stats_report(str(MODEL), fmt="markdown", output=out)

@@ -10,9 +10,10 @@ import pytest
 from click.testing import CliRunner
 from onnx import TensorProto, helper, numpy_helper
 
+from nnviz.api import diff_models
 from nnviz.cli import main
-from nnviz.diff import compare, diff_models
 from nnviz.ir import Graph, Node, Param, Tensor
+from nnviz.reports.diff import compare
 
 
 def mlp_onnx(path, hidden: int = 32, extra_relu: bool = False, drop_tanh: bool = False) -> int:

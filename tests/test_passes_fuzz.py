@@ -81,13 +81,13 @@ def test_prepare_never_crashes_and_stays_consistent(g, depth, fold, noise, expan
         assert f is None or (isinstance(f, int) and f >= 0)
     out.to_json()  # JSON-able
     # The summary renders every format on whatever the view produced.
-    from nnviz.summary import render_csv, render_json, render_markdown, summary_rows, totals
+    from nnviz.reports.summary import render_csv, render_json, render_markdown, summary_rows, totals
 
     rows = summary_rows(g, view, a)
     tot = totals(a)
     render_markdown("m", rows, tot)
     render_csv(rows, tot)
     render_json("m", rows, tot, {})
-    from nnviz.diff import compare
+    from nnviz.reports.diff import compare
 
     assert not compare(a, annotate(g)).changes  # a graph equals itself

@@ -115,3 +115,10 @@ def test_every_format_extension_and_alias_resolves() -> None:
             assert render.format_for("", alias) == f.name
     for ref in [*layout.ENGINES.values(), *filter(None, layout.STYLES.values())]:
         assert callable(resolve(ref)), ref
+
+
+def test_report_format_choices_come_from_the_reports_table() -> None:
+    from nnviz.reports import FORMATS as REPORTS
+
+    for command in ("summary", "diff", "stats"):
+        assert _choices(cli.main.commands[command], "fmt") == list(REPORTS[command])

@@ -11,12 +11,12 @@ import pytest
 from click.testing import CliRunner
 from onnx import TensorProto, helper, numpy_helper
 
-import nnviz.stats as stats_mod
+import nnviz.reports.stats as stats_mod
 from nnviz.cli import main
 from nnviz.errors import ModelError
 from nnviz.loaders import iter_weights
 from nnviz.loaders.weights import WeightTensor
-from nnviz.stats import collect, tensor_stats
+from nnviz.reports.stats import collect, tensor_stats
 
 
 def model_with(tensors: dict[str, np.ndarray]) -> onnx.ModelProto:

@@ -15,7 +15,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from nnviz.cli import main
 from nnviz.passes import ViewOptions
-from nnviz.summary import summarize, summary_rows
+from nnviz.reports.summary import summarize, summary_rows
 
 
 def _has_loader(name: str) -> bool:
@@ -127,7 +127,7 @@ def test_torch_totals_match_framework():
     g = load(model, input_shape=(1, 3, 32, 32))
     rows = summary_rows(g, ViewOptions())
     from nnviz.passes import annotate
-    from nnviz.summary import render_markdown, totals
+    from nnviz.reports.summary import render_markdown, totals
 
     tot = totals(annotate(g))
     torch_params = sum(p.numel() for p in model.parameters())
@@ -150,7 +150,7 @@ def test_keras_totals_match_count_params(tmp_path):
         pytest.skip("the keras loader is not there yet")
     from nnviz.loaders import load
     from nnviz.passes import annotate
-    from nnviz.summary import totals
+    from nnviz.reports.summary import totals
 
     inp = keras.Input((28, 28, 1))
     x = keras.layers.Conv2D(8, 3, activation="relu")(inp)

@@ -21,7 +21,7 @@ from torch_real_models import (  # noqa: E402
 from nnviz.ir import Graph  # noqa: E402
 from nnviz.loaders.torch import load_object  # noqa: E402
 from nnviz.passes import annotate  # noqa: E402
-from nnviz.summary import totals  # noqa: E402
+from nnviz.reports.summary import totals  # noqa: E402
 
 CAPTURES = ["export", "fx", "hooks"]
 

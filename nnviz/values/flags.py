@@ -68,7 +68,7 @@ def _is_relu(node: Node) -> bool:
 
 def _weight_flags(rec: dict, shape: Any) -> list[str]:
     """The weight flags of `nnviz stats`, from a statistics record (the same rules)."""
-    from nnviz.stats import TensorStats, _flags
+    from nnviz.reports.stats import TensorStats, _flags
 
     st = TensorStats("", tuple(shape or ()), "", rec["count"], rec.get("min"), rec.get("max"),
                      rec.get("mean"), rec.get("std"), rec.get("zeros"), rec["nan"], rec["inf"])

@@ -7,9 +7,7 @@ Formats: a rich table in a terminal (plain text when written to a file), csv, js
 
 from __future__ import annotations
 
-import csv
 import io
-import json
 import os
 import sys
 from dataclasses import dataclass
@@ -17,6 +15,15 @@ from typing import Any
 
 from nnviz.ir import Graph, format_shape
 from nnviz.passes import ViewOptions, annotate, view_transforms
+from nnviz.reports.writer import (
+    Column,
+    csv_text,
+    emit,
+    json_text,
+    markdown_table,
+    md_escape,
+    rich_table,
+)
 
 # A summary table may be longer than a drawing, but a 50k-op model still needs collapsing.
 SUMMARY_MAX_ROWS = 200
@@ -191,20 +198,16 @@ def _type_cell(row: Row) -> str:
     return t
 
 
-def render_markdown(name: str, rows: list[Row], tot: dict[str, Any]) -> str:
-    def esc(s: str) -> str:
-        return s.replace("|", "\\|")
+COLUMNS = (Column("Layer"), Column("Type"), Column("Output shape"),
+           Column("Params", "right", fold=False), Column("FLOPs", "right", fold=False))
 
-    out = [f"**{esc(name)}**", "",
-           "| Layer | Type | Output shape | Params | FLOPs |",
-           "|:--|:--|:--|--:|--:|"]
-    for r in rows:
-        indent = "&nbsp;&nbsp;" * r.level
-        label = f"**{esc(r.name)}**" if r.is_group_header else esc(r.name)
-        out.append(f"| {indent}{label} | {esc(_type_cell(r))} | {esc(_shape_cell(r))} | "
-                   f"{r.params:,} | {human(r.flops, '?') if r.flops is not None else '?'} |")
-    out.append(f"| **Total** | | | **{tot['params']:,}** | **{_flops_total(tot)}** |")
-    out.append("")
+
+def render_markdown(name: str, rows: list[Row], tot: dict[str, Any]) -> str:
+    cells = [["&nbsp;&nbsp;" * r.level + (f"**{r.name}**" if r.is_group_header else r.name),
+              _type_cell(r), _shape_cell(r), f"{r.params:,}",
+              human(r.flops, "?") if r.flops is not None else "?"] for r in rows]
+    cells.append(["**Total**", "", "", f"**{tot['params']:,}**", f"**{_flops_total(tot)}**"])
+    out = [f"**{md_escape(name)}**", "", *markdown_table(COLUMNS, cells), ""]
     out.extend(_footer_lines(tot))
     return "\n".join(out) + "\n"
 
@@ -234,38 +237,29 @@ def _footer_lines(tot: dict[str, Any]) -> list[str]:
 
 
 def render_csv(rows: list[Row], tot: dict[str, Any]) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["path", "name", "type", "kind", "level", "output_shape", "params",
-                "trainable_params", "flops", "macs", "repeat"])
-    for r in rows:
-        w.writerow([r.path, r.name, r.type, r.kind, r.level, r.output_shape, r.params,
-                    r.trainable_params, "" if r.flops is None else r.flops,
-                    "" if r.macs is None else r.macs, r.repeat])
-    w.writerow(["TOTAL", "", "", "", "", "", tot["params"], tot["trainable_params"],
-                "" if tot["flops"] is None else tot["flops"],
-                "" if tot["flops"] is None else tot["macs"], ""])
-    return buf.getvalue()
+    lines: list[list[Any]] = [
+        [r.path, r.name, r.type, r.kind, r.level, r.output_shape, r.params, r.trainable_params,
+         "" if r.flops is None else r.flops, "" if r.macs is None else r.macs, r.repeat]
+        for r in rows]
+    lines.append(["TOTAL", "", "", "", "", "", tot["params"], tot["trainable_params"],
+                  "" if tot["flops"] is None else tot["flops"],
+                  "" if tot["flops"] is None else tot["macs"], ""])
+    return csv_text(["path", "name", "type", "kind", "level", "output_shape", "params",
+                     "trainable_params", "flops", "macs", "repeat"], lines)
 
 
 def render_json(name: str, rows: list[Row], tot: dict[str, Any], dims: dict) -> str:
     doc = {"model": name, "dims": dict(sorted(dims.items())), "rows": [r.to_dict() for r in rows],
            "totals": tot}
-    return json.dumps(doc, indent=2) + "\n"
+    return json_text(doc)
 
 
 def render_table(name: str, rows: list[Row], tot: dict[str, Any], file: Any = None,
                  width: int | None = None) -> str:
     """A rich table printed to ``file`` (or only recorded); returns it as plain text."""
     from rich.console import Console
-    from rich.table import Table
 
-    table = Table(title=name, show_footer=False, header_style="bold")
-    table.add_column("Layer", overflow="fold")
-    table.add_column("Type", overflow="fold")
-    table.add_column("Output shape", overflow="fold")
-    table.add_column("Params", justify="right")
-    table.add_column("FLOPs", justify="right")
+    table = rich_table(COLUMNS, title=name)
     for r in rows:
         style = "bold" if r.is_group_header else None
         table.add_row("  " * r.level + r.name, _type_cell(r), _shape_cell(r),
@@ -306,11 +300,5 @@ def summarize(graph: Graph, view: ViewOptions | None = None, fmt: str = "table",
         text = render_table(name, rows, tot) or ""
     else:
         raise ValueError(f"unknown summary format {fmt!r}")
-    if output is None:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-    else:
-        from nnviz.fileio import atomic_write
-
-        atomic_write(output, text)
+    emit(text, output)
     return text

@@ -9,9 +9,6 @@ checkpoint. Returns True when anything is flagged (`--strict` turns that into ex
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
 import os
 import sys
@@ -23,6 +20,7 @@ import numpy as np
 from nnviz.errors import ModelError, NnvizError
 from nnviz.loaders import iter_weights
 from nnviz.loaders.weights import WeightTensor
+from nnviz.reports.writer import Column, csv_text, emit, json_text, markdown_table, rich_table
 
 EXPLODING_ABS = 1e4
 EXPLODING_STD = 1e3
@@ -165,30 +163,30 @@ def _headline(stats: list[TensorStats]) -> str:
                                          else "") + ("" if len(flagged) <= 10 else ", ..."))
 
 
+COLUMNS = (Column("Tensor"), Column("Shape"), Column("dtype"), Column("min", "right"),
+           Column("max", "right"), Column("mean", "right"), Column("std", "right"),
+           Column("zeros", "right"), Column("flags"))
+
+
+def _cells(s: TensorStats) -> list[str]:
+    zf = "-" if s.zero_fraction is None else f"{100 * s.zero_fraction:.1f}%"
+    return [s.name, _shape(s.shape), s.dtype, _num(s.min), _num(s.max), _num(s.mean),
+            _num(s.std), zf, " ".join(s.flags)]
+
+
 def render(stats: list[TensorStats], fmt: str) -> str:
     if fmt == "json":
-        return json.dumps({"tensors": [s.to_dict() for s in stats],
-                           "flagged": sum(1 for s in stats if s.flags)},
-                          indent=2, default=lambda v: None) + "\n"
+        return json_text({"tensors": [s.to_dict() for s in stats],
+                          "flagged": sum(1 for s in stats if s.flags)}, default=lambda v: None)
     if fmt == "csv":
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["name", "shape", "dtype", "count", "min", "max", "mean", "std",
-                    "zero_fraction", "nan", "inf", "flags"])
-        for s in stats:
-            w.writerow([s.name, "x".join(map(str, s.shape)), s.dtype, s.count,
-                        *("" if v is None else repr(v) for v in (s.min, s.max, s.mean, s.std,
-                                                                 s.zero_fraction)),
-                        s.nan, s.inf, " ".join(s.flags)])
-        return buf.getvalue()
+        return csv_text(["name", "shape", "dtype", "count", "min", "max", "mean", "std",
+                         "zero_fraction", "nan", "inf", "flags"],
+                        [[s.name, "x".join(map(str, s.shape)), s.dtype, s.count,
+                          *("" if v is None else repr(v) for v in (s.min, s.max, s.mean, s.std,
+                                                                   s.zero_fraction)),
+                          s.nan, s.inf, " ".join(s.flags)] for s in stats])
     if fmt == "markdown":
-        out = ["| Tensor | Shape | dtype | min | max | mean | std | zeros | flags |",
-               "|:--|:--|:--|--:|--:|--:|--:|--:|:--|"]
-        for s in stats:
-            zf = "-" if s.zero_fraction is None else f"{100 * s.zero_fraction:.1f}%"
-            out.append(f"| {s.name.replace('|', chr(92) + '|')} | {_shape(s.shape)} | {s.dtype} "
-                       f"| {_num(s.min)} | {_num(s.max)} | {_num(s.mean)} | {_num(s.std)} "
-                       f"| {zf} | {' '.join(s.flags)} |")
+        out = markdown_table(COLUMNS, [_cells(s) for s in stats])
         out += ["", _headline(stats)]
         return "\n".join(out) + "\n"
     raise ValueError(f"unknown stats format {fmt!r}")
@@ -196,17 +194,10 @@ def render(stats: list[TensorStats], fmt: str) -> str:
 
 def print_table(stats: list[TensorStats], file: Any) -> None:
     from rich.console import Console
-    from rich.table import Table
 
-    table = Table(header_style="bold")
-    for col, just in (("Tensor", "left"), ("Shape", "left"), ("dtype", "left"),
-                      ("min", "right"), ("max", "right"), ("mean", "right"), ("std", "right"),
-                      ("zeros", "right"), ("flags", "left")):
-        table.add_column(col, justify=just, overflow="fold")  # type: ignore[arg-type]
+    table = rich_table(COLUMNS)
     for s in stats:
-        zf = "-" if s.zero_fraction is None else f"{100 * s.zero_fraction:.1f}%"
-        table.add_row(s.name, _shape(s.shape), s.dtype, _num(s.min), _num(s.max), _num(s.mean),
-                      _num(s.std), zf, " ".join(s.flags), style="red" if s.flags else None)
+        table.add_row(*_cells(s), style="red" if s.flags else None)
     tty = hasattr(file, "isatty") and file.isatty()
     console = Console(file=file, width=None if tty else 160, highlight=False)
     console.print(table)
@@ -220,12 +211,5 @@ def weight_stats_report(model: Any, fmt: str = "table", load_options: dict | Non
     if fmt == "table" and output is None:
         print_table(stats, sys.stdout)
     else:
-        text = render(stats, "markdown" if fmt == "table" else fmt)
-        if output is None:
-            sys.stdout.write(text)
-            sys.stdout.flush()
-        else:
-            from nnviz.fileio import atomic_write
-
-            atomic_write(output, text)
+        emit(render(stats, "markdown" if fmt == "table" else fmt), output)
     return any(s.flags for s in stats)

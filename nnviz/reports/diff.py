@@ -11,15 +11,11 @@ from __future__ import annotations
 
 import difflib
 import io
-import json
-import os
-import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from nnviz.ir import Graph, Node, format_shape
-from nnviz.passes import ViewOptions, annotate
+from nnviz.reports.writer import Column, csv_text, json_text, markdown_table, md_escape, rich_table
 
 REPORT_EXTENSIONS = {".json": "json", ".md": "markdown", ".markdown": "markdown",
                      ".txt": "table", ".csv": "csv"}
@@ -170,13 +166,15 @@ def _headline(r: DiffResult) -> str:
             f"({_delta(r.new_params - r.old_params)})")
 
 
-def render_markdown(r: DiffResult) -> str:
-    def esc(s: str) -> str:
-        return s.replace("|", "\\|")
+COLUMNS = (Column("Status"), Column("Layer"), Column("Op"), Column("Output shape"),
+           Column("Params", "right"))
 
-    out = [f"**{esc(r.old_name)} \u2192 {esc(r.new_name)}**: {esc(_headline(r))}", ""]
+
+def render_markdown(r: DiffResult) -> str:
+    out = [f"**{md_escape(r.old_name)} \u2192 {md_escape(r.new_name)}**: "
+           f"{md_escape(_headline(r))}", ""]
     if r.changes:
-        out += ["| Status | Layer | Op | Output shape | Params |", "|:--|:--|:--|:--|--:|"]
+        rows = []
         for c in r.changes:
             op = c.new_op or c.old_op if c.old_op == c.new_op or not c.old_op or not c.new_op \
                 else f"{c.old_op} \u2192 {c.new_op}"
@@ -184,8 +182,8 @@ def render_markdown(r: DiffResult) -> str:
                 not c.old_shape or not c.new_shape else f"{c.old_shape} \u2192 {c.new_shape}"
             params = f"{c.old_params:,} \u2192 {c.new_params:,}" if c.status == "changed" \
                 else f"{(c.new_params or c.old_params):,}"
-            out.append(f"| {c.status} | {esc(c.name)} | {esc(op)} | {esc(shape)} | "
-                       f"{params} |")
+            rows.append([c.status, c.name, op, shape, params])
+        out += markdown_table(COLUMNS, rows)
     else:
         out.append("No structural differences.")
     return "\n".join(out) + "\n"
@@ -193,13 +191,9 @@ def render_markdown(r: DiffResult) -> str:
 
 def render_table(r: DiffResult, file: Any = None) -> str:
     from rich.console import Console
-    from rich.table import Table
 
     colors = {"added": "green", "removed": "red", "changed": "yellow"}
-    table = Table(title=f"{r.old_name} \u2192 {r.new_name}", header_style="bold")
-    for col, just in (("Status", "left"), ("Layer", "left"), ("Op", "left"),
-                      ("Output shape", "left"), ("Params", "right")):
-        table.add_column(col, justify=just, overflow="fold")  # type: ignore[arg-type]
+    table = rich_table(COLUMNS, title=f"{r.old_name} \u2192 {r.new_name}")
     for c in r.changes:
         op = c.new_op if c.old_op in ("", c.new_op) else (
             c.old_op if not c.new_op else f"{c.old_op} \u2192 {c.new_op}")
@@ -220,53 +214,12 @@ def render_table(r: DiffResult, file: Any = None) -> str:
 
 def render_report(r: DiffResult, fmt: str) -> str:
     if fmt == "json":
-        return json.dumps(r.to_dict(), indent=2) + "\n"
+        return json_text(r.to_dict())
     if fmt == "markdown":
         return render_markdown(r)
     if fmt == "csv":
-        import csv
-
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["status", "name", "old_op", "new_op", "old_shape", "new_shape",
-                    "old_params", "new_params"])
-        for c in r.changes:
-            w.writerow([c.status, c.name, c.old_op, c.new_op, c.old_shape, c.new_shape,
-                        c.old_params, c.new_params])
-        return buf.getvalue()
+        return csv_text(["status", "name", "old_op", "new_op", "old_shape", "new_shape",
+                         "old_params", "new_params"],
+                        [[c.status, c.name, c.old_op, c.new_op, c.old_shape, c.new_shape,
+                          c.old_params, c.new_params] for c in r.changes])
     return render_table(r)
-
-
-def diff_models(old: Any, new: Any, fmt: str = "table", output: str | os.PathLike | None = None,
-                load_options: dict | None = None) -> bool:
-    """Compare two models; print the report (or write ``output``). True when they differ.
-
-    ``output`` with a drawing extension (.svg .png .pdf .html ...) draws the new model with
-    added/changed layers highlighted and still prints the report; .json/.md/.txt/.csv write
-    the report there instead.
-    """
-    from nnviz.loaders import load
-
-    opts = dict(load_options or {})
-    a = annotate(load(old, **opts))
-    b = annotate(load(new, **opts))
-    result = compare(a, b)
-    report_to_file = output is not None and Path(output).suffix.lower() in REPORT_EXTENSIONS
-    if report_to_file:
-        from nnviz.fileio import atomic_write
-
-        ext_fmt = REPORT_EXTENSIONS[Path(output).suffix.lower()]  # type: ignore[arg-type]
-        atomic_write(output, render_report(result, ext_fmt if fmt == "table" else fmt))
-    else:
-        if output is not None:
-            from nnviz.api import draw
-
-            # Every op visible: a highlighted layer must not vanish inside a collapsed box.
-            draw(mark_new_graph(b, result), output,
-                 view=ViewOptions(depth=None, fold=False))
-        if fmt == "table":
-            render_table(result, file=sys.stdout)
-        else:
-            sys.stdout.write(render_report(result, fmt))
-            sys.stdout.flush()
-    return result.changed

@@ -1,0 +1,130 @@
+"""The import graph of nnviz/ follows the pipeline: no cycle, no arrow from a stage to a later one.
+
+Every import counts, also those inside functions (a lazy import is still a dependency).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "nnviz"
+
+# Stage order, lowest first. A module may import its own stage and the stages before it.
+STAGES: list[tuple[str, ...]] = [
+    ("ir", "kinds", "errors", "fileio", "text", "theme", "util", "escape", "symbolic"),  # neutral
+    ("loaders",),
+    ("passes",),
+    ("layout",),
+    ("viewer",),
+    ("render",),
+    ("reports", "values"),
+    ("api", "batch", "cli", "__main__", ""),  # "" is the package itself (nnviz/__init__.py)
+]
+RANK = {name: i for i, names in enumerate(STAGES) for name in names}
+# Specific arrows that the stage order allows but that cross a boundary inside a stage pair.
+FORBIDDEN: list[tuple[str, str]] = []
+
+
+def _modules() -> dict[str, Path]:
+    mods = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        mods[".".join(parts)] = path
+    return mods
+
+
+def import_graph() -> dict[str, set[str]]:
+    mods = _modules()
+    graph: dict[str, set[str]] = {m: set() for m in mods}
+    for mod, path in mods.items():
+        is_pkg = path.name == "__init__.py"
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            targets: list[str] = []
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:  # relative import
+                    pkg = mod.split(".") if is_pkg else mod.split(".")[:-1]
+                    pkg = pkg[: len(pkg) - node.level + 1]
+                    base = ".".join(pkg + ([base] if base else []))
+                targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in mods else base
+                           for a in node.names]
+            for t in targets:
+                while t and t not in mods:  # `import nnviz.x.y` names a module or its package
+                    t = t.rpartition(".")[0]
+                if t and t != mod:
+                    graph[mod].add(t)
+    return graph
+
+
+def stage(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def test_every_module_has_a_stage() -> None:
+    unknown = sorted({stage(m) for m in import_graph()} - set(RANK))
+    assert not unknown, f"modules outside the stage list (add them to STAGES): {unknown}"
+
+
+def test_no_arrow_from_a_lower_stage_to_a_higher_one() -> None:
+    bad = sorted(f"{m} -> {t}" for m, ts in import_graph().items() for t in ts
+                 if RANK.get(stage(t), 0) > RANK.get(stage(m), 0))
+    assert not bad, "imports against the pipeline:\n" + "\n".join(bad)
+
+
+def test_no_forbidden_arrow() -> None:
+    graph = import_graph()
+    bad = [f"{a} -> {b}" for a, b in FORBIDDEN if b in graph.get(a, ())]
+    assert not bad, bad
+
+
+def test_no_import_cycle() -> None:
+    graph = import_graph()
+    # Package __init__ files re-export their children; an edge child -> own package is the
+    # child reaching a sibling through the package, which is a real edge, so it stays.
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on: set[str] = set()
+    cycles: list[list[str]] = []
+    counter = [0]
+
+    def visit(v: str) -> None:  # Tarjan's strongly connected components
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                cycles.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    assert not cycles, "import cycles: " + "; ".join(" <-> ".join(c) for c in cycles)
+
+
+def test_the_checker_sees_arrows() -> None:
+    """The test above must be able to fail: known real arrows are found."""
+    graph = import_graph()
+    assert "nnviz.ir" in graph["nnviz.api"]
+    assert "nnviz.loaders.torch" in graph["nnviz.loaders"] or \
+        "nnviz.loaders.torch" in graph["nnviz.api"] or graph["nnviz.loaders"]
