@@ -219,3 +219,33 @@ def diff_models(old: Any, new: Any, fmt: str = "table", output: str | os.PathLik
         else:
             emit(render_report(result, fmt))
     return result.changed
+
+
+def diff_weights(old: str, new: str, output: str | None = None, fmt: str = "table",
+                 model: str | None = None, load_options: dict | None = None,
+                 draw_options: dict | None = None) -> bool:
+    """Print the report; with ``output`` also draw (or write the report to) it. True when
+    any layer changed. In the API, above the values stage, because it also draws."""
+    from nnviz.fileio import atomic_write
+    from nnviz.passes import ViewOptions
+    from nnviz.render import format_for
+    from nnviz.values.wdiff import report, weights_graph
+
+    graph, rows, frozen, top = weights_graph(old, new, model, load_options)
+    text = report(rows, frozen, top, "json" if fmt == "json" else "markdown")
+    if output is not None and os.path.splitext(output)[1].lower() in (".json", ".md"):
+        ext = os.path.splitext(output)[1].lower()
+        atomic_write(output, report(rows, frozen, top, "json" if ext == ".json"
+                                    else "markdown"))
+    elif output is not None:
+        format_for(output)
+        draw(graph, output, view=ViewOptions(fold=False),
+             overlay={"overlay": "weights", "metric": "change"}, **(draw_options or {}))
+        sys.stdout.write(text)
+    else:
+        sys.stdout.write(text)
+    if len(rows) and all(r["change"] == 0 for r in rows):
+        return False
+    if not len(rows):
+        raise NnvizError("no layer weights to compare")
+    return True

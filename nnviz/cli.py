@@ -400,7 +400,7 @@ def diff_cmd(old: str, new: str, fmt: str, output: str | None, weights: bool,
              arch: str | None, **kw: Any) -> None:
     def body() -> int:
         if weights:
-            from nnviz.values.wdiff import diff_weights
+            from nnviz.api import diff_weights
 
             return diff_weights(old, new, output=output, fmt=fmt, model=arch,
                                 load_options=_loader_kwargs(kw))

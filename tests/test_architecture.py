@@ -23,7 +23,16 @@ STAGES: list[tuple[str, ...]] = [
 ]
 RANK = {name: i for i, names in enumerate(STAGES) for name in names}
 # Specific arrows that the stage order allows but that cross a boundary inside a stage pair.
-FORBIDDEN: list[tuple[str, str]] = []
+FORBIDDEN = [("nnviz.render.paper", "nnviz.layout.neurons"),
+             ("nnviz.layout.dot", "nnviz.render.dot"), ("nnviz.ir", "nnviz.api")]
+# Known arrows against the order, each with the reason it is not fixed yet. The list may only
+# shrink: a new arrow fails the test, and so does an entry that no longer exists.
+KNOWN = {
+    # The TorchScript reader infers shapes while it interprets code (traced code reads sizes
+    # back); the per-op shape rules live in the shapes pass until they get a neutral home
+    # (issue 15 item 4: canonical attributes + one home for shape arithmetic).
+    ("nnviz.loaders.torchscript", "nnviz.passes.shapes"),
+}
 
 
 def _modules() -> dict[str, Path]:
@@ -72,9 +81,13 @@ def test_every_module_has_a_stage() -> None:
 
 
 def test_no_arrow_from_a_lower_stage_to_a_higher_one() -> None:
-    bad = sorted(f"{m} -> {t}" for m, ts in import_graph().items() for t in ts
-                 if RANK.get(stage(t), 0) > RANK.get(stage(m), 0))
+    graph = import_graph()
+    against = {(m, t) for m, ts in graph.items() for t in ts
+               if RANK.get(stage(t), 0) > RANK.get(stage(m), 0)}
+    bad = sorted(f"{m} -> {t}" for m, t in against - KNOWN)
     assert not bad, "imports against the pipeline:\n" + "\n".join(bad)
+    stale = sorted(f"{m} -> {t}" for m, t in KNOWN - against)
+    assert not stale, f"fixed, remove from KNOWN: {stale}"
 
 
 def test_no_forbidden_arrow() -> None:
@@ -122,9 +135,18 @@ def test_no_import_cycle() -> None:
     assert not cycles, "import cycles: " + "; ".join(" <-> ".join(c) for c in cycles)
 
 
-def test_the_checker_sees_arrows() -> None:
-    """The test above must be able to fail: known real arrows are found."""
+def test_the_checker_sees_arrows(tmp_path, monkeypatch) -> None:
+    """The tests above can fail: a planted upward import and a planted cycle are found."""
     graph = import_graph()
-    assert "nnviz.ir" in graph["nnviz.api"]
-    assert "nnviz.loaders.torch" in graph["nnviz.loaders"] or \
-        "nnviz.loaders.torch" in graph["nnviz.api"] or graph["nnviz.loaders"]
+    assert "nnviz.ir" in graph["nnviz.api"]  # a module-level import
+    assert "nnviz.api" in graph["nnviz.cli"]  # an import inside a function
+    fake = tmp_path / "nnviz"
+    (fake / "loaders").mkdir(parents=True)
+    (fake / "__init__.py").write_text("")
+    (fake / "ir.py").write_text("from nnviz.loaders import x\n")
+    (fake / "loaders" / "__init__.py").write_text("")
+    (fake / "loaders" / "x.py").write_text("def f():\n    from nnviz import ir\n")
+    monkeypatch.setattr(__import__(__name__), "PACKAGE", fake)
+    planted = import_graph()
+    assert planted["nnviz.ir"] == {"nnviz.loaders.x"}
+    assert planted["nnviz.loaders.x"] == {"nnviz.ir"}

@@ -10,12 +10,11 @@ import nnviz
 from nnviz.errors import NnvizError
 from nnviz.ir import Graph, Node, Tensor
 from nnviz.layout import layout
-from nnviz.layout.neurons import paper_settings
 from nnviz.render import render_bytes
 from nnviz.render.build import build_scene
 from nnviz.render.scene import Text
 from nnviz.text import ascent, text_width
-from nnviz.theme import load_theme
+from nnviz.theme import load_theme, paper_settings
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
 

@@ -73,11 +73,11 @@ def test_keras_on_torch_backend_is_keras_for_every_command() -> None:
     both read it as keras (stats used to take the torch route and report torch-side names)."""
     os.environ.setdefault("KERAS_BACKEND", "torch")
     keras = pytest.importorskip("keras", reason="keras is an optional extra")
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="d")])
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="d")], name="seq")
     assert loader_for_object(model).name == "keras"
     assert load(model).meta["framework"] == "keras"
     names = sorted(w.name for w in iter_weights(model))
-    assert names == ["sequential/d/bias", "sequential/d/kernel"], names
+    assert names == ["seq/d/bias", "seq/d/kernel"], names
 
 
 def test_unknown_object_is_one_sentence() -> None:

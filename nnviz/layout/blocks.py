@@ -23,9 +23,9 @@ from nnviz.errors import NnvizError
 from nnviz.ir import Graph, Node
 from nnviz.layout.labels import overlay_lines
 from nnviz.layout.model import EdgePath, LabelLine, Layout, NodeBox
-from nnviz.layout.paper_path import PaperPath, Unit, paper_path
+from nnviz.layout.paper_path import PaperPath, Unit, display_names, paper_path
 from nnviz.text import line_height, text_width, truncate
-from nnviz.theme import Theme
+from nnviz.theme import Theme, paper_settings
 
 PROPORTIONS = ("sqrt", "linear", "log")
 LABEL_WRAP = 96.0  # px: label lines wrap at this width (a box label, not a paragraph)
@@ -40,8 +40,6 @@ Dim = int | str | None
 
 
 def _settings(theme: Theme) -> dict[str, Any]:
-    from nnviz.layout.neurons import paper_settings
-
     return paper_settings(theme, "blocks")
 
 
@@ -313,8 +311,6 @@ def layout_sequence(graph: Graph, theme: Theme, ppath: PaperPath, direction: str
     gap = max(MIN_ARROW, float(cfg["gap"]))
     ncfg = None
     if columns:
-        from nnviz.layout.neurons import paper_settings
-
         ncfg = paper_settings(theme, "neurons")
     starts = [0.0]
     for a, b in zip(items, items[1:]):
@@ -467,12 +463,6 @@ def layout_sequence(graph: Graph, theme: Theme, ppath: PaperPath, direction: str
                        "radius": cols_x[0]["radius"]})
     return Layout(width=round(width, 2), height=round(height, 2), nodes=nodes, edges=edges,
                   direction=direction, engine=style, style=style, extras=extras)
-
-
-def display_names(nodes: list[Node]) -> list[str]:
-    from nnviz.layout.neurons import display_names as names
-
-    return names(nodes)
 
 
 def block_nodes(graph: Graph) -> list[Node]:

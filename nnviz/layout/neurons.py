@@ -19,68 +19,18 @@ from nnviz.errors import NnvizError
 from nnviz.ir import Graph, Node, shape_numel
 from nnviz.layout.labels import human_count
 from nnviz.layout.model import LabelLine, Layout
+from nnviz.layout.paper_path import display_names
 from nnviz.text import line_height, truncate
-from nnviz.theme import Theme
+from nnviz.theme import Theme, paper_settings
 
 # Layers a dense head cannot follow: drawing them as blocks in front of neuron columns would
 # pass a transformer or an RNN off as a CNN.
 NOT_A_FRONT = ("attention", "recurrent", "embedding")
 
 
-def paper_settings(theme: Theme, style: str) -> dict[str, Any]:
-    """The theme's settings for a paper style, with built-in fallbacks for old theme files."""
-    defaults = {
-        "neurons": {"radius": 8, "unit_gap": 5, "layer_gap": 80, "max_units": 12,
-                    "proportions": "sqrt", "connection": "#9ca3af",
-                    "connection_width": 0.6, "stroke_width": 1.2},
-        "blocks": {"gap": 20, "min_height": 10, "max_height": 120, "min_thickness": 3,
-                   "max_thickness": 36, "depth_ratio": 0.45, "vector_width": 6,
-                   "proportions": "sqrt", "stroke_width": 0.8, "arc": "#555555"},
-    }[style]
-    return {**defaults, **theme.get("paper", {}).get(style, {})}
-
-
-def display_name(node: Node) -> str:
-    """The name line of a layer label ('' when it would only repeat the op).
-
-    A bare index ("0", the name of an nn.Sequential child) says nothing on its own, so it gets
-    its parent scope: "features.0". Exporter paths like "/fc1/Gemm" lose the trailing op
-    segment the title already shows.
-    """
-    name = node.name or ""
-    if "/" in name:
-        parts = [p for p in name.split("/") if p]
-        if len(parts) > 1 and parts[-1] == node.op:
-            parts = parts[:-1]
-        name = "/".join(parts)
-    if name == node.op:
-        return ""
-    if name.isdigit():  # an nn.Sequential index: only its parent scope makes it a name
-        return f"{node.group[-1]}.{name}" if node.group else ""
-    return name
-
-
 def truncate_left(text: str, size: float, max_width: float) -> str:
     """Shorten from the left ("…/attn/q_proj"): the end of a scope path says the most."""
     return truncate(text[::-1], size, max_width)[::-1]
-
-
-def display_names(nodes: list[Node]) -> list[str]:
-    """Name lines for the drawn layers; names that repeat (two blocks' "conv1") get their
-    parent scope, so every label says which layer it is."""
-    names = [display_name(n) for n in nodes]
-    seen: dict[str, int] = {}
-    for name in names:
-        seen[name] = seen.get(name, 0) + 1
-    out = []
-    for node, name in zip(nodes, names):
-        if name and seen[name] > 1 and node.group and "/" not in name:
-            scope = node.group[-1]
-            if scope.isdigit() and len(node.group) > 1:  # blocks/0 reads as blocks.0
-                scope = f"{node.group[-2]}.{scope}"
-            name = f"{scope}/{name}"
-        out.append(name)
-    return out
 
 
 def label_height(lines: list[LabelLine], theme: Theme) -> float:

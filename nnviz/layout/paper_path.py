@@ -241,3 +241,41 @@ def drawn_members(extras: dict) -> set[str]:
         for item in extras.get(key, []):
             ids.update(item.get("members", []))
     return ids
+
+
+def display_name(node: Node) -> str:
+    """The name line of a layer label ('' when it would only repeat the op).
+
+    A bare index ("0", the name of an nn.Sequential child) says nothing on its own, so it gets
+    its parent scope: "features.0". Exporter paths like "/fc1/Gemm" lose the trailing op
+    segment the title already shows.
+    """
+    name = node.name or ""
+    if "/" in name:
+        parts = [p for p in name.split("/") if p]
+        if len(parts) > 1 and parts[-1] == node.op:
+            parts = parts[:-1]
+        name = "/".join(parts)
+    if name == node.op:
+        return ""
+    if name.isdigit():  # an nn.Sequential index: only its parent scope makes it a name
+        return f"{node.group[-1]}.{name}" if node.group else ""
+    return name
+
+
+def display_names(nodes: list[Node]) -> list[str]:
+    """Name lines for the drawn layers; names that repeat (two blocks' "conv1") get their
+    parent scope, so every label says which layer it is."""
+    names = [display_name(n) for n in nodes]
+    seen: dict[str, int] = {}
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+    out = []
+    for node, name in zip(nodes, names):
+        if name and seen[name] > 1 and node.group and "/" not in name:
+            scope = node.group[-1]
+            if scope.isdigit() and len(node.group) > 1:  # blocks/0 reads as blocks.0
+                scope = f"{node.group[-2]}.{scope}"
+            name = f"{scope}/{name}"
+        out.append(name)
+    return out

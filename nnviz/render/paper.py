@@ -11,7 +11,7 @@ from nnviz.errors import NnvizError
 from nnviz.ir import Graph
 from nnviz.layout.model import Layout
 from nnviz.render.scene import Circle, Item, Path, Scene, Text, edge_items, text_block, to_rgb
-from nnviz.theme import Theme
+from nnviz.theme import Theme, paper_settings
 
 
 def shade(color: str, amount: float) -> str:
@@ -27,8 +27,6 @@ def shade(color: str, amount: float) -> str:
 
 
 def _settings(theme: Theme, style: str) -> dict:
-    from nnviz.layout.neurons import paper_settings
-
     return paper_settings(theme, style)
 
 

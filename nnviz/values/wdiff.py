@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from nnviz.errors import ModelError, NnvizError
+from nnviz.errors import ModelError
 from nnviz.ir import Graph
 from nnviz.values.stats import numpy_stats
 
@@ -163,34 +161,3 @@ def report(rows: list[dict], frozen: list[str], top: list[str], fmt: str) -> str
     out += ["", f"frozen ({len(frozen)}): {', '.join(frozen) if frozen else 'none'}",
             f"most changed: {', '.join(top) if top else 'none'}"]
     return "\n".join(out) + "\n"
-
-
-def diff_weights(old: str, new: str, output: str | None = None, fmt: str = "table",
-                 model: str | None = None, load_options: dict | None = None,
-                 draw_options: dict | None = None) -> bool:
-    """Print the report; with ``output`` also draw (or write the report to) it. True when
-    any layer changed."""
-    from nnviz.fileio import atomic_write
-    from nnviz.render import format_for
-
-    graph, rows, frozen, top = weights_graph(old, new, model, load_options)
-    text = report(rows, frozen, top, "json" if fmt == "json" else "markdown")
-    if output is not None and os.path.splitext(output)[1].lower() in (".json", ".md"):
-        ext = os.path.splitext(output)[1].lower()
-        atomic_write(output, report(rows, frozen, top, "json" if ext == ".json"
-                                    else "markdown"))
-    elif output is not None:
-        from nnviz.api import draw
-        from nnviz.passes import ViewOptions
-
-        format_for(output)
-        draw(graph, output, view=ViewOptions(fold=False),
-             overlay={"overlay": "weights", "metric": "change"}, **(draw_options or {}))
-        sys.stdout.write(text)
-    else:
-        sys.stdout.write(text)
-    if len(rows) and all(r["change"] == 0 for r in rows):
-        return False
-    if not len(rows):
-        raise NnvizError("no layer weights to compare")
-    return True
