@@ -15,13 +15,16 @@ STAGES: list[tuple[str, ...]] = [
     ("ir", "kinds", "errors", "fileio", "text", "theme", "util", "escape", "symbolic"),  # neutral
     ("loaders",),
     ("passes",),
+    ("values",),  # values captured from a run, annotated on the graph like a pass
     ("layout",),
     ("viewer",),
     ("render",),
-    ("reports", "values"),
+    ("reports",),
     ("api", "batch", "cli", "__main__", ""),  # "" is the package itself (nnviz/__init__.py)
 ]
 RANK = {name: i for i, names in enumerate(STAGES) for name in names}
+# Modules whose stage is not their package's: the gradient-flow chart draws with the renderers.
+MODULE_STAGE = {"nnviz.values.gradflow": "reports"}
 # Specific arrows that the stage order allows but that cross a boundary inside a stage pair.
 FORBIDDEN = [("nnviz.render.paper", "nnviz.layout.neurons"),
              ("nnviz.layout.dot", "nnviz.render.dot"), ("nnviz.ir", "nnviz.api")]
@@ -71,6 +74,8 @@ def import_graph() -> dict[str, set[str]]:
 
 
 def stage(module: str) -> str:
+    if module in MODULE_STAGE:
+        return MODULE_STAGE[module]
     parts = module.split(".")
     return parts[1] if len(parts) > 1 else ""
 

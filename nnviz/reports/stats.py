@@ -21,9 +21,8 @@ from nnviz.errors import ModelError, NnvizError
 from nnviz.loaders import iter_weights
 from nnviz.loaders.weights import WeightTensor
 from nnviz.reports.writer import Column, csv_text, emit, json_text, markdown_table, rich_table
+from nnviz.values.stats import weight_flags
 
-EXPLODING_ABS = 1e4
-EXPLODING_STD = 1e3
 CHUNK = 1 << 20  # elements per chunk
 
 
@@ -107,19 +106,8 @@ def _h5_chunk(ds: Any, start: int, stop: int) -> np.ndarray:
 
 
 def _flags(st: TensorStats) -> list[str]:
-    flags = []
-    if st.nan:
-        flags.append("nan")
-    if st.inf:
-        flags.append("inf")
-    # An all-zero bias or norm shift is how layers are initialised; an all-zero kernel
-    # (2-D or more) is a dead layer.
-    if st.count and st.zero_fraction == 1.0 and len(st.shape) >= 2:
-        flags.append("all-zero")
-    big = max(abs(st.min or 0.0), abs(st.max or 0.0))
-    if big > EXPLODING_ABS or (st.std is not None and st.std > EXPLODING_STD):
-        flags.append("exploding")
-    return flags
+    return weight_flags(st.shape, st.count, st.min, st.max, st.std, st.zero_fraction, st.nan,
+                        st.inf)
 
 
 def collect(model: Any, load_options: dict | None = None) -> list[TensorStats]:

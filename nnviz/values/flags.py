@@ -68,11 +68,10 @@ def _is_relu(node: Node) -> bool:
 
 def _weight_flags(rec: dict, shape: Any) -> list[str]:
     """The weight flags of `nnviz stats`, from a statistics record (the same rules)."""
-    from nnviz.reports.stats import TensorStats, _flags
+    from nnviz.values.stats import weight_flags
 
-    st = TensorStats("", tuple(shape or ()), "", rec["count"], rec.get("min"), rec.get("max"),
-                     rec.get("mean"), rec.get("std"), rec.get("zeros"), rec["nan"], rec["inf"])
-    return _flags(st)
+    return weight_flags(tuple(shape or ()), rec["count"], rec.get("min"), rec.get("max"),
+                        rec.get("std"), rec.get("zeros"), rec["nan"], rec["inf"])
 
 
 def node_grad(node: Node, params: dict[str, Any]) -> tuple[float | None, float | None]:

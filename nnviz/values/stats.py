@@ -20,6 +20,9 @@ from typing import Any
 
 import numpy as np
 
+# `nnviz stats` weight flags (also shown on the graph by the values overlay).
+EXPLODING_ABS = 1e4
+EXPLODING_STD = 1e3
 BINS = 32
 CHUNK = 1 << 20  # elements per numpy chunk
 
@@ -217,3 +220,21 @@ def merge(records: list[dict[str, Any] | None]) -> dict[str, Any] | None:
     out = _finish(count, int(n), mean, m2, lo, hi, abssum, sq, 0, nans, infs, None, 0, 0, None)
     out["zeros"] = _sig(zeros / count) if count else None
     return out
+
+
+def weight_flags(shape: tuple, count: int, lo: float | None, hi: float | None,
+                 std: float | None, zero_fraction: float | None, nan: int, inf: int) -> list[str]:
+    """The flags of one weight tensor: nan, inf, all-zero (kernels only), exploding."""
+    flags = []
+    if nan:
+        flags.append("nan")
+    if inf:
+        flags.append("inf")
+    # An all-zero bias or norm shift is how layers are initialised; an all-zero kernel
+    # (2-D or more) is a dead layer.
+    if count and zero_fraction == 1.0 and len(shape) >= 2:
+        flags.append("all-zero")
+    big = max(abs(lo or 0.0), abs(hi or 0.0))
+    if big > EXPLODING_ABS or (std is not None and std > EXPLODING_STD):
+        flags.append("exploding")
+    return flags
