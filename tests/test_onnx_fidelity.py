@@ -86,9 +86,14 @@ class Attention(nn.Module):
         self.d = d
         # A causal mask kept out of the state dict, as GPT-style code does.
         self.register_buffer("mask", torch.tril(torch.ones(seq, seq)).bool(), persistent=False)
+        # Rotary-style tables computed in forward from a buffer: the exporter folds them
+        # into float initializers read by Mul (constants, not parameters).
+        self.register_buffer("inv_freq", 1.0 / 10000 ** (torch.arange(d) / d), persistent=False)
 
     def forward(self, x):
         q, k, v = self.c_attn(x).split(self.d, dim=2)  # the exporter's Split has no scope
+        angles = torch.outer(torch.arange(x.shape[1]).float(), self.inv_freq)
+        q = q * angles.cos() + q.flip(-1) * angles.sin()
         s = q @ k.transpose(1, 2) / self.d ** 0.5
         t = x.shape[1]
         s = s.masked_fill(~self.mask[:t, :t], float("-inf"))
@@ -190,6 +195,16 @@ def export(tmp_path_factory):
 
 def ops_in(g: Graph, group: tuple[str, ...]) -> list[str]:
     return [n.op for n in g.nodes.values() if n.group == group]
+
+
+def repeats(view: Graph) -> dict[tuple[str, ...], int]:
+    """Folded blocks of a prepared view: a collapsed box (node meta) or an open frame
+    (group attrs) with its repeat count."""
+    out = {n.group + (n.id,): n.meta["repeat"] for n in view.nodes.values()
+           if n.meta.get("repeat")}
+    out.update({p: grp.attrs["repeat"] for p, grp in view.groups.items()
+                if grp.attrs.get("repeat")})
+    return out
 
 
 def box_cycles(g: Graph, depth: int) -> list[tuple]:
@@ -307,8 +322,9 @@ def test_masks_and_scalars_are_constants(export):
     roles = {p.name: p.role for n in g.nodes.values() for p in n.params}
     constants = [name for name, role in roles.items() if role == "constant"]
     assert constants, "the causal mask is stored as an initializer"
-    assert [n.op for n in g.nodes.values() if n.group[:1] == ("h.0",) and
-            any(p.role == "constant" for p in n.params)] == ["Where"]
+    holders = sorted(n.op for n in g.nodes.values() if n.group[:1] == ("h.0",) and
+                     any(p.role == "constant" for p in n.params))
+    assert holders == ["Mul", "Mul", "Where"]  # the cos and sin tables, the mask
     assert g.total_params == torch_params(model)
     for n in g.nodes.values():  # the masked_fill reads the mask, the scaling a scalar
         if n.op in ("Where", "Div", "Mul") and n.group[:1] == ("h.0",):
@@ -329,9 +345,11 @@ def test_unscoped_split_joins_its_block_and_the_fold_holds_every_block_op(export
     for depth in (1, 2, 3):
         assert box_cycles(g, depth) == [], depth
     view = nnviz.prepare(g, nnviz.ViewOptions(fold=True))
-    folded = [n for n in view.nodes.values() if n.meta.get("repeat")]
-    assert [n.meta["repeat"] for n in folded] == [4]
-    assert not [n for n in view.nodes.values() if n.op == "Split"]
+    assert repeats(view) == {("h.0",): 4}
+    # Nothing of a block outside the fold: every box of the block's ops is in h.0.
+    assert [n.group for n in view.nodes.values() if n.op == "Split"] in ([], [("h.0", "attn")])
+    kept = {n.group[:1] for n in view.nodes.values() if n.group[:1] and n.group[0][:2] == "h."}
+    assert kept == {("h.0",)}
 
 
 def test_torchscript_lstm_state_plumbing_joins_the_lstm(export):
@@ -399,8 +417,11 @@ def test_gpt2_small_dynamo_export(tmp_path):
     assert g.total_params == torch_params(model) == 124_439_808
     assert not [n for n in g.nodes.values() if not n.group and n.kind != "io"]
     view = nnviz.prepare(g, nnviz.ViewOptions())
-    assert [n.meta["repeat"] for n in view.nodes.values() if n.meta.get("repeat")] == [12]
-    assert not [n for n in view.nodes.values() if n.op == "Split"]
+    assert list(repeats(view).values()) == [12]
+    fold = next(iter(repeats(view)))
+    assert all(n.group[:len(fold)] == fold for n in view.nodes.values() if n.op == "Split")
+    for depth in (1, 2, 3, 4):
+        assert box_cycles(g, depth) == []
 
 
 @pytest.mark.slow

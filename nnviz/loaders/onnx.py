@@ -480,6 +480,10 @@ class _Converter:
         self._module_path: dict[str, str] = {}  # node -> dotted module path (dynamo)
         self._fx_taken: dict[str, str] = {}  # fx parameter name -> the Param named for it
         self._restored: dict[str, str] = {}  # fx name of a re-added parameter -> its role
+        # dynamo: node -> (fx tensors it names, torch scope, BatchNorm folded in), and the
+        # ONNX nodes made from each fx op with the fx names of the tensors each one reads
+        self._fx_info: dict[str, tuple[dict[str, str], Any, bool]] = {}
+        self._fx_ops: dict[str, list[tuple[str, set[str]]]] = {}
         self._init_keys: dict[str, _Const] = {}  # initializers by their fx spelling
 
     # -- helpers ----------------------------------------------------------------------------
@@ -512,36 +516,45 @@ class _Converter:
             grp.op = cls.rsplit(".", 1)[-1]
             grp.attrs = {"class": cls}
 
-    def _restore(self, fx: dict[str, str], scope: list[tuple[str, str]] | None, op: str,
-                 params: list[Param], outputs: list[str], props: dict[str, str],
-                 meta: dict[str, Any]) -> list[Param]:
-        """Parameters of the model that this node computes with but no longer reads: the
-        exporter's optimizer dropped an all-zero bias, or folded a BatchNorm into a Conv
-        (its scale into the weight, its bias into the conv bias). The fx metadata still names
-        them; 1-D ones (bias, norm weight, running statistics) are sized by the node's
-        output channels, so the totals equal the PyTorch model's."""
+    def _restore_dropped(self) -> None:
+        """Parameters of the model that an op computes with but its ONNX nodes no longer
+        read: the exporter's optimizer dropped an all-zero bias, or folded a BatchNorm into a
+        Conv (its scale into the weight, its bias into the conv bias). The fx metadata still
+        names them; 1-D ones (bias, norm weight, running statistics) are sized by the output
+        channels, so the totals equal the PyTorch model's. All ONNX nodes made from one fx
+        op (a Linear as MatMul + Add) are looked at together: a tensor one of them reads is
+        not missing."""
+        for members in self._fx_ops.values():
+            covered = set().union(*(keys for _, keys in members))
+            for nid, _ in members:
+                if self._restore(nid, covered):
+                    break
+
+    def _restore(self, nid: str, covered: set[str]) -> bool:
+        node = self.g.nodes[nid]
+        fx, scope, fused = self._fx_info[nid]
         if not scope:
-            return []
-        fused = _FUSED_BN in props.get(_TORCH_RULES, "") and op == "Conv"
+            return False
+        op, params = node.op, node.params
         channels: Any = None
         if op in ("Conv", "ConvTranspose") and params and params[0].shape:
             channels = params[0].shape[0] if op == "Conv" else None
-        elif outputs:
-            shape = self.g.tensors[outputs[0]].shape
+        elif node.outputs:
+            shape = self.g.tensors[node.outputs[0]].shape
             channels = shape[-1] if shape else None
         if not isinstance(channels, int):
-            return []
+            return False
         have_bias = fused and len(params) > 1  # the fused bias initializer is the BN bias
         out: list[Param] = []
         dtype = params[0].dtype if params else None
         for token, kind in fx.items():
-            if kind not in "pb" or token in self._init_keys:
+            if kind not in "pb" or token in self._init_keys or token in covered:
                 continue
             if token in self._fx_taken:  # a later call of the same module: the same weight
                 if token in self._restored:
                     name = self._fx_taken[token]
                     out.append(Param(name, (channels,), dtype, role=self._restored[token]))
-                    self._reads.setdefault(name, []).append(Read("", op, -1, kind))
+                    self._reads.setdefault(name, []).append(Read(nid, op, -1, kind))
                 continue
             name = _dotted_param(token, scope)
             if name is None:
@@ -556,14 +569,16 @@ class _Converter:
             self._fx_taken[token] = name
             self._restored[token] = role
             out.append(Param(name, (channels,), dtype, trainable=role == "param", role=role))
-            self._reads.setdefault(name, []).append(Read("", op, -1, kind))
-        if out:
-            meta["restored_params"] = [p.name for p in out]
-            if fused:
-                # meta "fused" lists what a box holds besides its op (labels title it
-                # "Conv + BatchNorm", like TFLite's fused activations)
-                meta["fused"] = ["BatchNorm"]
-        return out
+            self._reads.setdefault(name, []).append(Read(nid, op, -1, kind))
+        if not out:
+            return False
+        params.extend(out)
+        node.meta["restored_params"] = [p.name for p in out]
+        if fused:
+            # meta "fused" lists what a box holds besides its op (labels title it
+            # "Conv + BatchNorm", like TFLite's fused activations)
+            node.meta["fused"] = ["BatchNorm"]
+        return True
 
     @staticmethod
     def _const_inputs(node: Any, scope: _Scope) -> list[_Const]:
@@ -585,6 +600,7 @@ class _Converter:
         anonymous = ANONYMOUS.match(const.param) is not None
         suffix = const.param.rsplit(".", 1)[-1]
         weight_input = is_weight_input(op, index)
+        rank1 = const.shape is not None and len(const.shape) == 1
         cands = []
         for token, kind in fx.items():
             if kind not in "pb" or token in read_keys:
@@ -597,7 +613,8 @@ class _Converter:
                 if weight_input and init.shape is not None and const.shape is not None and \
                         sorted(map(str, init.shape)) == sorted(map(str, const.shape)):
                     cands.append(token)
-            elif weight_input or token.endswith("_bias"):
+            elif token.endswith("_bias") if rank1 else (weight_input and
+                                                         not token.endswith("_bias")):
                 cands.append(token)
         if len(cands) != 1:
             return const
@@ -665,6 +682,7 @@ class _Converter:
             if self._module_path:  # dynamo: no module path -> the exporter's node_Split_49
                 for nid in self._unscoped:
                     self._module_path[nid] = ""
+        self._restore_dropped()
         tie_transposed_copies(g, self._reads)
         assign_roles(g, self._reads)
         module_names(g, self._module_path)
@@ -791,10 +809,9 @@ class _Converter:
             pname = const.param
             # Role (param / buffer / constant) is decided once all readers are known.
             self._reads.setdefault(pname, []).append(
-                Read(nid, op, i, fx.get(_fx_key(pname)) if fx else None))
+                Read(nid, op, i, fx.get(_fx_key(pname)) if fx else None, fx is not None))
             if not any(p.name == pname for p in params):
                 params.append(Param(pname, const.shape, const.dtype))
-        meta0: dict[str, Any] = {}
         outputs: list[str] = []
         for out in node.output:
             if not out:
@@ -805,7 +822,9 @@ class _Converter:
                 self._tensor(tid, info, out)
             outputs.append(tid)
         if fx:
-            params.extend(self._restore(fx, torch_scope, op, params, outputs, props, meta0))
+            self._fx_info[nid] = (fx, torch_scope, fused)
+            self._fx_ops.setdefault(props[_TORCH_FX], []).append(
+                (nid, {_fx_key(p.name) for p in params}))
         if torch_scope is not None:
             labels = self._calls.path(base_group, [p for p, _ in torch_scope], inputs,
                                       outputs)
@@ -820,7 +839,7 @@ class _Converter:
                 self._has_scopes = True
             elif not base_group and "/" not in raw_name and not graph_attrs:
                 self._unscoped.append(nid)
-        meta: dict[str, Any] = meta0
+        meta: dict[str, Any] = {}
         if node.domain and node.domain not in ("ai.onnx",):
             meta["domain"] = node.domain
         if graph_attrs:

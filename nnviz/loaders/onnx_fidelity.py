@@ -57,6 +57,9 @@ CONSTANT_INPUTS: dict[str, frozenset[int]] = {
 # lifted ``_tensor_constant0``, tf2onnx ``const_fold_opt__12``.
 ANONYMOUS = re.compile(r"^(val_\d+|onnx::.*|.*_output_\d+|_?tensor_constant\d*|"
                         r"c?_?lifted_tensor_\d+|const_fold_opt__\d+|const_.*__\d+)$")
+# A dynamo constant named after an aten.embedding output: a position-embedding lookup the
+# exporter folded for the fixed input length; its rows are the parameter's.
+_FOLDED_LOOKUP = re.compile(r"^embedding(_\d+)?$")
 _FX_ARG = re.compile(r"%([pbc])_(\w+)")
 _INT_DTYPES = {"uint8", "int8", "uint16", "int16", "int32", "int64", "uint32", "uint64",
                "bool", "uint4", "int4"}
@@ -70,6 +73,7 @@ class Read:
     op: str
     index: int
     torch_kind: str | None  # "p" parameter, "b" buffer, "c" constant (dynamo fx metadata)
+    dynamo: bool = False  # the reader carries fx metadata (which names every model tensor)
 
 
 # ---- module calls -----------------------------------------------------------------------
@@ -230,6 +234,10 @@ def role_of(name: str, shape: object, dtype: str | None, reads: list[Read]) -> s
         return "buffer"
     if dtype in _INT_DTYPES or dtype == "string":
         return "constant"  # masks, indices, shapes
+    if reads and all(r.dynamo for r in reads) and not _FOLDED_LOOKUP.match(name):
+        # The dynamo exporter names every parameter and buffer a node reads (rule 1): an
+        # unnamed one is a value it computed ahead of time (RoPE cos/sin, a mask).
+        return "constant"
     if ANONYMOUS.match(name):
         return "constant"  # an exporter-made mask, table or state read by elementwise ops
     return "param"  # a named tensor (a bias, a position embedding) added or multiplied in
