@@ -23,18 +23,22 @@ class ViewOptions:
 
 
 def annotate(graph: Graph, dims: dict[str, int] | None = None) -> Graph:
-    """Shapes, parameter roll-ups and FLOPs: the analysis every output wants.
+    """Structure from names (flat graphs), shapes, parameter roll-ups and FLOPs: the
+    analysis every output wants.
 
     Returns a new graph; the input is never mutated.
     """
     from nnviz.passes.flops import count_flops_inplace
     from nnviz.passes.params import count_params_inplace
     from nnviz.passes.shapes import infer_shapes_inplace
+    from nnviz.passes.structure import infer_structure_inplace
     from nnviz.passes.util import copy_graph
     from nnviz.util import paused_gc
 
     with paused_gc():
-        g = copy_graph(graph)  # one copy; the three analyses then work on it in place
+        g = copy_graph(graph)  # one copy; the analyses then work on it in place
+        # Flat graphs get groups from their layer names first, so the roll-ups cover them.
+        g = infer_structure_inplace(g)
         return count_flops_inplace(count_params_inplace(infer_shapes_inplace(g)), dims)
 
 

@@ -14,12 +14,12 @@ The rule, in the order it is applied (README "Big models: depth, folding, noise"
      normalisation spelled as seven ops is one ``RMSNorm`` box, as the module it is.
 3. The remaining groups open level by level, to the deepest uniform level that keeps the
    drawing at ``max_boxes`` boxes or fewer.
-4. Then every closed box whose inside has an *architectural skip* — a tensor that reaches
-   a merge both through a learnable layer and around it (a residual or skip connection) — is
-   opened one level, in drawing order, as long as the drawing stays within ``page_boxes``
-   (1.5 x ``max_boxes``); what it reveals is examined the same way. So ResNet's blocks show
-   their shortcut, a transformer block (folded or not) its two residual adds and the mask
-   entering its attention, whenever that still fits a page.
+4. Then every closed box whose inside (at any depth) has an *architectural skip* — a
+   tensor that reaches a merge both through a learnable layer and around it (a residual or
+   skip connection) — is opened one level, in drawing order, as long as the drawing stays
+   within ``page_boxes`` (1.5 x ``max_boxes``); what it reveals is examined the same way.
+   So ResNet's blocks show their shortcut, a transformer block (folded or not) its two
+   residual adds and the mask entering its attention, whenever that still fits a page.
 
 ``--depth``, ``--expand`` and ``--collapse`` override all of this (depth is uniform, like
 torchinfo's and torchview's: depth 1 draws the model's direct children as boxes).
@@ -76,10 +76,20 @@ def choose_closed(g: Graph, max_boxes: int, page_boxes: int | None = None) -> se
         level -= 1
         closed = uniform(level)
     # Step 4: open boxes that hide a skip connection, one level at a time, within a page.
+    hides: dict[Path, bool] = {}
+
+    def hides_skip(p: Path) -> bool:
+        """A skip at p's own level or anywhere inside it (DenseNet's concat sits two levels
+        down, in each dense layer of a dense block)."""
+        if p not in hides:
+            hides[p] = has_skip(g, p, members[p]) or any(
+                hides_skip(c) for c in children.get(p, ()))
+        return hides[p]
+
     queue = sorted(_outermost(closed), key=counter.first)
     while queue:
         p = queue.pop(0)
-        if p not in closed or not has_skip(g, p, members[p]):
+        if p not in closed or not hides_skip(p):
             continue
         trial = (closed - {p}) | set(children.get(p, ()))
         if counter.count(trial) > page:

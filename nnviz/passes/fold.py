@@ -81,6 +81,7 @@ def _children(g: Graph, pos: dict[str, int]) -> tuple[dict[Paths, list[Paths]],
 def signature(g: Graph, path: tuple[str, ...], ids: list[str]) -> str:
     """Name-free structural fingerprint of a group's nodes and their internal wiring."""
     k = len(path)
+    own = path[-1] if path else ""
     nodes, tensors = g.nodes, g.tensors
     members = [nodes[nid] for nid in ids]
     prod = {}
@@ -99,7 +100,12 @@ def signature(g: Graph, path: tuple[str, ...], ids: list[str]) -> str:
             outs.append(None if tensor is None or tensor.shape is None else
                         [d if isinstance(d, int) else "?" for d in tensor.shape])
         # A diff highlight makes a block different: it must stay visible, not be folded.
-        rows.append((n.op, n.kind, n.group[k:], n.meta.get("diff"),
+        rel = n.group[k:]
+        if own and rel and rel[0].startswith(own):
+            # Sub-groups named after their block (structure from names: block_4 holds
+            # block_4_expand) match their twins in block_5 by the rest of the name.
+            rel = ("\0" + rel[0][len(own):],) + rel[1:]
+        rows.append((n.op, n.kind, rel, n.meta.get("diff"),
                      [p.shape for p in n.params], outs, wiring))
     return json.dumps(rows, sort_keys=True, default=str)
 
