@@ -74,11 +74,8 @@ def test_torch(torch_graph):
 
 
 def test_onnx_export_of_the_torch_model(tmp_path, torch_graph):
-    pytest.importorskip("onnx")
-    try:
-        from nnviz.loaders.onnx import load_file as load_onnx
-    except ImportError:
-        pytest.skip("the ONNX loader is not in the tree yet")
+    pytest.importorskip("onnx", reason="the ONNX part needs the onnx extra")
+    from nnviz.loaders.onnx import load_file as load_onnx  # a broken loader fails here
     path = tmp_path / "cnn.onnx"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -97,10 +94,7 @@ def test_onnx_export_of_the_torch_model(tmp_path, torch_graph):
 def test_keras(torch_graph):
     os.environ.setdefault("KERAS_BACKEND", "torch")
     keras = pytest.importorskip("keras", reason="the Keras part needs keras")
-    try:
-        from nnviz.loaders.keras import load_object as load_keras
-    except ImportError:
-        pytest.skip("the Keras loader has no load_object yet")
+    from nnviz.loaders.keras import load_object as load_keras  # a broken loader fails here
     layers = keras.layers
     model = keras.Sequential([keras.Input((32, 32, 3)), layers.Conv2D(8, 3),
                               layers.BatchNormalization(), layers.ReLU(),

@@ -39,10 +39,6 @@ def mlp_onnx(path, hidden: int = 32, extra_relu: bool = False, drop_tanh: bool =
 
 @pytest.fixture
 def pair(tmp_path):
-    import importlib.util
-
-    if importlib.util.find_spec("nnviz.loaders.onnx") is None:
-        pytest.skip("the ONNX loader is not there yet")
     old, new = tmp_path / "old.onnx", tmp_path / "new.onnx"
     p_old = mlp_onnx(old)
     p_new = mlp_onnx(new, hidden=64, extra_relu=True)

@@ -75,6 +75,11 @@ def try_all(loader: str, model: Path, tmp: Path, commands: tuple[str, ...] = COM
 @pytest.mark.parametrize("name", ONNX_EXAMPLES)
 def test_truncated_onnx(name: str, tmp_path: Path) -> None:
     data = (EXAMPLES / name).read_bytes()
+    # Baseline: the undamaged file passes every command, so a loader rejecting every file
+    # cannot pass the damaged cases below.
+    intact = tmp_path / f"intact{Path(name).suffix}"
+    intact.write_bytes(data)
+    assert set(try_all("onnx", intact, tmp_path, commands=(*COMMANDS, "diff"))) == {"ok"}
     offsets = truncations(data, scale(10, 120), seed=len(name))
     for off in offsets:
         case = tmp_path / f"cut{off}.onnx"
@@ -119,6 +124,9 @@ def keras_files(tmp_path_factory) -> dict[str, Path]:
 @pytest.mark.parametrize("kind", ["keras", "h5"])
 def test_truncated_and_flipped_keras(kind: str, keras_files: dict, tmp_path: Path) -> None:
     data = keras_files[kind].read_bytes()
+    intact = tmp_path / f"intact.{kind}"  # the baseline: the undamaged file passes
+    intact.write_bytes(data)
+    assert set(try_all("keras", intact, tmp_path)) == {"ok"}
     for off in truncations(data, scale(8, 80), seed=7):
         case = tmp_path / f"cut{off}.{kind}"
         case.write_bytes(data[:off])

@@ -18,12 +18,6 @@ from nnviz.passes import ViewOptions
 from nnviz.reports.summary import summarize, summary_rows
 
 
-def _has_loader(name: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(f"nnviz.loaders.{name}") is not None
-
-
 def cnn_onnx(path) -> int:
     """Conv(3->8, 3x3) -> Relu -> GlobalAveragePool -> Flatten -> Gemm(8->10). Returns params."""
     rng = np.random.RandomState(0)
@@ -51,8 +45,6 @@ def cnn_onnx(path) -> int:
 
 @pytest.fixture
 def onnx_cnn(tmp_path):
-    if not _has_loader("onnx"):
-        pytest.skip("the ONNX loader (nnviz/loaders/onnx.py) is not there yet")
     path = tmp_path / "cnn.onnx"
     return path, cnn_onnx(path)
 
@@ -113,9 +105,7 @@ def test_bad_file_is_one_line_exit_1(tmp_path):
 
 
 def test_torch_totals_match_framework():
-    torch = pytest.importorskip("torch")
-    if not _has_loader("torch"):
-        pytest.skip("the torch loader is not there yet")
+    torch = pytest.importorskip("torch", reason="the torch extra is not installed")
     from torch import nn
 
     from nnviz.loaders import load
@@ -145,9 +135,7 @@ def test_torch_totals_match_framework():
 
 def test_keras_totals_match_count_params(tmp_path):
     os.environ.setdefault("KERAS_BACKEND", "torch")  # no TensorFlow here
-    keras = pytest.importorskip("keras")
-    if not _has_loader("keras"):
-        pytest.skip("the keras loader is not there yet")
+    keras = pytest.importorskip("keras", reason="the keras extra is not installed")
     from nnviz.loaders import load
     from nnviz.passes import annotate
     from nnviz.reports.summary import totals
