@@ -139,6 +139,31 @@ def test_quantized_modules_restore_their_packed_weights() -> None:
     assert buffers_of(g) == 8 * 27 + 8 + 10 * 512 + 10 + 2  # + the input QuantStub's scale/zp
 
 
+def test_scripted_library_code_folds_to_the_called_path(tmp_path: Path) -> None:
+    """nn.TransformerEncoder scripted: optional masks left at their None default fold their
+    checks away; the fast path and the slow path stay as if-branches; tuples merged across
+    branches (MultiheadAttention's result) keep their tensors, so every layer is connected."""
+    torch = pytest.importorskip("torch", reason="scripting needs torch")
+    from torch import nn
+
+    torch.manual_seed(0)
+    layer = nn.TransformerEncoderLayer(32, 4, 64, batch_first=True)
+    enc = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False).eval()
+    path = tmp_path / "enc.pt"
+    torch.jit.save(torch.jit.script(enc), path)
+    g = load_file(path)
+    assert g.total_params == torch_count(enc)[0]
+    assert g.inputs == ["src"]  # mask, src_key_padding_mask, is_causal: defaults
+    ops = [n.op for n in g.nodes.values()]
+    assert ops.count("aten::_transformer_encoder_layer_fwd") == 2
+    assert ops.count("aten::scaled_dot_product_attention") == 2
+    consumed = {t for n in g.nodes.values() for t in n.inputs}
+    for n in g.nodes.values():
+        if n.op in ("Dropout", "LayerNorm", "Linear"):
+            assert n.inputs, f"{n.id} lost its input"
+            assert any(t in consumed for t in n.outputs), f"{n.id} feeds nothing"
+
+
 def test_real_resnet18_traced_at_test_time(tmp_path: Path) -> None:
     torch = pytest.importorskip("torch", reason="tracing needs torch")
     from torchscript_models import ResNet18

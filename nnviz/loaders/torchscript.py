@@ -357,6 +357,18 @@ class _Unknown:
 UNK = _Unknown()
 
 
+class _Uninit:
+    """TorchScript's ``uninitialized(T)``: a placeholder on a path that never reads it."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "uninitialized"
+
+
+UNINIT = _Uninit()
+
+
 @dataclass(frozen=True)
 class TV:  # a tensor in the graph
     tid: str
@@ -447,7 +459,8 @@ _MULTI_OUT = {"split", "split_with_sizes", "chunk", "unbind", "tensor_split", "u
               "native_layer_norm", "native_batch_norm", "lstm", "gru", "rnn_tanh", "rnn_relu",
               "_native_multi_head_attention", "var_mean", "std_mean", "aminmax",
               "meshgrid", "broadcast_tensors", "split_copy"}
-_SCALAR_RESULT = {"size", "dim", "numel", "len", "item", "Int", "Float", "Bool",
+_SCALAR_RESULT = {"is_nested", "equal", "size", "dim", "numel", "len", "item", "Int", "Float",
+                  "Bool",
                   "ScalarImplicit", "is_floating_point", "is_contiguous", "stride", "get_device",
                   "element_size", "__contains__", "device", "dtype", "layout", "format",
                   "is_nonzero", "__is__", "__isnot__", "list", "warn", "str", "manual_seed",
@@ -469,7 +482,14 @@ _KIND_ALIASES = {"mean": "reduce", "sum": "reduce", "amax": "reduce", "amin": "r
 
 def _scalar(name: str, args: list[Any]) -> Any:
     """Plain Python semantics of scalar ops on known values; UNK when anything is unknown."""
-    if any(a is UNK or isinstance(a, (TV, PV, MV, Multi, NS)) for a in args):
+    if name in ("__is__", "__isnot__", "equal") and len(args) == 2 and \
+            all(isinstance(a, (TV, PV)) for a in args):
+        # `query is key` in self-attention: the same value is the same tensor
+        same = args[0] == args[1]
+        if name == "equal":
+            return True if same else UNK
+        return same == (name == "__is__")
+    if any(a is UNK or a is UNINIT or isinstance(a, (TV, PV, MV, Multi, NS)) for a in args):
         if name in ("__is__", "__isnot__") and len(args) == 2 and args[1] is None:
             a = args[0]
             if a is UNK:
@@ -846,17 +866,34 @@ class _Interp:
             self.block(body, sub)
             results.append(sub.env)
         then_env, else_env = results
-        merged: list[tuple[str, list[str]]] = []
-        for name in list(dict.fromkeys(list(then_env) + list(else_env))):
-            a, b = then_env.get(name, UNK), else_env.get(name, UNK)
+        merged: list[tuple[str, list[str]]] = []  # (variable, the branch tensors) per output
+
+        def merge(name: str, a: Any, b: Any, depth: int = 0) -> Any:
             if a == b:
-                frame.env[name] = a
-                continue
+                return a
+            if a is UNINIT or b is UNINIT:  # the path with the placeholder never reads it
+                return b if a is UNINIT else a
+            # an op with several outputs on one side, a tuple on the other: its outputs
+            if isinstance(a, Multi) and isinstance(b, (tuple, list)) and len(b) < 64:
+                a = type(b)(self.output(a.node, i) for i in range(len(b)))
+            if isinstance(b, Multi) and isinstance(a, (tuple, list)) and len(a) < 64:
+                b = type(a)(self.output(b.node, i) for i in range(len(a)))
+            if isinstance(a, (tuple, list)) and type(a) is type(b) and len(a) == len(b) and \
+                    depth < 8:  # a tuple both branches build: merged element by element
+                return type(a)(merge(f"{name}[{i}]", x, y, depth + 1)
+                               for i, (x, y) in enumerate(zip(a, b, strict=True)))
             tids = [v.tid for v in (a, b) if isinstance(v, TV)]
-            if tids:
-                merged.append((name, tids))
-            else:
-                frame.env[name] = UNK if a is UNK or b is UNK else a
+            if not tids:
+                return UNK  # different plain values: unknown after the if
+            merged.append((name, tids))
+            return _Slot(len(merged) - 1)
+
+        # A name only one branch defines is live only through that branch (TorchScript
+        # requires a definition on every path that continues, the other one raises).
+        values = {name: merge(name, then_env.get(name, else_env.get(name)),
+                              else_env.get(name, then_env.get(name)))
+                  for name in dict.fromkeys(list(then_env) + list(else_env))}
+        outs: list[str] = []
         if merged:
             inputs = ([cond.tid] if isinstance(cond, TV) else []) + \
                 [t for _, tids in merged for t in tids]
@@ -865,8 +902,8 @@ class _Interp:
             self.add_node(Node(id=nid, op="prim::If", kind="other", name="if",
                                inputs=list(dict.fromkeys(inputs)), outputs=outs, group=path,
                                attrs={"outputs": [n for n, _ in merged]}))
-            for (name, _), t in zip(merged, outs, strict=True):
-                frame.env[name] = TV(t)
+        for name, v in values.items():
+            frame.env[name] = _fill(v, outs)
 
     def loop_stmt(self, s: ast.For | ast.While, frame: _Frame) -> None:
         attrs: dict[str, Any] = {}
@@ -1001,7 +1038,9 @@ class _Interp:
         # Builtins whose argument is a type: don't evaluate the type expression as a value.
         if name in ("annotate", "unchecked_cast") and len(e.args) == 2:
             return self.ev(e.args[1], frame)
-        if name in ("uninitialized", "isinstance"):
+        if name == "uninitialized":
+            return UNINIT
+        if name == "isinstance":
             return UNK
         args = [self.ev(a, frame) for a in e.args]
         if name == "getattr" and len(args) >= 2 and isinstance(args[0], MV) and \
@@ -1054,6 +1093,15 @@ class _Interp:
         params += [p for v in flat if isinstance(v, MV) and v.mod.is_packed
                    for p in self.packed_tensors(v)]
         base = name.split(".")[-1]
+        if name in ("append", "extend", "insert") and args and isinstance(args[0], list):
+            # list building (annotate(List[Tensor], []) then append): kept, so the later
+            # unpack `a, b, = lst` finds the tensors
+            if len(args[0]) < 100_000:
+                if name == "append" and len(args) == 2:
+                    args[0].append(args[1])
+                elif name == "extend" and len(args) == 2 and isinstance(args[1], (list, tuple)):
+                    args[0].extend(args[1])
+            return args[0] if name != "append" else None
         if name in ("size", "dim", "numel") and args and isinstance(args[0], TV):
             shape = self.tensors[args[0].tid].shape if args[0].tid in self.tensors else None
             if shape is not None and all(isinstance(d, int) for d in shape):
@@ -1165,6 +1213,19 @@ def _torch_shapes(node: Node, ins: list[Any]) -> tuple | None:
     return None
 
 
+@dataclass(frozen=True)
+class _Slot:  # the k-th output of an if's merge node, before that node exists
+    k: int
+
+
+def _fill(v: Any, outs: list[str]) -> Any:
+    if isinstance(v, _Slot):
+        return TV(outs[v.k])
+    if isinstance(v, (tuple, list)):
+        return type(v)(_fill(x, outs) for x in v)
+    return v
+
+
 _SKIP = object()
 
 
@@ -1268,15 +1329,22 @@ def _build(path: Path, arc: Archive, root: ModuleObj, constants: Any, traced: li
     mv = MV(root, ())
     args: list[Any] = [mv]
     in_ids: list[str] = []
-    for i, a in enumerate(forward.args.args[1:]):
-        tid = it.new_id(a.arg)
+    params = forward.args.args[1:]
+    first_default = len(params) - len(forward.args.defaults)
+    for i, a in enumerate(params):
         ann = ast.unparse(a.annotation) if a.annotation is not None else ""
         shape, dtype = None, None
         if i < len(traced) and isinstance(traced[i], TensorInfo):
             shape, dtype = traced[i].shape, traced[i].dtype
+        elif i >= first_default:
+            # An argument with a default (mask: Optional[Tensor] = None) is drawn as the
+            # model is usually called: with the default, so `if mask is not None` folds.
+            args.append(_literal(forward.args.defaults[i - first_default]))
+            continue
         if ann and "Tensor" not in ann:  # an int/bool/str argument: no tensor to draw
             args.append(UNK)
             continue
+        tid = it.new_id(a.arg)
         it.tensors[tid] = Tensor(tid, shape, dtype)
         it.producer[tid] = Node(id=tid, op="Input", kind="io", name=a.arg, outputs=[tid],
                                 attrs={"type": ann} if ann else {})
@@ -1291,6 +1359,15 @@ def _build(path: Path, arc: Archive, root: ModuleObj, constants: Any, traced: li
                                "file?)") from None
     outs = list(dict.fromkeys(v.tid for v in _flat(result) if isinstance(v, TV)))
     del frame
+    # An if whose merged values nothing reads (a mask conversion for an argument left at its
+    # default) has no effect on the result: drop its merge node (and so its empty group).
+    while True:
+        read = {t for n in it.nodes for t in n.inputs} | set(outs)
+        dead = {id(n) for n in it.nodes if n.op == "prim::If" and
+                not any(t in read for t in n.outputs)}
+        if not dead:
+            break
+        it.nodes = [n for n in it.nodes if id(n) not in dead]
     for node in it.nodes:
         graph.add_node(node)
     if outs:
