@@ -249,7 +249,7 @@ def test_damaged_pt2(tmp_path: Path) -> None:
     # Baseline: the undamaged archive, and damage outside the program JSON (weights, sample
     # inputs, the archive_format marker: a drawing does not read them), draw. Without it a
     # loader rejecting every file would pass the cases below.
-    assert try_all("torch", PT2, tmp_path, commands=("draw",)) == ["ok"]
+    assert try_all("torch", PT2, tmp_path, commands=("draw", "stats")) == ["ok", "ok"]
     for m in [m for m in members if m.endswith(("weight_0", "sample_inputs/model.pt",
                                                 "archive_format"))]:
         case = tmp_path / f"ok_zero_{m.replace('/', '_')}.pt2"
@@ -296,6 +296,18 @@ def test_damaged_pt2(tmp_path: Path) -> None:
         case = tmp_path / f"wrong_json{i}.pt2"
         rewrite_zip(PT2, case, {model_json: text})
         assert try_all("torch", case, tmp_path, commands=("draw",)) == ["error"], text[:60]
+    # Weight configs that lie about the stored bytes: stats says so in one sentence.
+    wcfg = next(m for m in members if m.endswith("model_weights_config.json"))
+    config = json.loads(zipfile.ZipFile(PT2).read(wcfg))
+    first = next(iter(config["config"].values()))
+    for i, lie in enumerate(({"sizes": [{"as_int": 10**12}]}, {"strides": [{"as_int": -1}]},
+                             {"dtype": 99}, {"storage_offset": {"as_int": 10**9}})):
+        meta = {**first["tensor_meta"], **lie}
+        cfg = {"config": {**config["config"], next(iter(config["config"])): {
+            **first, "tensor_meta": meta}}}
+        case = tmp_path / f"lying_weights{i}.pt2"
+        rewrite_zip(PT2, case, {wcfg: json.dumps(cfg).encode()})
+        assert try_all("torch", case, tmp_path, commands=("stats",)) == ["error"], lie
     # Odd but well-formed metadata (module stacks, shapes, output specs) still draws.
     odd = [{**n, "metadata": {"nn_module_stack": "garbage;a,b;,,"}} for n in nodes]
     case = tmp_path / "odd_meta.pt2"

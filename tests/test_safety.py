@@ -218,15 +218,15 @@ def test_pickles_inside_a_pt2_archive_never_run(tmp_path: Path) -> None:
         rewrite_zip(src, case, {m: evil})
         run_all(case, tmp_path, commands=("draw", "stats"))
         assert not marker.exists(), f"a pickle in {m} ran"
-    # Control: the payload is live. Drawing reads the program JSON and never unpickles, even
-    # with --trust-pickle; stats loads weights with torch.export.load, which falls back to an
-    # unsafe unpickle, so there --trust-pickle (the user's explicit choice) runs it.
+    # nnviz reads the program JSON and the weights' raw bytes, never a pickle, even with
+    # --trust-pickle. Control: the payload is live (an unsafe load runs it).
     sample = next(m for m in targets if m.endswith("sample_inputs/model.pt"))
     case = tmp_path / "evil_trusted.pt2"
     rewrite_zip(src, case, {sample: evil})
     cli([str(case), "-o", str(tmp_path / "t.svg"), "--trust-pickle"])
-    assert not marker.exists()
     cli(["stats", str(case), "--trust-pickle"])
+    assert not marker.exists()
+    torch.load(io.BytesIO(evil), weights_only=False)
     assert marker.exists()
 
 

@@ -560,9 +560,11 @@ def test_pickle_refused_without_running_it(tmp_path, monkeypatch):
 
 
 def test_pt2_with_a_pickle_inside_draws_without_running_it(tmp_path):
-    """nnviz reads the program JSON and never unpickles a member, so a trap in the sample
-    inputs cannot run; stats, which loads weights with torch.export.load (that would
-    unpickle), still refuses the archive unless --trust-pickle."""
+    """nnviz reads the program JSON and the weights' raw bytes and never unpickles a member,
+    so a trap in the sample inputs cannot run, for drawing or stats. An archive whose weight
+    is itself a pickle (use_pickle: tensor subclasses) needs torch.export.load, which would
+    unpickle it: stats refuses that one unless --trust-pickle."""
+    import json
     import zipfile
 
     from nnviz.loaders import iter_weights
@@ -572,21 +574,33 @@ def test_pt2_with_a_pickle_inside_draws_without_running_it(tmp_path):
     marker = tmp_path / "pwned"
     trap = tmp_path / "trap.pt"
     torch.save((_Booby(str(marker)),), trap)
+
+    def rewrite(dst, swap):
+        with zipfile.ZipFile(good) as src, zipfile.ZipFile(dst, "w") as out:
+            for info in src.infolist():
+                out.writestr(info, swap(info.filename, src.read(info.filename)))
+
     bad = tmp_path / "bad.pt2"
-    with zipfile.ZipFile(good) as src, zipfile.ZipFile(bad, "w") as dst:
-        for info in src.infolist():
-            data = src.read(info.filename)
-            if info.filename.endswith("sample_inputs/model.pt"):
-                data = trap.read_bytes()
-            dst.writestr(info, data)
+    rewrite(bad, lambda n, d: trap.read_bytes() if n.endswith("sample_inputs/model.pt") else d)
     g = load_file(bad)
     assert g.total_params == 484 and body(g)[0] == ("Linear", "linear")
+    assert sum(w.values.size for w in iter_weights(bad)) == 484
     assert not marker.exists()
-    with pytest.raises(ModelError, match=r"bad.pt2: is a .pt2 archive holding pickled objects "
-                                         r"\(.*sample_inputs/model.pt\)"):
-        list(iter_weights(bad))
+
+    def pickled_weight(name, data):
+        if name.endswith("model_weights_config.json"):
+            config = json.loads(data)
+            next(iter(config["config"].values()))["use_pickle"] = True
+            return json.dumps(config).encode()
+        return trap.read_bytes() if name.endswith("weights/weight_0") else data
+
+    worse = tmp_path / "worse.pt2"
+    rewrite(worse, pickled_weight)
+    with pytest.raises(ModelError, match=r"worse.pt2: is a .pt2 archive holding pickled "
+                                         r"objects .*--trust-pickle"):
+        list(iter_weights(worse))
+    assert load_file(worse).total_params == 484  # drawing never reads weights
     assert not marker.exists()
-    assert load_file(good).total_params == 484
 
 
 def test_trusted_pickle_of_whole_model(tmp_path):

@@ -47,6 +47,7 @@ NO_TORCH = textwrap.dedent("""
     except SystemExit as exc:
         assert not exc.code, exc.code
     main(["summary", path, "--format", "markdown"], standalone_mode=False)
+    main(["stats", path], standalone_mode=False)  # weights: raw bytes, memory-mapped
     assert "torch" not in sys.modules
 """)
 
@@ -318,4 +319,43 @@ def test_symbolic_sizes_read_as_torch_prints_them():
     assert sym_text("Max(Integer(1), Symbol('s2'))") == "Max(1, s2)"
     for odd in ("Mul(", "Integer(2)) x", "'unterminated", "a = b"):
         assert sym_text(odd) == odd  # shown as written, never an exception
+
+
+@torch_needed
+def test_weights_read_as_data_equal_torch_export_load(resnet18_pt2, tmp_path):
+    """`nnviz stats` reads each weight's stored bytes (memory-mapped, strided as the config
+    says) without torch; the values are torch.export.load's, bfloat16 and fp16 included."""
+    import numpy as np
+    import torch
+
+    from nnviz.loaders import iter_weights, torch_pt2
+    from nnviz.loaders.weights import _torch_tensor
+
+    mixed = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.Linear(6, 2))
+    mixed[0].to(torch.bfloat16)
+    mixed[1].to(torch.float16)
+    mixed.register_buffer("view", torch.arange(12.0).reshape(3, 4).t())  # a strided buffer
+
+    class Mixed(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.m = mixed
+
+        def forward(self, x):
+            y = self.m[1](self.m[0](x.to(torch.bfloat16)).to(torch.float16))
+            return y.float().sum() + self.m.view.sum()
+
+    path = tmp_path / "mixed.pt2"
+    torch.export.save(torch.export.export(Mixed(), (torch.randn(2, 4),)), path)
+    for archive in (resnet18_pt2[2], path):
+        assert torch_pt2.plain_weights(archive)
+        ours = {w.name: w for w in iter_weights(archive)}
+        ep = torch.export.load(archive)
+        theirs = {n: _torch_tensor(n, t) for n, t in
+                  list(ep.state_dict.items()) + list(ep.constants.items())}
+        assert ours.keys() == theirs.keys()
+        for name, w in ours.items():
+            assert (w.shape, w.dtype) == (theirs[name].shape, theirs[name].dtype), name
+            assert np.array_equal(np.asarray(w.values), theirs[name].values), name
+    assert {w.dtype for w in iter_weights(path)} >= {"bfloat16", "float16"}
 

@@ -10,6 +10,9 @@ needs, so nnviz parses it directly, like ONNX and Keras files: ``torch.export.lo
 torch, unpickle the sample inputs, and rebuild output types such as transformers'
 ``CausalLMOutputWithCrossAttentions`` (it fails unless transformers is imported).
 
+``nnviz stats`` reads the weights the same way (:func:`iter_weights`): each is its storage's
+raw bytes in ``data/weights/``, memory-mapped and laid out by its config's tensor_meta.
+
 The same reader serves live captures: ``trace_from_program`` takes the program as a dict, so
 an in-memory ExportedProgram serialized by torch gives exactly the drawing of its saved file.
 """
@@ -645,3 +648,146 @@ def _write_through(op: TOp, written: str, alias: dict[str, str],
 
 def _packet_of(display: str) -> str:
     return display.rsplit(".", 1)[-1]
+
+
+# ---- weights (nnviz stats, diff --weights) -----------------------------------------------------
+
+# Each weight is its storage's raw bytes in the archive (``data/weights/weight_N``), laid out by
+# the config's tensor_meta; numpy reads them without torch and without unpickling.
+_NUMPY_DTYPES = {
+    "uint8": "u1", "int8": "i1", "int16": "i2", "int32": "i4", "int64": "i8", "float16": "f2",
+    "float32": "f4", "float64": "f8", "complex64": "c8", "complex128": "c16", "bool": "?",
+    "uint16": "u2", "uint32": "u4", "uint64": "u8", "bfloat16": "u2",
+}
+
+
+def plain_weights(path: Path) -> bool:
+    """Whether every weight and constant of the archive is stored as raw bytes (no pickle),
+    so :func:`iter_weights` can read them; else stats needs torch.export.load."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            configs = _payload_configs(zf)
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return False
+    return bool(configs) and all(
+        isinstance(meta, dict) and not meta.get("use_pickle") and
+        isinstance(meta.get("tensor_meta"), dict) for _, config in configs
+        for meta in config.values())
+
+
+def _payload_configs(zf: zipfile.ZipFile) -> list[tuple[str, dict]]:
+    """(folder, config) of the chosen program's weights and constants configs."""
+    names = sorted(zf.namelist())
+    chosen = [(m.group("root"), m.group("name")) for n in names if (m := _PROGRAM.match(n))]
+    if not chosen:
+        return []
+    root, name = next((c for c in chosen if c[1] == "model"), chosen[0])
+    out = []
+    for folder in ("data/weights/", "data/constants/"):
+        member = f"{root}{folder}{name}_{folder.split('/')[1]}_config.json"
+        if member not in names:
+            if folder == "data/weights/":
+                return []  # an older layout: leave it to torch
+            continue
+        config = json.loads(zf.read(member)).get("config")
+        if not isinstance(config, dict):
+            raise ValueError(f"{member} has no config")
+        out.append((root + folder, config))
+    return out
+
+
+def iter_weights(path: Path) -> Any:
+    """(name, shape, dtype, numpy array) of every stored weight and tensor constant, one at a
+    time, memory-mapped from the archive (tied weights once)."""
+    import numpy as np
+
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise ModelError(path, f"is not a .pt2 archive (not a readable zip file: {exc})"
+                         ) from None
+    with zf:
+        try:
+            configs = _payload_configs(zf)
+            order = zf.read(next(n for n in zf.namelist() if n.endswith("byteorder"))) \
+                if any(n.endswith("byteorder") for n in zf.namelist()) else b"little"
+        except (ValueError, zipfile.BadZipFile, OSError, EOFError) as exc:
+            raise ModelError(path, f"is a damaged .pt2 archive ({str(exc)[:120]})") from None
+        big = order.strip() == b"big"
+        seen: set[str] = set()
+        for folder, config in configs:
+            for fqn, meta in config.items():
+                if not isinstance(meta, dict) or not isinstance(meta.get("path_name"), str):
+                    raise ModelError(path, f"is a damaged .pt2 archive (weight {fqn!r} has no "
+                                           "storage file)")
+                member = folder + meta["path_name"]
+                tmeta = meta.get("tensor_meta") if isinstance(meta.get("tensor_meta"),
+                                                              dict) else {}
+                shape, dtype, _ = _meta({"t": tmeta}, "t")
+                key = f"{member}:{json.dumps(tmeta, sort_keys=True)}"
+                if key in seen:
+                    continue  # a tied weight: its first name already read the storage
+                seen.add(key)
+                yield fqn, shape, dtype, _array(np, zf, path, member, tmeta, shape, dtype, big)
+
+
+def _array(np: Any, zf: zipfile.ZipFile, path: Path, member: str, tmeta: dict, shape: Any,
+           dtype: str | None, big: bool) -> Any:
+    code = _NUMPY_DTYPES.get(dtype or "")
+    if code is None:
+        try:  # float8 kinds: numpy cannot spell them without ml_dtypes
+            import ml_dtypes
+
+            np_dtype = np.dtype(getattr(ml_dtypes, dtype or ""))
+        except (ImportError, AttributeError, TypeError):
+            raise ModelError(path, f"stores weight dtype {dtype}, which nnviz cannot read "
+                                   "without torch") from None
+    else:
+        np_dtype = np.dtype(code).newbyteorder(">" if big else "<")
+    if shape is None or not all(isinstance(d, int) and d >= 0 for d in shape):
+        raise ModelError(path, f"is a damaged .pt2 archive ({member} has no concrete shape)")
+    strides = [_dim(s) for s in tmeta.get("strides") or []]
+    offset = _dim(tmeta.get("storage_offset") or {"as_int": 0})
+    if len(strides) != len(shape) or not all(isinstance(s, int) and s >= 0 for s in strides) \
+            or not isinstance(offset, int) or offset < 0:
+        raise ModelError(path, f"is a damaged .pt2 archive ({member} has bad strides)")
+    try:
+        info = zf.getinfo(member)
+    except KeyError:
+        raise ModelError(path, f"is a damaged .pt2 archive ({member} is missing)") from None
+    count = info.file_size // np_dtype.itemsize
+    numel = 1
+    for d in shape:
+        numel *= d
+    last = offset + sum((d - 1) * s for d, s in zip(shape, strides)) if numel else -1
+    if last >= count:
+        raise ModelError(path, f"is a damaged .pt2 archive ({member} holds {count:,} values, "
+                               f"the tensor needs {last + 1:,})")
+    if info.compress_type == zipfile.ZIP_STORED and zf.fp is not None:
+        # Memory-map the stored bytes: the local header says where they start.
+        zf.fp.seek(info.header_offset)
+        head = zf.fp.read(30)
+        if len(head) < 30 or head[:4] != b"PK\x03\x04":
+            raise ModelError(path, f"is a damaged .pt2 archive ({member} has no local header)")
+        start = info.header_offset + 30 + int.from_bytes(head[26:28], "little") + \
+            int.from_bytes(head[28:30], "little")
+        flat = np.memmap(path, dtype=np_dtype, mode="r", offset=start, shape=(count,)) \
+            if count else np.zeros(0, np_dtype)
+    else:
+        try:
+            raw = zf.read(member)
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+            raise ModelError(path, f"is a damaged .pt2 archive ({member}: {exc})") from None
+        flat = np.frombuffer(raw[:count * np_dtype.itemsize], dtype=np_dtype)
+    arr = np.lib.stride_tricks.as_strided(flat[offset:], shape=tuple(shape),
+                                          strides=tuple(s * np_dtype.itemsize for s in strides),
+                                          writeable=False)
+    if dtype == "bfloat16":  # the high half of a float32
+        arr = (arr.astype(np.uint32) << 16).view(np.float32)
+    elif dtype == "float16" or code is None:
+        arr = arr.astype(np.float32)
+    elif dtype == "bool":
+        arr = arr.astype(np.float64)
+    elif dtype and dtype.startswith("complex"):
+        arr = np.abs(arr)
+    return arr

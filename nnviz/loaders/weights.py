@@ -7,8 +7,9 @@ is never held in memory at once:
   folder are opened (a hostile model cannot make us read /etc/passwd or ../secrets).
 - Keras: ``.keras`` (the ``model.weights.h5`` inside the zip, read through h5py) and legacy
   ``.h5``; datasets are read one at a time. No keras/TensorFlow import.
-- PyTorch: ``.pt2`` ExportedProgram state dicts, and ``.pt/.pth`` state dicts loaded with
-  ``weights_only=True`` (memory-mapped); pickled whole models only with ``trust_pickle``.
+- PyTorch: ``.pt2`` weights as the archive's raw storage bytes (``torch_pt2``, no torch),
+  and ``.pt/.pth`` state dicts loaded with ``weights_only=True`` (memory-mapped); pickled
+  whole models only with ``trust_pickle``.
 - Live objects: torch modules, keras models, ONNX ModelProtos.
 """
 
@@ -190,6 +191,14 @@ def _check_stored(path: Path | None, name: str, ds: Any) -> None:
 
 # ---- PyTorch ----------------------------------------------------------------------------
 def torch_file(path: Path, trust_pickle: bool = False) -> Iterator[WeightTensor]:
+    if path.suffix.lower() == ".pt2":
+        from nnviz.loaders import torch_pt2
+
+        if torch_pt2.plain_weights(path):
+            # Raw storage bytes laid out by the archive's configs: no torch, no unpickling.
+            for name, shape, dtype, values in torch_pt2.iter_weights(path):
+                yield WeightTensor(name, tuple(shape), dtype or "?", values)
+            return
     import torch
 
     if path.suffix.lower() == ".pt2":
