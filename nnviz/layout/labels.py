@@ -19,6 +19,9 @@ def human_count(n: int) -> str:
     return str(n)
 
 
+_GENERATED = re.compile(r"node_[A-Za-z][A-Za-z0-9_]*")
+
+
 def display_name(node: Node) -> str:
     """The short name worth printing in the box; the group frame already shows the scope.
 
@@ -27,6 +30,11 @@ def display_name(node: Node) -> str:
     only repeats the op.
     """
     name = node.name.strip()
+    if _GENERATED.fullmatch(name) and (node.group or node.meta.get("module")):
+        # The dynamo exporter's own counter (node_Conv_292): the module says more, and the
+        # frame around the box already says it unless the module was one op (then the box
+        # stands for the module and carries its name).
+        return str(node.meta.get("module") or "")
     parts = [p for p in name.split("/") if p]
     if len(parts) > 1 and re.fullmatch(re.escape(node.op) + r"(_\d+)?", parts[-1]):
         parts.pop()

@@ -121,6 +121,7 @@ def _build(g: Graph, owner: dict[str, tuple[str, ...]]) -> Graph:
             # A group of one layer collapses to that layer itself, moved to the parent: a
             # "group" box would only hide the op name.
             node.group = path[:-1]
+            node.meta["module"] = path[-1]  # the box now stands for the module: its name
             new_nodes[node.id] = node
             box_for[path] = node
             continue

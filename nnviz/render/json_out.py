@@ -65,7 +65,11 @@ def layout_document(graph: Graph, layout: Layout, theme: Theme | None = None) ->
                 "inputs": [_tensor(graph, t) for t in node.inputs],
                 "outputs": [_tensor(graph, t) for t in node.outputs],
                 "params": [p.to_dict() for p in node.params],
-                "param_count": node.param_count, "meta": node.meta,
+                # A collapsed box counts its whole group (every folded block), like its label.
+                "param_count": (node.meta["params"] if node.kind == "group"
+                                and isinstance(node.meta.get("params"), int)
+                                else node.param_count),
+                "meta": node.meta,
             })
         nodes.append(entry)
     edges = [{"src": e.src, "dst": e.dst, "tensor": e.tensor,
