@@ -111,9 +111,13 @@ def draw(model: Any, output: str | os.PathLike | None = None, *, fmt: str | None
     the boxes by values captured with ``nnviz.values.capture`` (the graph passed in).
     ``proportions`` (linear, sqrt, log) scales the paper styles' box and column sizes.
     ``width`` ("3.3in", "8.4cm", "240pt") scales SVG/PNG/PDF/TikZ to that printed width; the
-    drawing's ``smallest_font_pt`` then says how small its text prints (warning below 6 pt).
+    drawing's ``smallest_font_pt`` then says how small its text prints (warning below 6 pt);
+    a paper style without a ``direction`` then flows LR or TB, whichever prints larger text.
     """
-    # Graphs read top to bottom; the paper styles (like NN-SVG and PlotNeuralNet) left to right.
+    # Graphs read top to bottom; the paper styles (like NN-SVG and PlotNeuralNet) left to right,
+    # unless a printed width is asked: then the paper styles take the flow with larger text.
+    pick_flow = direction is None and style != "graph" and \
+        render_options.get("width") is not None
     direction = (direction or ("TB" if style == "graph" else "LR")).upper()
     load_options = dict(load_options or {})
     for key in ("example_input", "input_shape", "dtype", "trust_pickle", "aten", "input_dtype",
@@ -165,6 +169,19 @@ def draw(model: Any, output: str | os.PathLike | None = None, *, fmt: str | None
     if viewer:
         drawing = Drawing(graph, None, theme, {"engine": engine, "direction": direction.upper(),
                                                **render_options}, layout_fn)
+    elif pick_flow:
+        from nnviz.render.build import build_scene
+        from nnviz.render.physical import parse_length, smallest_font_pt
+
+        width_in = parse_length(render_options["width"])
+        best: tuple[float, Layout] | None = None
+        for flow in ("LR", "TB"):  # a row of boxes, or a column with labels beside it
+            lay = _layout(graph, engine=engine, direction=flow, theme=theme, style=style,
+                          proportions=proportions)
+            pt = smallest_font_pt(build_scene(graph, lay, theme), width_in) or 0.0
+            if best is None or pt > best[0] + 0.05:
+                best = (pt, lay)
+        drawing = Drawing(graph, best[1], theme, render_options)  # type: ignore[index]
     else:
         drawing = Drawing(graph, layout_fn(), theme, render_options)
     if render_options.get("width") is not None and not viewer:

@@ -20,7 +20,7 @@ import nnviz  # noqa: E402
 from nnviz.errors import NnvizError  # noqa: E402
 from nnviz.ir import Graph  # noqa: E402
 from nnviz.layout import layout  # noqa: E402
-from nnviz.layout.paper_path import drawn_members, is_unit, short_op  # noqa: E402
+from nnviz.layout.paper_path import drawn_members, is_unit, layer_title, short_op  # noqa: E402
 from nnviz.passes import ViewOptions, prepare  # noqa: E402
 from nnviz.theme import load_theme  # noqa: E402
 
@@ -101,7 +101,8 @@ def check_represented(g: Graph, lay) -> None:
     for item in ex.get("blocks", []) + ex.get("columns", []):
         text = label_text(lay, item["id"]).replace(" ", "")
         node = g.nodes[item["id"]]
-        assert ("Input" if node.kind == "io" else node.op).replace(" ", "") in text
+        titles = {layer_title(g, node), layer_title(g, node, alone=True)}
+        assert any(t.replace(" ", "") in text for t in titles), (titles, text)
         for m in item["members"]:
             rider = g.nodes[m]
             assert m == item["id"] or not is_unit(rider), (m, rider.op)  # no layer hidden
@@ -109,7 +110,8 @@ def check_represented(g: Graph, lay) -> None:
                 assert short_op(rider.op) in text, (rider.op, text)
     for nid, node in g.nodes.items():
         if is_unit(node) and nid not in own:
-            assert node.op in arc_text.get(nid, ""), f"{node.op} {nid} is not drawn"
+            named = layer_title(g, node) if node.kind != "group" else node.meta["group"][-1]
+            assert named in arc_text.get(nid, ""), f"{node.op} {nid} is not drawn"
 
 
 @pytest.mark.parametrize("view", list(VIEWS))
@@ -153,3 +155,24 @@ def test_residual_and_skip_connections_are_arcs(graphs) -> None:
     # nested: the outermost skip (inc -> last decoder) flies highest
     assert levels["group:inc"] > levels["group:downs.0"] > levels["group:downs.1"] \
         > levels["group:downs.2"]
+
+
+def test_folded_blocks_keep_their_count(graphs) -> None:
+    """The graph view's ×N folding reaches the paper figure: a folded group of one box says
+    ×N in its title, a folded run of boxes (a transformer block) gets a ×N bracket."""
+    view_of(graphs, "mobilenetv2", "default")
+    d = nnviz.draw(graphs["mobilenetv2"], style="blocks", theme=THEME)
+    titles = ["".join(ln.text for ln in b.lines if ln.style == "title").replace(" ", "")
+              for b in d.layout.nodes.values()]  # titles wrap over lines
+    assert "InvertedResidual\u00d72" in titles and "InvertedResidual\u00d73" in titles
+    from nnviz.loaders import load
+
+    torch.manual_seed(0)
+    gpt = load(pm.GPT(layers=24).eval(), example_input=torch.randint(0, 1000, (1, 32)),
+               capture="hooks")
+    d = nnviz.draw(gpt, style="blocks", theme=THEME)
+    (fold,) = d.layout.extras["folds"]
+    assert fold["label"].startswith("\u00d724") and (fold["first"], fold["last"]) == (
+        "h.0.attn", "group:h.0/mlp")
+    assert len(d.layout.nodes) == 5  # input, embedding, attention, MLP, head: fits a page
+    check_represented(d.graph, d.layout)

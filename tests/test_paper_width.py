@@ -51,15 +51,29 @@ def test_every_vector_format_has_the_asked_width() -> None:
 
 
 def test_smallest_font_is_reported_and_warned_below_6pt() -> None:
-    wide = nnviz.draw(lenet(), style="blocks", theme="paper", width="6.9in")
+    wide = nnviz.draw(lenet(), style="blocks", theme="paper", width="6.9in", direction="LR")
     with pytest.warns(UserWarning, match=r"below 6 pt.*--depth N .* or --direction TB"):
-        narrow = nnviz.draw(lenet(), style="blocks", theme="paper", width="2in")
+        narrow = nnviz.draw(lenet(), style="blocks", theme="paper", width="2in",
+                            direction="LR")
     # the same drawing scaled: the font shrinks with the width
     assert narrow.smallest_font_pt == pytest.approx(wide.smallest_font_pt * 2 / 6.9, rel=0.01)
     assert wide.smallest_font_pt >= 6
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # readable: no warning
-        nnviz.draw(lenet(), style="blocks", theme="paper", width="6.9in")
+        nnviz.draw(lenet(), style="blocks", theme="paper", width="6.9in", direction="LR")
+
+
+def test_paper_style_at_a_width_takes_the_flow_with_larger_text() -> None:
+    """At a column width a row of eight boxes prints its labels at ~4 pt; the same boxes
+    stacked top to bottom (labels beside them) print readable text, so that is chosen."""
+    kw = {"style": "blocks", "theme": "paper", "width": "3.3in"}
+    with pytest.warns(UserWarning, match="below 6 pt"):
+        row = nnviz.draw(lenet(), direction="LR", **kw)
+    auto = nnviz.draw(lenet(), **kw)
+    assert auto.layout.direction == "TB"
+    assert auto.smallest_font_pt > max(6.0, row.smallest_font_pt)
+    # at full width on a wide page the row may win; without --width the default stays LR
+    assert nnviz.draw(lenet(), style="blocks").layout.direction == "LR"
 
 
 def test_cli_reports_the_smallest_font(tmp_path, examples_dir) -> None:

@@ -23,7 +23,13 @@ from nnviz.errors import NnvizError
 from nnviz.ir import Graph, Node
 from nnviz.layout.labels import overlay_lines
 from nnviz.layout.model import EdgePath, LabelLine, Layout, NodeBox
-from nnviz.layout.paper_path import PaperPath, Unit, display_names, paper_path
+from nnviz.layout.paper_path import (
+    PaperPath,
+    Unit,
+    display_names,
+    layer_title,
+    paper_path,
+)
 from nnviz.text import line_height, text_width, truncate
 from nnviz.theme import Theme, paper_settings
 
@@ -142,13 +148,16 @@ def wrap(text: str, size: float, max_width: float, bold: bool = False,
     return [ln for ln in lines if ln] or [text[:0]]
 
 
-def _title(graph: Graph, node: Node) -> str:
-    title = "Input" if node.kind == "io" else node.op
+def _title(graph: Graph, node: Node, repeat: int = 0, title: str = "") -> str:
+    title = title or layer_title(graph, node)
     kernel = _kernel(graph, node)
     if kernel:
         title += f" {kernel}"
-    if node.meta.get("repeat"):
-        title += f" \u00d7{node.meta['repeat']}"
+    # ×N: a folded box, or the only box of a folded group (MobileNetV2's "features/5" holds
+    # one collapsed conv stack and a residual add)
+    repeat = node.meta.get("repeat") or repeat
+    if repeat:
+        title += f" \u00d7{repeat}"
     return title
 
 
@@ -156,7 +165,7 @@ def unit_lines(graph: Graph, unit: Unit, name: str, shape_text: str, theme: Them
                fused_in_title: bool = False, wrap_width: float = LABEL_WRAP) -> list[LabelLine]:
     """A unit's label: title (op, kernel, ×N), name, fused riders and side inputs, shape."""
     size_t, size_d = float(theme["font"]["title_size"]), float(theme["font"]["size"])
-    title = _title(graph, unit.node)
+    title = _title(graph, unit.node, unit.repeat, unit.title)
     act = unit.node.attrs.get("activation")
     fused = list(unit.fused)
     if isinstance(act, str) and act and act != "linear" and act not in fused:
@@ -257,7 +266,7 @@ def _skip_levels(skips: list[tuple[int, int]]) -> list[int]:
         lvl = 0
         for j in placed:
             c, d = skips[j]
-            if a < d and c < b:  # strict: arcs that only touch at a box share a level
+            if a <= d and c <= b:  # arcs meeting at one box alternate levels: no shared line
                 lvl = max(lvl, levels[j] + 1)
         levels[i] = lvl
         placed.append(i)
@@ -339,6 +348,15 @@ def layout_sequence(graph: Graph, theme: Theme, ppath: PaperPath, direction: str
     n_levels = (max(levels) + 1) if levels else 0
     arc_space = (ARC_GAP + label_room + pitch * (n_levels - 1) + 4) if n_levels else 0.0
 
+    # Folded runs of boxes get a bracket beyond the labels: "×24  h.0 … h.23".
+    fold_texts = [wrap(f.label, size_d, 200.0, max_lines=1)[0] for f in ppath.folds]
+    if not fold_texts:
+        fold_room = 0.0
+    elif horizontal:
+        fold_room = 6 + 4 + line_height(size_d) + 2
+    else:
+        fold_room = 6 + 4 + max(text_width(t, size_d) for t in fold_texts) + 4
+
     # Cross-axis placement of the centre line, and the label band.
     if horizontal:
         first_lead = max(0.0, (items[0]["label_w"] - items[0]["main"]) / 2)
@@ -349,7 +367,7 @@ def layout_sequence(graph: Graph, theme: Theme, ppath: PaperPath, direction: str
         centre = margin + arc_space - lo_cross
         label_band = centre + hi_cross + LABEL_GAP
         width = origin_main + main_end + margin
-        height = label_band + max(it["label_h"] for it in items) + margin
+        height = label_band + max(it["label_h"] for it in items) + margin + fold_room
         width = max(width, origin_main + arc_label_half * 2 + margin)
     else:
         first_lead = max(0.0, (items[0]["label_h"] - items[0]["main"]) / 2)
@@ -359,7 +377,7 @@ def layout_sequence(graph: Graph, theme: Theme, ppath: PaperPath, direction: str
         origin_main = margin + first_lead
         centre = margin + arc_space + (arc_w + 4 if arc_w else 0.0) - lo_cross
         label_band = centre + hi_cross + LABEL_GAP
-        width = label_band + max(it["label_w"] for it in items) + margin
+        width = label_band + max(it["label_w"] for it in items) + margin + fold_room
         height = origin_main + main_end + margin
 
     def xy(m: float, c: float) -> tuple[float, float]:
@@ -453,7 +471,26 @@ def layout_sequence(graph: Graph, theme: Theme, ppath: PaperPath, direction: str
         skips_x.append({"src": src.id, "dst": dst.id, "level": lvl, "members": sk.members,
                         "label": text, "label_pos": lab, "points": [list(p) for p in pts]})
 
-    extras: dict[str, Any] = {"blocks": blocks_x, "skips": skips_x, "proportions": proportions,
+    folds_x: list[dict[str, Any]] = []
+    boxes = list(nodes.values())
+    for f, text in zip(ppath.folds, fold_texts):
+        a, b = boxes[f.first], boxes[f.last]
+        if horizontal:
+            y = label_band + max(it["label_h"] for it in items) + 6
+            pts = [(a.x, y - 4), (a.x, y), (b.x + b.w, y), (b.x + b.w, y - 4)]
+            lab = {"x": round((a.x + b.x + b.w) / 2, 2), "y": round(y + 3, 2),
+                   "anchor": "middle"}
+        else:
+            x = label_band + max(it["label_w"] for it in items) + 6
+            pts = [(x - 4, a.y), (x, a.y), (x, b.y + b.h), (x - 4, b.y + b.h)]
+            lab = {"x": round(x + 4, 2), "y": round((a.y + b.y + b.h) / 2 -
+                                                    line_height(size_d) / 2, 2),
+                   "anchor": "start"}
+        folds_x.append({"first": a.id, "last": b.id, "label": text, "label_pos": lab,
+                        "points": [[round(px, 2), round(py, 2)] for px, py in pts]})
+
+    extras: dict[str, Any] = {"blocks": blocks_x, "skips": skips_x, "folds": folds_x,
+                              "proportions": proportions,
                               "center": round(centre, 2), "label_band": round(label_band, 2)}
     if horizontal:
         extras["label_top"] = round(label_band, 2)

@@ -57,6 +57,8 @@ class Unit:
     fused: list[str] = field(default_factory=list)  # rider op names for the label
     pre: list[str] = field(default_factory=list)  # riders applied before it ("pre: LN")
     side: list[str] = field(default_factory=list)  # side inputs joining here, for the label
+    repeat: int = 0  # ×N of a folded group this unit is the only box of
+    title: str = ""  # what the box is called (layer_title)
 
 
 @dataclass
@@ -68,9 +70,44 @@ class Skip:
 
 
 @dataclass
+class Fold:
+    first: int  # unit indices spanned by a folded group of several boxes
+    last: int
+    label: str  # "×24  h.0 … h.23"
+
+
+@dataclass
 class PaperPath:
     units: list[Unit]
     skips: list[Skip]
+    folds: list[Fold] = field(default_factory=list)
+
+
+def _unit_path(node: Node) -> tuple[str, ...]:
+    path = node.meta.get("group") if node.kind == "group" else None
+    return tuple(path) if isinstance(path, list) else tuple(node.group)
+
+
+def find_folds(graph: Graph, units: list[Unit]) -> list[Fold]:
+    """Folded groups (×N) the units fall in: a single box carries the ×N in its title, a run
+    of boxes gets a bracket."""
+    folds = []
+    for path, grp in graph.groups.items():
+        repeat = grp.attrs.get("repeat")
+        if not repeat:
+            continue
+        inside = [i for i, u in enumerate(units) if _unit_path(u.node)[:len(path)] == path]
+        if not inside:
+            continue
+        if len(inside) == 1:
+            units[inside[0]].repeat = int(repeat)
+            continue
+        label = f"\u00d7{repeat}"
+        if grp.attrs.get("fold_label"):
+            label += f"  {grp.attrs['fold_label']}"
+        folds.append(Fold(inside[0], inside[-1], label))
+    folds.sort(key=lambda f: (f.first, f.last))
+    return folds
 
 
 def main_path(graph: Graph, counts) -> list[str]:
@@ -102,14 +139,41 @@ def main_path(graph: Graph, counts) -> list[str]:
     return path[::-1]
 
 
+GENERIC = frozenset(("Sequential", "ModuleList", "ModuleDict", "Functional", "Model",
+                     "Module"))  # container classes that say nothing about the layer
+
+
+def layer_title(graph: Graph, node: Node, alone: bool = False) -> str:
+    """What a box is called: the op ("Conv2d", "adaptive_avg_pool2d" for aten/torch calls);
+    a collapsed generic container ("Sequential") that is the only box of its parent takes
+    the parent's class ("InvertedResidual"), or else stays as it is."""
+    if node.kind == "io":
+        return "Input"
+    op = node.op
+    for prefix in ("aten.", "torch.", "F."):
+        if op.startswith(prefix):
+            op = op[len(prefix):].split(".")[0]
+    if node.kind == "group" and op in GENERIC and alone:
+        path = node.meta.get("group")
+        parent = graph.groups.get(tuple(path[:-1])) if isinstance(path, list) and \
+            len(path) > 1 else None
+        if parent is not None and parent.op and parent.op not in GENERIC:
+            return parent.op
+    return op
+
+
 def _label_of(graph: Graph, ids: list[str]) -> str:
-    """"Conv2d + BN" for a side branch: its layers' ops, riders shortened."""
+    """"Conv2d + BN" for a side branch: its layers' ops, riders shortened; a collapsed
+    container is named by its name ("downsample")."""
     names = []
     for nid in ids:
         node = graph.nodes[nid]
         if node.kind in ("constant", "reshape") or node.op == "Output":
             continue
-        name = short_op(node.op) if not is_unit(node) else node.op
+        name = short_op(node.op) if not is_unit(node) else layer_title(graph, node)
+        if node.kind == "group" and name in GENERIC:
+            path = node.meta.get("group")
+            name = path[-1] if isinstance(path, list) and path else (node.name or name)
         if name not in names:
             names.append(name)
     return " + ".join(names)
@@ -231,7 +295,16 @@ def paper_path(graph: Graph, style: str) -> PaperPath:
         sk = skips[key]
         sk.label = _label_of(graph, sk.members)
         out.append(sk)
-    return PaperPath(units, out)
+    def parent(node: Node) -> tuple[str, ...]:  # the scope a box sits in
+        return _unit_path(node)[:-1] if node.kind == "group" else tuple(node.group)
+
+    parents: dict[tuple[str, ...], int] = {}
+    for u in units:
+        parents[parent(u.node)] = parents.get(parent(u.node), 0) + 1
+    for u in units:
+        p = parent(u.node)
+        u.title = layer_title(graph, u.node, alone=bool(p) and parents[p] == 1)
+    return PaperPath(units, out, find_folds(graph, units))
 
 
 def drawn_members(extras: dict) -> set[str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from nnviz.errors import NnvizError
 from nnviz.ir import Graph
-from nnviz.layout.model import Layout
+from nnviz.layout.model import LabelLine, Layout
 from nnviz.render.scene import Circle, Item, Path, Scene, Text, edge_items, text_block, to_rgb
 from nnviz.theme import Theme, paper_settings
 
@@ -98,6 +98,12 @@ def sequence_scene(graph: Graph, layout: Layout, theme: Theme) -> Scene:
                    anchor=s["label_pos"]["anchor"]) for s in ex.get("skips", []) if s["label"]]
     if labels:
         scene.add("skip-label", labels)
+    for fold in ex.get("folds", []):  # a bracket under (beside) a folded run of boxes
+        pos = fold["label_pos"]
+        scene.add("fold", [
+            Path([tuple(p) for p in fold["points"]], None, muted, 0.8),
+            *_label(theme, [LabelLine(fold["label"], "detail")], pos["x"], pos["y"],
+                    pos["anchor"])])
     sw = float(bcfg["stroke_width"])
     drawn: dict[str, list[Item]] = {}
     for blk in ex.get("blocks", []):
