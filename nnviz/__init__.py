@@ -3,7 +3,8 @@
 from nnviz.api import Drawing, draw
 from nnviz.batch import BatchResult, draw_many
 from nnviz.errors import ModelError, NnvizError
-from nnviz.ir import KINDS, Edge, Graph, Group, Node, Param, Tensor
+from nnviz.ir import Edge, Graph, Group, Node, Param, Tensor
+from nnviz.kinds import KINDS
 from nnviz.layout import layout
 from nnviz.loaders import load
 from nnviz.passes import ViewOptions, annotate, prepare

@@ -1,11 +1,13 @@
 """Quoting user strings for the text formats nnviz writes, used by more than one stage.
 
-The DOT quoting is shared by the dot layout engine (it feeds Graphviz) and the DOT renderer.
+The DOT quoting is shared by the dot layout engine (it feeds Graphviz) and the DOT renderer;
+the markdown cell escaping by every report (reports.writer) and the weight diff.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 # Bidi overrides too (as in scene.clean_text): they could make a name read backwards.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff\ufffe\uffff]")
@@ -26,3 +28,8 @@ def text_quote(text: str) -> str:
     """A quoted DOT string shown as text: Graphviz reads ``&...;`` as an HTML entity (and
     copies ``&#0;`` into its SVG, which no XML parser accepts), so ``&`` is written ``&amp;``."""
     return quote(str(text).replace("&", "&amp;"))
+
+
+def md_escape(text: Any) -> str:
+    """A markdown table cell: a ``|`` would end the cell."""
+    return str(text).replace("|", "\\|")

@@ -12,27 +12,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-# The canonical kind vocabulary shared by all loaders; themes colour by kind.
 # Rich-display hooks, keyed by format ("svg"): filled in by nnviz.api when nnviz is imported.
 REPR_HOOKS: dict[str, Callable[[Graph], str]] = {}
-
-KINDS: tuple[str, ...] = (
-    "conv",
-    "linear",
-    "norm",
-    "activation",
-    "pool",
-    "attention",
-    "embedding",
-    "recurrent",
-    "elementwise",
-    "reshape",
-    "reduce",
-    "io",
-    "constant",
-    "group",  # a collapsed group / folded repeat drawn as one box
-    "other",
-)
 
 Dim = int | str | None
 Shape = tuple[Dim, ...] | None
@@ -135,8 +116,9 @@ class Node:
     """One operator / layer.
 
     ``op`` is the framework's own type (``Conv``, ``Dense``, ``aten.linear``); ``kind`` is one
-    of :data:`KINDS`. ``group`` is the path in the scope tree. ``meta`` holds analysis results
-    (``flops``, ``macs``, ``repeat``, ``opaque``, ``collapsed_nodes`` ...), all JSON-able.
+    of :data:`nnviz.kinds.KINDS`. ``group`` is the path in the scope tree. ``meta`` holds
+    analysis results (``flops``, ``macs``, ``repeat``, ``opaque``, ``collapsed_nodes`` ...),
+    all JSON-able.
     """
 
     id: str
@@ -343,17 +325,6 @@ class Graph:
                 total += p.count or 0
         return total
 
-    def to_networkx(self):  # pragma: no cover - convenience for analysis code
-        import networkx as nx
-
-        g = nx.MultiDiGraph()
-        for n in self.nodes.values():
-            g.add_node(n.id, op=n.op, kind=n.kind, name=n.name)
-        for e in self.edges():
-            g.add_edge(e.src, e.dst, tensor=e.tensor)
-        return g
-
-    # ---- serialisation --------------------------------------------------------------------
     def to_dict(self) -> dict:
         return {
             "name": self.name,

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+# kind -> the normalised op names of that kind. Its keys, plus the kinds no op name maps to,
+# are the one kind vocabulary (KINDS below); themes colour by kind.
 _TABLE: dict[str, tuple[str, ...]] = {
     "conv": ("conv", "convtranspose", "convolution", "depthwiseconv", "separableconv",
              "qlinearconv", "convinteger", "deformconv", "cudnnconvolution", "mkldnnconvolution"),
@@ -71,6 +73,12 @@ _TABLE: dict[str, tuple[str, ...]] = {
                  "newzeros", "zeros", "ones", "full", "arange", "zeroslike", "oneslike",
                  "fulllike", "emptylike", "empty", "randn", "rand", "eye"),
 }
+
+KINDS: tuple[str, ...] = (
+    *_TABLE,
+    "group",  # a collapsed group / folded repeat drawn as one box
+    "other",  # what no table entry matches
+)
 
 _LOOKUP: dict[str, str] = {}
 for _kind, _names in _TABLE.items():

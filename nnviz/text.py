@@ -56,3 +56,37 @@ def truncate(text: str, size: float, max_width: float, bold: bool = False) -> st
         else:
             hi = mid - 1
     return text[:lo] + ell
+
+
+def subset_font(face: str, *, text: str = "", unicodes: list[int] | None = None,
+                features: tuple[str, ...] = ("kern",), woff: bool = False,
+                notdef_outline: bool = False) -> bytes:
+    """The shipped font ``face`` ("regular"/"bold") cut down to ``text`` and ``unicodes``.
+
+    The one subsetter of nnviz (SVG --embed-font and the HTML viewer's inline font). Fixed
+    options keep it deterministic; the copyright and family names stay (the licence wants
+    them); hinting goes (browsers rasterise well without it; halves the size).
+    """
+    import io
+
+    from fontTools import subset
+    from fontTools.ttLib import TTFont
+
+    opts = subset.Options()
+    opts.layout_features = list(features)
+    opts.name_IDs = [0, 1, 2]
+    opts.notdef_outline = notdef_outline
+    opts.recalc_timestamp = False
+    opts.hinting = False
+    opts.drop_tables += ["FFTM"]  # a FontForge timestamp table subset() cannot handle
+    if woff:
+        opts.flavor = "woff"
+    font = TTFont(str(FONT_FILES[face]), recalcTimestamp=False)
+    sub = subset.Subsetter(opts)
+    sub.populate(text=text, unicodes=unicodes or [])
+    sub.subset(font)
+    if woff:
+        font.flavor = "woff"
+    buf = io.BytesIO()
+    font.save(buf, reorderTables=True)
+    return buf.getvalue()

@@ -209,19 +209,36 @@ def repeats(view: Graph) -> dict[tuple[str, ...], int]:
 
 def box_cycles(g: Graph, depth: int) -> list[tuple]:
     """Edges between the boxes a drawing at ``depth`` shows (each node's group cut to
-    ``depth``, plus the node itself below that) that close a cycle."""
-    import networkx as nx
-
+    ``depth``, plus the node itself below that) that close a cycle: the back edges of a
+    depth-first search of the box graph (none exactly when the box graph is acyclic)."""
     def box(nid: str) -> tuple:
         node = g.nodes[nid]
         return node.group[:depth] if len(node.group) >= depth else node.group + (nid,)
 
-    q = nx.DiGraph()
+    succ: dict[tuple, list[tuple]] = {}
     for e in g.edges():
         a, b = box(e.src), box(e.dst)
-        if a != b:
-            q.add_edge(a, b)
-    return list(nx.simple_cycles(q))
+        if a != b and b not in succ.setdefault(a, []):
+            succ[a].append(b)
+    state: dict[tuple, int] = {}  # 1 on the DFS stack, 2 done
+    back: list[tuple] = []
+    for root in list(succ):
+        if root in state:
+            continue
+        state[root] = 1
+        stack = [(root, iter(succ.get(root, ())))]
+        while stack:
+            v, it = stack[-1]
+            w = next(it, None)
+            if w is None:
+                state[v] = 2
+                stack.pop()
+            elif state.get(w) == 1:
+                back.append((v, w))
+            elif w not in state:
+                state[w] = 1
+                stack.append((w, iter(succ.get(w, ()))))
+    return back
 
 
 # ---- module calls -----------------------------------------------------------------------------

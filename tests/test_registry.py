@@ -13,6 +13,7 @@ import pytest
 from fuzz_cases import EXAMPLES
 
 from nnviz import cli, loaders
+from nnviz.kinds import KINDS
 from nnviz.loaders import (
     LOADERS,
     iter_weights,
@@ -56,7 +57,10 @@ def test_sniffing_routes_like_the_extension(name: str, tmp_path: Path) -> None:
     anon = tmp_path / "model.bin"
     shutil.copyfile(src, anon)
     assert loader_for(anon).name == name
-    assert load(anon).meta["framework"] == loader_for(anon).tag
+    graph = load(anon)
+    assert graph.meta["framework"] == loader_for(anon).tag
+    # one kind vocabulary: every loader maps its ops into it
+    assert {n.kind for n in graph.nodes.values()} <= set(KINDS)
 
 
 def test_graph_json_round_trip_is_sniffed(tmp_path: Path) -> None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
-import io
 import json
 import logging
 import re
@@ -28,7 +27,7 @@ from typing import Any
 from nnviz.ir import Graph, Node, Param, Tensor, format_shape
 from nnviz.layout.labels import box_size, fit_lines, node_lines
 from nnviz.layout.model import EdgePath, LabelLine, Layout, NodeBox
-from nnviz.text import FONT_FILES, metrics
+from nnviz.text import metrics
 from nnviz.theme import Theme, load_theme, templates_dir
 
 # Unicode ranges kept in the inlined font subset: Latin, Greek, punctuation, arrows, math
@@ -743,27 +742,15 @@ def _font_face_css() -> str:
 def build_font_css() -> str:
     """The shipped DejaVu Sans, subset to the common ranges, as inline WOFF @font-face rules.
     The canvas then measures text exactly like the layout's metrics table does."""
-    from fontTools import subset
-    from fontTools.ttLib import TTFont
+    from nnviz.text import subset_font
 
     # fontTools logs a warning per table it cannot subset (FFTM): not the user's business.
     logging.getLogger("fontTools").setLevel(logging.ERROR)
     unicodes = [c for lo, hi in _FONT_RANGES for c in range(lo, hi)]
     rules = []
     for weight, key in ((400, "regular"), (700, "bold")):
-        font = TTFont(str(FONT_FILES[key]), recalcTimestamp=False)
-        opts = subset.Options()
-        opts.layout_features = ["kern"]
-        opts.hinting = False
-        opts.flavor = "woff"
-        opts.name_IDs = [0, 1, 2]
-        sub = subset.Subsetter(opts)
-        sub.populate(unicodes=unicodes)
-        sub.subset(font)
-        buf = io.BytesIO()
-        font.flavor = "woff"
-        font.save(buf, reorderTables=True)
-        data = base64.b64encode(buf.getvalue()).decode("ascii")
+        font = subset_font(key, unicodes=unicodes, features=("kern",), woff=True)
+        data = base64.b64encode(font).decode("ascii")
         rules.append(f'@font-face{{font-family:"nnviz-dejavu";font-weight:{weight};'
                      f'src:url(data:font/woff;base64,{data}) format("woff")}}')
     return "\n".join(rules)

@@ -131,12 +131,8 @@ def font_face_css(scene: Scene) -> str:
     machine without it. Subsetting keeps this to a few kB; fixed options keep it deterministic.
     """
     import base64
-    import io
 
-    from fontTools import subset
-    from fontTools.ttLib import TTFont
-
-    from nnviz.text import FONT_FILES
+    from nnviz.text import subset_font
 
     rules = []
     for bold in (False, True):
@@ -144,20 +140,9 @@ def font_face_css(scene: Scene) -> str:
                         for ch in clean_text(it.text)})
         if not chars:
             continue
-        opts = subset.Options()
-        opts.layout_features = ["kern", "liga"]
-        opts.name_IDs = [0, 1, 2]  # copyright and family names: the licence wants them kept
-        opts.notdef_outline = True
-        opts.recalc_timestamp = False
-        opts.hinting = False  # browsers rasterise well without it; halves the size
-        opts.drop_tables += ["FFTM"]  # a FontForge timestamp table subset() cannot handle
-        font = TTFont(str(FONT_FILES["bold" if bold else "regular"]), recalcTimestamp=False)
-        sub = subset.Subsetter(opts)
-        sub.populate(text="".join(chars))
-        sub.subset(font)
-        buf = io.BytesIO()
-        font.save(buf)
-        data = base64.b64encode(buf.getvalue()).decode("ascii")
+        font = subset_font("bold" if bold else "regular", text="".join(chars),
+                           features=("kern", "liga"), notdef_outline=True)
+        data = base64.b64encode(font).decode("ascii")
         rules.append(f'@font-face{{font-family:"{EMBEDDED_FAMILY}";'
                      f'font-weight:{"bold" if bold else "normal"};'
                      f'src:url(data:font/ttf;base64,{data}) format("truetype")}}')

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from nnviz.escape import md_escape
 from nnviz.fileio import atomic_write
 
 
@@ -19,11 +20,6 @@ class Column:
     title: str
     align: str = "left"  # "left" or "right"
     fold: bool = True  # rich: wrap long cells instead of cutting them
-
-
-def md_escape(text: Any) -> str:
-    """A markdown table cell: a ``|`` would end the cell."""
-    return str(text).replace("|", "\\|")
 
 
 def markdown_table(columns: Sequence[Column], rows: Iterable[Sequence[Any]]) -> list[str]:

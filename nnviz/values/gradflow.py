@@ -18,6 +18,7 @@ import os
 from typing import Any
 
 from nnviz.errors import NnvizError
+from nnviz.escape import md_escape
 from nnviz.ir import Graph
 from nnviz.values.flags import node_grad
 from nnviz.values.stats import merge
@@ -80,7 +81,7 @@ def rows_text(rows: list[dict[str, Any]], fmt: str, note: str = "") -> str:
     out = ["| # | Layer | Op | mean abs(grad) | max abs(grad) | norm | grad/weight | flags |",
            "|--:|:--|:--|--:|--:|--:|--:|:--|"]
     for i, r in enumerate(rows):
-        out.append(f"| {i} | {r['layer'].replace('|', chr(92) + '|')} | {r['op']} "
+        out.append(f"| {i} | {md_escape(r['layer'])} | {r['op']} "
                    f"| {_fmt(r['mean_abs'])} | {_fmt(r['max_abs'])} | {_fmt(r['norm'])} "
                    f"| {_fmt(r['ratio'])} | {' '.join(r['flags'])} |")
     if note:

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from nnviz.errors import ModelError
+from nnviz.escape import md_escape
 from nnviz.ir import Graph
 from nnviz.values.stats import numpy_stats
 
@@ -156,7 +157,7 @@ def report(rows: list[dict], frozen: list[str], top: list[str], fmt: str) -> str
     for r in rows:
         mark = " (frozen)" if r["layer"] in frozen else (" (most changed)" if r["layer"] in top
                                                          else "")
-        out.append(f"| {r['layer'].replace('|', chr(92) + '|')}{mark} | {r['op']} "
+        out.append(f"| {md_escape(r['layer'])}{mark} | {r['op']} "
                    f"| {num(r['change'])} |")
     out += ["", f"frozen ({len(frozen)}): {', '.join(frozen) if frozen else 'none'}",
             f"most changed: {', '.join(top) if top else 'none'}"]
