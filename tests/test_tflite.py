@@ -61,6 +61,9 @@ def test_quantized_mobilenet() -> None:
     fc = next(n for n in g.nodes.values() if n.op == "FULLY_CONNECTED")
     assert fc.kind == "linear" and g.tensors[fc.outputs[0]].shape == ("batch", 10)
     assert g.tensors[g.inputs[0]].dtype == "int8"
+    # inputs and outputs are labelled by the model's signature, as Netron labels them
+    io = [(n.op, n.name) for n in g.nodes.values() if n.kind == "io"]
+    assert io == [("Input", "image"), ("Output", "output_0")]
 
 
 def test_quantization_is_drawn(tmp_path: Path) -> None:

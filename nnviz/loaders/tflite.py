@@ -456,19 +456,22 @@ def load_file(path: str | Path, **_: Any) -> Graph:
             raise ModelError(path, "holds no subgraph, so there is no model to draw")
         ins, outs = b.subgraph(0, "", (), (0,))
         g = b.g
+        sg0 = r.model.Subgraphs(0)
+        sig = _signature_names(r)
+        in_names = [sig.get(int(sg0.Inputs(j)), t) for j, t in enumerate(ins)]
+        out_names = [sig.get(int(sg0.Outputs(j)), t) for j, t in enumerate(outs)]
         first_nodes = dict(g.nodes)
         g.nodes.clear()
-        for t in ins:
+        for t, label in zip(ins, in_names, strict=True):
             note = {"note": b.quant_of[t]} if t in b.quant_of else {}
-            g.add_node(Node(id=g.unique_node_id(f"input:{t}"), op="Input", kind="io", name=t,
-                            outputs=[t], meta=note))
+            g.add_node(Node(id=g.unique_node_id(f"input:{t}"), op="Input", kind="io",
+                            name=label, outputs=[t], meta=note))
             g.add_tensor(Tensor(t))
         g.nodes.update(first_nodes)
-        for t in outs:
-            g.add_node(Node(id=g.unique_node_id(f"output:{t}"), op="Output", kind="io", name=t,
-                            inputs=[t]))
+        for t, label in zip(outs, out_names, strict=True):
+            g.add_node(Node(id=g.unique_node_id(f"output:{t}"), op="Output", kind="io",
+                            name=label, inputs=[t]))
         g.inputs, g.outputs = ins, outs
-        sg0 = r.model.Subgraphs(0)
         name = sg0.Name().decode("utf-8", "replace") if sg0.Name() else ""
         g.name = name if name and name != "main" else path.stem
         desc = r.model.Description()
@@ -480,6 +483,27 @@ def load_file(path: str | Path, **_: Any) -> Graph:
         return g
     finally:
         r.close()
+
+
+def _signature_names(r: _Reader) -> dict[int, str]:
+    """Tensor index -> the name the model's signature gives it ("image", not
+    "serving_default_image:0"), for subgraph 0, as Netron labels inputs and outputs."""
+    out: dict[int, str] = {}
+    try:
+        n = r._count(r.model.SignatureDefsLength(), "signatures")
+        for i in range(min(n, 64)):
+            sd = r.model.SignatureDefs(i)
+            if int(sd.SubgraphIndex()) != 0:
+                continue
+            for get, count in ((sd.Inputs, sd.InputsLength()), (sd.Outputs, sd.OutputsLength())):
+                for j in range(min(r._count(count, "signature tensors"), 4096)):
+                    tm = get(j)
+                    name = tm.Name()
+                    if name:
+                        out.setdefault(int(tm.TensorIndex()), name.decode("utf-8", "replace"))
+    except AttributeError:  # an older schema package without signatures
+        return {}
+    return out
 
 
 def iter_weights(path: str | Path, trust_pickle: bool = False) -> Iterator[Any]:
