@@ -1,0 +1,1 @@
+"""The HTML viewer's stage between layout and rendering (see nnviz.viewer.page)."""
