@@ -119,8 +119,9 @@ def _views(g: Graph, opts: ViewOptions):
     return ann, ref, view
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14: a folded run inside a group collapsed to "
-                   "one layer loses its ×N and the other blocks (depth=0, one-op blocks)")
+@pytest.mark.xfail(strict=True, reason="issue 14: a group holding only a folded run of "
+                   "one-op blocks collapses to that one op: the ×N and the other blocks vanish "
+                   "(depth 0 or 1)")
 @settings(**SETTINGS)
 @given(specs, VIEW)
 @example(ONE_OP_STACK, ViewOptions(depth=0, fold=True))
@@ -135,8 +136,6 @@ def test_random_views_are_quotients(spec, opts):
         assert check_layout(view, layout(view)) == []
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14: a collapsed group holding a folded run "
-                   "counts one block")
 @settings(**SETTINGS)
 @given(specs, VIEW)
 @example(STACK_IN_MODULE, ViewOptions(depth=0, fold=True))
@@ -146,8 +145,6 @@ def test_random_views_keep_every_box_total(spec, opts):
     assert check_box_params(ref, view) == []
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14: Graph.total_params after folding counts "
-                   "one block")
 @settings(**SETTINGS)
 @given(specs, VIEW)
 @example(ONE_OP_STACK, ViewOptions(fold=True))

@@ -35,7 +35,7 @@ def _targets(names: list[str]) -> list[tuple[str, str]]:
 
 
 def build(names: list[str]) -> int:
-    zoo = Zoo(_root())
+    zoo = Zoo(_root(), file_truth=True)
     failed = 0
     for model, route in _targets(names):
         t = time.time()
@@ -57,7 +57,7 @@ def build(names: list[str]) -> int:
 def report(names: list[str], markdown: str | None, json_out: str | None = None) -> int:
     from .invariants import FAMILIES, check_all
 
-    zoo = Zoo(_root())
+    zoo = Zoo(_root(), file_truth=True)
     rows = []
     details: dict = {}
     for model, route in _targets(names):
@@ -71,16 +71,21 @@ def report(names: list[str], markdown: str | None, json_out: str | None = None) 
             if os.environ.get("NNVIZ_ZOO_DEBUG"):
                 traceback.print_exc()
             first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else ""
-            rows.append((model, route, "-", "-", "-", f"error: {type(exc).__name__}: {first}"))
+            rows.append((model, route, "-", "-", "-", "-",
+                         f"error: {type(exc).__name__}: {first}"))
             print(" | ".join(rows[-1]), flush=True)
             continue
         details[f"{model}:{route}"] = {f: res.family(f) for f in FAMILIES}
         ours = res.totals["default"][1]
         failing = [f for f in FAMILIES if res.family(f)]
+        in_file = art.truth.get("route_info", {}).get("params")
         rows.append((model, route, str(res.boxes["default"]), f"{ours:,}",
-                     f"{art.expected_params:,}", ", ".join(failing) or "all pass"))
+                     f"{art.expected_params:,}", f"{in_file:,}" if in_file else "",
+                     ", ".join(failing) or "all pass"))
         print(" | ".join(rows[-1]), flush=True)
-    head = ("model", "route", "boxes", "our total", "framework", "failing invariants")
+    # truth: the framework's count (torch parameters(), keras count_params()), for a
+    # TorchScript ONNX file its own parameter-derived weights; file: those for any ONNX file
+    head = ("model", "route", "boxes", "our total", "truth", "file", "failing invariants")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     text = "\n".join(lines)

@@ -141,13 +141,24 @@ def correspondence(ref: Graph, view: Graph) -> Correspondence:
     """
     order = ref.topological_order()
     pos = {nid: i for i, nid in enumerate(order)}
+    # depth 0 wraps the whole model in one group named after it (all view paths get that
+    # first component); read the view's paths without it.
+    root = (ref.name or "model",)
+    ref_tops = {n.group[:1] for n in ref.nodes.values()}
+    view_paths = list(view.groups) + [tuple(n.meta["group"]) for n in view.nodes.values()
+                                      if n.kind == "group" and n.meta.get("group")]
+    wrapped = root not in ref_tops and any(p[:1] == root for p in view_paths)
+
+    def unwrap(path: Path) -> Path:
+        return path[1:] if wrapped and path[:1] == root else path
+
     kept: dict[Path, int] = {}
     for path, grp in view.groups.items():
         if grp.attrs.get("repeat"):
-            kept[path] = int(grp.attrs["repeat"])
+            kept[unwrap(path)] = int(grp.attrs["repeat"])
     for node in view.nodes.values():
         if node.meta.get("repeat") and node.meta.get("group"):
-            kept[tuple(node.meta["group"])] = int(node.meta["repeat"])
+            kept[unwrap(tuple(node.meta["group"]))] = int(node.meta["repeat"])
     members: dict[Path, list[str]] = {}
     for nid in order:
         g = ref.nodes[nid].group
@@ -164,7 +175,7 @@ def correspondence(ref: Graph, view: Graph) -> Correspondence:
         run = sib[i:i + kept[path]]
         for k, p in enumerate(run):
             translate[p] = (len(runs), k)
-        if path in view.groups:
+        if path in view.groups or (wrapped and root + path in view.groups):
             expanded.add(len(runs))
         runs.append(run)
 
@@ -194,8 +205,9 @@ def correspondence(ref: Graph, view: Graph) -> Correspondence:
 
     boxes_by_group: dict[Path, str] = {}
     for node in view.nodes.values():
-        if node.kind == "group" and node.meta.get("group"):
-            boxes_by_group[tuple(node.meta["group"])] = node.id
+        # group () is the whole model drawn as one box (depth 0)
+        if node.kind == "group" and node.meta.get("group") is not None:
+            boxes_by_group[unwrap(tuple(node.meta["group"]))] = node.id
     box: dict[str, str | None] = {}
     blocks: dict[str, tuple[tuple[int, int], ...]] = {}
     for nid in order:
@@ -206,7 +218,7 @@ def correspondence(ref: Graph, view: Graph) -> Correspondence:
             continue
         g = ref.nodes[c].group
         found = None
-        for i in range(1, len(g) + 1):
+        for i in range(len(g) + 1):
             if g[:i] in boxes_by_group:
                 found = boxes_by_group[g[:i]]
                 break
@@ -330,6 +342,20 @@ def check_noise(full: Graph, hidden: Graph) -> list[str]:
     return problems
 
 
+def _has_plumbing(view: Graph) -> bool:
+    return any(grp.attrs.get("plumbing") for grp in view.groups.values()) or \
+        any(n.meta.get("group_op") == "Plumbing" for n in view.nodes.values())
+
+
+def _with_plumbing(ref: Graph) -> Graph:
+    from nnviz.passes.autoview import group_plumbing
+    from nnviz.passes.util import copy_graph
+
+    g = copy_graph(ref)
+    group_plumbing(g)
+    return g
+
+
 # ---- everything at once ------------------------------------------------------------------------
 
 VIEWS: dict[str, ViewOptions] = {
@@ -380,14 +406,33 @@ def check_all(graph: Graph, expected_params: int | None, feed_forward: bool = Tr
     tot = []
     if expected_params is not None and ann.meta.get("params") != expected_params:
         tot.append(f"annotated total {ann.meta.get('params')} != framework {expected_params}")
+    regrouped: dict[bool, Graph] = {}
     for name, opts in (views or VIEWS).items():
         view = prepare(graph, opts)
         ref = noisy if opts.hide_noise else ann
+        if _has_plumbing(view):
+            # The automatic view gathers mask/position side computations into new "plumbing"
+            # groups: compare with the operator graph grouped the same way, and those groups
+            # must be convex like any other (else the box would draw a loop).
+            if opts.hide_noise not in regrouped:
+                regrouped[opts.hide_noise] = _with_plumbing(ref)
+                res.problems[f"quotient:plumbing{'-noise' if opts.hide_noise else ''}"] = [
+                    f"plumbing {p}" for p in check_operator_graph(regrouped[opts.hide_noise],
+                                                                  feed_forward)
+                    if "plumbing" in p]
+            ref = regrouped[opts.hide_noise]
         res.boxes[name] = len(view.nodes)
         res.totals[name] = (view.meta.get("params"), view.total_params)
         corr = correspondence(ref, view)
         res.problems[f"quotient:{name}"] = check_view(ref, view, feed_forward, corr)
-        res.problems[f"box-params:{name}"] = check_box_params(ref, view, corr)
+        # A box's total covers its whole module, also what hide-noise spliced out (a class
+        # token read by a Concat is still the embeddings' parameter): count on the graph
+        # before noise hiding.
+        if opts.hide_noise:
+            full = _with_plumbing(ann) if _has_plumbing(view) else ann
+            res.problems[f"box-params:{name}"] = check_box_params(full, view)
+        else:
+            res.problems[f"box-params:{name}"] = check_box_params(ref, view, corr)
         if expected_params is not None:
             for label, value in (("meta['params']", view.meta.get("params")),
                                  ("total_params", view.total_params)):
