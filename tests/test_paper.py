@@ -129,7 +129,7 @@ def test_neurons_keras_activation_attribute_and_hostile_width_labels() -> None:
     g.nodes["d1"].name = "x" * 200  # a long name is shortened, never overflows the figure
     lay = layout(g, style="neurons", direction="LR")
     titles = [ln.text for box in lay.nodes.values() for ln in box.lines if ln.style == "title"]
-    assert titles == ["Input", "Dense + tanh", "Dense"]
+    assert titles == ["Input", "Dense + Tanh", "Dense"]
     scene = build_scene(g, lay, load_theme())
     assert_inside(text_boxes(scene), lay.width, lay.height)
 

@@ -176,3 +176,15 @@ def test_folded_blocks_keep_their_count(graphs) -> None:
         "h.0.attn", "group:h.0/mlp")
     assert len(d.layout.nodes) == 5  # input, embedding, attention, MLP, head: fits a page
     check_represented(d.graph, d.layout)
+
+
+def test_keras_fused_activations_are_named_in_every_style(graphs) -> None:
+    view_of(graphs, "keras_cnn", "default")
+    for style in ("graph", "blocks", "neurons"):
+        d = nnviz.draw(graphs["keras_cnn"], style=style, theme=THEME)
+        text = [" ".join(ln.text for ln in b.lines) for b in d.layout.nodes.values()]
+        joined = " | ".join(text)
+        assert "Conv2D" in joined and "ReLU" in joined, joined
+        if style == "graph":
+            assert any(t.startswith("Conv2D + ReLU") for t in text), text
+            assert any(t.startswith("Dense + Softmax") for t in text), text

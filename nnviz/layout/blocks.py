@@ -21,7 +21,7 @@ from typing import Any
 
 from nnviz.errors import NnvizError
 from nnviz.ir import Graph, Node
-from nnviz.layout.labels import overlay_lines
+from nnviz.layout.labels import activation_name, overlay_lines
 from nnviz.layout.model import EdgePath, LabelLine, Layout, NodeBox
 from nnviz.layout.paper_path import (
     PaperPath,
@@ -166,9 +166,9 @@ def unit_lines(graph: Graph, unit: Unit, name: str, shape_text: str, theme: Them
     """A unit's label: title (op, kernel, ×N), name, fused riders and side inputs, shape."""
     size_t, size_d = float(theme["font"]["title_size"]), float(theme["font"]["size"])
     title = _title(graph, unit.node, unit.repeat, unit.title)
-    act = unit.node.attrs.get("activation")
+    act = activation_name(unit.node)
     fused = list(unit.fused)
-    if isinstance(act, str) and act and act != "linear" and act not in fused:
+    if act and act not in fused:
         fused.insert(0, act)  # a Keras layer's own activation
     lines = []
     if fused_in_title and fused:

@@ -48,10 +48,34 @@ def display_name(node: Node) -> str:
     return name
 
 
+_ACTIVATIONS = {"relu": "ReLU", "relu6": "ReLU6", "sigmoid": "Sigmoid", "tanh": "Tanh",
+                "softmax": "Softmax", "gelu": "GELU", "swish": "SiLU", "silu": "SiLU",
+                "elu": "ELU", "selu": "SELU", "leaky_relu": "LeakyReLU",
+                "hard_sigmoid": "HardSigmoid", "hard_silu": "HardSiLU",
+                "hard_swish": "HardSiLU", "softplus": "Softplus", "softsign": "Softsign",
+                "mish": "Mish", "exponential": "Exp", "log_softmax": "LogSoftmax"}
+
+
+def activation_name(node: Node) -> str:
+    """The activation a layer applies itself (Keras ``Conv2D(activation="relu")``), as the
+    activation layer would be called ("ReLU"); "" for none or linear."""
+    act = node.attrs.get("activation")
+    if isinstance(act, dict):  # a serialized activation object: {"class_name": ..., ...}
+        act = act.get("config", {}).get("name") or act.get("class_name")
+    if not isinstance(act, str) or not act or act.lower() in ("linear", "none"):
+        return ""
+    return _ACTIVATIONS.get(act.lower(), act)
+
+
 def node_lines(graph: Graph, node: Node) -> list[LabelLine]:
     badge = f" \u00d7{node.meta['repeat']}" if node.meta.get("repeat") else ""
-    # meta "fused": activations a runtime fused into the op (TFLite CONV_2D + RELU6)
-    fused = "".join(f" + {a}" for a in node.meta.get("fused", ()) if isinstance(a, str))
+    # meta "fused": activations a runtime fused into the op (TFLite CONV_2D + RELU6); a
+    # Keras layer's own activation argument is drawn the same way ("Conv2D + ReLU")
+    acts = [a for a in node.meta.get("fused", ()) if isinstance(a, str)]
+    own = activation_name(node)
+    if own and own not in acts:
+        acts.append(own)
+    fused = "".join(f" + {a}" for a in acts)
     lines = [LabelLine(node.op + fused + badge, "title")]
     short = display_name(node)
     if short:
