@@ -79,6 +79,19 @@ def test_scripted_and_traced_resnet_draw_the_same_layers() -> None:
     assert layers(a) == layers(b)
 
 
+def test_scripted_model_takes_input_shape_from_the_user() -> None:
+    """A scripted archive records no input shape: --input-shape gives it, a traced one's
+    recorded shape wins."""
+    res = cli(["summary", str(RESNET_SCRIPTED), "--input-shape", "1,3,64,64"])
+    assert res.code == 0 and "(1, 10)" in res.stdout, res.stderr
+    g = nnviz.prepare(load_file(RESNET_SCRIPTED, input_shape=(1, 3, 64, 64)),
+                      nnviz.ViewOptions(depth=99, fold=False))
+    assert g.tensors[g.nodes["fc"].outputs[0]].shape == (1, 10)
+    assert "capture" not in g.meta and g.meta["input_shape"] == [[1, 3, 64, 64]]
+    traced = load_file(RESNET, input_shape=(2, 3, 32, 32))
+    assert traced.tensors["x"].shape == (1, 3, 64, 64)
+
+
 def test_gpt2_traced_counts() -> None:
     pytest.importorskip("transformers", reason="the GPT-2 reference count needs transformers")
     from torchscript_models import gpt2_tiny

@@ -1307,12 +1307,29 @@ def _read_model(path: Path) -> tuple[Archive, ModuleObj, Any, list[Any]]:
     return arc, root, constants, traced
 
 
-def load_file(path: str | Path, **_: Any) -> Graph:
-    """A TorchScript archive -> Graph, read as data (see the module docstring)."""
+def load_file(path: str | Path, input_shape: Any = None, input_dtype: str | None = None,
+              **_: Any) -> Graph:
+    """A TorchScript archive -> Graph, read as data (see the module docstring).
+
+    ``input_shape`` (``--input-shape``; one shape, or one per tensor input) gives shapes to a
+    scripted model's inputs, which the archive does not record; a traced model's recorded
+    shapes win.
+    """
     path = Path(path)
     arc, root, constants, traced = _read_model(path)
+    shapes: list[Any] = []
+    if input_shape is not None:
+        seq = list(input_shape)
+        shapes = [tuple(seq)] if seq and all(isinstance(d, int) for d in seq) else \
+            [tuple(x) for x in seq]
+    given = [TensorInfo("", (input_dtype or "float32").replace("torch.", ""), sh, (), 0, 0)
+             for sh in shapes]
     try:
-        return _build(path, arc, root, constants, traced)
+        graph = _build(path, arc, root, constants, traced or given)
+        if not traced and given:
+            graph.meta.pop("capture", None)
+            graph.meta["input_shape"] = [list(sh) for sh in shapes]
+        return graph
     finally:
         arc.close()
 
