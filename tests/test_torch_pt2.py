@@ -219,6 +219,18 @@ def test_gpt2_pt2_draws_with_torch_blocked(tmp_path):
     torch.export.save(R.export_hf(model), path)
     lines = run_without_torch(path, tmp_path / "gpt2.svg")
     assert int(lines[0].split()[0]) == R.param_count(model)
+    assert "shared with lm_head" in (tmp_path / "gpt2.svg").read_text()  # the tied weight
+    # At depth 2 the folded blocks are one box named by their range: "h.0 … h.1", not the
+    # dotted-name cut "0 … h.1".
+    from click.testing import CliRunner
+
+    from nnviz.cli import main
+
+    out = tmp_path / "gpt2_depth2.svg"
+    res = CliRunner().invoke(main, [str(path), "-o", str(out), "--depth", "2"])
+    assert res.exit_code == 0, res.output
+    svg = out.read_text()
+    assert "h.0 \u2026 h.1" in svg and ">0 \u2026" not in svg
 
 
 @torch_needed

@@ -40,6 +40,8 @@ def display_name(node: Node) -> str:
         parts.pop()
     if parts:
         name = parts[-1]
+    if "\u2026" in name:  # a fold's range ("h.0 … h.11") is already short: no dotted cut
+        return name
     dotted = name.split(".")
     if len(dotted) > 1 and node.group:
         name = ".".join(dotted[-2:]) if dotted[-1].isdigit() else dotted[-1]
