@@ -27,7 +27,7 @@ torchinfo's and torchview's: depth 1 draws the model's direct children as boxes)
 
 from __future__ import annotations
 
-from nnviz.ir import Graph, Group
+from nnviz.ir import Graph, Group, Node
 from nnviz.passes.util import opname, topological_order
 
 Path = tuple[str, ...]
@@ -51,7 +51,8 @@ def choose_closed(g: Graph, max_boxes: int, page_boxes: int | None = None) -> se
     if len(g.nodes) <= max_boxes and not folded:
         return None
     page = page_boxes if page_boxes is not None else int(max_boxes * PAGE_FACTOR)
-    group_plumbing(g)
+    order = topological_order(g)  # once: plumbing and the box counter both walk it
+    group_plumbing(g, order)
     paths = _all_paths(g)
     children: dict[Path, list[Path]] = {}
     for p in sorted(paths, key=lambda p: (len(p), p)):
@@ -65,7 +66,7 @@ def choose_closed(g: Graph, max_boxes: int, page_boxes: int | None = None) -> se
         elif p not in children and len(members[p]) > 1 and not has_skip(g, p, members[p]):
             closed0.add(p)
     deepest = max((len(p) for p in paths), default=0)
-    counter = _BoxCounter(g)
+    counter = _BoxCounter(g, order)
 
     def uniform(level: int) -> set[Path]:
         return {p for p in paths if len(p) > level or p in closed0}
@@ -122,14 +123,21 @@ def _outermost(closed: set[Path]) -> set[Path]:
 class _BoxCounter:
     """How many boxes a set of closed groups leaves, per distinct group path."""
 
-    def __init__(self, g: Graph):
+    def __init__(self, g: Graph, order: list[str]):
         self.groups: dict[Path, int] = {}
         self.pos: dict[Path, int] = {}
-        for i, nid in enumerate(topological_order(g)):
+        first: dict[Path, int] = {}
+        for i, nid in enumerate(order):
             group = g.nodes[nid].group
-            self.groups[group] = self.groups.get(group, 0) + 1
+            if group in self.groups:
+                self.groups[group] += 1
+            else:  # prefixes once per distinct path, not once per node
+                self.groups[group] = 1
+                first[group] = i
+        for group, i in first.items():
             for k in range(1, len(group) + 1):
-                self.pos.setdefault(group[:k], i)
+                if self.pos.get(group[:k], i + 1) > i:
+                    self.pos[group[:k]] = i
 
     def count(self, closed: set[Path]) -> int:
         boxes: set[Path] = set()
@@ -178,7 +186,7 @@ def has_skip(g: Graph, path: Path, member_ids: list[str]) -> bool:
         if u not in index:
             index[u] = len(index)
         unit_of[nid] = u
-        if node.param_count and node.kind in _LAYER_KINDS:
+        if node.kind in _LAYER_KINDS and _learnable(node):
             learnable.add(u)
         if u == nid and opname(node.op) in _MERGES:
             merges.add(index[u])
@@ -235,6 +243,12 @@ def has_skip(g: Graph, path: Path, member_ids: list[str]) -> bool:
     return False
 
 
+def _learnable(node: Node) -> bool:
+    """Whether a node holds parameters (the annotated count when there is one)."""
+    n = node.meta.get("params")
+    return bool(n) if isinstance(n, int) else node.param_count > 0
+
+
 def _unit_order(n: int, reads: dict[int, list[object]]) -> list[int]:
     """Units in a topological order of their internal reads (cycles appended as they are)."""
     indeg = [0] * n
@@ -261,14 +275,15 @@ def _unit_order(n: int, reads: dict[int, list[object]]) -> list[int]:
 
 # ---- plumbing -----------------------------------------------------------------------------
 
-def group_plumbing(g: Graph) -> None:
+def group_plumbing(g: Graph, order: list[str] | None = None) -> None:
     """Gather each scope's side computations (masks, positions, indices) into a group.
 
     An operator is a side computation when it has no learnable weights and none of its inputs
     carries activations. Activations start at float graph inputs and at the outputs of
     learnable operators, and flow through every operator except shape reads. Only direct
     members of a scope move (a module's own ops stay in the module), and only runs of at least
-    PLUMBING_MIN connected ops, so a lone ``arange`` stays where it is.
+    PLUMBING_MIN connected ops that feed the activation path and give no graph output, so a
+    lone ``arange`` stays where it is and a weightless model is not plumbing of itself.
     """
     active: set[str] = set()
     for t in g.inputs:
@@ -276,14 +291,16 @@ def group_plumbing(g: Graph) -> None:
         if tensor is not None and str(tensor.dtype or "float").startswith(_FLOAT):
             active.add(t)
     side: list[str] = []
-    for nid in topological_order(g):
+    main: set[str] = set()  # nodes on the activation path
+    for nid in order if order is not None else topological_order(g):
         node = g.nodes[nid]
         if node.kind == "io":
             continue
         reads_active = any(t in active for t in node.inputs)
-        learnable = node.param_count > 0
+        learnable = _learnable(node)
         if learnable or (reads_active and opname(node.op) not in _SHAPE_READS):
             active.update(node.outputs)
+            main.add(nid)
             continue
         side.append(nid)
     if len(side) < PLUMBING_MIN:
@@ -293,9 +310,17 @@ def group_plumbing(g: Graph) -> None:
     for nid in side:
         by_scope.setdefault(g.nodes[nid].group, []).append(nid)
     prod = g.producers()
+    cons = g.consumers()
+    outputs = set(g.outputs)
     for scope, ids in by_scope.items():
         for comp in _components(g, ids, side_set, prod):
             if len(comp) < PLUMBING_MIN:
+                continue
+            outs = [t for nid in comp for t in g.nodes[nid].outputs]
+            # Plumbing serves the activation path and is not the model's result: a graph
+            # with no float input and no weights is all "side", and all of it is the model.
+            if any(t in outputs for t in outs) or \
+                    not any(c in main for t in outs for c in cons.get(t, ())):
                 continue
             path = scope + (_free_name(g, scope),)
             g.groups[path] = Group(path, label=PLUMBING, op="Plumbing",
