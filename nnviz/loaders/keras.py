@@ -222,21 +222,12 @@ def build_graph(config: Any, source: WeightSource | None, meta: dict) -> Graph:
     """A serialized Keras model (the dict in config.json) + its weight source -> Graph."""
     if not isinstance(config, dict) or "class_name" not in config:
         raise _BadConfig("the top level is not a serialized Keras model")
-    name = _cfg_name(config) or "model"
+    name = layer_name(config, default="model")
     graph = Graph(name=name, meta=dict(meta))
     graph.meta["model_class"] = str(config["class_name"])
     builder = _Builder(graph, source)
     builder.build_top(config)
     return graph
-
-
-def _cfg_name(layer: dict) -> str | None:
-    cfg = layer.get("config")
-    if isinstance(cfg, dict) and isinstance(cfg.get("name"), str):
-        return cfg["name"]
-    if isinstance(layer.get("name"), str):
-        return layer["name"]
-    return None
 
 
 def _layers_of(cfg: Any) -> list[dict] | None:

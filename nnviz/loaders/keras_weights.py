@@ -368,10 +368,14 @@ class LiveWeights(WeightSource):
         return out
 
 
-def layer_name(layer: dict) -> str:
-    """A layer entry's name: Keras 3 puts it beside the config, Keras 2 inside it."""
+def layer_name(layer: dict, default: str | None = None) -> str:
+    """A layer entry's name: Keras 3 puts it beside the config, Keras 2 inside it (the one
+    name helper of the Keras reader; the entry's class name when it has none, or
+    ``default``)."""
     name = layer.get("name")
     if not isinstance(name, str):
         cfg = layer.get("config")
         name = cfg.get("name") if isinstance(cfg, dict) else None
-    return name if isinstance(name, str) else str(layer.get("class_name", "layer"))
+    if isinstance(name, str):
+        return name
+    return default if default is not None else str(layer.get("class_name", "layer"))

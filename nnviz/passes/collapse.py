@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from nnviz.ir import Graph, Node, Param
 from nnviz.passes.params import param_totals
-from nnviz.passes.util import copy_graph
+from nnviz.passes.util import copy_graph, prune
 
 # The parameter roll-up keys passes.params writes on nodes, groups and the graph.
 _TOTAL_KEYS = ("params", "trainable_params", "non_trainable_params", "param_bytes", "buffers")
@@ -131,14 +131,7 @@ def _build(g: Graph, owner: dict[str, tuple[str, ...]]) -> Graph:
         new_nodes[box.id] = box
     g.nodes = new_nodes
     # Groups inside a collapsed group are gone from the drawing; the box sits in the parent.
-    g.groups = {p: grp for p, grp in g.groups.items()
-                if not any(p[:i] in box_for for i in range(1, len(p) + 1))}
-    # Tensors that only lived inside a box are no longer part of the graph.
-    used = set(g.inputs) | set(g.outputs)
-    for node in g.nodes.values():
-        used.update(node.inputs)
-        used.update(node.outputs)
-    g.tensors = {tid: t for tid, t in g.tensors.items() if tid in used}
+    prune(g, box_for)
     return g
 
 

@@ -20,7 +20,7 @@ import re
 
 from nnviz.ir import Graph
 from nnviz.passes.params import param_totals
-from nnviz.passes.util import copy_graph, topological_order
+from nnviz.passes.util import copy_graph, prune, topological_order
 
 # With fold=None, folding happens only on graphs with more nodes than this.
 AUTO_FOLD_NODES = 60
@@ -177,14 +177,7 @@ def _fold(g: Graph, run: list[tuple[Paths, list[str]]], pos: dict[str, int]) -> 
     for node in g.nodes.values():
         node.inputs = [remap.get(t, t) for t in node.inputs]
     g.outputs = [remap.get(t, t) for t in g.outputs]
-    gone = {path for path, _ in run[1:]}  # one pass over the groups, not one per block
-    g.groups = {p: grp for p, grp in g.groups.items()
-                if not any(p[:i] in gone for i in range(1, len(p) + 1))}
-    used = set(g.inputs) | set(g.outputs)
-    for node in g.nodes.values():
-        used.update(node.inputs)
-        used.update(node.outputs)
-    g.tensors = {tid: t for tid, t in g.tensors.items() if tid in used}
+    prune(g, {path for path, _ in run[1:]})  # one pass over the groups, not one per block
     g.ensure_group(keep_path)
     group = g.groups[keep_path]
     first_label = block_name(keep_path)

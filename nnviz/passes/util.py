@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Collection
 from typing import Any
 
 from nnviz.ir import Dim, Graph, Node, Param, Shape
@@ -201,3 +202,15 @@ def topological_order(g: Graph) -> list[str]:
         placed = set(order)
         order.extend(i for i in range(len(ids)) if i not in placed)
     return [ids[i] for i in order]
+
+
+def prune(g: Graph, gone: Collection[tuple[str, ...]]) -> None:
+    """After nodes were replaced (collapse) or removed (fold): drop the groups at or under a
+    path in ``gone`` and the tensors no node, input or output uses any more."""
+    g.groups = {p: grp for p, grp in g.groups.items()
+                if not any(p[:i] in gone for i in range(1, len(p) + 1))}
+    used = set(g.inputs) | set(g.outputs)
+    for node in g.nodes.values():
+        used.update(node.inputs)
+        used.update(node.outputs)
+    g.tensors = {tid: t for tid, t in g.tensors.items() if tid in used}
