@@ -349,13 +349,16 @@ def layout_sequence(graph: Graph, theme: Theme, ppath: PaperPath, direction: str
     arc_space = (ARC_GAP + label_room + pitch * (n_levels - 1) + 4) if n_levels else 0.0
 
     # Folded runs of boxes get a bracket beyond the labels: "×24  h.0 … h.23".
-    fold_texts = [wrap(f.label, size_d, 200.0, max_lines=1)[0] for f in ppath.folds]
+    # One line under a row of boxes; beside a column, a narrow block of lines ("×2" over
+    # "layer1.0 …" over "layer1.1") so the bracket does not widen a column-width figure.
+    fold_texts = [wrap(f.label, size_d, 200.0, max_lines=1) if horizontal else
+                  wrap(f.label, size_d, 64.0, max_lines=3) for f in ppath.folds]
     if not fold_texts:
         fold_room = 0.0
     elif horizontal:
         fold_room = 6 + 4 + line_height(size_d) + 2
     else:
-        fold_room = 6 + 4 + max(text_width(t, size_d) for t in fold_texts) + 4
+        fold_room = 6 + 4 + max(text_width(t, size_d) for ts in fold_texts for t in ts) + 4
 
     # Cross-axis placement of the centre line, and the label band.
     if horizontal:
@@ -483,10 +486,12 @@ def layout_sequence(graph: Graph, theme: Theme, ppath: PaperPath, direction: str
         else:
             x = label_band + max(it["label_w"] for it in items) + 6
             pts = [(x - 4, a.y), (x, a.y), (x, b.y + b.h), (x - 4, b.y + b.h)]
-            lab = {"x": round(x + 4, 2), "y": round((a.y + b.y + b.h) / 2 -
-                                                    line_height(size_d) / 2, 2),
+            block_h = line_height(size_d) * len(text) + \
+                float(theme["node"]["line_gap"]) * (len(text) - 1)
+            lab = {"x": round(x + 4, 2), "y": round((a.y + b.y + b.h - block_h) / 2, 2),
                    "anchor": "start"}
-        folds_x.append({"first": a.id, "last": b.id, "label": text, "label_pos": lab,
+        folds_x.append({"first": a.id, "last": b.id, "label": " ".join(text),
+                        "lines": text, "label_pos": lab,
                         "points": [[round(px, 2), round(py, 2)] for px, py in pts]})
 
     extras: dict[str, Any] = {"blocks": blocks_x, "skips": skips_x, "folds": folds_x,

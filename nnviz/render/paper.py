@@ -102,7 +102,8 @@ def sequence_scene(graph: Graph, layout: Layout, theme: Theme) -> Scene:
         pos = fold["label_pos"]
         scene.add("fold", [
             Path([tuple(p) for p in fold["points"]], None, muted, 0.8),
-            *_label(theme, [LabelLine(fold["label"], "detail")], pos["x"], pos["y"],
+            *_label(theme, [LabelLine(t, "detail") for t in fold.get("lines", [fold["label"]])],
+                    pos["x"], pos["y"],
                     pos["anchor"])])
     sw = float(bcfg["stroke_width"])
     drawn: dict[str, list[Item]] = {}
