@@ -12,6 +12,27 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+
+@dataclass(frozen=True)
+class Conventions:
+    """How a family's graphs spell what the IR leaves to the framework: declared once per
+    loader (``nnviz.loaders.LOADERS``) and read by the passes and layouts as
+    ``graph.conventions``, so no code outside ``loaders/`` tests a framework name. A node's
+    own attribute (``data_format``, ``batch_first``...) still wins.
+    """
+
+    data_layout: str = "channels_first"  # or "channels_last" (Keras): where channels sit
+    weight_layout: str = "out_in_spatial"  # or "spatial_in_out" (Keras kernels (k..., in, out))
+    batch_first: bool | None = None  # True: sequence inputs are (batch, seq, features)
+    flatten_start_dim: int | None = None  # a bare Flatten keeps dims before this (torch: 1)
+    transpose_reverses: bool = True  # a Transpose without perm reverses the axes (ONNX)
+
+
+# framework tag -> its Conventions: filled from the loader table when nnviz.loaders is
+# imported (the IR knows no framework).
+CONVENTIONS: dict[str, Conventions] = {}
+_DEFAULT_CONVENTIONS = Conventions()
+
 # Rich-display hooks, keyed by format ("svg"): filled in by nnviz.api when nnviz is imported.
 REPR_HOOKS: dict[str, Callable[[Graph], str]] = {}
 
@@ -359,6 +380,13 @@ class Graph:
 
     def copy(self) -> Graph:
         return Graph.from_dict(json.loads(self.to_json()))
+
+    @property
+    def conventions(self) -> Conventions:
+        """The conventions of the family this graph came from (by ``meta["framework"]``; a
+        graph saved as nnviz JSON keeps its family's tag); the defaults for an unknown tag."""
+        tag = str(self.meta.get("framework", "")).lower()
+        return CONVENTIONS.get(tag, _DEFAULT_CONVENTIONS)
 
     # ---- Jupyter ----------------------------------------------------------------------------
     def _repr_svg_(self) -> str | None:

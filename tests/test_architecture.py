@@ -155,3 +155,27 @@ def test_the_checker_sees_arrows(tmp_path, monkeypatch) -> None:
     planted = import_graph()
     assert planted["nnviz.ir"] == {"nnviz.loaders.x"}
     assert planted["nnviz.loaders.x"] == {"nnviz.ir"}
+
+
+def test_no_framework_test_outside_the_loaders() -> None:
+    """Passes, layouts, the viewer and the renderers read ``graph.conventions`` (declared per
+    loader), never the framework tag itself."""
+    bad = []
+    for sub in ("passes", "layout", "viewer", "render"):
+        for path in sorted((PACKAGE / sub).rglob("*.py")):
+            for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                if '"framework"' in line or "'framework'" in line:
+                    bad.append(f"{path.relative_to(PACKAGE.parent)}:{i}: {line.strip()}")
+    assert not bad, "\n".join(bad)
+
+
+def test_conventions_come_from_the_loader_table() -> None:
+    from nnviz.ir import CONVENTIONS, Graph
+    from nnviz.loaders import LOADERS
+
+    for spec in LOADERS:
+        assert Graph("g", meta={"framework": spec.tag}).conventions == CONVENTIONS[spec.tag]
+    keras = Graph("k", meta={"framework": "keras"}).conventions
+    assert keras.data_layout == "channels_last" and keras.weight_layout == "spatial_in_out"
+    assert Graph("t", meta={"framework": "torch"}).conventions.flatten_start_dim == 1
+    assert Graph("x", meta={"framework": "unknown"}).conventions.data_layout == "channels_first"

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nnviz.errors import ModelError, NnvizError
-from nnviz.ir import Graph
+from nnviz.ir import CONVENTIONS, Conventions, Graph
 
 if TYPE_CHECKING:  # the readers import numpy; `import nnviz` does not need it
     from nnviz.loaders.weights import WeightTensor
@@ -42,6 +42,7 @@ class Loader:
     object_weights: str | None = None                # "module:function" (obj)
     no_weights: str = "holds no weight values nnviz can read"  # said by stats when no reader
     framework: str = ""  # meta["framework"] of its graphs, when not ``name`` (conventions)
+    conventions: Conventions = Conventions()  # its spelling of layouts and op defaults
 
     @property
     def tag(self) -> str:
@@ -109,20 +110,27 @@ def _is_onnx_object(obj: Any) -> bool:
     return "onnx" in (type(obj).__module__ or "")
 
 
+_KERAS = Conventions(data_layout="channels_last", weight_layout="spatial_in_out",
+                     batch_first=True, transpose_reverses=False)
+_TORCH = Conventions(flatten_start_dim=1)
+
+
 # ---- the table: order is precedence, for sniffing and for live objects ----------------------
 # Keras before torch: with the torch backend every keras Layer is also a torch.nn.Module, and a
 # .keras zip is also a zip.
 LOADERS: tuple[Loader, ...] = (
     Loader("keras", (".keras", ".h5", ".hdf5"), "nnviz.loaders.keras:load_file",
            _is_keras_file, _is_keras_object, "nnviz.loaders.keras:load_object",
-           "nnviz.loaders.weights:keras_file", "nnviz.loaders.weights:keras_object"),
+           "nnviz.loaders.weights:keras_file", "nnviz.loaders.weights:keras_object",
+           conventions=_KERAS),
     # torch.jit.save archives are .pt/.pth too: read as data, not by torch.load
     Loader("torchscript", (".ptl", ".pt", ".pth"), "nnviz.loaders.torchscript:load_file",
            _is_torchscript_file, file_weights="nnviz.loaders.torchscript:iter_weights",
-           framework="torch"),
+           framework="torch", conventions=_TORCH),
     Loader("torch", (".pt2", ".pt", ".pth"), "nnviz.loaders.torch:load_file",
            _is_torch_file, _is_torch_object, "nnviz.loaders.torch:load_object",
-           "nnviz.loaders.weights:torch_file", "nnviz.loaders.weights:torch_object"),
+           "nnviz.loaders.weights:torch_file", "nnviz.loaders.weights:torch_object",
+           conventions=_TORCH),
     Loader("tflite", (".tflite",), "nnviz.loaders.tflite:load_file", _is_tflite_file,
            file_weights="nnviz.loaders.tflite:iter_weights"),
     Loader("onnx", (".onnx",), "nnviz.loaders.onnx:load_file",
@@ -133,6 +141,8 @@ LOADERS: tuple[Loader, ...] = (
            no_weights="is an nnviz graph JSON; it holds shapes but no weight values"),
 )
 BY_NAME: dict[str, Loader] = {spec.name: spec for spec in LOADERS}
+for _spec in reversed(LOADERS):  # Graph.conventions reads them; the first entry of a tag wins
+    CONVENTIONS[_spec.tag] = _spec.conventions
 # extension -> the loaders claiming it, in table order
 EXTENSIONS: dict[str, tuple[Loader, ...]] = {}
 for _spec in LOADERS:

@@ -154,8 +154,8 @@ def _cheap_flops(graph: Graph, node: Node, op: str, ins: list[Shape], out: Shape
 
 
 def _keras_weights(graph: Graph, node: Node) -> bool:
-    """Keras stores kernels as (k..., in, out); ONNX and torch as (out, in, k...)."""
-    return str(graph.meta.get("framework", "")).lower() == "keras" or "filters" in node.attrs \
+    """Kernels stored (k..., in, out), as Keras does, rather than (out, in, k...)."""
+    return graph.conventions.weight_layout == "spatial_in_out" or "filters" in node.attrs \
         or "data_format" in node.attrs
 
 
@@ -239,7 +239,7 @@ def _seq_len(graph: Graph, node: Node, op: str, s: Shape) -> int | None:
     if len(s) == 2:  # unbatched (seq, embed)
         return s[0] if isinstance(s[0], int) else None
     batch_first = attr(node, "batch_first")
-    if batch_first is None and (str(graph.meta.get("framework", "")).lower() == "keras"
+    if batch_first is None and (graph.conventions.batch_first
                                 or "num_heads" in node.attrs and "key_dim" in node.attrs):
         batch_first = True  # Keras attention is always (batch, seq, features)
     if batch_first is None:

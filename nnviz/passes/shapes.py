@@ -393,7 +393,7 @@ def _flatten(graph: Graph, node: Node, x: Shape) -> Shape:
         return None
     rank = len(x)
     if "start_dim" in node.attrs or opname(node.op) == "flatten" and "axis" not in node.attrs \
-            and str(graph.meta.get("framework", "")).lower() == "torch":
+            and graph.conventions.flatten_start_dim is not None:
         s = _norm_axis(int(attr(node, "start_dim", default=1)), rank)
         e = _norm_axis(int(attr(node, "end_dim", default=-1)), rank)
         if s is None or e is None or e < s:
@@ -435,7 +435,7 @@ def _transpose(graph: Graph, node: Node, x: Shape) -> Shape:
             out[d0], out[d1] = out[d1], out[d0]
             return tuple(out)
         if opname(node.op) == "transpose" and "perm" not in node.attrs and \
-                str(graph.meta.get("framework", "")).lower() != "keras":
+                graph.conventions.transpose_reverses:
             return tuple(reversed(x))  # ONNX default: reverse
         return None
     perm = list(perm)

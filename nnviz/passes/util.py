@@ -58,13 +58,13 @@ def as_list(value: Any, n: int) -> list | None:
 
 
 def is_channels_last(graph: Graph, node: Node) -> bool:
-    """Keras defaults to channels_last; ONNX and torch are channels-first."""
+    """The node's own ``data_format``, else its family's data layout (loaders.conventions)."""
     fmt = node.attrs.get("data_format")
     if fmt == "channels_last":
         return True
     if fmt == "channels_first":
         return False
-    return str(graph.meta.get("framework", "")).lower() == "keras"
+    return graph.conventions.data_layout == "channels_last"
 
 
 def kernel_param(node: Node) -> Param | None:
