@@ -115,11 +115,18 @@ def test_gpt2_48_blocks_collapsed_counts_48():
     model, ids = view_models.gpt2(48)
     g = _load_torch(model, ids)
     want = sum(p.numel() for p in model.transformer.parameters())
-    for opts in (ViewOptions(), ViewOptions(depth=0), ViewOptions(depth=1)):
+    (whole,) = [n for n in prepare(g, ViewOptions(depth=0)).nodes.values()
+                if n.kind == "group"]
+    assert whole.meta["params"] == sum(p.numel() for p in model.parameters())
+    for opts in (ViewOptions(), ViewOptions(depth=1), ViewOptions(depth=2)):
         view = prepare(g, opts)
         boxes = [n for n in view.nodes.values() if n.name == "transformer"]
         folds = [n for n in view.nodes.values() if n.meta.get("repeat")]
-        assert boxes or folds, opts
+        frames = [grp for grp in view.groups.values() if grp.attrs.get("repeat")]
+        assert boxes or folds or frames, opts
+        for grp in frames:  # an open "×48" frame (the default view: blocks hold residuals)
+            assert grp.attrs["repeat"] == 48
+            assert grp.attrs["params_total"] == 48 * grp.attrs["params"]
         for b in boxes:
             assert b.meta["params"] == want, opts
         for f in folds:
