@@ -40,15 +40,24 @@ OP_STEP = st.tuples(st.just("op"), st.sampled_from(OPS))
 SKIP_STEP = st.tuples(st.just("skip"), st.integers(0, 3))
 
 
-def _body(inner: st.SearchStrategy | None, size: int) -> st.SearchStrategy:
-    choices = [OP_STEP, OP_STEP, SKIP_STEP]
+def _body(inner: st.SearchStrategy | None, size: int, block_min: int = 1,
+          op_step: st.SearchStrategy = OP_STEP) -> st.SearchStrategy:
+    choices = [op_step, op_step, SKIP_STEP]
     if inner is not None:
+        blocks = inner.filter(lambda b: len(b) >= block_min)
         choices += [st.tuples(st.just("call"), inner, st.integers(1, 3)),
-                    st.tuples(st.just("stack"), inner, st.integers(2, 4))]
+                    st.tuples(st.just("stack"), blocks, st.integers(2, 4))]
     return st.lists(st.one_of(*choices), min_size=1, max_size=size)
 
 
 specs = _body(_body(_body(None, 3), 3), 5)
+# Blocks of two ops or more: keeps clear of the one known folding bug (see the xfail below),
+# so folded views are checked today.
+# (no plumbing ops, which hide-noise would splice out of a block, leaving one op).
+_REAL_OP = st.tuples(st.just("op"), st.sampled_from(
+    [op for op in OPS if op not in ("Reshape", "Transpose", "Cast")]))
+specs_multi_op_blocks = _body(_body(_body(None, 3, op_step=_REAL_OP), 3, 2, _REAL_OP), 5, 2,
+                              _REAL_OP)
 
 
 def realize(spec: list) -> tuple[Graph, int]:
@@ -108,7 +117,7 @@ LONG = bool(os.environ.get("NNVIZ_FUZZ_LONG"))
 # CI: a fixed sample without shrinking (a failure is reported as found; NNVIZ_FUZZ_LONG=1 runs
 # more examples and shrinks them to a minimal model).
 SETTINGS = dict(max_examples=400 if LONG else 60, deadline=None, derandomize=True,
-                phases=None if LONG else [Phase.explicit, Phase.generate],
+                phases=tuple(Phase) if LONG else (Phase.explicit, Phase.generate),
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
@@ -166,5 +175,15 @@ def test_random_unfolded_views_are_quotients_with_every_total(spec, opts):
     assert check_view(ref, view, True, corr) == []
     assert check_box_params(ref, view, corr) == []
     assert (view.meta["params"], view.total_params) == (expected, expected)
+    if len(view.nodes) <= 80:
+        assert check_layout(view, layout(view)) == []
+
+
+@settings(**SETTINGS)
+@given(specs_multi_op_blocks, VIEW)
+def test_random_views_of_multi_op_blocks_are_quotients(spec, opts):
+    g, _ = realize(spec)
+    _, ref, view = _views(g, opts)
+    assert check_view(ref, view, True, correspondence(ref, view)) == []
     if len(view.nodes) <= 80:
         assert check_layout(view, layout(view)) == []
