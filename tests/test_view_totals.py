@@ -32,7 +32,7 @@ def _load_torch(model, example):
 
 @pytest.fixture(scope="module")
 def gpt2_graph():
-    model, ids = view_models.gpt2(12)
+    model, ids = view_models.gpt2(6)
     return model, _load_torch(model, ids)
 
 
@@ -94,7 +94,7 @@ def test_gpt2_fold_label_collapsed_totals_and_depths(gpt2_graph):
     boxed = prepare(g, ViewOptions(depth=2))
     (fold,) = [n for n in boxed.nodes.values() if n.meta.get("repeat")]
     # The range names both ends the same way (not "0 … h.11").
-    assert fold.name.endswith("h.0 \u2026 h.11") and fold.meta["repeat"] == 12
+    assert fold.name.endswith("h.0 \u2026 h.5") and fold.meta["repeat"] == 6
     grp_label = annotate(g)
     tied = model.lm_head.weight.numel()  # wte and lm_head: one tensor, shown in both boxes
     for opts in VIEWS:
