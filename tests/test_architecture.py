@@ -12,7 +12,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "nnviz"
 
 # Stage order, lowest first. A module may import its own stage and the stages before it.
 STAGES: list[tuple[str, ...]] = [
-    ("ir", "kinds", "errors", "fileio", "text", "theme", "util", "escape", "symbolic"),  # neutral
+    ("ir", "kinds", "errors", "fileio", "text", "theme", "util", "escape", "symbolic",
+     "shape_math"),  # neutral
     ("loaders",),
     ("passes",),
     ("values",),  # values captured from a run, annotated on the graph like a pass

@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from nnviz.shape_math import conv_out, conv_transpose_out, effective_kernel, same_out
+
 Dim = int | None
 KShape = tuple[Dim, ...]
 
@@ -48,14 +50,16 @@ def _spatial(shape: KShape, cfg: dict, rank: int) -> tuple[list[int], int]:
 
 
 def conv_length(length: Dim, kernel: int, padding: str, stride: int, dilation: int = 1) -> Dim:
+    """Keras' padding names over the shared arithmetic (nnviz.shape_math)."""
     if length is None:
         return None
-    k = kernel + (kernel - 1) * (dilation - 1)
     if padding in ("same", "causal"):
-        return (length + stride - 1) // stride
+        return same_out(length, stride)
     if padding == "full":
-        return (length + k - 1 + stride - 1) // stride
-    return max((length - k + stride) // stride, 0)
+        k = effective_kernel(kernel, dilation)
+        return conv_out(length, kernel, stride, dilation, k - 1, k - 1)
+    out = conv_out(length, kernel, stride, dilation)
+    return 0 if out is None else out  # a window that does not fit: Keras says 0
 
 
 def deconv_length(length: Dim, kernel: int, padding: str, stride: int, dilation: int,
@@ -70,7 +74,7 @@ def deconv_length(length: Dim, kernel: int, padding: str, stride: int, dilation:
             return length * stride - (stride + k - 2)
         return length * stride
     pad = {"same": k // 2, "valid": 0, "full": k - 1}.get(padding, 0)
-    return (length - 1) * stride + k - 2 * pad + output_padding
+    return conv_transpose_out(length, kernel, stride, dilation, pad, pad, output_padding)
 
 
 def _rank(cls: str) -> int:

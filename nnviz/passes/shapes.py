@@ -7,8 +7,6 @@ Symbolic dims (strings like "batch") pass through ops that do not touch them.
 
 from __future__ import annotations
 
-import math
-
 from nnviz.ir import Dim, Graph, Node, Shape
 from nnviz.passes.util import (
     as_list,
@@ -20,6 +18,7 @@ from nnviz.passes.util import (
     opname,
     topological_order,
 )
+from nnviz.shape_math import conv_out, conv_transpose_out, same_out
 
 Rule = tuple[Shape, ...]
 
@@ -190,16 +189,6 @@ def matmul_shape(a: Shape, b: Shape) -> Shape:
     return out
 
 
-def _spatial_out(size: Dim, k: int, s: int, d: int, pb: int, pe: int, ceil: bool = False) -> Dim:
-    if not known(size):
-        return None
-    eff = d * (k - 1) + 1
-    num = size + pb + pe - eff  # type: ignore[operator]
-    if num < 0:
-        return None
-    return (math.ceil(num / s) if ceil else num // s) + 1
-
-
 def _padding(node: Node, nsp: int, kernel: list[int], dil: list[int]) -> tuple[str, list[int]]:
     """('explicit', [begins..., ends...]) or ('same'|'valid', [])."""
     auto = attr(node, "auto_pad")
@@ -284,12 +273,12 @@ def _conv(graph: Graph, node: Node, x: Shape, transposed: bool) -> Shape:
                 spatial.append(size * strides[i])  # type: ignore[operator]
             else:
                 extra = as_list(attr(node, "output_padding", default=0), nsp) or [0] * nsp
-                spatial.append((size - 1) * strides[i] - pads[i] - pads[i + nsp]  # type: ignore
-                               + dil[i] * (kernel[i] - 1) + extra[i] + 1)
+                spatial.append(conv_transpose_out(size, kernel[i], strides[i], dil[i], pads[i],
+                                                  pads[i + nsp], extra[i]))
         elif mode == "same":
-            spatial.append(math.ceil(size / strides[i]) if known(size) else None)  # type: ignore
+            spatial.append(same_out(size, strides[i]))
         else:
-            spatial.append(_spatial_out(size, kernel[i], strides[i], dil[i], pads[i],
+            spatial.append(conv_out(size, kernel[i], strides[i], dil[i], pads[i],
                                         pads[i + nsp]))
     batch = x[0]
     return (batch, *spatial, cout) if last else (batch, cout, *spatial)
@@ -317,9 +306,9 @@ def _pool(graph: Graph, node: Node, x: Shape) -> Shape:
         if mode == "unknown":
             spatial.append(None)
         elif mode == "same":
-            spatial.append(math.ceil(size / strides[i]) if known(size) else None)  # type: ignore
+            spatial.append(same_out(size, strides[i]))
         else:
-            spatial.append(_spatial_out(size, kernel[i], strides[i], dil[i], pads[i],
+            spatial.append(conv_out(size, kernel[i], strides[i], dil[i], pads[i],
                                         pads[i + nsp], ceil))
     if last:
         return (x[0], *spatial, x[-1])
