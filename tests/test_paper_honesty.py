@@ -188,3 +188,52 @@ def test_keras_fused_activations_are_named_in_every_style(graphs) -> None:
         if style == "graph":
             assert any(t.startswith("Conv2D + ReLU") for t in text), text
             assert any(t.startswith("Dense + Softmax") for t in text), text
+
+
+@pytest.mark.parametrize("name", ["resnet18", "mobilenetv2", "gpt"])
+def test_frame_titles_are_clear_of_edges_where_there_is_room(graphs, name: str) -> None:
+    """Graph style: a frame title sits where no edge runs through it whenever the frame's
+    top has such a spot (found here by brute force, 1 px steps); a title wider than every
+    free spot keeps its place and the edge passes under its patch."""
+    from nnviz.render.build import build_scene
+
+    view_of(graphs, name, "default")
+    d = nnviz.draw(graphs[name], theme=THEME)
+    scene = build_scene(d.graph, d.layout, d.theme)
+    frames = {"/".join(f.path): f for f in d.layout.groups}
+    segs = [(min(ay, by), max(ay, by), min(ax, bx), max(ax, bx)) for e in d.layout.edges
+            for (ax, ay), (bx, by) in zip(e.points, e.points[1:])]
+
+    def hit(x: float, y: float, w: float, h: float) -> bool:
+        return any(y0 < y + h and y1 > y and x0 < x + w and x1 > x for y0, y1, x0, x1 in segs)
+
+    moved = clear = 0
+    for cls, data, items in scene.layers:
+        if cls != "group-label":
+            continue
+        patch, fr = items[0], frames[data["path"]]
+        spots = [x for x in range(int(fr.x) + 6, int(fr.x + fr.w - 6 - patch.w))
+                 if not hit(x, patch.y, patch.w, patch.h)]
+        if spots:
+            assert not hit(patch.x, patch.y, patch.w, patch.h), (data, patch)
+            clear += 1
+            moved += patch.x > fr.x + 6.5
+    assert clear, "no frame of this model has room for a clear title"
+    del moved  # these models' entering edges leave their titles alone; see the next test
+
+
+def test_frame_title_moves_off_an_entering_edge() -> None:
+    """An edge entering a frame near its left corner: the title goes right of it."""
+    from nnviz.layout.model import EdgePath, GroupFrame, Layout
+    from nnviz.render.scene import graph_scene
+
+    lay = Layout(300, 200, groups=[GroupFrame(("blk",), "block (Basic)", 10, 20, 260, 150)],
+                 edges=[EdgePath("a", "b", "t", [(30.0, 0.0), (30.0, 120.0)])])
+    scene = graph_scene(Graph(name="g"), lay, THEME)
+    (patch, text), = [items for cls, _, items in scene.layers if cls == "group-label"]
+    assert patch.x >= 33 and text.x == patch.x + 2 and text.text == "block (Basic)"
+    # no edge in the band: the usual spot, left-aligned in the frame
+    lay.edges = [EdgePath("a", "b", "t", [(200.0, 60.0), (200.0, 120.0)])]
+    scene = graph_scene(Graph(name="g"), lay, THEME)
+    (patch, _), = [items for cls, _, items in scene.layers if cls == "group-label"]
+    assert patch.x == 16

@@ -262,6 +262,38 @@ def edge_items(edge: EdgePath, theme: Theme) -> list[Item]:
     return items
 
 
+_ROW = 64.0  # px: edge segments are bucketed by rows of this height for the title search
+
+
+def _band_index(edges: list[EdgePath]) -> dict[int, list[tuple[float, float, float, float]]]:
+    """Edge segments (y0, y1, x0, x1) bucketed by the rows they span (splines by their
+    control polygon, which contains the curve)."""
+    rows: dict[int, list[tuple[float, float, float, float]]] = {}
+    for e in edges:
+        pts = e.points
+        for (ax, ay), (bx, by) in zip(pts, pts[1:]):
+            seg = (min(ay, by), max(ay, by), min(ax, bx), max(ax, bx))
+            for r in range(int(seg[0] // _ROW), int(seg[1] // _ROW) + 1):
+                rows.setdefault(r, []).append(seg)
+    return rows
+
+
+def _title_x(rows: dict[int, list[tuple[float, float, float, float]]], fx: float, fy: float,
+             fw: float, tw: float, band: float) -> float:
+    """Left x of a frame title's patch: the first spot from the frame's left where the
+    title's band meets no edge; the usual spot when there is none."""
+    blocked = sorted((x0 - 3, x1 + 3) for r in range(int(fy // _ROW), int((fy + band) // _ROW) + 1)
+                     for y0, y1, x0, x1 in rows.get(r, ()) if y0 < fy + band and y1 > fy
+                     and x1 > fx and x0 < fx + fw)
+    start = fx + 6
+    for x in [start] + [b for _, b in blocked]:
+        if x < start or x + tw + 4 > fx + fw - 6:
+            continue
+        if not any(a < x + tw + 4 and b > x for a, b in blocked):
+            return x
+    return start
+
+
 def graph_scene(graph: Graph, layout: Layout, theme: Theme) -> Scene:
     """The node-link drawing: group frames, edges with arrowheads, boxes with labels."""
     font, node_t, group_t, edge_t = theme["font"], theme["node"], theme["group"], theme["edge"]
@@ -276,15 +308,19 @@ def graph_scene(graph: Graph, layout: Layout, theme: Theme) -> Scene:
             scene.add("edge", edge_items(e, theme), src=e.src, dst=e.dst)
     # Frame labels go over the edges, on a patch of the frame's fill: an edge that crosses a
     # label then passes under it instead of striking the text through.
+    # Each title starts at the first place along the frame's top where no edge crosses its
+    # band (an edge entering the frame at its left would otherwise run through the words).
     size = group_t["label_size"]
+    crossings = _band_index(layout.edges) if frames else {}
     for fr in frames:
         if not fr.label:
             continue
-        label = Text(fr.x + 8, fr.y + ascent(size) + 4, fr.label, size, group_t["label_color"],
+        tw = min(text_width(fr.label, size), max(0.0, fr.w - 12))
+        x = _title_x(crossings, fr.x, fr.y, fr.w, tw, line_height(size) + 5)
+        label = Text(x + 2, fr.y + ascent(size) + 4, fr.label, size, group_t["label_color"],
                      anchor="start")
-        tw = min(text_width(label.text, size), max(0.0, fr.w - 12))
         scene.add("group-label", [
-            Rect(fr.x + 6, fr.y + 3, tw + 4, line_height(size) + 2, group_t["fill"], None),
+            Rect(x, fr.y + 3, tw + 4, line_height(size) + 2, group_t["fill"], None),
             label,
         ], path="/".join(fr.path))
     labelled = [e for e in layout.edges if e.label and len(e.points) >= 2]
