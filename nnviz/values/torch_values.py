@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import operator
 import warnings
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -43,6 +44,18 @@ def _saturation_of(func: Any) -> str | None:
     return _SATURATING.get(name)
 
 
+# Ops that only rearrange or copy their input: their output has the input's statistics.
+_SAME_VALUES = {"view", "reshape", "flatten", "permute", "transpose", "t", "contiguous",
+                "squeeze", "unsqueeze", "clone", "detach", "unsafe_view", "alias", "view_as",
+                "reshape_as", "movedim", "swapaxes", "swapdims", "mT", "T"}
+
+
+def _op_name(func: Any) -> str:
+    schema = getattr(func, "_schema", None)
+    name = schema.name if schema is not None else (getattr(func, "__name__", "") or str(func))
+    return name.replace("::", ".").rsplit(".", 1)[-1].strip("_")
+
+
 def _softmax_dim(args: tuple, kwargs: dict) -> int:
     dim = kwargs.get("dim")
     if dim is None and len(args) > 1 and isinstance(args[1], int):
@@ -59,14 +72,36 @@ class _Collector:
         self.act_grads: dict[str, dict] = {}
         self.result: Any = None
         self.handles: list[Any] = []
+        self.by_obj: dict[int, tuple[Any, dict]] = {}
+
+    def _same_as(self, func: Any, args: tuple, t: Any) -> dict | None:
+        """The record of the input when ``func`` only rearranges it (a view, a transpose, a
+        copy): the same multiset of values has the same statistics, measured once."""
+        if func is None or not args or _op_name(func) not in _SAME_VALUES:
+            return None
+        a0 = args[0]
+        if isinstance(a0, torch.Tensor):
+            entry = self.by_obj.get(id(a0))
+            if entry is None or entry[0]() is not a0 or a0.numel() != t.numel():
+                return None
+            return entry[1]
+        name = getattr(a0, "name", None)  # an fx Node (the exported-program interpreter)
+        rec = self.acts.get(name) if isinstance(name, str) else None
+        return rec if rec is not None and rec["count"] == t.numel() else None
 
     def tensor(self, tid: str, t: Any, func: Any, args: tuple, kwargs: dict) -> None:
         if not isinstance(t, torch.Tensor) or t.is_meta:
             return
-        sat = _saturation_of(func)
-        rec = torch_stats(t, sat, _softmax_dim(args, kwargs) if sat == "softmax" else -1)
+        rec = self._same_as(func, args, t)
+        if rec is None:
+            sat = _saturation_of(func)
+            rec = torch_stats(t, sat, _softmax_dim(args, kwargs) if sat == "softmax" else -1)
         if rec is not None:
             self.acts[tid] = rec
+            try:
+                self.by_obj[id(t)] = (weakref.ref(t), rec)
+            except TypeError:
+                pass
         if self.grads and t.requires_grad:
             def hook(g: Any, tid: str = tid) -> None:
                 self.act_grads[tid] = torch_stats(g)
@@ -155,7 +190,7 @@ def _param_hooks(named: list[tuple[str, Any]], grads: dict[str, dict]) -> list[A
             continue
 
         def hook(param: Any, name: str = name) -> None:
-            grads[name] = torch_stats(param.grad)
+            grads[name] = torch_stats(param.grad, absolute=True)
             param.grad = None  # reduced: free it now (streaming; the user's .grad is restored)
         handles.append(p.register_post_accumulate_grad_hook(hook))
     return handles
@@ -183,7 +218,7 @@ def capture_module(module: Any, sample: Sample, *, target: Any = None, loss: str
     named = [(n, p) for _, (n, p) in index.params.items()]
     col = _Collector(grads)
     pgrads: dict[str, dict] = {}
-    weights = {n: torch_stats(p) for n, p in named}
+    weights = {n: torch_stats(p, absolute=True) for n, p in named}
     note = ""
     with _model_state(module), warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -298,7 +333,7 @@ def capture_exported(ep: Any, sample: Sample, *, target: Any = None, loss: str |
                                      "nnviz cannot run it")
     col = _Collector(grads)
     pgrads: dict[str, dict] = {}
-    weights = {n: torch_stats(p) for n, p in leaves}
+    weights = {n: torch_stats(p, absolute=True) for n, p in leaves}
 
     class _Run(torch.fx.Interpreter):
         def run_node(self, n: Any) -> Any:
