@@ -252,8 +252,7 @@ def _format_warning(message: Any, category: Any, filename: str, lineno: int,
               help="Run the model on one sample and colour each box by its values "
                    "(flags NaN origin, dead, saturated, vanishing/exploding layers).")
 @click.option("--metric", default=None,
-              type=click.Choice(["std", "absmax", "zeros", "norm", "ratio", "mean",
-                                 "absmean"]),
+              type=click.Choice(["std", "absmax", "zeros", "norm", "ratio", "mean"]),
               help="What --overlay shows (default: std for activations, norm for gradients "
                    "and weights; ratio = |grad| / |weight|).")
 @click.option("--colormap", default="viridis", show_default=True,
