@@ -238,19 +238,28 @@ def test_collapsed_group_carries_the_flags_inside_it(tmp_path):
     from nnviz.passes import ViewOptions
 
     graph = capture(vm.mlp(8, 3, scale=1.0), input_shape=(2, 8))
-    graph.meta["values"]["flags"] = {"0": {"flags": ["dead"], "group": []}}
-    for n in graph.nodes.values():  # put every layer into one group "body"
-        if n.kind != "io":
+    for n in graph.nodes.values():  # the first three layers into one group "body"
+        if n.id in ("0", "1", "2"):
             n.group = ("body",)
     graph.ensure_group(("body",))
-    d = draw(graph, None, view=ViewOptions(depth=0), overlay={"overlay": "activations"})
-    box = next(n for n in d.graph.nodes.values() if n.kind == "group")
-    assert box.meta["overlay"]["flags"] == []  # the flagged node was at the top level
-    graph.meta["values"]["flags"] = {"0": {"flags": ["dead"], "group": ["body"]}}
-    d = draw(graph, None, view=ViewOptions(depth=0), overlay={"overlay": "activations"})
-    box = next(n for n in d.graph.nodes.values() if n.kind == "group")
+
+    def body_box(flags):
+        graph.meta["values"]["flags"] = flags
+        d = draw(graph, None, view=ViewOptions(collapse=("body",), depth=1),
+                 overlay={"overlay": "activations"})
+        return next(n for n in d.graph.nodes.values()
+                    if n.kind == "group" and list(n.meta["group"])[-1] == "body")
+
+    box = body_box({"4": {"flags": ["dead"], "group": []}})  # outside the group
+    assert box.meta["overlay"]["flags"] == []
+    box = body_box({"0": {"flags": ["dead"], "group": ["body"]}})
     assert box.meta["overlay"]["flags"] == ["dead"]
     assert box.meta["overlay"]["badge"] == "dead"
+    # depth 0: the whole model is one box, and it carries every flag
+    graph.meta["values"]["flags"] = {"4": {"flags": ["dead"], "group": []}}
+    d = draw(graph, None, view=ViewOptions(depth=0), overlay={"overlay": "activations"})
+    model_box = next(n for n in d.graph.nodes.values() if n.kind == "group")
+    assert model_box.meta["overlay"]["flags"] == ["dead"]
 
 
 # ---- CLI and bad input ----------------------------------------------------------------------

@@ -106,13 +106,19 @@ def node_value(node: Node, values: dict[str, Any], overlay: str, metric: str
     return (float(v) if v is not None else None), rec
 
 
-def member_flags(node: Node, flags: dict[str, Any]) -> list[str]:
+def member_flags(node: Node, flags: dict[str, Any], root: str | None = None) -> list[str]:
+    """The node's flags; for a collapsed group, also those of every layer inside it. Flags
+    keep the groups of the captured graph; at depth 0 the view passes wrap every layer in a
+    group named after the model (``root``), so a box path may carry that extra first step."""
     own = list(flags.get(node.id, {}).get("flags", []))
-    path = node.meta.get("group")
+    path = list(node.meta.get("group") or ())
     if node.kind == "group" and path:
         k = len(path)
         for entry in flags.values():
-            if entry["group"][:k] == list(path):
+            inside = entry["group"][:k] == path
+            if not inside and root is not None and path[0] == root:
+                inside = ([root] + list(entry["group"]))[:k] == path
+            if inside:
                 own.extend(f for f in entry["flags"] if f not in own)
     return own
 
@@ -165,7 +171,7 @@ def apply_overlay(graph: Graph, overlay: str, metric: str | None = None,
             else:
                 t = (v - lo) / (hi - lo) if hi > lo else 0.5
             fill = color_at(t, colormap)
-        f = member_flags(node, flags)
+        f = member_flags(node, flags, graph.name)
         raw, rec = node_value(node, values, overlay, metric)
         text = f"{metric} {fmt_value(raw)}" if raw is not None else ""
         if raw is None and rec is not None and (rec["nan"] or rec["inf"]):

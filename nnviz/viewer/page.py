@@ -555,7 +555,7 @@ def _pack_values(graph: Graph) -> dict:
     flags = values.get("flags", {})
     out["flags"] = []
     for i, n in enumerate(nodes):
-        f = member_flags(n, flags)
+        f = member_flags(n, flags, graph.name)
         if f:
             out["flags"].append([i, badge(f), f])
     out["note"] = "; ".join(x for x in (values.get("sample"), values.get("loss")) if x)
