@@ -303,3 +303,14 @@ def test_paper_styles_survive_arbitrary_chains() -> None:
             ET.fromstring(render_bytes(g, lay, "svg", theme))
 
     check()
+
+
+def test_skip_arc_levels_nest_and_alternate() -> None:
+    from nnviz.layout.blocks import _skip_levels
+
+    # a chain of residual arcs meeting at boxes: two levels, alternating (no staircase)
+    assert _skip_levels([(i, i + 1) for i in range(6)]) == [0, 1, 0, 1, 0, 1]
+    # UNet: each skip contains the shorter ones, so it flies above them
+    assert _skip_levels([(1, 9), (2, 8), (3, 7), (4, 6)]) == [3, 2, 1, 0]
+    # overlapping without containment: the later-placed arc goes above
+    assert _skip_levels([(0, 3), (2, 5)]) == [0, 1]

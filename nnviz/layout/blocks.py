@@ -257,17 +257,24 @@ def block_geometry(graph: Graph, units: list[Unit], cfg: dict[str, Any],
 
 
 def _skip_levels(skips: list[tuple[int, int]]) -> list[int]:
-    """Nesting level per skip: an arc goes over every arc it overlaps that is shorter."""
+    """Nesting level per skip: an arc goes over every shorter arc it overlaps; arcs that only
+    meet at one box take different levels (the lowest free one), so a chain of residual
+    arcs alternates between two levels instead of climbing a staircase."""
     order = sorted(range(len(skips)), key=lambda i: (skips[i][1] - skips[i][0], skips[i]))
     levels = [0] * len(skips)
     placed: list[int] = []
     for i in order:
         a, b = skips[i]
-        lvl = 0
+        floor, used = 0, set()
         for j in placed:
             c, d = skips[j]
-            if a <= d and c <= b:  # arcs meeting at one box alternate levels: no shared line
-                lvl = max(lvl, levels[j] + 1)
+            if a < d and c < b:
+                floor = max(floor, levels[j] + 1)
+            elif a == d or b == c:
+                used.add(levels[j])
+        lvl = floor
+        while lvl in used:
+            lvl += 1
         levels[i] = lvl
         placed.append(i)
     return levels
