@@ -547,3 +547,12 @@ def test_viewer_colour_by_and_flag_list_in_chromium(tmp_path):
         page.select_option("#color-by", "kind")
         assert page.is_hidden("#legend") and page.evaluate("nnviz.tintOf(1)") is None
         assert page.console_errors == []
+
+
+def test_blocks_style_shows_the_value_after_a_fused_relu_and_its_flag(tmp_path):
+    graph = capture(vm.DeadReLU(), input_shape=(4, 8))
+    out = tmp_path / "b.svg"
+    draw(graph, out, style="blocks", overlay={"overlay": "activations", "metric": "zeros"})
+    svg = out.read_text()
+    assert "zeros 1" in svg  # fc1 + ReLU: the ReLU's output, all zeros
+    assert "dead" in svg and "#d1005f" in svg

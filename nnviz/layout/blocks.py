@@ -21,7 +21,7 @@ from typing import Any
 
 from nnviz.errors import NnvizError
 from nnviz.ir import Graph, Node
-from nnviz.layout.labels import activation_name, overlay_lines
+from nnviz.layout.labels import activation_name, merged_overlay, overlay_lines
 from nnviz.layout.model import EdgePath, LabelLine, Layout, NodeBox
 from nnviz.layout.paper_path import (
     PaperPath,
@@ -185,7 +185,9 @@ def unit_lines(graph: Graph, unit: Unit, name: str, shape_text: str, theme: Them
     if extra:
         lines += [LabelLine(t, "detail") for t in wrap(extra, size_d, wrap_width)]
     lines.append(LabelLine(shape_text, "detail"))
-    lines.extend(overlay_lines(unit.node))  # `--overlay`: the unit's value and flag
+    # `--overlay`: the value after the fused riders, the flags of every member
+    lines.extend(overlay_lines(unit.node, merged_overlay(graph, unit.members or
+                                                         [unit.node.id])))
     return lines
 
 
@@ -425,6 +427,9 @@ def layout_sequence(graph: Graph, theme: Theme, ppath: PaperPath, direction: str
                 "dy": round(it["dy"], 2), "label": label, "label_x": label["x"],
                 "members": list(unit.members),
             })
+            ov = merged_overlay(graph, unit.members or [nid])
+            if ov:
+                blocks_x[-1]["overlay"] = ov
         else:
             col = it["col"]
             centers = [xy(mid_main, c) for c in col["centers_cross"]]

@@ -108,9 +108,29 @@ def node_lines(graph: Graph, node: Node) -> list[LabelLine]:
     return lines
 
 
-def overlay_lines(node: Node) -> list[LabelLine]:
+def merged_overlay(graph: Graph, ids: list[str]) -> dict | None:
+    """The overlay of a box standing for several layers (a paper-style block with its fused
+    ReLU): the value of the last one that has a value (the output the box shows), the flags
+    of all of them."""
+    ovs = [graph.nodes[i].meta.get("overlay") for i in ids if i in graph.nodes]
+    ovs = [o for o in ovs if o]
+    if not ovs:
+        return None
+    valued = [o for o in ovs if o.get("value") is not None]
+    out = dict(valued[-1] if valued else ovs[0])
+    flags: list[str] = []
+    badges: list[str] = []
+    for o in ovs:
+        flags.extend(f for f in o.get("flags", []) if f not in flags)
+        if o.get("badge") and o["badge"] not in badges:
+            badges.append(o["badge"])
+    out["flags"], out["badge"] = flags, ", ".join(badges)
+    return out
+
+
+def overlay_lines(node: Node, ov: dict | None = None) -> list[LabelLine]:
     """`--overlay`: the box's value ("std 0.53") and its flag badge ("! NaN origin")."""
-    ov = node.meta.get("overlay")
+    ov = ov if ov is not None else node.meta.get("overlay")
     if not ov:
         return []
     out = []

@@ -44,7 +44,7 @@ def _block_items(graph: Graph, blk: dict, theme: Theme, sw: float) -> list[Item]
     fill = style["fill"]
     stroke = style.get("stroke", theme["node"]["stroke"])
     node = graph.nodes.get(blk["id"])
-    ov = node.meta.get("overlay") if node is not None else None
+    ov = blk.get("overlay") or (node.meta.get("overlay") if node is not None else None)
     fsw = sw
     if ov:  # `--overlay`: the block is tinted by its value, outlined when flagged
         fill = ov["fill"]
