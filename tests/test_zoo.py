@@ -51,8 +51,9 @@ KNOWN: dict[tuple[str, str, str], str] = {
     ("vit", "onnx_dynamo", "totals"): "dynamo ONNX: the exporter folds cls_token.expand(1) "
                                        "into an initializer ('expand') that the route takes "
                                        "for a constant: 64 parameters lost",
-    ("clip", "onnx_dynamo", "totals"): _FOLDED_POSITIONS + "; the scalar logit_scale "
-                                       "parameter is taken for a constant",
+    ("clip", "onnx_dynamo", "totals"): _FOLDED_POSITIONS + "; the scalar logit_scale and "
+                                       "the folded class_embedding.expand are taken for "
+                                       "constants",
     ("clip", "onnx_ts", "totals"): "ONNX: the scalar logit_scale parameter is taken for a "
                                    "constant",
     ("clip", "onnx_ts", "quotient"): _PLUMBING_LOOP,
