@@ -84,7 +84,7 @@ def measure(path: Path, peers: list[str], limit: float) -> dict:
     t0 = time.perf_counter()
     flat = layout(graph)
     t_flat = time.perf_counter() - t0
-    row = {"model": path.name, "boxes": len(graph.nodes), "ours_s": t_flat,
+    row = {"model": f"{path.parent.name}/{path.name}", "boxes": len(graph.nodes), "ours_s": t_flat,
            "ours": metrics(flat), "grouped_s": t_grouped, "grouped": metrics(grouped)}
     for peer in peers:
         row[peer] = peer_layout(peer, graph, flat, limit)
