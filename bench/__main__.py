@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import shutil
 import subprocess
 import sys
@@ -28,14 +27,13 @@ from pathlib import Path
 
 from bench.graphs import FAMILIES
 from bench.metrics import metrics
+from bench.peers import run_peer_json
 from nnviz.errors import NnvizError
 from nnviz.ir import Graph
 from nnviz.layout import layout
 from nnviz.theme import load_theme
 
 REPO = Path(__file__).resolve().parent.parent
-PEER_JS = Path(os.environ.get("BENCH_JS", Path.home() / ".cache" / "nnviz-peers"))
-PEERS = Path(os.environ.get("NNVIZ_PEERS", "/work/shared/peers"))
 
 
 def _timed(fn, *args, **kw):
@@ -53,32 +51,10 @@ def _peer_json(graph: Graph, lay) -> dict:
 
 def run_peer(engine: str, graph: Graph, lay, limit: float) -> dict | None:
     """elkjs / dagre on the same graph with our box sizes (optional: needs node + npm)."""
-    script = PEERS / f"{engine}_layout.js"
-    node = shutil.which("node")
-    if node is None or not script.exists() or not (PEER_JS / "node_modules").exists():
-        return None
-    with tempfile.TemporaryDirectory() as tmp:
-        src, dst = Path(tmp) / "in.json", Path(tmp) / "out.json"
-        src.write_text(json.dumps(_peer_json(graph, lay)))
-        t0 = time.perf_counter()
-        try:
-            subprocess.run(["bash", "-c", f"ulimit -s unlimited; exec {node} "
-                            f"--stack-size=500000 {script} {src} {dst}"], check=True,
-                           capture_output=True, timeout=limit)
-        except subprocess.TimeoutExpired:
-            return {"time": None}
-        except subprocess.CalledProcessError:
-            return None
-        wall = time.perf_counter() - t0
-        d = json.loads(dst.read_text())
-        import numpy as np
-
-        d["edges"] = [[s, t, np.asarray(p, dtype=float).reshape(-1, 2)] for s, t, p in d["edges"]]
-        from bench import metrics as m
-
-        mod = m._MOD
-        res = mod.metrics(d) if mod is not None else m._local_metrics(d)
-        return {"time": wall, "crossings": res["crossings"], "area": res["area_mpx"]}
+    res = run_peer_json(engine, _peer_json(graph, lay), limit)
+    if res is None or res.get("time") is None:
+        return res
+    return {"time": res["time"], "crossings": res["crossings"], "area": res["area_mpx"]}
 
 
 def e2e(graph: Graph, tmpdir: Path) -> dict | None:

@@ -17,56 +17,28 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from bench.metrics import metrics
+from bench.peers import run_peer_json
 from nnviz.ir import Graph
 from nnviz.layout import layout
 from nnviz.loaders import load_file
 from nnviz.passes import ViewOptions, prepare
 
-PEER_JS = Path(os.environ.get("BENCH_JS", Path.home() / ".cache" / "nnviz-peers"))
-PEERS = Path(os.environ.get("NNVIZ_PEERS", "/work/shared/peers"))
 SUFFIXES = (".onnx", ".keras", ".h5", ".pt2")
 
 
 def peer_layout(engine: str, graph: Graph, lay, limit: float) -> dict | None:
     """elkjs / dagre on our boxes and the edges we draw (stub edges left out)."""
-    script = PEERS / f"{engine}_layout.js"
-    node = shutil.which("node")
-    if node is None or not script.exists() or not (PEER_JS / "node_modules").exists():
-        return None
     drawn = {(e.src, e.dst) for e in lay.edges}
     nodes = [{"id": k, "label": k, "w": b.w, "h": b.h} for k, b in lay.nodes.items()
              if k in graph.nodes]
     edges = sorted({(e.src, e.dst) for e in graph.edges() if e.src != e.dst
                     and (e.src, e.dst) in drawn})
-    with tempfile.TemporaryDirectory() as tmp:
-        src, dst = Path(tmp) / "in.json", Path(tmp) / "out.json"
-        src.write_text(json.dumps({"nodes": nodes, "edges": [list(e) for e in edges]}))
-        t0 = time.perf_counter()
-        try:
-            subprocess.run(["bash", "-c", f"ulimit -s unlimited; exec {node} "
-                            f"--stack-size=500000 {script} {src} {dst}"], check=True,
-                           capture_output=True, timeout=limit)
-        except subprocess.TimeoutExpired:
-            return {"time": None}
-        except subprocess.CalledProcessError:
-            return None
-        wall = time.perf_counter() - t0
-        import numpy as np
-
-        d = json.loads(dst.read_text())
-        d["edges"] = [[s, t, np.asarray(p, dtype=float).reshape(-1, 2)] for s, t, p in d["edges"]]
-        from bench import metrics as m
-
-        res = m._MOD.metrics(d) if m._MOD is not None else m._local_metrics(d)
-        return {"time": wall, **res}
+    return run_peer_json(engine, {"nodes": nodes, "edges": [list(e) for e in edges]}, limit)
 
 
 def zoo_files() -> list[Path]:
