@@ -250,25 +250,8 @@ def capture_module(module: Any, sample: Sample, *, target: Any = None, loss: str
     graph = _finish(graph, trace.meta["capture"], module=module)
     if source:
         graph.meta["source"] = source
-    params = {}
-    for n, w in weights.items():
-        entry: dict[str, Any] = {"weight": w}
-        g = pgrads.get(n)
-        if g is not None:
-            entry["grad"] = g
-            if w.get("norm"):
-                entry["ratio"] = float(f"{(g['norm'] or 0.0) / w['norm']:.6g}")
-        params[n] = entry
-    tensors = {}
-    for tid, rec in col.acts.items():
-        tensors[tid] = {"act": rec}
-        if tid in col.act_grads:
-            tensors[tid]["grad"] = col.act_grads[tid]
-    graph.meta["values"] = {
-        "framework": "torch", "capture": "one eager run with forward hooks",
-        "sample": sample.origin, "gradients": bool(grads and note.startswith("loss")),
-        "loss": note, "tensors": tensors, "params": params,
-    }
+    graph.meta["values"] = _values_meta("one eager run with forward hooks", sample, grads, note,
+                                        weights, pgrads, col)
     return graph
 
 
@@ -375,23 +358,29 @@ def capture_exported(ep: Any, sample: Sample, *, target: Any = None, loss: str |
         for _, leaf in leaves:
             leaf.requires_grad_(False)
             leaf.grad = None
+    graph.meta["values"] = _values_meta("torch.fx.Interpreter over the exported program",
+                                        sample, grads, note, weights, pgrads, col)
+    return graph
+
+
+def _values_meta(capture: str, sample: Any, grads: Any, note: str, weights: dict,
+                 pgrads: dict, col: Any) -> dict:
+    """graph.meta["values"] of a torch capture (live module or .pt2): per tensor its
+    activation (and gradient) statistics, per parameter its weight, gradient and their ratio."""
     params = {}
     for n, w in weights.items():
         entry: dict[str, Any] = {"weight": w}
-        if n in pgrads:
-            entry["grad"] = pgrads[n]
+        g = pgrads.get(n)
+        if g is not None:
+            entry["grad"] = g
             if w.get("norm"):
-                entry["ratio"] = float(f"{(pgrads[n]['norm'] or 0.0) / w['norm']:.6g}")
+                entry["ratio"] = float(f"{(g['norm'] or 0.0) / w['norm']:.6g}")
         params[n] = entry
     tensors = {}
     for tid, rec in col.acts.items():
         tensors[tid] = {"act": rec}
         if tid in col.act_grads:
             tensors[tid]["grad"] = col.act_grads[tid]
-    graph.meta["values"] = {
-        "framework": "torch", "capture": "torch.fx.Interpreter over the exported program",
-        "sample": sample.origin, "gradients": bool(grads and note.startswith("loss")),
-        "loss": note, "tensors": tensors, "params": params,
-    }
-    return graph
-
+    return {"framework": "torch", "capture": capture, "sample": sample.origin,
+            "gradients": bool(grads and note.startswith("loss")), "loss": note,
+            "tensors": tensors, "params": params}

@@ -27,6 +27,7 @@ class Geometry:
     left: float  # the x (in position.py's frame) of the level's left border
     back: list[int]  # input edges routed in lanes (cycles), lane k at lane_x[k]
     lane_x: list[float]
+    dst_off: dict[int, float]  # input edge -> attach offset at its target (spread_offsets)
 
 
 def spread_offsets(inp: LevelInput, pg: Proper, xs: list[float]) -> dict[int, float]:
@@ -124,8 +125,9 @@ def place_bands(inp: LevelInput, ranked: Ranked, pg: Proper, layers: list[list[i
     # edges curve get room for the curve, up to the full rank separation (which back-edge
     # lanes always get)
     gap = [inp.rank_sep] * nlayers
+    dst_off = spread_offsets(inp, pg, x)
     if 0 < inp.rank_sep_straight < inp.rank_sep and not back:
-        gap = gap_sizes(inp, pg, x, nlayers, spread_offsets(inp, pg, x))
+        gap = gap_sizes(inp, pg, x, nlayers, dst_off)
     layer_top = [0.0] * nlayers
     cursor = 0.0
     for li in range(nlayers):
@@ -158,4 +160,4 @@ def place_bands(inp: LevelInput, ranked: Ranked, pg: Proper, layers: list[list[i
     for v in range(n):
         if span[v] > 1:  # tall items hang from the top of their first layer
             ys[v] = layer_top[rank[v]] + height[v] / 2
-    return Geometry(xs, ys, layer_top, layer_h, total_w, total_h, left, back, lane_x)
+    return Geometry(xs, ys, layer_top, layer_h, total_w, total_h, left, back, lane_x, dst_off)

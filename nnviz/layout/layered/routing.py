@@ -9,7 +9,7 @@ so each piece stays inside the bounding box of its two ends, i.e. inside the fre
 
 from __future__ import annotations
 
-from nnviz.layout.layered.bands import Geometry, spread_offsets
+from nnviz.layout.layered.bands import Geometry
 from nnviz.layout.layered.dummies import Proper
 from nnviz.layout.layered.problem import LevelInput
 
@@ -96,7 +96,7 @@ def route_level(inp: LevelInput, pg: Proper, geo: Geometry) -> list[list[Point]]
     above the target, and down into it."""
     xs, ys, layer_top, layer_h = geo.xs, geo.ys, geo.layer_top, geo.layer_h
     vrank, tail, height = pg.vrank, pg.tail, pg.height
-    dst_off = spread_offsets(inp, pg, xs)
+    dst_off = geo.dst_off
     paths: list[list[Point]] = []
     for i, chain in enumerate(pg.chains):
         if len(chain) < 2:
