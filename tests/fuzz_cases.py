@@ -1,7 +1,9 @@
 """Helpers for the robustness suite: damaged-file generators, CLI runners and outcome checks.
 
 Most cases run in-process through click's CliRunner (imports are paid once); a handful run as
-real subprocesses with a wall-clock timeout and an address-space limit (``run_limited``).
+real subprocesses under a CPU-time and an address-space limit the kernel enforces
+(``run_limited``). Time is CPU time, never wall time: on a shared machine a healthy run can
+wait for a core longer than a hang would take alone.
 ``NNVIZ_FUZZ_LONG=1`` multiplies the number of generated cases.
 """
 
@@ -9,9 +11,11 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import os
 import random
 import resource
+import signal
 import subprocess
 import sys
 import time
@@ -25,7 +29,7 @@ from click.testing import CliRunner
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
 LONG = os.environ.get("NNVIZ_FUZZ_LONG") == "1"
-# Per in-process case: far above a normal draw (< 1 s), far below "hangs".
+# CPU seconds per case: far above a normal draw (< 1 s of CPU), far below "hangs".
 CASE_SECONDS = 60.0 if LONG else 30.0
 
 
@@ -81,7 +85,7 @@ class Outcome:
     code: int
     stdout: str
     stderr: str
-    seconds: float
+    seconds: float  # CPU seconds (user + system) the case took, not wall time
     exception: BaseException | None = None
 
 
@@ -103,36 +107,53 @@ def cli(args: list[str]) -> Outcome:
         return real_call(self, record)
 
     logging.Logger.callHandlers = spy
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     try:
         res = runner.invoke(main, [str(a) for a in args], catch_exceptions=True)
     finally:
         logging.Logger.callHandlers = real_call
     exc = res.exception if not isinstance(res.exception, SystemExit) else None
     stderr = res.stderr + "".join(line.replace("\n", " ") + "\n" for line in logged)
-    return Outcome(res.exit_code, res.stdout, stderr, time.perf_counter() - t0, exc)
+    return Outcome(res.exit_code, res.stdout, stderr, time.process_time() - t0, exc)
 
 
-def _limit(mem_mb: int):
+def _limit(mem_mb: int, cpu_seconds: float):
     def apply() -> None:
         limit = mem_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        # The kernel sends SIGXCPU at the soft limit and SIGKILL at the hard one: a runaway
+        # child dies after this much CPU however loaded the machine is.
+        cpu = max(1, math.ceil(cpu_seconds))
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     return apply
 
 
-def run_limited(args: list, timeout: float = 120, mem_mb: int = 3072,
+def _children_cpu() -> float:
+    use = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return use.ru_utime + use.ru_stime
+
+
+# Signals a child dies of when it runs out of its CPU budget (soft, then hard limit).
+CPU_LIMIT_SIGNALS = (-signal.SIGXCPU, -signal.SIGKILL)
+
+
+def run_limited(args: list, cpu_seconds: float = CASE_SECONDS, mem_mb: int = 3072,
                 env: dict | None = None, cwd: Path | None = None,
-                module: str | None = "nnviz.cli") -> Outcome:
-    """Run ``python -m nnviz.cli ARGS`` with a timeout and RLIMIT_AS (bounded time/memory).
+                module: str | None = "nnviz.cli", wall: float | None = None) -> Outcome:
+    """Run ``python -m nnviz.cli ARGS`` under RLIMIT_CPU and RLIMIT_AS (bounded CPU time and
+    memory, enforced by the kernel). ``seconds`` in the result is the child's CPU time; a
+    child over its budget is killed (return code in :data:`CPU_LIMIT_SIGNALS`). The wall
+    timeout (``wall``; default many times the budget) only catches a child blocked without
+    using CPU (subprocess.TimeoutExpired).
 
     ``module=None`` runs ``python ARGS`` (e.g. ``-c CODE ...``)."""
     full_env = {**os.environ, **(env or {})}
-    t0 = time.perf_counter()
     head = [sys.executable, "-m", module] if module else [sys.executable]
-    proc = subprocess.run([*head, *map(str, args)],
-                          capture_output=True, text=True, timeout=timeout, env=full_env,
-                          preexec_fn=_limit(mem_mb), cwd=cwd)
-    return Outcome(proc.returncode, proc.stdout, proc.stderr, time.perf_counter() - t0)
+    before = _children_cpu()
+    proc = subprocess.run([*head, *map(str, args)], capture_output=True, text=True,
+                          timeout=wall or max(600, 20 * cpu_seconds), env=full_env,
+                          preexec_fn=_limit(mem_mb, cpu_seconds), cwd=cwd)
+    return Outcome(proc.returncode, proc.stdout, proc.stderr, _children_cpu() - before)
 
 
 # ---- outcome checks ---------------------------------------------------------------------------
@@ -170,7 +191,8 @@ def classify(res: Outcome, model: Path, out: Path | None = None) -> str:
     where = f"{model.name}: exit {res.code}, stderr={res.stderr!r}, exc={res.exception!r}"
     assert res.exception is None, f"exception escaped the CLI: {where}"
     assert "Traceback" not in res.stderr + res.stdout, where
-    assert res.seconds < CASE_SECONDS, f"took {res.seconds:.1f}s: {where}"
+    assert res.code not in CPU_LIMIT_SIGNALS, f"killed at its CPU limit: {where}"
+    assert res.seconds < CASE_SECONDS, f"took {res.seconds:.1f} s of CPU: {where}"
     if out is not None:
         assert leftovers(out) == [], f"temp files left: {leftovers(out)}: {where}"
     if res.code == 0:

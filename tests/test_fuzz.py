@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 from fuzz_cases import (
+    CASE_SECONDS,
+    CPU_LIMIT_SIGNALS,
     EXAMPLES,
     bit_flips,
     build_keras_example,
@@ -580,10 +582,25 @@ def test_onnx_structural_damage(tmp_path: Path) -> None:
     assert results["dangling_input"][0] == "ok"
 
 
-# ---- real subprocesses: bounded wall time and address space ----------------------------------
+# ---- real subprocesses: bounded CPU time and address space -----------------------------------
+
+def test_subprocess_limits_are_enforced() -> None:
+    """The limits the subprocess cases rely on are real: a child spinning forever is killed
+    by the kernel at its CPU budget, and one allocating past its address space gets a
+    MemoryError. Neither depends on how busy the machine is."""
+    spin = run_limited(["-c", "while True: pass"], cpu_seconds=1, module=None)
+    assert spin.code in CPU_LIMIT_SIGNALS, spin
+    assert 0.9 <= spin.seconds < 5, spin.seconds  # stopped at its budget, not by the wall
+    grab = run_limited(["-c", "b = bytearray(1 << 30)"], mem_mb=512, module=None)
+    assert grab.code == 1 and "MemoryError" in grab.stderr, grab
+    small = run_limited(["-c", "b = bytearray(1 << 20)"], mem_mb=512, module=None)
+    assert small.code == 0 and small.seconds < CASE_SECONDS, small
+
 
 def test_subprocess_limits(tmp_path: Path) -> None:
-    """A handful of cases through the real CLI with a timeout and RLIMIT_AS."""
+    """A handful of cases through the real CLI under RLIMIT_CPU and RLIMIT_AS: each ends
+    with one clean error within its CPU budget (``classify``: not killed at the limit, CPU
+    seconds under CASE_SECONDS), whatever the machine's load."""
     data = (EXAMPLES / "transformer_block.onnx").read_bytes()
     cut = tmp_path / "cut.onnx"
     cut.write_bytes(data[: len(data) // 3])
@@ -598,7 +615,7 @@ def test_subprocess_limits(tmp_path: Path) -> None:
         cases.append((cut_pt2, "error"))
     for model, expect in cases:
         out = tmp_path / f"{model.stem}.svg"
-        res = run_limited([model, "-o", out], timeout=120, mem_mb=2048)
+        res = run_limited([model, "-o", out], mem_mb=2048)
         outcome = classify(res, model, out)
         TALLY["subprocess"][outcome] += 1
         assert outcome == expect, (model.name, res.stderr)
@@ -615,7 +632,7 @@ def test_subprocess_absurd_node_count(tmp_path: Path) -> None:
     out = tmp_path / "many.svg"
     code = ("import sys, nnviz.api as api; from nnviz.cli import main; "
             f"api.MAX_DRAWN_NODES = {limit}; sys.argv[0] = 'nnviz'; main()")
-    res = run_limited(["-c", code, many, "-o", out], timeout=scale(150, 1800),
+    res = run_limited(["-c", code, many, "-o", out], cpu_seconds=scale(150, 1800),
                       mem_mb=scale(3072, 8192), module=None)
     outcome = classify(res, many, out)
     TALLY["subprocess"][outcome] += 1

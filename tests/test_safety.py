@@ -150,9 +150,9 @@ def test_external_data_fifo_outside_is_never_opened_by_c_code(tmp_path: Path) ->
     model.write_bytes(_external_model({"W1": "../outside/trap.bin",
                                        "W2": str(fifo)}).SerializeToString())
     out = folder / "trap.svg"
-    res = run_limited([model, "-o", out], timeout=60, mem_mb=2048)
+    res = run_limited([model, "-o", out], mem_mb=2048, wall=60)
     assert classify(res, model, out) == "ok"
-    res = run_limited(["stats", model], timeout=60, mem_mb=2048)
+    res = run_limited(["stats", model], mem_mb=2048, wall=60)
     assert classify(res, model) == "error"
 
 
