@@ -59,7 +59,8 @@ class Drawing:
 
     def check_print_size(self) -> float | None:
         """At ``width`` (a render option such as "3.3in"): the figure's smallest font size in
-        pt, kept in ``smallest_font_pt``; a warning when it is below 6 pt."""
+        pt, kept in ``smallest_font_pt``; a warning when it is below 6 pt that says what
+        would make the text larger."""
         import warnings
 
         from nnviz.render.build import build_scene
@@ -70,14 +71,31 @@ class Drawing:
         self.smallest_font_pt = smallest_font_pt(build_scene(self.graph, self.layout,
                                                              self.theme), width_in)
         if self.smallest_font_pt is not None and self.smallest_font_pt < MIN_READABLE_PT:
-            # the other flow: a wide LR row of boxes stacks into a narrow TB column (labels
-            # beside the boxes), a wide TB graph of parallel branches reads better as LR
-            other = "TB" if self.layout.direction in ("LR", "RL") else "LR"
-            hint = f"--depth N to collapse groups or --direction {other}"
+            lay = self.layout
+            if lay.style in ("blocks", "neurons"):
+                # a row of boxes wraps into rows or stacks into a column (labels beside);
+                # a column has no other remedy than fewer boxes or a wider figure
+                hint = ("--depth N to draw fewer, bigger boxes, or a wider --width" +
+                        (", --rows N or --direction TB" if lay.direction in ("LR", "RL")
+                         else ""))
+            else:
+                other = "TB" if lay.direction in ("LR", "RL") else "LR"
+                hint = f"--depth N to collapse groups or --direction {other}"
             warnings.warn(f"at {width_in:.2f} in wide the smallest text is "
                           f"{self.smallest_font_pt:.1f} pt, below {MIN_READABLE_PT:.0f} pt "
                           f"(hard to read in print); try {hint}", stacklevel=3)
         return self.smallest_font_pt
+
+    def flow_note(self) -> str:
+        """How a paper figure flows ("left to right in 3 rows", "top to bottom"); '' for a
+        graph drawing."""
+        lay = self.layout
+        if lay.style not in ("blocks", "neurons"):
+            return ""
+        if lay.direction in ("TB", "BT"):
+            return "top to bottom"
+        n = len(lay.extras.get("rows", [])) or 1
+        return "left to right" + (f" in {n} rows" if n > 1 else "")
 
     def _repr_svg_(self) -> str:
         return self.to_bytes("svg").decode("utf-8")
@@ -101,7 +119,7 @@ def draw(model: Any, output: str | os.PathLike | None = None, *, fmt: str | None
          style: str = "graph", view: ViewOptions | None = None,
          load_options: dict | None = None, force: bool = False,
          overlay: dict | None = None, proportions: str | None = None,
-         **render_options: Any) -> Drawing:
+         rows: int | None = None, **render_options: Any) -> Drawing:
     """Load ``model`` (path, live object or Graph), lay it out and, if given, write ``output``.
 
     Extra keyword arguments that are loader options (``example_input``, ``input_shape``,
@@ -109,15 +127,21 @@ def draw(model: Any, output: str | os.PathLike | None = None, *, fmt: str | None
     Graphs of more than MAX_DRAWN_NODES boxes are refused unless ``force`` is set.
     ``overlay`` ({"overlay": "activations", "metric": "std", "colormap": "viridis"}) colours
     the boxes by values captured with ``nnviz.values.capture`` (the graph passed in).
-    ``proportions`` (linear, sqrt, log) scales the paper styles' box and column sizes.
+    ``proportions`` (linear, sqrt, log) scales the paper styles' box and column sizes;
+    ``rows`` wraps a left-to-right paper figure into at most that many rows.
     ``width`` ("3.3in", "8.4cm", "240pt") scales SVG/PNG/PDF/TikZ to that printed width; the
-    drawing's ``smallest_font_pt`` then says how small its text prints (warning below 6 pt);
-    a paper style without a ``direction`` then flows LR or TB, whichever prints larger text.
+    drawing's ``smallest_font_pt`` then says how small its text prints (warning below 6 pt).
+    A paper style at a width picks its flow (unless ``direction`` says) and the rows of a
+    left-to-right figure (unless ``rows`` says), see ``_fit_paper``.
     """
     # Graphs read top to bottom; the paper styles (like NN-SVG and PlotNeuralNet) left to right,
     # unless a printed width is asked: then the paper styles take the flow with larger text.
     pick_flow = direction is None and style != "graph" and \
         render_options.get("width") is not None
+    # At a printed width a paper style also picks how many rows a left-to-right figure
+    # wraps into (unless --rows says).
+    fit = style != "graph" and render_options.get("width") is not None and \
+        (pick_flow or (rows is None and (direction or "").upper() in ("LR", "RL")))
     direction = (direction or ("TB" if style == "graph" else "LR")).upper()
     load_options = dict(load_options or {})
     for key in ("example_input", "input_shape", "dtype", "trust_pickle", "aten", "input_dtype",
@@ -164,24 +188,16 @@ def draw(model: Any, output: str | os.PathLike | None = None, *, fmt: str | None
     theme = theme if isinstance(theme, Theme) else load_theme(theme)
     def layout_fn() -> Layout:
         return _layout(graph, engine=engine, direction=direction, theme=theme, style=style,
-                       proportions=proportions)
+                       proportions=proportions, rows=rows)
 
     if viewer:
         drawing = Drawing(graph, None, theme, {"engine": engine, "direction": direction.upper(),
                                                **render_options}, layout_fn)
-    elif pick_flow:
-        from nnviz.render.build import build_scene
-        from nnviz.render.physical import parse_length, smallest_font_pt
-
-        width_in = parse_length(render_options["width"])
-        best: tuple[float, Layout] | None = None
-        for flow in ("LR", "TB"):  # a row of boxes, or a column with labels beside it
-            lay = _layout(graph, engine=engine, direction=flow, theme=theme, style=style,
-                          proportions=proportions)
-            pt = smallest_font_pt(build_scene(graph, lay, theme), width_in) or 0.0
-            if best is None or pt > best[0] + 0.05:
-                best = (pt, lay)
-        drawing = Drawing(graph, best[1], theme, render_options)  # type: ignore[index]
+    elif fit:
+        drawing = Drawing(graph, _fit_paper(graph, engine, direction if not pick_flow else None,
+                                            theme, style, proportions, rows,
+                                            render_options["width"]),
+                          theme, render_options)
     else:
         drawing = Drawing(graph, layout_fn(), theme, render_options)
     if render_options.get("width") is not None and not viewer:
@@ -190,6 +206,47 @@ def draw(model: Any, output: str | os.PathLike | None = None, *, fmt: str | None
         format_for(output, fmt)
         drawing.save(output, fmt)
     return drawing
+
+
+MAX_PRINT_HEIGHT_IN = 9.0  # a page's text block: a taller figure does not fit a page
+COMFORT_PT = 7.0  # text this large reads well; beyond it a shorter figure is worth more
+
+
+def _fit_paper(graph: Graph, engine: str, direction: str | None, theme: Theme, style: str,
+               proportions: str | None, rows: int | None, width: str) -> Layout:
+    """A paper figure laid out for a printed ``width``: of the candidate flows (LR wrapped
+    into 1, 2, ... rows, and TB when no ``direction`` is given) no taller than a page,
+    the shortest one whose smallest text is at least 7 pt, else the one with the largest
+    text."""
+    from nnviz.render.build import build_scene
+    from nnviz.render.physical import parse_length, smallest_font_pt
+
+    width_in = parse_length(width)
+    found: list[tuple[float, float, int, Layout]] = []  # (pt, height in, order, layout)
+    for flow in ("LR", "TB") if direction is None else (direction,):
+        if flow in ("TB", "BT"):
+            counts: range | list[int] = [1]
+        else:
+            counts = [rows] if rows else range(1, MAX_ROWS + 1)
+        for n in counts:
+            lay = _layout(graph, engine=engine, direction=flow, theme=theme, style=style,
+                          proportions=proportions, rows=n)
+            got = len(lay.extras.get("rows", [])) or 1
+            if got < n:  # no more places to cut the chain
+                break
+            pt = smallest_font_pt(build_scene(graph, lay, theme), width_in) or 0.0
+            tall = lay.height * width_in / max(lay.width, 1.0)
+            found.append((pt, tall, len(found), lay))
+            if tall > MAX_PRINT_HEIGHT_IN or pt >= COMFORT_PT:
+                break  # more rows only make it taller
+    fitting = [f for f in found if f[1] <= MAX_PRINT_HEIGHT_IN] or found
+    comfy = [f for f in fitting if f[0] >= COMFORT_PT]
+    if comfy:
+        return min(comfy, key=lambda f: (round(f[1], 2), f[2]))[3]
+    return max(fitting, key=lambda f: (round(f[0], 1), -f[2]))[3]
+
+
+MAX_ROWS = 8  # rows a left-to-right paper figure may wrap into at a printed width
 
 
 def svg_string(graph: Graph) -> str:

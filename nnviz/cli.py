@@ -234,6 +234,9 @@ def _format_warning(message: Any, category: Any, filename: str, lineno: int,
 @click.option("--proportions", default=None, type=click.Choice(["sqrt", "linear", "log"]),
               help="Paper styles: how box and column sizes follow tensor sizes "
                    "(default sqrt; clamped so small maps stay visible).")
+@click.option("--rows", type=click.IntRange(min=1, max=50), default=None,
+              help="Paper styles left to right: wrap the boxes into at most N rows "
+                   "(default: one, or as many as --width needs for readable text).")
 @click.option("--width", "print_width", default=None, metavar="LENGTH",
               help="Scale the figure to a printed width (3.3in for a paper column, 6.9in "
                    "for a full-width figure; cm, mm, pt and px too) and report the "
@@ -261,7 +264,7 @@ def _format_warning(message: Any, category: Any, filename: str, lineno: int,
 @view_options
 @load_options
 def draw_cmd(models: tuple[str, ...], output: str, fmt: str | None, engine: str, direction: str,
-             theme: str | None, style: str, proportions: str | None,
+             theme: str | None, style: str, proportions: str | None, rows: int | None,
              print_width: str | None, dpi: float | None, scale: float | None,
              tikz_snippet: bool, embed_font: bool, force: bool, jobs: int | None,
              overlay: str | None, metric: str | None, colormap: str, **kw: Any) -> None:
@@ -286,7 +289,7 @@ def draw_cmd(models: tuple[str, ...], output: str, fmt: str | None, engine: str,
         raise click.UsageError("--metric, --sample and --target go with --overlay")
     options = dict(engine=engine, direction=direction, theme=theme, style=style,
                    view=_view(kw), load_options=_loader_kwargs(kw), force=force,
-                   proportions=proportions, **render_opts)
+                   proportions=proportions, rows=rows, **render_opts)
     if len(models) > 1 or glob.has_magic(models[0]):
         if overlay is not None:
             raise click.UsageError("--overlay draws one model at a time")
@@ -310,8 +313,10 @@ def draw_cmd(models: tuple[str, ...], output: str, fmt: str | None, engine: str,
             _echo_values(source)
         drawing = draw(source, output, fmt=fmt, **options)
         if drawing.width_in is not None and drawing.smallest_font_pt is not None:
+            flow = drawing.flow_note()
             click.echo(f"nnviz: {output}: {drawing.width_in:.2f} in wide, smallest text "
-                       f"{drawing.smallest_font_pt:.1f} pt", err=True)
+                       f"{drawing.smallest_font_pt:.1f} pt" + (f" ({flow})" if flow else ""),
+                       err=True)
 
     run_guarded(body, kw.get("debug", False))
 

@@ -51,29 +51,48 @@ def test_every_vector_format_has_the_asked_width() -> None:
 
 
 def test_smallest_font_is_reported_and_warned_below_6pt() -> None:
-    wide = nnviz.draw(lenet(), style="blocks", theme="paper", width="6.9in", direction="LR")
-    with pytest.warns(UserWarning, match=r"below 6 pt.*--depth N .* or --direction TB"):
-        narrow = nnviz.draw(lenet(), style="blocks", theme="paper", width="2in",
-                            direction="LR")
+    # one row asked for (--rows 1): nothing wraps, the text shrinks with the width
+    kw = {"style": "blocks", "theme": "paper", "direction": "LR", "rows": 1}
+    wide = nnviz.draw(lenet(), width="6.9in", **kw)
+    with pytest.warns(UserWarning, match=r"below 6 pt.*--depth N .*--rows N or --direction TB"):
+        narrow = nnviz.draw(lenet(), width="2in", **kw)
     # the same drawing scaled: the font shrinks with the width
     assert narrow.smallest_font_pt == pytest.approx(wide.smallest_font_pt * 2 / 6.9, rel=0.01)
     assert wide.smallest_font_pt >= 6
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # readable: no warning
-        nnviz.draw(lenet(), style="blocks", theme="paper", width="6.9in", direction="LR")
+        nnviz.draw(lenet(), width="6.9in", **kw)
+    # without --rows the row wraps as the width needs, and the text stays readable
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        wrapped = nnviz.draw(lenet(), style="blocks", theme="paper", direction="LR",
+                             width="2.5in")
+    assert len(wrapped.layout.extras["rows"]) > 1 and wrapped.smallest_font_pt >= 6
+    assert wrapped.flow_note() == f"left to right in {len(wrapped.layout.extras['rows'])} rows"
 
 
 def test_paper_style_at_a_width_takes_the_flow_with_larger_text() -> None:
     """At a column width a row of eight boxes prints its labels at ~4 pt; the same boxes
-    stacked top to bottom (labels beside them) print readable text, so that is chosen."""
+    wrapped into rows or stacked top to bottom (labels beside them) print readable text:
+    without --direction the readable candidate no taller than a page that is shortest wins."""
     kw = {"style": "blocks", "theme": "paper", "width": "3.3in"}
     with pytest.warns(UserWarning, match="below 6 pt"):
-        row = nnviz.draw(lenet(), direction="LR", **kw)
+        row = nnviz.draw(lenet(), direction="LR", rows=1, **kw)
     auto = nnviz.draw(lenet(), **kw)
-    assert auto.layout.direction == "TB"
     assert auto.smallest_font_pt > max(6.0, row.smallest_font_pt)
-    # at full width on a wide page the row may win; without --width the default stays LR
-    assert nnviz.draw(lenet(), style="blocks").layout.direction == "LR"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the unreadable candidates warn
+        candidates = [nnviz.draw(lenet(), direction="TB", **kw)] + \
+            [nnviz.draw(lenet(), direction="LR", rows=n, **kw) for n in (1, 2, 3)]
+    readable = [c for c in candidates if c.smallest_font_pt >= 7]
+
+    def tall(d) -> float:
+        return d.layout.height / d.layout.width * 3.3
+
+    assert readable and tall(auto) == pytest.approx(min(tall(c) for c in readable))
+    # without --width the default stays one LR row
+    plain = nnviz.draw(lenet(), style="blocks")
+    assert plain.layout.direction == "LR" and len(plain.layout.extras["rows"]) == 1
 
 
 def test_cli_reports_the_smallest_font(tmp_path, examples_dir) -> None:
@@ -81,7 +100,8 @@ def test_cli_reports_the_smallest_font(tmp_path, examples_dir) -> None:
     res = CliRunner().invoke(main, [str(examples_dir / "mlp.onnx"), "-o", str(out), "--style",
                                     "neurons", "--theme", "paper", "--width", "8.4cm"])
     assert res.exit_code == 0, res.output
-    m = re.search(r"3\.31 in wide, smallest text ([0-9.]+) pt", res.output)
+    m = re.search(r"3\.31 in wide, smallest text ([0-9.]+) pt \((left to right|top to "
+                  r"bottom)", res.output)
     assert m and 4 < float(m.group(1)) < 12
     res = CliRunner().invoke(main, [str(examples_dir / "mlp.onnx"), "-o", str(out),
                                     "--width", "3.3"])

@@ -33,9 +33,10 @@ def _resolve(ref: str) -> Callable[..., Layout]:
 
 def layout(graph: Graph, engine: str = "layered", direction: str | None = None,
            theme: Theme | str | None = None, style: str = "graph",
-           proportions: str | None = None) -> Layout:
+           proportions: str | None = None, rows: int | None = None) -> Layout:
     """Place the nodes of ``graph``. ``style`` picks a paper style instead of a graph drawing;
-    ``proportions`` (linear, sqrt, log) scales the paper styles' sizes (theme default: sqrt)."""
+    ``proportions`` (linear, sqrt, log) scales the paper styles' sizes (theme default: sqrt);
+    ``rows`` wraps a left-to-right paper figure into at most that many rows."""
     if not isinstance(theme, Theme):
         theme = load_theme(theme)
     # Graphs read top to bottom; the paper styles (like NN-SVG and PlotNeuralNet) left to right.
@@ -46,7 +47,8 @@ def layout(graph: Graph, engine: str = "layered", direction: str | None = None,
         raise NnvizError(f"unknown style '{style}'; use one of {', '.join(STYLES)}")
     paper = STYLES[style]
     if paper is not None:
-        return _resolve(paper)(graph, theme, direction=direction, proportions=proportions)
+        return _resolve(paper)(graph, theme, direction=direction, proportions=proportions,
+                               rows=rows)
     if engine not in ENGINES:
         raise NnvizError(f"unknown layout engine '{engine}'; use one of {', '.join(ENGINES)}")
     # ~1M small objects on a 50k-node graph: the cyclic GC rescanned them over and over

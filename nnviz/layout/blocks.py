@@ -41,6 +41,9 @@ MIN_ARROW = 14.0  # px: shortest arrow between two boxes
 ARC_GAP = 10.0  # px between the highest box and the first arc
 ARC_PITCH = 9.0  # px between nested arcs
 SYMBOLIC_SIZE = 16  # how big an unknown or symbolic dim is drawn
+ROW_GAP = 16.0  # px between two rows of a wrapped figure (the return arrow runs in it)
+ROW_RETURN = 12.0  # px: gutter left and right of wrapped rows for the return arrow
+CUT_ARC = 40.0  # px: what splitting one skip arc over two rows costs when choosing cuts
 
 Dim = int | str | None
 
@@ -284,9 +287,11 @@ def _skip_levels(skips: list[tuple[int, int]]) -> list[int]:
 
 def layout_sequence(graph: Graph, theme: Theme, ppath: PaperPath, direction: str,
                     proportions: str, style: str,
-                    columns: dict[int, dict[str, Any]] | None = None) -> Layout:
+                    columns: dict[int, dict[str, Any]] | None = None,
+                    rows: int = 1) -> Layout:
     """Boxes (and, for the neurons style, neuron columns from index ``min(columns)`` on)
-    along one centre line, arcs for the skips, labels beside.
+    along one centre line, arcs for the skips, labels beside; left to right, a long chain
+    wraps into at most ``rows`` rows.
 
     ``columns[i]`` holds a neuron column's ``centers_cross`` (cross-axis offsets of its
     circles from the centre line), ``dots_cross``, ``radius``, ``lines`` and ``units``.
@@ -343,8 +348,6 @@ def layout_sequence(graph: Graph, theme: Theme, ppath: PaperPath, direction: str
             centre_a = starts[-1] + a["main"] / 2
             start = max(start, centre_a + (a["label_h"] + b["label_h"]) / 2 + 8 - b["main"] / 2)
         starts.append(start)
-    lo_cross = min(it["cross"][0] for it in items)
-    hi_cross = max(it["cross"][1] for it in items)
 
     # Arcs: levels above the boxes (LR) or left of them (TB).
     skip_pairs = [(s.src, s.dst) for s in ppath.skips]
@@ -352,77 +355,105 @@ def layout_sequence(graph: Graph, theme: Theme, ppath: PaperPath, direction: str
     size_d = float(theme["font"]["size"])
     arc_labels = [wrap(s.label, size_d, 140.0, max_lines=1)[0] if s.label else ""
                   for s in ppath.skips]
-    label_room = line_height(size_d) + 2 if any(arc_labels) else 0.0
-    pitch = ARC_PITCH + label_room
-    n_levels = (max(levels) + 1) if levels else 0
-    arc_space = (ARC_GAP + label_room + pitch * (n_levels - 1) + 4) if n_levels else 0.0
-
     # Folded runs of boxes get a bracket beyond the labels: "×24  h.0 … h.23".
     # One line under a row of boxes; beside a column, a narrow block of lines ("×2" over
     # "layer1.0 …" over "layer1.1") so the bracket does not widen a column-width figure.
     fold_texts = [wrap(f.label, size_d, 200.0, max_lines=1) if horizontal else
                   wrap(f.label, size_d, 64.0, max_lines=3) for f in ppath.folds]
-    if not fold_texts:
-        fold_room = 0.0
-    elif horizontal:
-        fold_room = 6 + 4 + line_height(size_d) + 2
-    else:
-        fold_room = 6 + 4 + max(text_width(t, size_d) for ts in fold_texts for t in ts) + 4
 
-    # Cross-axis placement of the centre line, and the label band.
-    if horizontal:
-        first_lead = max(0.0, (items[0]["label_w"] - items[0]["main"]) / 2)
-        last = items[-1]
-        main_end = starts[-1] + last["main"] + max(0.0, (last["label_w"] - last["main"]) / 2)
-        arc_label_half = max((text_width(t, size_d) / 2 for t in arc_labels), default=0.0)
-        origin_main = margin + first_lead
-        centre = margin + arc_space - lo_cross
-        label_band = centre + hi_cross + LABEL_GAP
-        width = origin_main + main_end + margin
-        height = label_band + max(it["label_h"] for it in items) + margin + fold_room
-        width = max(width, origin_main + arc_label_half * 2 + margin)
-    else:
-        first_lead = max(0.0, (items[0]["label_h"] - items[0]["main"]) / 2)
-        last = items[-1]
-        main_end = starts[-1] + last["main"] + max(0.0, (last["label_h"] - last["main"]) / 2)
-        arc_w = max((text_width(t, size_d) for t in arc_labels), default=0.0)
-        origin_main = margin + first_lead
-        centre = margin + arc_space + (arc_w + 4 if arc_w else 0.0) - lo_cross
-        label_band = centre + hi_cross + LABEL_GAP
-        width = label_band + max(it["label_w"] for it in items) + margin + fold_room
-        height = origin_main + main_end + margin
+    # Rows: a long left-to-right chain wraps like text (at cuts no arc or bracket spans);
+    # the arrow from a row's end runs down its right gutter, back along the gap between the
+    # rows and in from the left gutter.
+    segments = row_segments(items, starts, ppath, rows) if horizontal else \
+        [(0, len(items) - 1)]
+    wrapped = len(segments) > 1
+    gutter = ROW_RETURN if wrapped else 0.0
+    row_of = [r for r, (i, j) in enumerate(segments) for _ in range(i, j + 1)]
+    geo_rows: list[dict[str, float]] = []
+    cursor = margin  # top of the next row (LR)
+    width = height = 0.0
+    for i, j in segments:
+        its = items[i:j + 1]
+        lo_cross = min(it["cross"][0] for it in its)
+        hi_cross = max(it["cross"][1] for it in its)
+        row_skips = [s for s, sk in enumerate(ppath.skips) if sk.src <= j and sk.dst >= i]
+        label_room = line_height(size_d) + 2 if any(arc_labels[s] for s in row_skips) else 0.0
+        pitch = ARC_PITCH + label_room
+        n_levels = max((levels[s] for s in row_skips), default=-1) + 1
+        arc_space = (ARC_GAP + label_room + pitch * (n_levels - 1) + 4) if n_levels else 0.0
+        row_folds = [f for f, fo in enumerate(ppath.folds) if i <= fo.first and fo.last <= j]
+        if not row_folds:
+            fold_room = 0.0
+        elif horizontal:
+            fold_room = 6 + 4 + line_height(size_d) + 2
+        else:
+            fold_room = 6 + 4 + max(text_width(t, size_d) for f in row_folds
+                                    for t in fold_texts[f]) + 4
+        label_h = max(it["label_h"] for it in its)
+        label_w = max(it["label_w"] for it in its)
+        base = starts[i]
+        first_lead = max(0.0, (its[0]["label_w" if horizontal else "label_h"]
+                               - its[0]["main"]) / 2)
+        last = its[-1]
+        main_end = starts[j] - base + last["main"] + max(
+            0.0, (last["label_w" if horizontal else "label_h"] - last["main"]) / 2)
+        origin = margin + gutter + first_lead
+        if horizontal:
+            arc_label_half = max((text_width(arc_labels[s], size_d) / 2 for s in row_skips),
+                                 default=0.0)
+            centre = cursor + arc_space - lo_cross
+            label_band = centre + hi_cross + LABEL_GAP
+            bottom = label_band + label_h + fold_room
+            right = origin + main_end + gutter
+            width = max(width, right + margin, origin + arc_label_half * 2 + margin)
+            cursor = bottom + ROW_GAP
+            height = bottom + margin
+        else:
+            arc_w = max((text_width(arc_labels[s], size_d) for s in row_skips), default=0.0)
+            centre = margin + arc_space + (arc_w + 4 if arc_w else 0.0) - lo_cross
+            label_band = centre + hi_cross + LABEL_GAP
+            bottom = right = 0.0
+            width = label_band + label_w + margin + fold_room
+            height = origin + main_end + margin
+        geo_rows.append({"base": base, "origin": origin, "centre": centre, "lo": lo_cross,
+                         "label_band": label_band, "label_h": label_h, "label_w": label_w,
+                         "label_room": label_room, "pitch": pitch, "bottom": bottom,
+                         "right": right})
 
-    def xy(m: float, c: float) -> tuple[float, float]:
-        return (round(origin_main + m, 2), round(centre + c, 2)) if horizontal else \
-            (round(centre + c, 2), round(origin_main + m, 2))
+    def xy(k: int, m: float, c: float) -> tuple[float, float]:
+        """Item ``k``'s point at main offset ``m`` (from its own start) and cross offset
+        ``c`` (from the centre line)."""
+        row = geo_rows[row_of[k]]
+        mm = row["origin"] + starts[k] - row["base"] + m
+        cc = row["centre"] + c
+        return (round(mm, 2), round(cc, 2)) if horizontal else (round(cc, 2), round(mm, 2))
 
     nodes: dict[str, NodeBox] = {}
     blocks_x: list[dict[str, Any]] = []
     cols_x: list[dict[str, Any]] = []
     anchors: list[dict[str, tuple[float, float]]] = []  # per item: in/out/arc points
-    for it, m in zip(items, starts):
+    for k, it in enumerate(items):
         unit: Unit = it["unit"]
+        row = geo_rows[row_of[k]]
         nid = unit.node.id
-        x0, y0 = xy(m, it["cross"][0])
-        x1, y1 = xy(m + it["main"], it["cross"][1])
+        x0, y0 = xy(k, 0.0, it["cross"][0])
+        x1, y1 = xy(k, it["main"], it["cross"][1])
         bx, by, bw, bh = min(x0, x1), min(y0, y1), abs(x1 - x0), abs(y1 - y0)
         nodes[nid] = NodeBox(nid, bx, by, round(bw, 2), round(bh, 2), it["lines"],
                              shape="block" if it["kind"] == "block" else "neurons")
-        mid_main = m + it["main"] / 2
+        mid_x, mid_y = xy(k, it["main"] / 2, 0.0)
         if horizontal:
-            label = {"x": round(origin_main + mid_main, 2), "y": round(label_band, 2),
-                     "anchor": "middle"}
+            label = {"x": mid_x, "y": round(row["label_band"], 2), "anchor": "middle"}
         else:
-            label = {"x": round(label_band, 2),
-                     "y": round(origin_main + mid_main - it["label_h"] / 2, 2),
-                     "anchor": "start"}
+            label = {"x": round(row["label_band"], 2),
+                     "y": round(mid_y - it["label_h"] / 2, 2), "anchor": "start"}
         if it["kind"] == "block":
             if horizontal:
-                fx, fy = origin_main + m, centre - it["fh"] / 2
+                fx, fy = xy(k, 0.0, -it["fh"] / 2)
             else:
-                fx, fy = centre - it["fw"] / 2, origin_main + m + it["lead"]
+                fx, fy = xy(k, it["lead"], -it["fw"] / 2)
             blocks_x.append({
-                "id": nid, "kind": unit.node.kind, "x": round(fx, 2), "y": round(fy, 2),
+                "id": nid, "kind": unit.node.kind, "x": fx, "y": fy,
                 "w": round(it["fw"], 2), "h": round(it["fh"], 2), "dx": round(it["dx"], 2),
                 "dy": round(it["dy"], 2), "label": label, "label_x": label["x"],
                 "members": list(unit.members),
@@ -432,16 +463,16 @@ def layout_sequence(graph: Graph, theme: Theme, ppath: PaperPath, direction: str
                 blocks_x[-1]["overlay"] = ov
         else:
             col = it["col"]
-            centers = [xy(mid_main, c) for c in col["centers_cross"]]
-            dots = [xy(mid_main, c) for c in col["dots_cross"]]
+            centers = [xy(k, it["main"] / 2, c) for c in col["centers_cross"]]
+            dots = [xy(k, it["main"] / 2, c) for c in col["dots_cross"]]
             cols_x.append({"id": nid, "kind": unit.node.kind, "units": col["units"],
                            "shown": len(centers), "centers": [list(p) for p in centers],
                            "ellipsis": [list(p) for p in dots], "label": label,
                            "radius": col["radius"], "members": list(unit.members)})
         anchors.append({
-            "in": xy(m, 0.0), "out": xy(m + it["main"], 0.0),
+            "in": xy(k, 0.0, 0.0), "out": xy(k, it["main"], 0.0),
             # arcs leave from / land on the near face of the box: its top (LR) or left (TB)
-            "arc": xy(mid_main, it["cross"][0]),
+            "arc": xy(k, it["main"] / 2, it["cross"][0]),
         })
 
     edges: list[EdgePath] = []
@@ -458,7 +489,14 @@ def layout_sequence(graph: Graph, theme: Theme, ppath: PaperPath, direction: str
             fans.append([list(anchors[k]["out"]), col_index[b["unit"].node.id]])
             continue
         p, q = anchors[k]["out"], anchors[k + 1]["in"]
-        if horizontal:
+        if row_of[k] != row_of[k + 1]:  # the carriage return between two rows
+            ra = geo_rows[row_of[k]]
+            x_out = round(ra["right"] - gutter / 2, 2)
+            x_in = round(margin + gutter / 2, 2)
+            lane = round(ra["bottom"] + ROW_GAP / 2, 2)
+            pts = [(round(p[0] + 2, 2), p[1]), (x_out, p[1]), (x_out, lane), (x_in, lane),
+                   (x_in, q[1]), (round(q[0] - 1, 2), q[1])]
+        elif horizontal:
             pts = [(round(p[0] + 2, 2), p[1]), (round(q[0] - 1, 2), q[1])]
         else:
             pts = [(p[0], round(p[1] + 2, 2)), (q[0], round(q[1] - 1, 2))]
@@ -469,34 +507,53 @@ def layout_sequence(graph: Graph, theme: Theme, ppath: PaperPath, direction: str
     for sk, lvl, text in zip(ppath.skips, levels, arc_labels):
         pa, pb = anchors[sk.src]["arc"], anchors[sk.dst]["arc"]
         if horizontal:
-            far = centre + lo_cross - ARC_GAP - label_room - pitch * lvl
-            # leave right of centre, land left of it: arcs meeting at one box do not touch
-            xa, xb = pa[0] + 3, pb[0] - 3
-            pts = [(round(xa, 2), pa[1] - 1), (round(xa, 2), round(far, 2)),
-                   (round(xb, 2), round(far, 2)), (round(xb, 2), round(pb[1] - 2, 2))]
-            lab = {"x": round((xa + xb) / 2, 2), "y": round(far - 3, 2), "anchor": "middle"}
+            # leave right of centre, land left of it: arcs meeting at one box do not touch;
+            # an arc over a row break runs out through the right gutter and back in from
+            # the left one at its level in the next row (each piece ends in an arrowhead)
+            ra, rb = row_of[sk.src], row_of[sk.dst]
+            pieces = []
+            for r in range(ra, rb + 1):
+                row = geo_rows[r]
+                far = round(row["centre"] + row["lo"] - ARC_GAP - row["label_room"]
+                            - row["pitch"] * lvl, 2)
+                xa = round(pa[0] + 3, 2) if r == ra else round(margin, 2)
+                xb = round(pb[0] - 3, 2) if r == rb else round(row["right"], 2)
+                pts = [(xa, far), (xb, far)]
+                if r == ra:
+                    pts.insert(0, (xa, round(pa[1] - 1, 2)))
+                if r == rb:
+                    pts.append((xb, round(pb[1] - 2, 2)))
+                pieces.append(pts)
+            head = pieces[0]
+            lab = {"x": round((head[1][0] + head[2][0]) / 2, 2), "y": round(head[1][1] - 3, 2),
+                   "anchor": "middle"}
         else:
-            far = centre + lo_cross - ARC_GAP - pitch * lvl
+            row = geo_rows[0]
+            far = row["centre"] + row["lo"] - ARC_GAP - row["pitch"] * lvl
             ya, yb = pa[1] + 3, pb[1] - 3
-            pts = [(pa[0] - 1, round(ya, 2)), (round(far, 2), round(ya, 2)),
-                   (round(far, 2), round(yb, 2)), (round(pb[0] - 2, 2), round(yb, 2))]
+            pieces = [[(pa[0] - 1, round(ya, 2)), (round(far, 2), round(ya, 2)),
+                       (round(far, 2), round(yb, 2)), (round(pb[0] - 2, 2), round(yb, 2))]]
             lab = {"x": round(far - 3, 2), "y": round((ya + yb) / 2 + 3, 2), "anchor": "end"}
         src, dst = units[sk.src].node, units[sk.dst].node
-        edges.append(EdgePath(src.id, dst.id, "", pts, label=""))
+        for pts in pieces:
+            edges.append(EdgePath(src.id, dst.id, "", pts, label=""))
         skips_x.append({"src": src.id, "dst": dst.id, "level": lvl, "members": sk.members,
-                        "label": text, "label_pos": lab, "points": [list(p) for p in pts]})
+                        "label": text, "label_pos": lab,
+                        "points": [list(p) for p in pieces[0]],
+                        "pieces": [[list(p) for p in pts] for pts in pieces]})
 
     folds_x: list[dict[str, Any]] = []
     boxes = list(nodes.values())
     for f, text in zip(ppath.folds, fold_texts):
         a, b = boxes[f.first], boxes[f.last]
+        row = geo_rows[row_of[f.first]]
         if horizontal:
-            y = label_band + max(it["label_h"] for it in items) + 6
+            y = row["label_band"] + row["label_h"] + 6
             pts = [(a.x, y - 4), (a.x, y), (b.x + b.w, y), (b.x + b.w, y - 4)]
             lab = {"x": round((a.x + b.x + b.w) / 2, 2), "y": round(y + 3, 2),
                    "anchor": "middle"}
         else:
-            x = label_band + max(it["label_w"] for it in items) + 6
+            x = row["label_band"] + row["label_w"] + 6
             pts = [(x - 4, a.y), (x, a.y), (x, b.y + b.h), (x - 4, b.y + b.h)]
             block_h = line_height(size_d) * len(text) + \
                 float(theme["node"]["line_gap"]) * (len(text) - 1)
@@ -506,17 +563,70 @@ def layout_sequence(graph: Graph, theme: Theme, ppath: PaperPath, direction: str
                         "lines": text, "label_pos": lab,
                         "points": [[round(px, 2), round(py, 2)] for px, py in pts]})
 
+    first = geo_rows[0]
     extras: dict[str, Any] = {"blocks": blocks_x, "skips": skips_x, "folds": folds_x,
                               "proportions": proportions,
-                              "center": round(centre, 2), "label_band": round(label_band, 2)}
+                              "center": round(first["centre"], 2),
+                              "label_band": round(first["label_band"], 2)}
     if horizontal:
-        extras["label_top"] = round(label_band, 2)
-        extras["center_y"] = round(centre, 2)
+        extras["label_top"] = round(first["label_band"], 2)
+        extras["center_y"] = round(first["centre"], 2)
+        # the first box of each row, for tests and tools (one row: just the first box)
+        extras["rows"] = [units[i].node.id for i, _ in segments]
     if cols_x:
         extras.update({"columns": cols_x, "connections": connections, "fans": fans,
                        "radius": cols_x[0]["radius"]})
     return Layout(width=round(width, 2), height=round(height, 2), nodes=nodes, edges=edges,
                   direction=direction, engine=style, style=style, extras=extras)
+
+
+def row_segments(items: list[dict[str, Any]], starts: list[float], ppath: PaperPath,
+                 rows: int) -> list[tuple[int, int]]:
+    """(first, last) item index of each row: at most ``rows`` rows, cut only between two
+    boxes that no fold bracket or neuron fan spans, as even as the cuts allow (the widest
+    row as narrow as it can be); a cut that splits skip arcs costs CUT_ARC px of width
+    per arc, so cuts between residual blocks win over cuts through nested UNet skips."""
+    n = len(items)
+    if rows <= 1 or n < 2:
+        return [(0, n - 1)]
+
+    def free(k: int) -> bool:  # may a row end after item k-1?
+        return items[k - 1]["kind"] == "block" and items[k]["kind"] == "block" and \
+            not any(f.first < k <= f.last for f in ppath.folds)
+
+    def crossing(k: int) -> int:  # arcs a cut before item k splits in two
+        return sum(1 for s in ppath.skips if s.src < k <= s.dst)
+
+    def overhang(it: dict[str, Any]) -> float:
+        return max(0.0, (it["label_w"] - it["main"]) / 2)
+
+    def extent(i: int, j: int) -> float:  # width of a row holding items i..j
+        return starts[j] + items[j]["main"] + overhang(items[j]) - starts[i] + \
+            overhang(items[i])
+
+    heads = [0] + [k for k in range(1, n) if free(k)]  # where a row may start
+    m_rows = min(rows, len(heads))
+    # best[m][a]: the narrowest widest row when items heads[a].. go into m rows
+    inf = float("inf")
+    best = [[inf] * len(heads) for _ in range(m_rows + 1)]
+    nxt = [[-1] * len(heads) for _ in range(m_rows + 1)]
+    for a in range(len(heads)):
+        best[1][a] = extent(heads[a], n - 1)
+    for m in range(2, m_rows + 1):
+        for a in range(len(heads)):
+            for b in range(a + 1, len(heads)):
+                v = max(extent(heads[a], heads[b] - 1) + CUT_ARC * crossing(heads[b]),
+                        best[m - 1][b])
+                if v < best[m][a] - 1e-6:
+                    best[m][a], nxt[m][a] = v, b
+    m = min(range(1, m_rows + 1), key=lambda r: (best[r][0], r))
+    out, a = [], 0
+    while m > 1 and nxt[m][a] >= 0:
+        b = nxt[m][a]
+        out.append((heads[a], heads[b] - 1))
+        a, m = b, m - 1
+    out.append((heads[a], n - 1))
+    return out
 
 
 def block_nodes(graph: Graph) -> list[Node]:
@@ -525,14 +635,14 @@ def block_nodes(graph: Graph) -> list[Node]:
 
 
 def layout_blocks(graph: Graph, theme: Theme, direction: str = "LR",
-                  proportions: str | None = None) -> Layout:
-    """3-D boxes left to right (LR/RL) or top to bottom (TB/BT); RL and BT draw as LR and TB
-    (the papers this style imitates read forwards)."""
+                  proportions: str | None = None, rows: int | None = None) -> Layout:
+    """3-D boxes left to right (LR/RL, wrapped into at most ``rows`` rows) or top to bottom
+    (TB/BT); RL and BT draw as LR and TB (the papers this style imitates read forwards)."""
     cfg = _settings(theme)
     mode = proportions or str(cfg.get("proportions", "sqrt"))
     ppath = paper_path(graph, "blocks")
     flow = "LR" if direction in ("LR", "RL") else "TB"
-    return layout_sequence(graph, theme, ppath, flow, mode, "blocks")
+    return layout_sequence(graph, theme, ppath, flow, mode, "blocks", rows=rows or 1)
 
 
 __all__ = ["layout_blocks", "layout_sequence", "block_nodes", "PROPORTIONS", "wrap",

@@ -118,7 +118,7 @@ def _circles(counts: list[int | None], cap: int, mode: str) -> list[int]:
 
 
 def layout_neurons(graph: Graph, theme: Theme, direction: str = "LR",
-                   proportions: str | None = None) -> Layout:
+                   proportions: str | None = None, rows: int | None = None) -> Layout:
     """Neuron columns for the dense head, blocks for a convolutional front; LR/RL draw left
     to right, TB/BT top to bottom (forwards, like the papers)."""
     from nnviz.layout.blocks import PROPORTIONS, layout_sequence, unit_lines
@@ -175,4 +175,5 @@ def layout_neurons(graph: Graph, theme: Theme, direction: str = "LR",
             "lines": unit_lines(graph, unit, names[k + j], text, theme, fused_in_title=True),
         }
     flow = "LR" if direction in ("LR", "RL") else "TB"
-    return layout_sequence(graph, theme, ppath, flow, mode, "neurons", columns)
+    return layout_sequence(graph, theme, ppath, flow, mode, "neurons", columns,
+                           rows=rows or 1)

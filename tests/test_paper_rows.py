@@ -1,0 +1,102 @@
+"""Paper figures at a paper's width: a long left-to-right chain of boxes wraps into rows
+(like text: each row left to right, an arrow back to the next row's start), arcs split over
+a row break leave through the right gutter and come back in from the left, and the gallery
+models print readable text at full width."""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import pytest
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+
+torch = pytest.importorskip("torch", reason="the torch extra builds the real models")
+
+import paper_models as pm  # noqa: E402
+from test_paper import assert_inside, assert_no_overlap, text_boxes  # noqa: E402
+from test_paper_honesty import check_represented  # noqa: E402
+
+import nnviz  # noqa: E402
+from nnviz.layout import layout  # noqa: E402
+from nnviz.passes import ViewOptions, prepare  # noqa: E402
+from nnviz.render.build import build_scene  # noqa: E402
+from nnviz.theme import load_theme  # noqa: E402
+
+THEME = load_theme("paper")
+GALLERY = ("resnet18", "unet", "mobilenetv2", "gpt", "mlp", "lenet5")
+
+
+@pytest.fixture(scope="module")
+def loaded() -> dict:
+    return {}
+
+
+def graph(loaded: dict, name: str):
+    if name not in loaded:
+        loaded[name] = pm.load_torch(name)
+    return loaded[name]
+
+
+def runs(blocks: list[dict]) -> list[list[dict]]:
+    """Boxes grouped by the centre line they sit on, in flow order."""
+    out: list[list[dict]] = []
+    for b in blocks:
+        c = round(b["y"] + b["h"] / 2, 1)
+        if out and round(out[-1][-1]["y"] + out[-1][-1]["h"] / 2, 1) == c:
+            out[-1].append(b)
+        else:
+            out.append([b])
+    return out
+
+
+@pytest.mark.parametrize("style", ["blocks", "neurons"])
+def test_rows_read_like_text_and_keep_every_layer(loaded, style: str) -> None:
+    g = prepare(graph(loaded, "resnet18"), ViewOptions())
+    lay = layout(g, style=style, theme=THEME, direction="LR", rows=4)
+    rows = lay.extras["rows"]
+    assert len(rows) == 4
+    rr = runs(lay.extras["blocks"])
+    # each row is one run of the flow order, rows go down the page, boxes left to right
+    assert [r[0]["id"] for r in rr] == rows
+    assert all(a[0]["y"] + a[0]["h"] / 2 < b[0]["y"] + b[0]["h"] / 2 for a, b in zip(rr, rr[1:]))
+    for r in rr:
+        assert all(a["x"] + a["w"] + a["dx"] < b["x"] for a, b in zip(r, r[1:]))
+    scene = build_scene(g, lay, THEME)
+    assert_no_overlap(text_boxes(scene))
+    assert_inside(text_boxes(scene), lay.width, lay.height)
+    check_represented(g, lay)
+    # the arrow from a row's last box runs right, down into the gap between the rows, back
+    # left past the next row's first box and into it
+    ids = [b["id"] for b in lay.extras["blocks"]]
+    for a, b in zip(rr, rr[1:]):
+        (edge,) = [e for e in lay.edges if (e.src, e.dst) == (a[-1]["id"], b[0]["id"])]
+        xs, ys = [p[0] for p in edge.points], [p[1] for p in edge.points]
+        assert max(xs) > max(x["x"] + x["w"] + x["dx"] for x in a)
+        assert min(xs) < b[0]["x"]
+        lane = ys[2]  # right, down, LEFT, down, right
+        assert ys[3] == lane and xs[2] > xs[3]
+        assert max(x["label"]["y"] for x in a) < lane < min(x["y"] + x["dy"] for x in b)
+        assert ids.index(b[0]["id"]) == ids.index(a[-1]["id"]) + 1
+    # a residual arc over a row break: out through the right edge, back in from the left
+    split = [s for s in lay.extras["skips"] if len(s["pieces"]) > 1]
+    assert split
+    for s in split:
+        first, last = s["pieces"][0], s["pieces"][-1]
+        assert first[-1][0] == pytest.approx(max(p[0] for p in first))
+        assert last[0][0] == pytest.approx(THEME["spacing"]["margin"])
+        assert first[-1][0] <= lay.width
+
+
+@pytest.mark.parametrize("name", GALLERY)
+def test_gallery_models_print_readable_blocks_at_full_width(loaded, name: str) -> None:
+    """At 6.9 in the blocks style of every gallery model prints text of at least 6 pt, left
+    to right (wrapped as needed) and with the flow left to nnviz; no page-high figures."""
+    for direction in ("LR", None):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # below 6 pt would warn
+            d = nnviz.draw(graph(loaded, name), style="blocks", theme=THEME, width="6.9in",
+                           direction=direction)
+        assert d.smallest_font_pt >= 6.0, (name, direction, d.smallest_font_pt)
+        assert d.layout.height / d.layout.width * 6.9 <= 9.0
