@@ -57,9 +57,14 @@ def spread_offsets(inp: LevelInput, pg: Proper, xs: list[float]) -> dict[int, fl
 def gap_sizes(inp: LevelInput, pg: Proper, x: list[float], nlayers: int,
               dst_off: dict[int, float]) -> list[float]:
     """Per layer: the gap below it, by need. Straight arrows need only ``rank_sep_straight``;
-    a curve needs room for its sideways run (a slope of at most 5:3), up to ``rank_sep``."""
+    one curve needs room for its sideways run (a slope of at most 5:3) up to 1.2x that (a
+    long run then reads as a rounded step, as ELK's orthogonal bends in its 20-px gaps), and
+    each further curve from another source whose run overlaps it adds half an ``edge_sep``
+    (their flat middles would otherwise lie on top of each other), up to ``rank_sep``."""
     lo, hi = inp.rank_sep_straight, inp.rank_sep
+    one = min(hi, 1.2 * lo)
     run = [0.0] * nlayers  # widest sideways run of an edge in the gap below each layer
+    spans: list[list[tuple[float, float, int]]] = [[] for _ in range(nlayers)]
     vrank, tail = pg.vrank, pg.tail
     for i, chain in enumerate(pg.chains):
         if len(chain) < 2:
@@ -67,7 +72,7 @@ def gap_sizes(inp: LevelInput, pg: Proper, x: list[float], nlayers: int,
         ao, bo = pg.chain_off[i]
         bo = dst_off.get(i, bo)
         a, b = chain[0], chain[-1]
-        prev_x, prev_r = x[a] + ao, vrank[tail[a]]
+        prev_x, prev_r, prev_v = x[a] + ao, vrank[tail[a]], a
         for v in chain[1:]:
             cur_x = x[b] + bo if v == b else x[v]
             dx = abs(cur_x - prev_x)
@@ -75,8 +80,34 @@ def gap_sizes(inp: LevelInput, pg: Proper, x: list[float], nlayers: int,
                 for r in range(prev_r, vrank[v]):
                     if dx > run[r]:
                         run[r] = dx
-            prev_x, prev_r = cur_x, vrank[v]
-    return [min(hi, max(lo, 0.6 * d)) for d in run]
+                    spans[r].append((min(prev_x, cur_x), max(prev_x, cur_x), prev_v))
+            prev_x, prev_r, prev_v = cur_x, vrank[v], v
+    out = []
+    for r in range(nlayers):
+        need = min(one, max(lo, 0.6 * run[r]))
+        sp = spans[r]
+        if len(sp) > 1:
+            need = min(hi, need + 0.5 * inp.edge_sep * (_tracks(sp) - 1))
+        out.append(need)
+    return out
+
+
+def _tracks(spans: list[tuple[float, float, int]]) -> int:
+    """Most sideways runs stacked over one x, counting runs that leave one point once (a
+    fan-out shares its start, so its curves do not lie on top of each other's middles)."""
+    events = []
+    for a, b, src in spans:
+        events.append((a, 1, src, b))
+    events.sort()
+    best = 0
+    active: list[tuple[float, int]] = []  # (end, source)
+    for a, _, src, b in events:
+        active = [(e, s) for e, s in active if e > a + 0.5]
+        active.append((b, src))
+        k = len({s for _, s in active})
+        if k > best:
+            best = k
+    return best
 
 
 def tall_items_cut(inp: LevelInput, ranked: Ranked, pg: Proper, x: list[float]) -> set[int]:

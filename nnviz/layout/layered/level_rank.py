@@ -62,7 +62,12 @@ def rank_level(inp: LevelInput, no_span: frozenset[int]) -> Ranked:
     if any(back):  # back-edge lanes cross the gaps between layers, which tall items span
         span = [1] * n
     oriented = [(d, s) if b else (s, d) for (s, d), b in zip(item_edges, back)]
-    rank = assign_ranks(n, oriented, min_len=[span[a] for a, _ in oriented]) + [0] * n_ports
+    anchored = [False] * n  # fed by an in-port: not a free source (keeps its place on top)
+    for s_, d_, _, _ in edges:
+        if s_ >= n and d_ < n:
+            anchored[d_] = True
+    rank = assign_ranks(n, oriented, min_len=[span[a] for a, _ in oriented],
+                        anchored=anchored) + [0] * n_ports
     is_aux = inp.aux or [False] * n
     if any(is_aux):
         # a stub sits in the layer right above its consumer (the local moves in ranking get

@@ -31,10 +31,12 @@ def topo_order(n: int, succ: list[list[int]], pred_count: list[int]) -> list[int
 
 
 def assign_ranks(n: int, edges: list[tuple[int, int]], max_passes: int = 8,
-                 min_len: list[int] | None = None) -> list[int]:
+                 min_len: list[int] | None = None,
+                 anchored: list[bool] | None = None) -> list[int]:
     """Ranks (0 = top) for an acyclic edge list; every edge (s, d) gets rank[d] > rank[s].
 
-    ``min_len`` optionally gives a minimum length per edge (default 1).
+    ``min_len`` optionally gives a minimum length per edge (default 1). ``anchored`` marks
+    vertices fed from outside the edge list (a frame's in-port): they are not free sources.
     """
     if n == 0:
         return []
@@ -77,6 +79,20 @@ def assign_ranks(n: int, edges: list[tuple[int, int]], max_passes: int = 8,
                     moved += 1
         if not moved:
             break
+    # Hanging trees: a free source whose only way into the graph is one edge (and every
+    # vertex all of whose predecessors are such, with one successor) hangs right above its
+    # consumer. Node-by-node moves cannot get there: a 1-in-1-out vertex (the Unsqueeze
+    # after a Concat of slices) moves nothing, so the whole tree stayed at the top and a
+    # recurrent model's twelve slices stood in one 4,000-px row. Network simplex moves the
+    # tree as one; so does this (reverse topological order: consumers first).
+    hanging = [False] * n
+    for v in order:
+        if len(out_e[v]) == 1 and not (anchored and anchored[v]):
+            hanging[v] = all(hanging[edges[i][0]] for i in in_e[v])
+    for v in rev:
+        if hanging[v]:
+            i = out_e[v][0]
+            rank[v] = rank[edges[i][1]] - lens[i]
     low = min(rank)
     if low:
         rank = [r - low for r in rank]
