@@ -36,9 +36,6 @@ FAST = {
 
 # The issue-14 bugs that break a family today, by artifact. A test here is xfail(strict):
 # when the fix lands it XPASSes, which fails, and its line goes.
-_FOLDED_POSITIONS = ("dynamo ONNX: the exporter constant-folds the position-embedding rows "
-                     "the example reads (wpe[:16]); the route counts the folded slice, not "
-                     "the embedding")
 _PLUMBING_LOOP = ("automatic view: the text_model plumbing group takes ops on both sides of "
                   "final_layer_norm (EOS pooling index), so its box reads from and feeds the "
                   "trunk: a loop and an upward edge")
@@ -46,14 +43,6 @@ KNOWN: dict[tuple[str, str, str], str] = {
     ("causal_encoder", "onnx_ts", "totals"):
         "TorchScript ONNX: the untied head's transposed weight has the embedding's shape and "
         "is taken for the tied embedding (shape rule): 3,200 parameters lost",
-    ("gpt2", "onnx_dynamo", "totals"): _FOLDED_POSITIONS,
-    ("bert", "onnx_dynamo", "totals"): _FOLDED_POSITIONS,
-    ("vit", "onnx_dynamo", "totals"): "dynamo ONNX: the exporter folds cls_token.expand(1) "
-                                       "into an initializer ('expand') that the route takes "
-                                       "for a constant: 64 parameters lost",
-    ("clip", "onnx_dynamo", "totals"): _FOLDED_POSITIONS + "; the scalar logit_scale and "
-                                       "the folded class_embedding.expand are taken for "
-                                       "constants",
     ("clip", "onnx_ts", "totals"): "ONNX: the scalar logit_scale parameter is taken for a "
                                    "constant",
     ("clip", "onnx_ts", "quotient"): _PLUMBING_LOOP,
@@ -89,7 +78,8 @@ def result(zoo: Zoo, name: str, route: str) -> Any:
         entry = ZOO[name]
         try:
             art = zoo.artifact(name, route)
-            _RESULTS[key] = check_all(art.load(), art.expected_params, entry.feed_forward,
+            graph = art.load()
+            _RESULTS[key] = check_all(graph, art.expected_for(graph), entry.feed_forward,
                                       layout_views=("default",))
         except Exception as exc:  # noqa: BLE001 - every family's test reports it
             _RESULTS[key] = exc

@@ -32,13 +32,16 @@ from nnviz.kinds import kind_for
 from nnviz.loaders.onnx_fidelity import (
     ANONYMOUS,
     CallTracker,
+    Folded,
     Read,
     adopt_unscoped,
     assign_roles,
+    folded_parameters,
     fx_kinds,
     is_weight_input,
     mark_shared,
     module_names,
+    parse_signature,
     tie_transposed_copies,
 )
 
@@ -374,6 +377,8 @@ _TORCH_FX = "pkg.torch.onnx.fx_node"
 _TORCH_RULES = "pkg.onnxscript.rewriter.rule_name"
 _FUSED_BN = "FuseBatchNormIntoConv"
 _TORCH_KEYS = (_TORCH_SCOPES, _TORCH_CLASSES, _TORCH_FX, _TORCH_RULES)
+_SIGNATURE = "pkg.torch.export.ExportedProgram.graph_signature"  # graph metadata
+_FOLDED_FROM = "pkg.onnxscript.optimizer.folded_from"  # value_info metadata
 
 
 def _torch_props(node: Any) -> dict[str, str]:
@@ -485,6 +490,10 @@ class _Converter:
         self._fx_info: dict[str, tuple[dict[str, str], Any, bool]] = {}
         self._fx_ops: dict[str, list[tuple[str, set[str]]]] = {}
         self._init_keys: dict[str, _Const] = {}  # initializers by their fx spelling
+        self._folded: dict[str, Folded] = {}  # folded initializer -> the parameter it is
+        self._declared: dict[str, str] = {}  # Param name -> role the export's signature gives
+        self._partial: dict[str, int] = {}  # parameter -> elements of it the file holds
+        self._sig_targets: dict[str, str] = {}  # fx token -> model tensor name (signature)
 
     # -- helpers ----------------------------------------------------------------------------
     def _group(self, path: tuple[str, ...], op: str = "") -> tuple[str, ...]:
@@ -556,7 +565,7 @@ class _Converter:
                     out.append(Param(name, (channels,), dtype, role=self._restored[token]))
                     self._reads.setdefault(name, []).append(Read(nid, op, -1, kind))
                 continue
-            name = _dotted_param(token, scope)
+            name = self._param_name(token, scope)
             if name is None:
                 continue
             attr = name.rsplit(".", 1)[-1]
@@ -579,6 +588,12 @@ class _Converter:
             # "Conv + BatchNorm", like TFLite's fused activations)
             node.meta["fused"] = ["BatchNorm"]
         return True
+
+    def _param_name(self, token: str, scope: list[tuple[str, str]] | None) -> str | None:
+        """The model's name of fx token ``token``: the export's signature says it exactly
+        (``encoder.layers.1.self_attn.out_proj.bias``, where the op's scope ends at
+        ``self_attn``); without it, spelled from the scope."""
+        return self._sig_targets.get(token) or _dotted_param(token, scope)
 
     @staticmethod
     def _const_inputs(node: Any, scope: _Scope) -> list[_Const]:
@@ -622,7 +637,7 @@ class _Converter:
         init = self._init_keys.get(token)
         if init is not None:
             return init  # the same weight: same Param name and count
-        dotted = self._fx_taken.get(token) or _dotted_param(token, scope)
+        dotted = self._fx_taken.get(token) or self._param_name(token, scope)
         if dotted is None:
             return const
         self._fx_taken[token] = dotted
@@ -651,9 +666,34 @@ class _Converter:
             tensors[tid] = Tensor(tid, shape, dtype, is_param)
 
     # -- graphs -----------------------------------------------------------------------------
+    def _read_folds(self, gp: Any) -> None:
+        """The dynamo export's record of what it constant-folded (see
+        :func:`~nnviz.loaders.onnx_fidelity.folded_parameters`)."""
+        sig = next((p.value for p in getattr(gp, "metadata_props", ()) if p.key == _SIGNATURE),
+                   None)
+        if not sig:
+            return
+        import ast
+
+        folded_from: dict[str, list[str]] = {}
+        for vi in gp.value_info:
+            for p in getattr(vi, "metadata_props", ()):
+                if p.key != _FOLDED_FROM:
+                    continue
+                try:
+                    names = ast.literal_eval(p.value)
+                except (ValueError, SyntaxError, MemoryError, RecursionError):
+                    continue
+                if isinstance(names, list) and all(isinstance(n, str) for n in names):
+                    folded_from[vi.name] = names
+        signature = parse_signature(sig)
+        self._sig_targets = signature.targets
+        self._folded = folded_parameters(folded_from, signature.roles)
+
     def main(self, gp: Any) -> None:
         scope = _Scope()
         info = self._value_info(gp)
+        self._read_folds(gp)
         init_names = {t.name for t in gp.initializer} | \
             {s.values.name for s in gp.sparse_initializer}
         self._add_initializers(gp, "", scope, info)
@@ -684,7 +724,14 @@ class _Converter:
                     self._module_path[nid] = ""
         self._restore_dropped()
         tie_transposed_copies(g, self._reads)
-        assign_roles(g, self._reads)
+        assign_roles(g, self._reads, self._declared)
+        if self._partial:
+            # The total can only count the part the file holds: say so where it is read.
+            g.meta["partial_params"] = dict(sorted(self._partial.items()))
+            for node in g.nodes.values():
+                part = [p.name for p in node.params if p.name in self._partial]
+                if part and not node.meta.get("note"):
+                    node.meta["note"] = f"part of {part[0]} (folded by the exporter)"
         module_names(g, self._module_path)
         mark_shared(g)
 
@@ -716,6 +763,26 @@ class _Converter:
             scope.consts[s.values.name] = _Const(tid, tuple(s.dims),
                                                  DTYPES.get(s.values.data_type))
             self._tensor(tid, info, s.values.name, is_param=True)
+        if prefix or not self._folded:
+            return
+        seen: dict[str, _Const] = {}
+        for t in gp.initializer:
+            fold = self._folded.get(t.name)
+            if fold is None:
+                continue
+            # A folded copy of a parameter is that parameter (counted once, by its name);
+            # a folded part of one is counted as the part the file holds.
+            # Several folds of one parameter all stand for its first (one count).
+            whole = self._init_keys.get(_fx_key(fold.source)) or seen.get(fold.source)
+            if whole is not None:
+                scope.consts[t.name] = whole
+                continue
+            const = scope.consts[t.name]
+            whole = seen[fold.source] = _Const(fold.source, const.shape, const.dtype, None)
+            scope.consts[t.name] = whole
+            self._declared[fold.source] = "param"
+            if fold.partial:
+                self._partial[fold.source] = math.prod(const.shape or (0,))
 
     def _nodes(self, gp: Any, base_group: tuple[str, ...], prefix: str, scope: _Scope,
                info: Mapping) -> None:

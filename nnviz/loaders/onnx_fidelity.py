@@ -14,6 +14,14 @@ leave gaps that this module closes after the whole graph is read:
   plumbing) join the deepest group enclosing all their scoped neighbours.
 * **Parameter roles** (:func:`assign_roles`): ONNX has no notion of parameter, buffer or
   constant; the rule is in the README ("Parameter counts").
+* **Folded parameters** (:func:`folded_parameters`): the dynamo exporter's optimizer
+  constant-folds what a parameter feeds when nothing else does (``cls_token.expand``,
+  ``exp(logit_scale)``, the position-embedding lookup for the fixed input length) and
+  records the inputs of each folded tensor (``folded_from``); the graph signature names the
+  model's parameters. A folded tensor from exactly one parameter is that parameter. When the
+  fold kept only a part (a lookup or slice: ``wpe[:16]``), the file no longer holds the
+  parameter's size: the part is counted and the parameter is listed in
+  ``graph.meta["partial_params"]``.
 * **Names** (:func:`module_names`): a node that is the only op of its module is named by the
   module path (``layer1.0.conv1``), not by the exporter (``node_Conv_292``).
 """
@@ -60,6 +68,13 @@ ANONYMOUS = re.compile(r"^(val_\d+|onnx::.*|.*_output_\d+|_?tensor_constant\d*|"
 # A dynamo constant named after an aten.embedding output: a position-embedding lookup the
 # exporter folded for the fixed input length; its rows are the parameter's.
 _FOLDED_LOOKUP = re.compile(r"^embedding(_\d+)?$")
+# torch.export graph signature lines: ``p_lm_head_weight: PARAMETER target='lm_head.weight'``
+_SIGNATURE_LINE = re.compile(r"^\s*(\w+): (PARAMETER|BUFFER|CONSTANT_TENSOR)\b[^\n]*?"
+                             r"target='([^']*)'", re.M)
+_SIGNATURE_ROLES = {"PARAMETER": "param", "BUFFER": "buffer", "CONSTANT_TENSOR": "constant"}
+# aten ops (fx node names, ``embedding_1``) whose result holds only part of their input
+_PART_OF = re.compile(r"^(embedding|slice|index|select|narrow|gather|split|split_with_sizes|"
+                      r"chunk|unbind|take)(_\d+)?$")
 _FX_ARG = re.compile(r"%([pbc])_(\w+)")
 _INT_DTYPES = {"uint8", "int8", "uint16", "int16", "int32", "int64", "uint32", "uint64",
                "bool", "uint4", "int4"}
@@ -74,6 +89,55 @@ class Read:
     index: int
     torch_kind: str | None  # "p" parameter, "b" buffer, "c" constant (dynamo fx metadata)
     dynamo: bool = False  # the reader carries fx metadata (which names every model tensor)
+
+
+@dataclass(frozen=True)
+class Folded:
+    """A constant the exporter folded from one model parameter."""
+
+    source: str  # the parameter's name (``transformer.wpe.weight``)
+    partial: bool  # a lookup/slice of it: the file holds a part, not the whole
+
+
+@dataclass
+class Signature:
+    """torch.export's graph signature, which a dynamo export keeps in its graph metadata."""
+
+    roles: dict[str, str] = field(default_factory=dict)  # model tensor -> param/buffer/constant
+    targets: dict[str, str] = field(default_factory=dict)  # fx token -> model tensor name
+
+
+def parse_signature(text: str) -> Signature:
+    """``p_lm_head_weight: PARAMETER target='lm_head.weight'`` lines -> :class:`Signature`
+    (fx tokens as :func:`fx_kinds` spells them: ``lm_head_weight``)."""
+    sig = Signature()
+    for placeholder, kind, target in _SIGNATURE_LINE.findall(text):
+        sig.roles[target] = _SIGNATURE_ROLES[kind]
+        head, _, token = placeholder.partition("_")
+        if head in ("p", "b", "c") and token:
+            sig.targets.setdefault(token, target)
+    return sig
+
+
+def folded_parameters(folded_from: dict[str, list[str]],
+                      signature: dict[str, str]) -> dict[str, Folded]:
+    """Folded tensors (value_info ``folded_from`` lists) that stand for one parameter.
+
+    The list holds the fx nodes and model tensors the folded value was computed from; the
+    tensor's own name is the last fx node's (``embedding_1``) or an ONNX value name
+    (``val_27``, a transposed weight). Buffers and exporter constants among the inputs (the
+    position ids) do not make it less the parameter's."""
+    out: dict[str, Folded] = {}
+    for tensor, origins in folded_from.items():
+        if tensor in signature:
+            continue
+        params = sorted({o for o in origins if signature.get(o) == "param"})
+        if len(params) != 1:
+            continue  # a mix of parameters (or none) is a new value, not one weight
+        partial = bool(_PART_OF.match(tensor)) or \
+            any(_PART_OF.match(o) for o in origins if o not in signature)
+        out[tensor] = Folded(params[0], partial)
+    return out
 
 
 # ---- module calls -----------------------------------------------------------------------
@@ -278,13 +342,16 @@ def tie_transposed_copies(g: Graph, reads: dict[str, list[Read]]) -> None:
         reads.setdefault(p.name, []).extend(reads.pop(copy, []))
 
 
-def assign_roles(g: Graph, reads: dict[str, list[Read]]) -> None:
-    """Set every Param's role and mark weights read by several boxes as shared."""
+def assign_roles(g: Graph, reads: dict[str, list[Read]],
+                 declared: dict[str, str] | None = None) -> None:
+    """Set every Param's role; ``declared`` roles (folded parameters the export's signature
+    names) win over the rule."""
     first: dict[str, Param] = {}
     for node in g.nodes.values():
         for p in node.params:
             first.setdefault(p.name, p)
-    roles = {name: role_of(name, p.shape, p.dtype, reads.get(name, []))
+    declared = declared or {}
+    roles = {name: declared.get(name) or role_of(name, p.shape, p.dtype, reads.get(name, []))
              for name, p in first.items()}
     for node in g.nodes.values():
         for p in node.params:

@@ -108,6 +108,24 @@ class Artifact:
     def expected_params(self) -> int:
         return int(self.truth["params"])
 
+    def expected_for(self, graph: Any) -> int:
+        """The framework's count, less what the file cannot hold: a dynamo export that
+        constant-folded a parameter's lookup for the example's length (GPT-2's ``wpe[:16]``)
+        keeps only those rows, and the graph lists each such parameter with the elements it
+        counted (``meta["partial_params"]``). Each must be a real parameter of the model and
+        hold at most its size; the rest of the total must still be exact."""
+        partial = graph.meta.get("partial_params") or {}
+        if not partial:
+            return self.expected_params
+        sizes = self.truth.get("param_sizes") or {}
+        wrong = {name: kept for name, kept in partial.items()
+                 if self.route != "onnx_dynamo" or name not in sizes or not
+                 0 < kept <= sizes[name]}
+        if wrong:
+            raise AssertionError(f"{self.name} via {self.route}: partial_params {wrong} are no "
+                                 f"parameters of the model that the file can hold a part of")
+        return self.expected_params - sum(sizes[n] - kept for n, kept in partial.items())
+
     def load(self) -> Any:
         import nnviz
 
@@ -151,17 +169,20 @@ class Zoo:
 
     def truth(self, name: str) -> dict:
         path = self._truth_path(name)
+        entry = ZOO[name]
         if path.exists():
             data = json.loads(path.read_text())
             if data.get("fingerprint") == self.fingerprint:
+                if entry.framework == "torch" and "param_sizes" not in data:
+                    data["param_sizes"] = _param_sizes(self.model(name)[0])
+                    _write_json(path, data)
                 return data
-        entry = ZOO[name]
         model, _ = self.model(name)
         if entry.framework == "torch":
             from .torch_models import buffer_count, param_count
 
             data = {"framework": "torch", "params": param_count(model),
-                    "buffers": buffer_count(model)}
+                    "buffers": buffer_count(model), "param_sizes": _param_sizes(model)}
         else:
             data = {"framework": "keras", "params": int(model.count_params())}
         data["fingerprint"] = self.fingerprint
@@ -271,6 +292,11 @@ class Zoo:
                 params.append(value)
         return {"params": int(sum(p.size for p in params)), "onnx_constants": constants,
                 **onnx_initializers(out)}
+
+
+def _param_sizes(model: Any) -> dict[str, int]:
+    """Each parameter's element count by its name (a tied one under its first name)."""
+    return {name: int(p.numel()) for name, p in model.named_parameters()}
 
 
 def _same_values(a: Any, b: Any) -> bool:
