@@ -125,10 +125,7 @@ def main() -> None:
         parse = pg.evaluate("performance.getEntriesByType('navigation')[0].domInteractive")
         print(f"first frame: {first / 1000:.2f} s after navigation start "
               f"(HTML parsed at {parse / 1000:.2f} s; wall {wall:.2f} s)")
-        views = pg.evaluate("""() => {
-            const D = JSON.parse(document.getElementById('nnviz-data').textContent);
-            return D.views.map((v, i) => [v.box.type.length + v.edge.src.length, i]);
-        }""")
+        views = pg.evaluate("nnviz.views().map(v => [v.boxes + v.edges, v.index])")
         biggest = max(views)[1]
         t0 = time.perf_counter()
         pg.evaluate(f"nnviz.openGroup({biggest})")

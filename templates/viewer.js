@@ -8,8 +8,88 @@
   'use strict';
 
   performance.mark('nnviz-start');
-  var D = JSON.parse(document.getElementById('nnviz-data').textContent);
-  performance.mark('nnviz-parsed');
+  var holder = document.getElementById('nnviz-data');
+  loadData(holder.textContent, holder.getAttribute('data-encoding')).then(function (D) {
+    performance.mark('nnviz-parsed');
+    main(D);
+  }).catch(function (err) {
+    // No half-working page: say what is missing, in the page itself.
+    var st = document.getElementById('status');
+    st.textContent = 'This page cannot be shown: ' + (err && err.message ? err.message : String(err));
+    st.className = 'fatal';
+    document.documentElement.setAttribute('data-error', '1');
+  });
+
+  // ---- page data (nnviz/viewer/payload.py) ----------------------------------------------------
+  // base64 of [u32 header length | header JSON | pad to 4 | int32 columns], deflated unless the
+  // page was written with compress=False; inflated by the browser's own DecompressionStream.
+  function loadData(text, encoding) {
+    var bin = atob(text.trim()), n = bin.length, bytes = new Uint8Array(n);
+    for (var i = 0; i < n; i++) bytes[i] = bin.charCodeAt(i);
+    performance.mark('nnviz-base64');
+    if (encoding === 'base64') return Promise.resolve(unpack(bytes.buffer));
+    if (encoding !== 'deflate-base64') return Promise.reject(new Error('unknown data encoding "' + encoding + '".'));
+    if (typeof DecompressionStream === 'undefined' || typeof Response === 'undefined') {
+      return Promise.reject(new Error('this browser has no DecompressionStream to unpack the model data. ' +
+        'Open it in a current browser (Chrome/Edge 80+, Firefox 113+, Safari 16.4+), or write the page ' +
+        'uncompressed (nnviz.draw(..., compress=False)).'));
+    }
+    var stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream('deflate'));
+    return new Response(stream).arrayBuffer().then(unpack);
+  }
+  function unpack(buf) {
+    performance.mark('nnviz-inflated');
+    var size = new DataView(buf).getUint32(0, true);
+    var head = JSON.parse(new TextDecoder().decode(new Uint8Array(buf, 4, size)));
+    performance.mark('nnviz-header');
+    var start = 4 + size + (4 - (4 + size) % 4) % 4;
+    // (Int32Array is little-endian on every platform browsers run on, as written.)
+    return expand(head, new Int32Array(buf, start, (buf.byteLength - start) >> 2));
+  }
+  // Columns become typed-array views; tables of distinct dicts are looked up; per view, the
+  // offsets of its slices (a view with "s" draws with the geometry of view s).
+  function expand(D, ints) {
+    var cols = D.cols;
+    function col(name) { var c = cols[name]; return ints.subarray(c[0], c[0] + c[1]); }
+    function ragged(name) {
+      var flat = col(name), cnt = col(name + '.n'), out = new Array(cnt.length);
+      for (var i = 0, at = 0; i < cnt.length; i++) { out[i] = flat.subarray(at, at + cnt[i]); at += cnt[i]; }
+      return out;
+    }
+    function table(idx) {
+      var out = new Array(idx.length);
+      for (var i = 0; i < idx.length; i++) out[i] = idx[i] < 0 ? 0 : D.dicts[idx[i]];
+      return out;
+    }
+    var T = D.tensors, N = D.nodes;
+    T.shape = col('t.shape'); T.dtype = col('t.dtype'); T.producer = col('t.producer');
+    N.op = col('n.op'); N.kind = col('n.kind'); N.group = col('n.group'); N.scope = col('n.scope');
+    N.inputs = ragged('n.inputs'); N.outputs = ragged('n.outputs');
+    N.meta = table(col('n.meta')); N.attrs = table(col('n.attrs'));
+    N.id = new Array(N.name.length).fill(null);
+    N.ids.forEach(function (p) { N.id[p[0]] = p[1]; });
+    D.groups.forEach(function (g) { g.attrs = g.attrs < 0 ? 0 : D.dicts[g.attrs]; });
+    var C = D.col = {};
+    ['b.type', 'b.x', 'b.y', 'b.w', 'b.h', 'b.ref', 'e.src', 'e.dst', 'e.count', 'e.delta', 'e.tensor',
+      'f.x', 'f.y', 'f.w', 'f.h'].forEach(function (k) { C[k] = col(k); });
+    var gb = 0, ge = 0, gp = 0, gf = 0, rb = 0, re = 0;
+    D.views.forEach(function (v) {
+      var o = v.s === undefined ? null : D.views[v.s];
+      if (o) { v.gb = o.gb; v.ge = o.ge; v.gp = o.gp; v.gf = o.gf; v.sp = o.sp; v.fl = o.fl; }
+      else {
+        v.gb = gb; v.ge = ge; v.gp = gp; v.gf = gf;
+        gb += v.nb; gf += v.fl ? v.fl.length : 0;
+        for (var j = 0; j < v.ne; j++) gp += 2 * C['e.count'][ge + j];
+        ge += v.ne;
+      }
+      v.rb = rb; v.re = re; rb += v.nb; re += v.ne;
+    });
+    return D;
+  }
+
+  // The viewer proper: everything below runs once the data is unpacked. (Not re-indented, to
+  // keep its history readable.)
+  function main(D) {
   var N = D.nodes, T = D.tensors, G = D.groups, V = D.views;
   var NN = N.name.length, NT = T.id.length;
   (function decode() {
@@ -156,45 +236,55 @@
   // ---- views -------------------------------------------------------------------------------
   function prep(vi) {
     if (prepared[vi]) return prepared[vi];
-    var v = V[vi], b = v.box, n = b.type.length, e = v.edge, ne = e.src.length;
+    // Slices of the page's columns (see expand): geometry at the geometry owner's offsets
+    // (gb/ge/gp/gf), this view's own box refs and edge tensors at rb/re.
+    var v = V[vi], C = D.col, n = v.nb, ne = v.ne, nf = v.fg ? v.fg.length : 0;
+    var cnt = C['e.count'], dl = C['e.delta'];
     // Edge points come as per-edge counts and deltas: rebuild offsets and absolute points.
-    var off = new Int32Array(ne + 1), pts = new Float64Array(e.delta.length);
-    for (var j0 = 0, q0 = 0; j0 < ne; j0++) {
+    var np = 0;
+    for (var j0 = 0; j0 < ne; j0++) np += 2 * cnt[v.ge + j0];
+    var off = new Int32Array(ne + 1), pts = new Float64Array(np);
+    var q0 = 0, d0 = v.gp;
+    for (j0 = 0; j0 < ne; j0++) {
       off[j0] = q0;
       var ax = 0, ay = 0;
-      for (var c0 = 0; c0 < e.count[j0]; c0++, q0 += 2) {
-        ax += e.delta[q0]; ay += e.delta[q0 + 1];
+      for (var c0 = 0; c0 < cnt[v.ge + j0]; c0++, q0 += 2) {
+        ax += dl[d0 + q0]; ay += dl[d0 + q0 + 1];
         pts[q0] = ax; pts[q0 + 1] = ay;
       }
     }
     off[ne] = q0;
     var P = {
-      vi: vi, w: v.w, h: v.h, n: n, type: b.type, ref: b.ref,
-      x: Float64Array.from(b.x), y: Float64Array.from(b.y), bw: Float64Array.from(b.w),
-      bh: Float64Array.from(b.h), lines: new Array(n), kind: new Array(n),
+      vi: vi, w: v.w, h: v.h, n: n, type: C['b.type'].subarray(v.gb, v.gb + n),
+      ref: C['b.ref'].subarray(v.rb, v.rb + n),
+      x: tenths(C['b.x'], v.gb, n), y: tenths(C['b.y'], v.gb, n), bw: tenths(C['b.w'], v.gb, n),
+      bh: tenths(C['b.h'], v.gb, n), lines: new Array(n), kind: new Array(n),
       nodeBox: new Map(), groupBox: new Map(), proxyBox: [],
-      ne: ne, src: e.src, dst: e.dst, et: e.tensor, off: off, pts: pts,
-      spline: new Set(e.spline), ex0: new Float64Array(ne), ey0: new Float64Array(ne),
+      ne: ne, src: C['e.src'].subarray(v.ge, v.ge + ne), dst: C['e.dst'].subarray(v.ge, v.ge + ne),
+      et: C['e.tensor'].subarray(v.re, v.re + ne), off: off, pts: pts,
+      spline: new Set(v.sp || []), ex0: new Float64Array(ne), ey0: new Float64Array(ne),
       ex1: new Float64Array(ne), ey1: new Float64Array(ne), buckets: null, cache: null,
       miniCache: null, real: 0,
       // frames of the groups drawn open in this view (outermost first)
-      nf: v.frame.group.length, fg: v.frame.group, fl: v.frame.label, fx: v.frame.x,
-      fy: v.frame.y, fw: v.frame.w, fh: v.frame.h, frameOf: new Map()
+      nf: nf, fg: v.fg || [], fl: v.fl || [], fx: tenths(C['f.x'], v.gf, nf),
+      fy: tenths(C['f.y'], v.gf, nf), fw: tenths(C['f.w'], v.gf, nf), fh: tenths(C['f.h'], v.gf, nf),
+      frameOf: new Map()
     };
+    var lines = v.lines || {};
     for (var f0 = 0; f0 < P.nf; f0++) P.frameOf.set(P.fg[f0], f0);
     for (var i = 0; i < n; i++) {
-      var t = b.type[i], r = b.ref[i];
+      var t = P.type[i], r = P.ref[i];
       if (t === 0) { P.nodeBox.set(r, i); P.kind[i] = kindOf(r); P.real++; }
       else if (t === 1) { P.groupBox.set(r, i); P.kind[i] = 'group'; P.real++; }
       else if (t === 4) P.kind[i] = 'io';  // reference stub of a high-fan-out input
       else { P.proxyBox.push(i); P.kind[i] = 'io'; }
-      var L = v.lines[String(i)];
+      var L = lines[String(i)];
       if (L) P.lines[i] = L;  // real nodes' lines are derived when first drawn (linesOf)
       else if (t !== 0) P.lines[i] = [];
     }
     var buckets = new Map();
     for (i = 0; i < n; i++) {
-      var k = b.type[i] >= 2 ? '\u0000proxy' : P.kind[i];
+      var k = P.type[i] >= 2 ? '\u0000proxy' : P.kind[i];
       if (!buckets.has(k)) buckets.set(k, []);
       buckets.get(k).push(i);
     }
@@ -211,6 +301,11 @@
     return P;
   }
 
+  function tenths(c, at, n) {
+    var out = new Float64Array(n);
+    for (var i = 0; i < n; i++) out[i] = c[at + i] / 10;
+    return out;
+  }
   function linesOf(P, i) {
     var L = P.lines[i];
     if (L === undefined) L = P.lines[i] = nodeLines(P.ref[i]);
@@ -662,7 +757,7 @@
     select({t: 'node', i: i});
     centerBox(cur.nodeBox.get(i));
   }
-  function hasView(g) { return V[g].box.type.length > 0; }
+  function hasView(g) { return V[g].nb > 0; }
   function gotoGroup(g) {
     var p = G[g].parent;
     if (p < 0) { setView(0); return; }
@@ -1388,6 +1483,13 @@
     // The cost of one frame including rasterisation: reading a pixel back waits for it.
     drawNow: function () { var t0 = performance.now(); draw(); ctx.getImageData(0, 0, 1, 1); return performance.now() - t0; },
     frameTimes: function () { return frameTimes.slice(); },
+    views: function () { return V.map(function (v, i) { return {boxes: v.nb, edges: v.ne, index: i}; }); },
+    // One view as the page decoded it (tests compare it with the Python decoder).
+    viewData: function (vi) {
+      var P = prep(vi), a = function (x) { return Array.from(x); };
+      return {type: a(P.type), ref: a(P.ref), x: a(P.x), y: a(P.y), w: a(P.bw), h: a(P.bh), src: a(P.src),
+        dst: a(P.dst), tensor: a(P.et), points: a(P.pts), frames: a(P.fg), frameX: a(P.fx)};
+    },
     boxScreenRect: function (kind, i) {
       var b = kind === 'group' ? cur.groupBox.get(i) : cur.nodeBox.get(i);
       if (b === undefined) return null;
@@ -1413,4 +1515,5 @@
     draw();
     updateStatus();
   });
+  }
 })();

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from nnviz.ir import Graph, Node, Param, Tensor
 from nnviz.render import FORMATS as _FORMAT_TABLE
+from nnviz.viewer.payload import decode
 
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper  # noqa: E402
@@ -179,9 +180,10 @@ def test_html_payload_is_data_not_markup(hostile_outputs) -> None:
     p.feed(page)
     kinds = sorted(a.get("type", "js") for a, _ in p.scripts)
     # Exactly the viewer's own scripts: the hostile "</script><script>" did not add one.
-    assert kinds.count("application/json") >= 1
+    assert kinds.count("application/nnviz") == 1
     assert kinds.count("js") + kinds.count("module") <= 1, kinds
-    payloads = [json.loads(t) for a, t in p.scripts if a.get("type") == "application/json"]
+    payloads = [decode(t, a["data-encoding"]) for a, t in p.scripts
+                if a.get("type") == "application/nnviz"]
     blob = json.dumps(payloads, ensure_ascii=False)
     assert "<script>alert(1)" in blob and "N" * 3000 in blob
     assert "iframe" not in p.tags and "img" not in p.tags
@@ -237,8 +239,9 @@ def test_random_hostile_names_every_text_format(names: list[str], title: str) ->
     p = _Scripts()
     p.feed(outs["html"].decode("utf-8"))
     for attrs, text in p.scripts:
-        if attrs.get("type") == "application/json":
-            json.loads(text)
+        if attrs.get("type") == "application/nnviz":
+            data = decode(text, attrs["data-encoding"])
+            assert data["name"] == title and len(data["nodes"]["name"]) == len(names) + 2
     for fmt in ("dot", "tex"):
         assert _no_control(outs[fmt].decode("utf-8")), fmt
 
@@ -292,7 +295,7 @@ def test_hostile_keras_layer_names_every_format(tmp_path: Path) -> None:
         ET.fromstring(proc.stdout)
     p = _Scripts()
     p.feed((tmp_path / "k.html").read_text(encoding="utf-8"))
-    assert sum(1 for a, _ in p.scripts if a.get("type") != "application/json") <= 1
+    assert sum(1 for a, _ in p.scripts if a.get("type") != "application/nnviz") <= 1
 
 
 def test_hostile_names_with_the_dot_engine(tmp_path: Path) -> None:

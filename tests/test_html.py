@@ -17,6 +17,7 @@ from nnviz.ir import Graph, Node, Param, Tensor
 from nnviz.layout import layout
 from nnviz.render.html import render
 from nnviz.theme import load_theme
+from nnviz.viewer.payload import full_names, read_page
 
 ROOT = Path(__file__).resolve().parent.parent
 HOSTILE = "</script><script>alert(1)</script>"
@@ -79,9 +80,8 @@ def page_for(graph: Graph, **options) -> str:
 
 
 def page_data(page: str) -> dict:
-    m = re.search(r'<script type="application/json" id="nnviz-data">(.*?)</script>', page, re.S)
-    assert m, "no data block"
-    return json.loads(m.group(1))
+    """The page data, decoded the way the page's script decodes it (nnviz.viewer.payload)."""
+    return read_page(page)
 
 
 # ---- the page, no browser -----------------------------------------------------------------------
@@ -398,3 +398,139 @@ def test_small_groups_drawn_open_in_frames(viewer):
     selection = page.evaluate("nnviz.state().selection")
     assert selection == {"type": "group", "index": gi, "name": "block1"}
     assert page.console_errors == []
+
+
+# ---- the page data on the wire (nnviz.viewer.payload) --------------------------------------------
+
+def _box_in_view(data: dict, view: int, node: int) -> int:
+    """Index of the box standing for ``node`` in ``view``: its own, or its enclosing group's."""
+    groups, home = data["groups"], data["nodes"]["group"][node]
+    box = data["views"][view]["box"]
+    if home == view:
+        want = (0, node)
+    else:
+        g = home
+        while groups[g]["parent"] != view:
+            g = groups[g]["parent"]
+            assert g >= 0, (view, node)
+        want = (1, g)
+    return list(zip(box["type"], box["ref"])).index(want)
+
+
+def _ancestors(data: dict, g: int) -> list[int]:
+    out = []
+    while g >= 0:
+        out.append(g)
+        g = data["groups"][g]["parent"]
+    return out
+
+
+@pytest.mark.parametrize("inline", [1, 12])
+def test_payload_holds_every_node_and_edge_of_the_model(inline):
+    from viewer_model import transformer
+
+    graph = transformer(layers=3)
+    data = page_data(page_for(graph, inline=inline))
+    ids = list(graph.nodes)
+    names, tensors = full_names(data)
+    assert names == [n.name for n in graph.nodes.values()]
+    assert [data["ops"][k] for k in data["nodes"]["op"]] == [n.op for n in graph.nodes.values()]
+    tid = {t: i for i, t in enumerate(tensors)}
+    for i, node in enumerate(graph.nodes.values()):
+        assert [tensors[t] for t in data["nodes"]["inputs"][i]] == node.inputs
+        assert [tensors[t] for t in data["nodes"]["outputs"][i]] == node.outputs
+    # every node is one real box in exactly one view
+    real = sorted(r for v in data["views"] for t, r in zip(v["box"]["type"], v["box"]["ref"])
+                  if t == 0)
+    assert real == list(range(len(ids)))
+    # every producer -> consumer edge is drawn in the innermost view holding both ends,
+    # between the boxes standing for them (from a reference stub of the producer's box when
+    # the layout drew a high-fan-out input as stubs)
+    producer = dict(zip(tensors, data["tensors"]["producer"]))
+    checked = 0
+    for c, node in enumerate(graph.nodes.values()):
+        for t in node.inputs:
+            p = producer[t]
+            if p < 0 or p == c:
+                continue
+            up = _ancestors(data, data["nodes"]["group"][p])
+            lca = next(g for g in _ancestors(data, data["nodes"]["group"][c]) if g in up)
+            view = data["views"][lca]
+            bp, bc = _box_in_view(data, lca, p), _box_in_view(data, lca, c)
+            if bp == bc:
+                continue
+            types, refs = view["box"]["type"], view["box"]["ref"]
+            pairs = {(refs[s] if types[s] == 4 else s, d)
+                     for s, d in zip(view["edge"]["src"], view["edge"]["dst"])}
+            assert (bp, bc) in pairs, (ids[p], ids[c], t)
+            assert tid[t] in view["edge"]["tensor"] or types[bp] != 0 or types[bc] != 0
+            checked += 1
+    assert checked > len(ids) // 2
+
+
+def test_payload_round_trips_and_is_compact():
+    from viewer_model import transformer
+
+    from nnviz.viewer.page import pack_page
+    from nnviz.viewer.payload import compact, decode, encode
+
+    graph = transformer(layers=12)
+    theme = load_theme()
+    data = pack_page(graph, layout(graph, theme=theme), theme, "layered", "TB")
+    logical = json.loads(json.dumps(data, default=str))
+    for compress in (True, False):
+        assert decode(*reversed(encode(data, compress))) == logical
+    # identical blocks share their geometry: 12 layers, one stored layout per distinct view
+    head, _ = compact(data)
+    owners = sum(1 for v in head["views"] if "s" not in v)
+    assert owners * 8 < len(head["views"]), (owners, len(head["views"]))
+    # The 50k-node bench model takes 26 bytes of page data per node; uncompressed JSON about
+    # 270. A broken compaction or compression fails this (about 26 per node here too).
+    text = encode(data)[1]
+    assert len(text) < 40 * len(graph.nodes), len(text) / len(graph.nodes)
+    assert len(encode(data, compress=False)[1]) > 5 * len(text)
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_page_decodes_like_python(viewer, compress):
+    from viewer_model import transformer
+
+    graph = transformer(layers=3)
+    data = page_data(page_for(graph, inline=1, compress=compress))
+    page = viewer(graph, compress=compress)
+    assert page.evaluate("nnviz.views().length") == len(data["views"])
+    for vi, v in enumerate(data["views"]):
+        got = page.evaluate(f"nnviz.viewData({vi})")
+        box, edge = v["box"], v["edge"]
+        for k in ("type", "ref", "x", "y", "w", "h"):
+            assert got[k] == box[k], (vi, k)
+        assert (got["src"], got["dst"], got["tensor"]) == (edge["src"], edge["dst"],
+                                                            edge["tensor"])
+        pts, at = [], 0
+        for c in edge["count"]:
+            x = y = 0
+            for _ in range(c):
+                x, y = x + edge["delta"][at], y + edge["delta"][at + 1]
+                pts += [x, y]
+                at += 2
+        assert got["points"] == pts and got["frames"] == v["frame"]["group"], vi
+        assert got["frameX"] == v["frame"]["x"], vi
+    assert page.console_errors == []
+
+
+def test_without_decompression_stream_the_page_says_so(tmp_path, browser_ok):
+    path = tmp_path / "net.html"
+    path.write_text(page_for(small_cnn()), encoding="utf-8")
+    with browser_page() as page:
+        page.add_init_script("delete window.DecompressionStream")
+        page.goto(path.resolve().as_uri())
+        page.wait_for_selector("html[data-error]", timeout=30000)
+        assert "DecompressionStream" in page.inner_text("#status")
+        assert "compress=False" in page.inner_text("#status")
+    path.write_text(page_for(small_cnn(), compress=False), encoding="utf-8")
+    with browser_page() as page:  # ... and the uncompressed page opens there
+        page.add_init_script("delete window.DecompressionStream")
+        page.goto(path.resolve().as_uri())
+        page.wait_for_selector("html[data-ready]", timeout=30000)
+        assert page.evaluate("nnviz.state().boxes") == len(small_cnn().nodes)
+        assert page.console_errors == []

@@ -496,10 +496,9 @@ def test_diff_weights_of_different_architectures_is_one_sentence(tmp_path, in_te
 
 # ---- HTML viewer ----------------------------------------------------------------------------
 def _page_data(path: Path) -> dict:
-    import re
+    from nnviz.viewer.payload import read_page
 
-    m = re.search(r'id="nnviz-data">(.*?)</script>', path.read_text(), re.S)
-    return json.loads(m.group(1))
+    return read_page(path.read_text(encoding="utf-8"))
 
 
 def test_viewer_data_has_metrics_histograms_and_flags(tmp_path):

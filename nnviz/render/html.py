@@ -8,9 +8,10 @@ layout, never a layout in JavaScript. Each node is laid out in exactly one view 
 box appears once in its parent's view, so the embedded data grows linearly with the model
 (proxies add at most depth x edges).
 
-All model strings travel as JSON inside ``<script type="application/json">`` with ``<``, ``>``,
-``&`` and U+2028/U+2029 escaped, and the page's JavaScript only ever puts them into the DOM
-with ``textContent`` or onto the canvas with ``fillText``. A Content-Security-Policy pins the
+All model data travels as base64 (of a deflated binary container, nnviz.viewer.payload) inside
+an inert ``<script type="application/nnviz">``: no model string can end the element or be read
+as markup, and the page's JavaScript only ever puts strings into the DOM with ``textContent``
+or onto the canvas with ``fillText``. A Content-Security-Policy pins the
 one inline script and style by hash and forbids every network fetch.
 """
 
@@ -29,7 +30,8 @@ from nnviz.ir import Graph
 from nnviz.layout.model import Layout
 from nnviz.text import metrics
 from nnviz.theme import Theme, load_theme, templates_dir
-from nnviz.viewer.page import INLINE, pack_page, safe_json
+from nnviz.viewer.page import INLINE, pack_page
+from nnviz.viewer.payload import encode
 
 # Unicode ranges kept in the inlined font subset: Latin, Greek, punctuation, arrows, math
 # symbols. Other characters fall back to the local sans-serif font.
@@ -139,8 +141,9 @@ def _csp_hash(text: str) -> str:
 
 
 def render_page(graph: Graph, layout: Layout, theme: Theme, engine: str | None = None,
-                direction: str | None = None, inline: int = INLINE) -> str:
-    """The complete HTML document."""
+                direction: str | None = None, inline: int = INLINE, compress: bool = True) -> str:
+    """The complete HTML document. ``compress=False``: page data not deflated (for a browser
+    without DecompressionStream; about 5x bigger)."""
     engine = engine or (layout.engine if layout.engine in ("layered", "dot") else "layered")
     direction = direction or layout.direction or "TB"
     data = pack_page(graph, layout, theme, engine, direction, inline)
@@ -149,6 +152,7 @@ def render_page(graph: Graph, layout: Layout, theme: Theme, engine: str | None =
                        "upm": face["units_per_em"]}
     data["theme"] = _theme_for_page(theme)
     data["alt_theme"] = _theme_for_page(_alt_theme(theme))
+    encoding, text = encode(data, compress)
     css = _font_css_or_empty() + "\n" + _template("viewer.css")
     js = _template("viewer.js")
     csp = ("default-src 'none'; script-src " + _csp_hash(js) + "; style-src " + _csp_hash(css)
@@ -157,11 +161,12 @@ def render_page(graph: Graph, layout: Layout, theme: Theme, engine: str | None =
         "CSP": html.escape(csp, quote=False).replace('"', "&quot;"),
         "TITLE": html.escape(f"{graph.name} \u2014 nnviz", quote=False),
         "CSS": css,
-        "DATA": safe_json(data),
+        "ENC": encoding,
+        "DATA": text,
         "JS": js,
     }
     # One pass, so text inside the data can never be taken for a placeholder.
-    return re.sub(r"\{\{(CSP|TITLE|CSS|DATA|JS)\}\}", lambda m: values[m.group(1)],
+    return re.sub(r"\{\{(CSP|TITLE|CSS|ENC|DATA|JS)\}\}", lambda m: values[m.group(1)],
                   _template("viewer.html"))
 
 
@@ -171,7 +176,8 @@ def render(graph: Graph, layout: Layout, theme: Theme, **options: Any) -> str:
     groups of at most this many nodes are drawn open inside their parent's view."""
     page = render_page(graph, layout, theme, engine=options.get("engine"),
                        direction=options.get("direction"),
-                       inline=int(options.get("inline", INLINE)))
+                       inline=int(options.get("inline", INLINE)),
+                       compress=bool(options.get("compress", True)))
     if options.get("jupyter"):
         height = int(options.get("height", 640))
         return (f'<iframe srcdoc="{html.escape(page, quote=True)}" '

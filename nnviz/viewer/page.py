@@ -3,8 +3,8 @@
 For every group of the scope tree it builds a view (the group's direct nodes, its child groups
 as single boxes, Input/Output proxies for the tensors crossing its border), lays each view out
 with the layout engines, and packs views, boxes, edges, frames, labels and captured values
-into the compact JSON the page's script reads. nnviz.render.html only wraps that data in the
-page (template, fonts, themes, CSP): no renderer runs a layout.
+into the data the page's script reads (nnviz.viewer.payload encodes it). nnviz.render.html
+only wraps that data in the page (template, fonts, themes, CSP): no renderer runs a layout.
 """
 
 from __future__ import annotations
@@ -27,14 +27,6 @@ def _num(v: float) -> float | int:
     """Geometry rounded to 0.1 px, written as an int when whole (smaller JSON)."""
     r = round(float(v), 1)
     return int(r) if r.is_integer() else r
-
-
-def safe_json(value: Any) -> str:
-    """JSON that cannot end a <script> element, open a comment or break a JS line."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False,
-                      default=str)
-    return (text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
-            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
 
 
 def _small_value(value: Any) -> Any:

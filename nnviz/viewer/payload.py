@@ -1,0 +1,281 @@
+"""The viewer page's data on the wire: compact, deflated, base64 in one inert <script> element.
+
+``pack_page`` (nnviz.viewer.page) builds the page data as plain lists and dicts (the "logical"
+form, easy to build and to test). A 50k-node model gives about 18 MB of such JSON, which
+costs the browser seconds to parse, so ``encode`` ships it as one binary container:
+
+    u32 header length | header JSON (UTF-8) | zero padding to 4 bytes | int32 columns (LE)
+
+- **Numbers as typed arrays**: every per-node, per-tensor, per-box and per-edge integer column
+  (and box/frame coordinates, in tenths of a pixel) is an int32 slice of one buffer; the header
+  names each column's [offset, length] under ``cols``. The page reads them as Int32Array views:
+  no JSON number parsing for a million numbers.
+- **Shared geometry**: views whose boxes, edges and frames are identical (the 48 blocks of a
+  transformer; the layout stage already reuses one sub-layout for identical blocks) store
+  their geometry once; a later view names the first one (``s``) and keeps only its own box
+  refs, edge tensors, lines and frame groups.
+- **Interned values**: node meta, node attributes and group attributes are mostly repeats
+  ({"params": 0, "flops": 0, ...}): each distinct dict is stored once in ``dicts`` and referred
+  to by index. Op names, kinds, shapes and dtypes already travel as string tables.
+- **Deflate**: the container is zlib-compressed (deterministic: no timestamps in the zlib
+  format) and inflated by the browser's own ``DecompressionStream`` — no library, no network.
+  ``compress=False`` keeps it uncompressed (for browsers without DecompressionStream).
+
+``decode`` is the exact inverse (the logical form back), used by tests and tools; the page's
+script (templates/viewer.js, ``loadData``/``expand``) does the same in the browser.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import struct
+import sys
+import zlib
+from array import array
+from typing import Any
+
+from nnviz.errors import NnvizError
+
+ENCODINGS = ("deflate-base64", "base64")
+_BOX_GEOM = ("type", "x", "y", "w", "h")
+_EDGE_GEOM = ("src", "dst", "count", "delta")
+_TENTHS = {"x", "y", "w", "h"}  # coordinates travel as int32 tenths of a pixel
+
+
+class _Columns:
+    """Named int32 columns appended to one buffer, in a fixed (deterministic) order."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, array] = {}
+
+    def add(self, name: str, values: Any) -> None:
+        col = self.data.get(name)
+        if col is None:
+            col = self.data[name] = array("i")
+        col.extend(values)
+
+    def blob(self) -> tuple[dict[str, list[int]], bytes]:
+        index, parts, off = {}, [], 0
+        for name, col in self.data.items():
+            index[name] = [off, len(col)]
+            off += len(col)
+            if sys.byteorder == "big":
+                col = array("i", col)
+                col.byteswap()
+            parts.append(col.tobytes())
+        return index, b"".join(parts)
+
+
+def _tenths(values: list) -> list[int]:
+    return [round(v * 10) for v in values]
+
+
+def _untenths(values: list[int]) -> list[float | int]:
+    return [v // 10 if v % 10 == 0 else v / 10 for v in values]
+
+
+class _Dicts:
+    """Distinct small dicts (node meta / attrs, group attrs) -> index; 0 (empty) -> -1."""
+
+    def __init__(self) -> None:
+        self.index: dict[str, int] = {}
+        self.items: list[dict] = []
+
+    def __call__(self, d: Any) -> int:
+        if not d:
+            return -1
+        key = json.dumps(d, ensure_ascii=False, separators=(",", ":"), allow_nan=False,
+                         default=str)
+        i = self.index.get(key)
+        if i is None:
+            i = self.index[key] = len(self.items)
+            self.items.append(d)
+        return i
+
+
+def compact(data: dict) -> tuple[dict, bytes]:
+    """The logical page data -> (header, int32 column bytes)."""
+    cols = _Columns()
+    dicts = _Dicts()
+    head = {k: v for k, v in data.items() if k not in ("tensors", "nodes", "groups", "views")}
+
+    t = data["tensors"]
+    for k in ("shape", "dtype", "producer"):
+        cols.add("t." + k, t[k])
+    head["tensors"] = {"id": t["id"]}
+
+    n = data["nodes"]
+    for k in ("op", "kind", "group", "scope"):
+        cols.add("n." + k, n[k])
+    for k in ("inputs", "outputs"):  # ragged lists: a count per node, then all of them
+        cols.add(f"n.{k}.n", [len(x) for x in n[k]])
+        cols.add(f"n.{k}", [v for x in n[k] for v in x])
+    cols.add("n.meta", [dicts(m) for m in n["meta"]])
+    cols.add("n.attrs", [dicts(a) for a in n["attrs"]])
+    head["nodes"] = {
+        "name": n["name"], "params": n["params"],
+        # ids equal to the name (most) are null: only the others travel, as [index, id]
+        "ids": [[i, x] for i, x in enumerate(n["id"]) if x is not None]}
+    for k, v in n.items():  # fields this encoder does not know travel as they are
+        if k not in ("op", "kind", "group", "scope", "inputs", "outputs", "meta", "attrs",
+                     "name", "params", "id"):
+            head["nodes"][k] = v
+
+    head["groups"] = [{**g, "attrs": dicts(g.get("attrs"))} for g in data["groups"]]
+
+    views, owners = [], {}
+    for vi, v in enumerate(data["views"]):
+        box, edge, frame = v["box"], v["edge"], v["frame"]
+        geom = (tuple(tuple(box[k]) for k in _BOX_GEOM) + tuple(tuple(edge[k]) for k in _EDGE_GEOM)
+                + (tuple(edge["spline"]),)
+                + tuple(tuple(frame[k]) for k in ("x", "y", "w", "h", "label")))
+        out: dict[str, Any] = {"g": v["group"], "w": v["w"], "h": v["h"],
+                               "nb": len(box["type"]), "ne": len(edge["src"])}
+        src = owners.get(geom)
+        if src is None:
+            owners[geom] = vi
+            for k in _BOX_GEOM:
+                cols.add("b." + k, _tenths(box[k]) if k in _TENTHS else box[k])
+            for k in _EDGE_GEOM:
+                cols.add("e." + k, edge[k])
+            for k in ("x", "y", "w", "h"):
+                cols.add("f." + k, _tenths(frame[k]))
+            if edge["spline"]:
+                out["sp"] = edge["spline"]
+            if frame["label"]:
+                out["fl"] = frame["label"]
+        else:
+            out["s"] = src
+        cols.add("b.ref", box["ref"])
+        cols.add("e.tensor", edge["tensor"])
+        if v["lines"]:
+            out["lines"] = v["lines"]
+        if frame["group"]:
+            out["fg"] = frame["group"]
+        views.append(out)
+    head["views"] = views
+    head["dicts"] = dicts.items
+    index, blob = cols.blob()
+    head["cols"] = index
+    return head, blob
+
+
+def encode(data: dict, compress: bool = True) -> tuple[str, str]:
+    """(encoding name, ASCII text for the page's data element)."""
+    head, blob = compact(data)
+    # ASCII: a lone surrogate in a model's name (possible in the IR) survives as its escape
+    text = json.dumps(head, ensure_ascii=True, separators=(",", ":"), allow_nan=False,
+                      default=str).encode("ascii")
+    pad = b"\0" * (-(4 + len(text)) % 4)
+    raw = struct.pack("<I", len(text)) + text + pad + blob
+    if compress:
+        return "deflate-base64", base64.b64encode(zlib.compress(raw, 9)).decode("ascii")
+    return "base64", base64.b64encode(raw).decode("ascii")
+
+
+# ---- the inverse (tests, tools) ----------------------------------------------------------------
+
+def decode(text: str, encoding: str = "deflate-base64") -> dict:
+    """The logical page data back from ``encode``'s text."""
+    if encoding not in ENCODINGS:
+        raise NnvizError(f"unknown viewer data encoding {encoding!r}")
+    raw = base64.b64decode(text)
+    if encoding == "deflate-base64":
+        raw = zlib.decompress(raw)
+    (size,) = struct.unpack_from("<I", raw)
+    head = json.loads(raw[4:4 + size].decode("utf-8"))
+    start = 4 + size + (-(4 + size) % 4)
+    ints = array("i")
+    ints.frombytes(raw[start:])
+    if sys.byteorder == "big":
+        ints.byteswap()
+    cursor: dict[str, int] = {}
+    cols = head.pop("cols")
+
+    def col(name: str, count: int | None = None) -> list[int]:
+        """The next ``count`` values of a column (all of it when count is None)."""
+        off, length = cols[name]
+        at = cursor.get(name, 0)
+        count = length - at if count is None else count
+        cursor[name] = at + count
+        return ints[off + at:off + at + count].tolist()
+
+    dicts = head.pop("dicts")
+
+    def dict_at(i: int) -> Any:
+        return dicts[i] if i >= 0 else 0
+
+    def ragged(name: str) -> list[list[int]]:
+        flat, out, at = col(name), [], 0
+        for c in col(name + ".n"):
+            out.append(flat[at:at + c])
+            at += c
+        return out
+
+    data = {k: v for k, v in head.items() if k not in ("tensors", "nodes", "groups", "views")}
+    data["tensors"] = {"id": head["tensors"]["id"], "shape": col("t.shape"),
+                       "dtype": col("t.dtype"), "producer": col("t.producer")}
+    hn = head["nodes"]
+    n_id: list[Any] = [None] * len(hn["name"])
+    for i, x in hn["ids"]:
+        n_id[i] = x
+    nodes = {"id": n_id, "name": hn["name"], "op": col("n.op"), "kind": col("n.kind"),
+             "group": col("n.group"), "scope": col("n.scope"), "inputs": ragged("n.inputs"),
+             "outputs": ragged("n.outputs"), "params": hn["params"],
+             "attrs": [dict_at(i) for i in col("n.attrs")],
+             "meta": [dict_at(i) for i in col("n.meta")]}
+    nodes.update({k: v for k, v in hn.items() if k not in nodes and k != "ids"})
+    data["nodes"] = nodes
+    data["groups"] = [{**g, "attrs": dict_at(g["attrs"])} for g in head["groups"]]
+    views: list[dict] = []
+    for v in head["views"]:
+        nb, ne = v["nb"], v["ne"]
+        if "s" in v:
+            src = views[v["s"]]
+            box = {k: src["box"][k] for k in _BOX_GEOM}
+            edge = {k: src["edge"][k] for k in (*_EDGE_GEOM, "spline")}
+            frame = {k: src["frame"][k] for k in ("label", "x", "y", "w", "h")}
+        else:
+            box = {k: (_untenths(col("b." + k, nb)) if k in _TENTHS else col("b." + k, nb))
+                   for k in _BOX_GEOM}
+            edge = {k: col("e." + k, ne) for k in ("src", "dst", "count")}
+            edge["delta"] = col("e.delta", 2 * sum(edge["count"]))
+            edge["spline"] = v.get("sp", [])
+            labels = v.get("fl", [])
+            frame = {"label": labels, **{k: _untenths(col("f." + k, len(labels)))
+                                         for k in ("x", "y", "w", "h")}}
+        box = {"type": box["type"], "ref": col("b.ref", nb),
+               **{k: box[k] for k in ("x", "y", "w", "h")}}
+        edge = {"src": edge["src"], "dst": edge["dst"], "tensor": col("e.tensor", ne),
+                "count": edge["count"], "delta": edge["delta"], "spline": edge["spline"]}
+        frame = {"group": v.get("fg", []), "label": frame["label"],
+                 **{k: frame[k] for k in ("x", "y", "w", "h")}}
+        views.append({"group": v["g"], "w": v["w"], "h": v["h"], "box": box,
+                      "lines": v.get("lines", {}), "frame": frame, "edge": edge})
+    data["views"] = views
+    return data
+
+
+def read_page(page: str) -> dict:
+    """The logical page data of a viewer page (its text)."""
+    import re
+
+    m = re.search(r'<script type="application/nnviz" id="nnviz-data" '
+                  r'data-encoding="([a-z0-9-]+)">([A-Za-z0-9+/=]*)</script>', page)
+    if m is None:
+        raise NnvizError("not an nnviz viewer page (no data element)")
+    return decode(m.group(2), m.group(1))
+
+
+def full_names(data: dict) -> tuple[list[str], list[str]]:
+    """Node names and tensor ids of the logical page data, spelled out as the page does:
+    names come front-coded ([shared prefix length, rest]), exporter-style tensor ids as
+    [suffix] of their producer's name (nnviz.viewer.page)."""
+    names, prev = [], ""
+    for x in data["nodes"]["name"]:
+        prev = x if isinstance(x, str) else prev[:x[0]] + x[1]
+        names.append(prev)
+    tensors = [x if isinstance(x, str) else names[p] + x[0]
+               for x, p in zip(data["tensors"]["id"], data["tensors"]["producer"])]
+    return names, tensors
