@@ -32,10 +32,8 @@ def _settings(theme: Theme, style: str) -> dict:
 
 def _label(theme: Theme, box_lines, x: float, top: float, anchor: str) -> list[Text]:
     font = theme["font"]
-    texts = text_block(box_lines, theme, x, top, font["color"], font.get("muted", font["color"]))
-    for t in texts:
-        t.anchor = anchor
-    return texts
+    return text_block(box_lines, theme, x, top, font["color"], font.get("muted", font["color"]),
+                      anchor=anchor)
 
 
 def _block_items(graph: Graph, blk: dict, theme: Theme, sw: float) -> list[Item]:

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import math
 import re
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
+from itertools import chain
+from typing import NamedTuple
 
 from nnviz.ir import Graph
 from nnviz.layout.labels import font_size
-from nnviz.layout.model import EdgePath, LabelLine, Layout
+from nnviz.layout.model import EdgePath, GroupFrame, LabelLine, Layout
 from nnviz.text import ascent, line_height, text_width
 from nnviz.theme import Theme
 
@@ -89,14 +92,14 @@ def to_rgb(color: str) -> tuple[int, int, int] | None:
     return None
 
 
-class _Painted:
-    def __post_init__(self) -> None:
-        self.fill = paint(self.fill)
-        self.stroke = paint(self.stroke)
+# The items are tuples (named fields, immutable): a 50k-node drawing makes ~300k of them, and
+# a tuple is several times cheaper to make than a dataclass instance. Each class normalises
+# its colours (paint) or text (clean_text) when built; hot builders that already hold
+# normalised values make them with ``_new(Cls, (...))`` (tuple.__new__, no Python call).
+_new = tuple.__new__
 
 
-@dataclass
-class Rect(_Painted):
+class _RectFields(NamedTuple):
     x: float
     y: float
     w: float
@@ -108,8 +111,16 @@ class Rect(_Painted):
     dash: tuple[float, float] | None = None
 
 
-@dataclass
-class Circle(_Painted):
+class Rect(_RectFields):
+    __slots__ = ()
+
+    def __new__(cls, x: float, y: float, w: float, h: float, fill: str | None,
+                stroke: str | None, width: float = 1.0, radius: float = 0.0,
+                dash: tuple[float, float] | None = None) -> Rect:
+        return _new(cls, (x, y, w, h, paint(fill), paint(stroke), width, radius, dash))
+
+
+class _CircleFields(NamedTuple):
     cx: float
     cy: float
     r: float
@@ -118,10 +129,15 @@ class Circle(_Painted):
     width: float = 1.0
 
 
-@dataclass
-class Path(_Painted):
-    """An open polyline, or a cubic Bezier (p0 (c1 c2 p)+) when ``spline``; ``closed`` fills."""
+class Circle(_CircleFields):
+    __slots__ = ()
 
+    def __new__(cls, cx: float, cy: float, r: float, fill: str | None, stroke: str | None,
+                width: float = 1.0) -> Circle:
+        return _new(cls, (cx, cy, r, paint(fill), paint(stroke), width))
+
+
+class _PathFields(NamedTuple):
     points: list[Point]
     fill: str | None
     stroke: str | None
@@ -131,10 +147,18 @@ class Path(_Painted):
     dash: tuple[float, float] | None = None
 
 
-@dataclass
-class Text:
-    """One line of text; ``y`` is the baseline, ``anchor`` is start/middle/end."""
+class Path(_PathFields):
+    """An open polyline, or a cubic Bezier (p0 (c1 c2 p)+) when ``spline``; ``closed`` fills."""
 
+    __slots__ = ()
+
+    def __new__(cls, points: list[Point], fill: str | None, stroke: str | None,
+                width: float = 1.0, spline: bool = False, closed: bool = False,
+                dash: tuple[float, float] | None = None) -> Path:
+        return _new(cls, (points, paint(fill), paint(stroke), width, spline, closed, dash))
+
+
+class _TextFields(NamedTuple):
     x: float
     y: float
     text: str
@@ -143,8 +167,15 @@ class Text:
     bold: bool = False
     anchor: str = "middle"
 
-    def __post_init__(self) -> None:
-        self.text = clean_text(self.text)
+
+class Text(_TextFields):
+    """One line of text; ``y`` is the baseline, ``anchor`` is start/middle/end."""
+
+    __slots__ = ()
+
+    def __new__(cls, x: float, y: float, text: str, size: float, color: str,
+                bold: bool = False, anchor: str = "middle") -> Text:
+        return _new(cls, (x, y, clean_text(text), size, color, bold, anchor))
 
 
 Item = Rect | Circle | Path | Text
@@ -186,7 +217,7 @@ def _line_metrics(size: float) -> tuple[float, float]:
 
 
 def text_block(lines: list[LabelLine], theme: Theme, cx: float, top: float, color: str,
-               muted: str, gap: float | None = None) -> list[Text]:
+               muted: str, gap: float | None = None, anchor: str = "middle") -> list[Text]:
     """Centred label lines starting at ``top``, with the same metrics layout used."""
     gap = theme["node"]["line_gap"] if gap is None else gap
     out: list[Text] = []
@@ -195,7 +226,8 @@ def text_block(lines: list[LabelLine], theme: Theme, cx: float, top: float, colo
         size = font_size(theme, ln.style)
         asc, height = _line_metrics(size)
         out.append(Text(cx, y + asc, ln.text, size,
-                        muted if ln.style == "detail" else color, bold=ln.style == "title"))
+                        muted if ln.style == "detail" else color, bold=ln.style == "title",
+                        anchor=anchor))
         y += height + gap
     return out
 
@@ -227,10 +259,11 @@ def arrow_items(points: list[Point], spline: bool, color: str, width: float,
         prev = _bezier_point(*points[-4:], 0.9)
     else:
         prev = points[-2]
-        for p in reversed(points[:-1]):
-            if math.dist(p, tip) > 1e-6:
-                prev = p
-                break
+        if math.dist(prev, tip) <= 1e-6:  # the usual edge ends on a distinct point
+            for p in reversed(points[:-1]):
+                if math.dist(p, tip) > 1e-6:
+                    prev = p
+                    break
     dx, dy = tip[0] - prev[0], tip[1] - prev[1]
     length = math.hypot(dx, dy)
     if length < 1e-6:
@@ -238,12 +271,13 @@ def arrow_items(points: list[Point], spline: bool, color: str, width: float,
     ux, uy = dx / length, dy / length
     half = size * 0.4
     base = (tip[0] - ux * size, tip[1] - uy * size)
-    head = Path([tip, (base[0] - uy * half, base[1] + ux * half),
-                 (base[0] + uy * half, base[1] - ux * half)], fill=color, stroke=None,
-                closed=True)
+    head = _new(Path, ([tip, (base[0] - uy * half, base[1] + ux * half),
+                        (base[0] + uy * half, base[1] - ux * half)],
+                       paint(color), None, 1.0, False, True, None))
     cut = min(size * 0.8, length * 0.9)
     new_end = (tip[0] - ux * cut, tip[1] - uy * cut)
-    pts = list(points[:-1]) + [new_end]
+    pts = points[:-1]
+    pts.append(new_end)
     if spline and len(points) >= 4:
         # Pull the last control point along with the end so the curve keeps its tangent.
         c2 = points[-2]
@@ -253,10 +287,15 @@ def arrow_items(points: list[Point], spline: bool, color: str, width: float,
 
 def edge_items(edge: EdgePath, theme: Theme) -> list[Item]:
     t = theme["edge"]
-    pts, head = arrow_items(list(edge.points), edge.spline, t["stroke"], t["width"],
-                            t["arrow_size"])
-    items: list[Item] = [Path(pts, None, t["stroke"], t["width"], spline=edge.spline
-                              and len(pts) >= 4 and (len(pts) - 1) % 3 == 0)]
+    return _edge_items(edge.points, edge.spline, t["stroke"], t["width"], t["arrow_size"])
+
+
+def _edge_items(points: list[Point], spline: bool, stroke: str, width: float,
+                arrow: float) -> list[Item]:
+    pts, head = arrow_items(list(points), spline, stroke, width, arrow)
+    items: list[Item] = [_new(Path, (pts, None, paint(stroke), width,
+                                     spline and len(pts) >= 4 and (len(pts) - 1) % 3 == 0,
+                                     False, None))]
     if head is not None:
         items.append(head)
     return items
@@ -265,16 +304,40 @@ def edge_items(edge: EdgePath, theme: Theme) -> list[Item]:
 _ROW = 64.0  # px: edge segments are bucketed by rows of this height for the title search
 
 
-def _band_index(edges: list[EdgePath]) -> dict[int, list[tuple[float, float, float, float]]]:
+def _band_index(edges: list[EdgePath], frames: list[GroupFrame],
+                band: float) -> dict[int, list[tuple[float, float, float, float]]]:
     """Edge segments (y0, y1, x0, x1) bucketed by the rows they span (splines by their
-    control polygon, which contains the curve)."""
+    control polygon, which contains the curve), for the rows a frame title's band meets.
+
+    numpy picks the segments that reach such a row (a big drawing has ~200k segments and
+    only a few near each title); the buckets hold the very Python values, as before."""
+    import numpy as np
+
+    need = sorted({r for fr in frames if fr.label
+                   for r in range(int(fr.y // _ROW), int((fr.y + band) // _ROW) + 1)})
     rows: dict[int, list[tuple[float, float, float, float]]] = {}
-    for e in edges:
-        pts = e.points
-        for (ax, ay), (bx, by) in zip(pts, pts[1:]):
-            seg = (min(ay, by), max(ay, by), min(ax, bx), max(ax, bx))
-            for r in range(int(seg[0] // _ROW), int(seg[1] // _ROW) + 1):
-                rows.setdefault(r, []).append(seg)
+    lens = [len(e.points) for e in edges]
+    total = sum(lens)
+    if not need or total < 2:
+        return rows
+    flat = np.fromiter(chain.from_iterable(chain.from_iterable(e.points for e in edges)),
+                       dtype=np.float64, count=2 * total)
+    ys = flat[1::2]
+    lo = np.minimum(ys[:-1], ys[1:]) // _ROW
+    hi = np.maximum(ys[:-1], ys[1:]) // _ROW
+    need_arr = np.array(need, dtype=np.float64)
+    hits = np.searchsorted(need_arr, hi, "right") > np.searchsorted(need_arr, lo, "left")
+    ends = np.cumsum(lens) - 1  # a segment starts at every point but an edge's last
+    hits[ends[(ends >= 0) & (ends < total - 1)]] = False
+    if not hits.any():
+        return rows
+    points = list(chain.from_iterable(e.points for e in edges))
+    for i in np.flatnonzero(hits).tolist():
+        (ax, ay), (bx, by) = points[i], points[i + 1]
+        seg = (min(ay, by), max(ay, by), min(ax, bx), max(ax, bx))
+        first, last = int(seg[0] // _ROW), int(seg[1] // _ROW)
+        for r in need[bisect_left(need, first):bisect_right(need, last)]:
+            rows.setdefault(r, []).append(seg)
     return rows
 
 
@@ -303,20 +366,24 @@ def graph_scene(graph: Graph, layout: Layout, theme: Theme) -> Scene:
         scene.add("group", [Rect(fr.x, fr.y, fr.w, fr.h, group_t["fill"], group_t["stroke"],
                                  group_t["stroke_width"], group_t["radius"])],
                   path="/".join(fr.path))
+    layers = scene.layers
+    e_stroke, e_width, e_arrow = edge_t["stroke"], edge_t["width"], edge_t["arrow_size"]
     for e in layout.edges:
         if len(e.points) >= 2:
-            scene.add("edge", edge_items(e, theme), src=e.src, dst=e.dst)
+            layers.append(("edge", {"src": e.src, "dst": e.dst},
+                           _edge_items(e.points, e.spline, e_stroke, e_width, e_arrow)))
     # Frame labels go over the edges, on a patch of the frame's fill: an edge that crosses a
     # label then passes under it instead of striking the text through.
     # Each title starts at the first place along the frame's top where no edge crosses its
     # band (an edge entering the frame at its left would otherwise run through the words).
     size = group_t["label_size"]
-    crossings = _band_index(layout.edges) if frames else {}
+    band = line_height(size) + 5
+    crossings = _band_index(layout.edges, frames, band) if frames else {}
     for fr in frames:
         if not fr.label:
             continue
         tw = min(text_width(fr.label, size), max(0.0, fr.w - 12))
-        x = _title_x(crossings, fr.x, fr.y, fr.w, tw, line_height(size) + 5)
+        x = _title_x(crossings, fr.x, fr.y, fr.w, tw, band)
         label = Text(x + 2, fr.y + ascent(size) + 4, fr.label, size, group_t["label_color"],
                      anchor="start")
         scene.add("group-label", [
@@ -330,50 +397,66 @@ def graph_scene(graph: Graph, layout: Layout, theme: Theme) -> Scene:
                                       edge_t["label_size"], edge_t["label_color"],
                                       anchor="start")])
     gap = node_t["line_gap"]
-    metrics: dict[str, tuple[float, float, float]] = {}  # style -> (size, ascent, height)
+    # style -> (size, ascent, height, bold, detail): looked up once per drawing, not per line
+    metrics: dict[str, tuple[float, float, float, bool, bool]] = {}
+    paints: dict[str, tuple] = {}  # kind -> its theme colours (a drawing has a dozen kinds)
+    nodes_get = graph.nodes.get
+    sw, radius = node_t["stroke_width"], node_t["radius"]
     for box in layout.nodes.values():
-        node = graph.nodes.get(box.id)
+        bid = box.id
+        node = nodes_get(bid)
+        stub = box.shape == "stub"
         # a reference stub ("<src>::stub::<dst>") wears the colour of its source's kind
-        src = graph.nodes.get(box.id.split("::stub::")[0]) if box.shape == "stub" else node
+        src = nodes_get(bid.split("::stub::")[0]) if stub else node
         kind = src.kind if src is not None else "group"
-        style = theme.kind_style(kind)
-        stroke = style.get("stroke", node_t["stroke"])
-        diff = node.meta.get("diff") if node is not None else None
-        if diff:  # `nnviz diff -o`: outline added (green) / changed (orange) layers, thicker
-            stroke = {"added": "#16a34a", "changed": "#ea580c"}.get(diff, stroke)
-        color = style.get("text", font["color"])
-        muted = style.get("muted", font.get("muted", color))
-        fill = style["fill"]
-        width = node_t["stroke_width"] * (2.5 if diff else 1)
-        ov = node.meta.get("overlay") if node is not None and box.shape != "stub" else None
-        if ov:  # `--overlay`: tinted by the value, outlined when flagged (nnviz.values)
-            fill = ov["fill"]
-            color = muted = ov["color"]
-            if ov.get("flags"):
-                stroke, width = OVERLAY_FLAG_STROKE, max(width, 3.0)
-        if box.shape == "stub":
-            shape: Item = Rect(box.x, box.y, box.w, box.h, fill, stroke,
-                               node_t["stroke_width"], box.h / 2, dash=(3, 2))
+        kp = paints.get(kind)
+        if kp is None:
+            style = theme.kind_style(kind)
+            color = style.get("text", font["color"])
+            kp = paints[kind] = (style["fill"], style.get("stroke", node_t["stroke"]), color,
+                                 style.get("muted", font.get("muted", color)))
+        fill, stroke, color, muted = kp
+        meta = node.meta if node is not None else None
+        diff = meta.get("diff") if meta else None
+        ov = meta.get("overlay") if meta and not stub else None
+        if diff or ov or stub:
+            if diff:  # `nnviz diff -o`: outline added (green) / changed (orange), thicker
+                stroke = {"added": "#16a34a", "changed": "#ea580c"}.get(diff, stroke)
+            width = sw * (2.5 if diff else 1)
+            if ov:  # `--overlay`: tinted by the value, outlined when flagged (nnviz.values)
+                fill = ov["fill"]
+                color = muted = ov["color"]
+                if ov.get("flags"):
+                    stroke, width = OVERLAY_FLAG_STROKE, max(width, 3.0)
+            if stub:
+                shape: Item = Rect(box.x, box.y, box.w, box.h, fill, stroke, sw, box.h / 2,
+                                   dash=(3, 2))
+            else:
+                shape = Rect(box.x, box.y, box.w, box.h, fill, stroke, width, radius)
         else:
-            shape = Rect(box.x, box.y, box.w, box.h, fill, stroke, width, node_t["radius"])
-        # block_height + text_block inlined, with each label style's metrics looked up once
-        # per drawing instead of per line (the same arithmetic, so the same coordinates).
+            shape = _new(Rect, (box.x, box.y, box.w, box.h, paint(fill), paint(stroke),
+                                sw * 1, radius, None))
+        # block_height + text_block inlined (the same arithmetic, so the same coordinates)
         lines = box.lines
         rows = []
         for ln in lines:
             m = metrics.get(ln.style)
             if m is None:
                 size = font_size(theme, ln.style)
-                m = metrics[ln.style] = (size, *_line_metrics(size))
+                m = metrics[ln.style] = (size, *_line_metrics(size), ln.style == "title",
+                                         ln.style == "detail")
             rows.append(m)
         y = box.y + (box.h - (sum([m[2] for m in rows]) + gap * max(0, len(lines) - 1))) / 2
         items: list[Item] = [shape]
-        cx = box.cx
-        for ln, (size, asc, height) in zip(lines, rows):
-            items.append(Text(cx, y + asc, ln.text, size,
-                              muted if ln.style == "detail" else color, bold=ln.style == "title"))
+        cx = box.x + box.w / 2
+        for ln, (size, asc, height, bold, detail) in zip(lines, rows):
+            t = ln.text
+            if type(t) is not str or not (t.isascii() and t.isprintable()):
+                t = clean_text(t)
+            items.append(_new(Text, (cx, y + asc, t, size, muted if detail else color, bold,
+                                     "middle")))
             y += height + gap
-        scene.add("node", items, id=box.id, kind=kind)
+        layers.append(("node", {"id": bid, "kind": kind}, items))
     return scene
 
 

@@ -28,9 +28,11 @@ def _f(v: float) -> str:
     """Compact, deterministic number formatting."""
     s = _NUMBERS.get(v)
     if s is None:
-        s = f"{v:.2f}".rstrip("0").rstrip(".")
-        if s in ("-0", ""):
-            s = "0"
+        s = f"{v:.2f}"
+        if s[-1] == "0":  # "12.50" -> "12.5", "12.00" -> "12" (rstrip("0").rstrip("."))
+            s = s[:-3] if s[-2] == "0" else s[:-1]
+            if s == "-0":
+                s = "0"
         if len(_NUMBERS) >= _NUMBERS_MAX:
             _NUMBERS.clear()
         _NUMBERS[v] = s
@@ -121,6 +123,82 @@ def _item(it: Item) -> str:
     raise TypeError(f"unknown scene item {type(it).__name__}")
 
 
+def _write_layers(layers: list[tuple[str, dict[str, str], list[Item]]], out: list[str]) -> None:
+    """Every layer and item as SVG lines, appended to ``out``: one loop, the per-item work of
+    :func:`_item` inlined. A 50k-node drawing has ~300k items; a function call, an isinstance
+    chain and a paint-string build per item were most of the writer's time, so each item
+    type is one f-string with its invariant parts (paint, font, anchor) formatted once per
+    style, and the number memo is read directly."""
+    f = _f
+    get = _NUMBERS.get
+    append = out.append
+    text_tails: dict[tuple, str] = {}  # (anchor, size, bold, color) -> attributes after y
+    rect_tails: dict[tuple, str] = {}  # (radius, fill, stroke, width, dash) -> after height
+    path_tails: dict[tuple, str] = {}  # (fill, stroke, width, dash) -> after d
+    layer_heads: dict[str, str] = {}  # css class -> '<g class="...'
+    for cls, data, items in layers:
+        head = layer_heads.get(cls)
+        if head is None:
+            head = layer_heads[cls] = f'<g class="{_escape(cls)}"'
+        if data:
+            parts = [head]
+            for k, v in data.items():
+                if type(v) is str and v.isascii() and v.isprintable() and "&" not in v and \
+                        "<" not in v and ">" not in v and '"' not in v and "'" not in v:
+                    parts.append(f' data-{k}="{v}"')  # what _attr gives a plain string
+                else:
+                    parts.append(f" data-{k}={_attr(v)}")
+            parts.append(">")
+            append("".join(parts))
+        else:
+            append(head + ">")
+        for it in items:
+            kind = type(it)
+            if kind is Text:
+                x, y, t, size, color, bold, anchor = it
+                # Scene text is already clean; escape only what needs it (as _text does).
+                if not (t.isascii() and t.isprintable()) or "&" in t or "<" in t or ">" in t:
+                    t = _text(t)
+                key = (anchor, size, bold, color)
+                tail = text_tails.get(key)
+                if tail is None:
+                    tail = text_tails[key] = (
+                        ("" if anchor == "start" else f' text-anchor="{anchor}"')
+                        + f' font-size="{f(size)}"'
+                        + (' font-weight="bold"' if bold else "")
+                        + f' fill="{_escape(color)}">')
+                append(f'<text x="{get(x) or f(x)}" y="{get(y) or f(y)}"{tail}{t}</text>')
+            elif kind is Path:
+                pts, fill, stroke, width, spline, closed, dash = it
+                key = (fill, stroke, width, dash)
+                tail = path_tails.get(key)
+                if tail is None:
+                    tail = path_tails[key] = (
+                        f'"{_paint(fill, stroke, width, dash)}'
+                        + (' stroke-linejoin="round"' if stroke else "") + "/>")
+                if spline and len(pts) >= 4 and (len(pts) - 1) % 3 == 0:
+                    d = _points_d(pts, True, closed)
+                else:
+                    d = "M" + " L".join([f"{get(px) or f(px)},{get(py) or f(py)}"
+                                         for px, py in pts])
+                    if closed:
+                        d += " Z"
+                append(f'<path d="{d}{tail}')
+            elif kind is Rect:
+                x, y, w, h, fill, stroke, width, radius, dash = it
+                key = (radius, fill, stroke, width, dash)
+                tail = rect_tails.get(key)
+                if tail is None:
+                    tail = rect_tails[key] = (
+                        (f' rx="{f(radius)}"' if radius else "")
+                        + _paint(fill, stroke, width, dash) + "/>")
+                append(f'<rect x="{get(x) or f(x)}" y="{get(y) or f(y)}" '
+                       f'width="{get(w) or f(w)}" height="{get(h) or f(h)}"{tail}')
+            else:
+                append(_item(it))
+        append("</g>")
+
+
 EMBEDDED_FAMILY = "nnviz DejaVu Sans"
 
 
@@ -171,14 +249,7 @@ def scene_to_svg(scene: Scene, embed_font: bool = False, width_in: float | None 
         css = font_face_css(scene)
         if css:
             out.insert(2, f"<style>{css}</style>")
-    item = _item
-    append = out.append
-    for cls, data, items in scene.layers:
-        attrs = "".join([f" data-{k}={_attr(v)}" for k, v in data.items()])
-        append(f'<g class="{_escape(cls)}"{attrs}>')
-        for it in items:
-            append(item(it))
-        append("</g>")
+    _write_layers(scene.layers, out)
     out.append("</svg>\n")
     # The memo is for one drawing: a long-lived process (viewer, notebook) should not keep
     # a big drawing's 300k number strings alive.
