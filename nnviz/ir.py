@@ -137,9 +137,12 @@ class Node:
     """One operator / layer.
 
     ``op`` is the framework's own type (``Conv``, ``Dense``, ``aten.linear``); ``kind`` is one
-    of :data:`nnviz.kinds.KINDS`. ``group`` is the path in the scope tree. ``meta`` holds
-    analysis results (``flops``, ``macs``, ``repeat``, ``opaque``, ``collapsed_nodes`` ...),
-    all JSON-able.
+    of :data:`nnviz.kinds.KINDS`. ``group`` is the path in the scope tree. ``attrs`` are the
+    framework's own attributes, as the file spells them (shown in the details); ``canon`` the
+    same facts under one spelling for every framework (:mod:`nnviz.canon`: kernel, stride,
+    padding, ...), set by the loader and the only attributes passes and layouts read.
+    ``meta`` holds analysis results (``flops``, ``macs``, ``repeat``, ``opaque``,
+    ``collapsed_nodes`` ...), all JSON-able.
     """
 
     id: str
@@ -152,6 +155,7 @@ class Node:
     params: list[Param] = field(default_factory=list)
     group: tuple[str, ...] = ()
     meta: dict[str, Any] = field(default_factory=dict)
+    canon: dict[str, Any] = field(default_factory=dict)
 
     @property
     def param_count(self) -> int:
@@ -159,10 +163,13 @@ class Node:
         return sum(p.count or 0 for p in self.params if p.role == "param")
 
     def to_dict(self) -> dict:
-        return {"id": self.id, "op": self.op, "kind": self.kind, "name": self.name,
-                "attrs": self.attrs, "inputs": list(self.inputs), "outputs": list(self.outputs),
-                "params": [p.to_dict() for p in self.params], "group": list(self.group),
-                "meta": self.meta}
+        d = {"id": self.id, "op": self.op, "kind": self.kind, "name": self.name,
+             "attrs": self.attrs, "inputs": list(self.inputs), "outputs": list(self.outputs),
+             "params": [p.to_dict() for p in self.params], "group": list(self.group),
+             "meta": self.meta}
+        if self.canon:  # a node without canonical attributes stays as it was in the JSON
+            d["canon"] = self.canon
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> Node:
@@ -170,7 +177,8 @@ class Node:
                    attrs=d.get("attrs", {}), inputs=list(d.get("inputs", [])),
                    outputs=list(d.get("outputs", [])),
                    params=[Param.from_dict(p) for p in d.get("params", [])],
-                   group=tuple(d.get("group", ())), meta=d.get("meta", {}))
+                   group=tuple(d.get("group", ())), meta=d.get("meta", {}),
+                   canon=d.get("canon", {}))
 
 
 @dataclass

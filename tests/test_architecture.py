@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "nnviz"
 # Stage order, lowest first. A module may import its own stage and the stages before it.
 STAGES: list[tuple[str, ...]] = [
     ("ir", "kinds", "errors", "fileio", "text", "theme", "util", "escape", "symbolic",
-     "shape_math"),  # neutral
+     "shape_math", "canon"),  # neutral
     ("loaders",),
     ("passes",),
     ("values",),  # values captured from a run, annotated on the graph like a pass
@@ -180,3 +180,106 @@ def test_conventions_come_from_the_loader_table() -> None:
     assert keras.data_layout == "channels_last" and keras.weight_layout == "spatial_in_out"
     assert Graph("t", meta={"framework": "torch"}).conventions.flatten_start_dim == 1
     assert Graph("x", meta={"framework": "unknown"}).conventions.data_layout == "channels_first"
+
+
+# Framework spellings of node attributes: only loaders/ reads them; everything after the
+# loaders reads the canonical names of nnviz.canon (Node.canon).
+FRAMEWORK_SPELLINGS = {
+    "kernel_shape", "kernel_size", "pool_size", "filters", "out_channels", "in_channels",
+    "units", "out_features", "in_features", "strides", "dilations", "dilation_rate", "pads",
+    "auto_pad", "data_format", "keepdim", "keep_dims", "target_shape", "transA", "transB",
+    "permutation", "dim0", "dim1", "fused_activation_function", "stride_h", "stride_w",
+    "filter_height", "filter_width", "dilation_h_factor", "dilation_w_factor",
+}
+
+
+def _framework_spellings() -> set[str]:
+    """The fixed list above plus every spelling the loaders' table translates (so a name
+    added there is checked too), minus the names that are canonical themselves."""
+    from nnviz.canon import CANON
+    from nnviz.loaders import canon_attrs
+
+    names = set(FRAMEWORK_SPELLINGS)
+    for table in (canon_attrs._SPATIAL, canon_attrs._SCALAR, canon_attrs._BOOL):
+        for spellings in table.values():
+            names.update(spellings)
+    # ONNX's "group" is also the IR's scope-tree field and a node kind everywhere
+    return names - set(CANON) - {"group"}
+
+
+def _read_constants(tree: ast.AST) -> list[ast.Constant]:
+    """String constants in the places an attribute is read: ``attrs["x"]``, a call argument
+    (``attrs.get("x")``, ``attr(node, "x", "y")``), a comparison (``"x" in attrs``) or a
+    literal tuple/list/set (an alias list). Keys of nnviz's own dicts (a neuron column's
+    ``"units"``) are not attribute reads."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Subscript):
+            base = node.value
+            name = base.attr if isinstance(base, ast.Attribute) else getattr(base, "id", "")
+            parts = [node.slice] if name == "attrs" else []
+        elif isinstance(node, ast.Call):
+            parts = list(node.args)
+        elif isinstance(node, ast.Compare):
+            parts = [node.left, *node.comparators]
+        elif isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+            parts = list(node.elts)
+        else:
+            continue
+        found += [p for p in parts if isinstance(p, ast.Constant) and isinstance(p.value, str)]
+    return found
+
+
+def alias_reads(package: Path) -> list[str]:
+    """Framework attribute names read in modules outside ``loaders/``."""
+    spellings = _framework_spellings()
+    bad = set()
+    for path in sorted(package.rglob("*.py")):
+        rel = path.relative_to(package)
+        if rel.parts[0] == "loaders":
+            continue
+        for c in _read_constants(ast.parse(path.read_text(encoding="utf-8"))):
+            if c.value in spellings:
+                bad.add(f"{rel.as_posix()}:{c.lineno}: {c.value!r}")
+    return sorted(bad)
+
+
+def test_no_framework_attribute_names_outside_the_loaders() -> None:
+    bad = alias_reads(PACKAGE)
+    assert not bad, "framework attribute names read outside loaders/ (use Node.canon):\n" + \
+        "\n".join(bad)
+
+
+def test_the_alias_check_can_fail(tmp_path) -> None:
+    fake = tmp_path / "nnviz"
+    (fake / "passes").mkdir(parents=True)
+    (fake / "loaders").mkdir()
+    (fake / "passes" / "x.py").write_text(
+        "def f(node):\n    return node.attrs.get('strides') or {'units': 3}\n"
+        "def g(node, col):\n    return 'filters' in node.attrs or node.attrs['pads'] or "
+        "col['units']\n"
+        "K = ('kernel_shape', 'kernel_size')\n")
+    (fake / "loaders" / "y.py").write_text("K = ('kernel_shape', 'kernel_size')\n")
+    assert alias_reads(fake) == ["passes/x.py:2: 'strides'", "passes/x.py:4: 'filters'",
+                                 "passes/x.py:4: 'pads'", "passes/x.py:5: 'kernel_shape'",
+                                 "passes/x.py:5: 'kernel_size'"]
+
+
+def test_loaders_fill_canonical_attributes_of_the_right_types() -> None:
+    """Every node of a real file of each family carries well-typed canonical attributes, and
+    the convolutions carry the facts the passes need."""
+    from nnviz.canon import check
+    from nnviz.loaders import load
+
+    examples = PACKAGE.parent / "examples"
+    for name in ("resnet_block.onnx", "keras_resnet_mini.keras", "torch_hybrid.pt2"):
+        graph = load(examples / name)
+        for node in graph.nodes.values():
+            assert not check(node.canon), (name, node.id, check(node.canon))
+        convs = [n for n in graph.nodes.values() if n.kind == "conv"]
+        assert convs and all("stride" in n.canon or "kernel" in n.canon or n.params
+                             for n in convs), name
+    onnx = load(examples / "resnet_block.onnx")
+    conv = next(n for n in onnx.nodes.values() if n.op == "Conv")
+    assert conv.canon["kernel"] == conv.attrs["kernel_shape"]
+    assert conv.canon["padding"] == conv.attrs["pads"]

@@ -10,6 +10,7 @@ import nnviz
 from nnviz.errors import NnvizError
 from nnviz.ir import Graph, Node, Tensor
 from nnviz.layout import layout
+from nnviz.loaders.canon_attrs import canonicalize
 from nnviz.render import render_bytes
 from nnviz.render.build import build_scene
 from nnviz.render.scene import Text
@@ -33,7 +34,7 @@ def chain(name: str, spec: list[tuple[str, str, str, tuple]], framework: str = "
     g.inputs = [spec[0][0] + ":0"]
     g.add_node(Node("output", "Output", "io", "y", inputs=[prev]))
     g.outputs = [prev]
-    return g
+    return canonicalize(g)  # attrs in the family's spelling, as its loader would read them
 
 
 def mlp() -> Graph:

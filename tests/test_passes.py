@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from nnviz.ir import Graph, Node, Param, Tensor
+from nnviz.loaders.canon_attrs import canonicalize_node
 from nnviz.passes import ViewOptions, annotate, prepare
 from nnviz.passes.collapse import collapse_groups
 from nnviz.passes.flops import count_flops
@@ -24,6 +25,7 @@ D, HEADS, FF, SEQ, VOCAB = 64, 4, 256, 16, 1000
 class Builder:
     def __init__(self, name: str = "model", framework: str = "onnx"):
         self.g = Graph(name, meta={"framework": framework})
+        self.framework = framework
         self.n = 0
 
     def tensor(self, shape=None) -> str:
@@ -46,9 +48,10 @@ class Builder:
            n_out=1) -> str | list[str]:
         outs = [self.tensor() for _ in range(n_out)]
         nid = self.g.unique_node_id("/".join(group + (op,)))
-        self.g.add_node(Node(nid, op, kind, name or nid, attrs or {}, list(inputs), outs,
-                             [Param(f"{'/'.join(group)}/{p[0]}", p[1], "float32")
-                              for p in params], tuple(group)))
+        node = self.g.add_node(Node(nid, op, kind, name or nid, attrs or {}, list(inputs), outs,
+                                    [Param(f"{'/'.join(group)}/{p[0]}", p[1], "float32")
+                                     for p in params], tuple(group)))
+        canonicalize_node(node, self.framework)  # attrs in the family's spelling, as a loader
         if group:
             self.g.ensure_group(tuple(group))
         return outs[0] if n_out == 1 else outs

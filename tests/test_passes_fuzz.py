@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from nnviz.ir import Graph, Node, Param, Tensor
 from nnviz.kinds import kind_for
+from nnviz.loaders.canon_attrs import canonicalize
 from nnviz.passes import ViewOptions, annotate, prepare
 
 OPS = ["Conv", "Conv2D", "ConvTranspose", "Gemm", "MatMul", "Dense", "Linear", "Relu", "Add",
@@ -54,7 +55,7 @@ def graphs(draw) -> Graph:
         tensors.append(out)
     g.add_node(Node("out", "Output", "io", inputs=[tensors[-1]]))
     g.outputs = [tensors[-1]]
-    return g
+    return canonicalize(g)  # as a loader hands graphs to the passes
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -94,13 +94,11 @@ def _fmt(*dims: Dim) -> str:
 
 def _kernel(graph: Graph, node: Node) -> str:
     """"3×3" (with "/2" for a stride) for convolutions and pools, "" when unknown."""
-    from nnviz.passes.util import as_list, attr, is_channels_last, kernel_param
+    from nnviz.passes.util import as_list, is_channels_last, kernel_param
 
     if node.kind not in ("conv", "pool"):
         return ""
-    k = attr(node, "kernel", "kernel_shape", "kernel_size", "pool_size")
-    if isinstance(k, int):
-        k = [k, k] if node.op.endswith("2d") or node.op.endswith("2D") else [k]
+    k = node.canon.get("kernel")
     if not isinstance(k, (list, tuple)) and node.kind == "conv":
         w = kernel_param(node)
         if w is not None and w.shape is not None and len(w.shape) >= 3:
@@ -109,7 +107,7 @@ def _kernel(graph: Graph, node: Node) -> str:
     if not isinstance(k, (list, tuple)) or not k or not all(isinstance(v, int) for v in k):
         return ""
     text = "\u00d7".join(str(v) for v in k)
-    s = as_list(attr(node, "stride", "strides"), len(k))
+    s = as_list(node.canon.get("stride"), len(k))
     if s and any(v > 1 for v in s):
         text += "/" + (str(s[0]) if len(set(s)) == 1 else "\u00d7".join(map(str, s)))
     return text

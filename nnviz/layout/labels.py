@@ -61,9 +61,7 @@ _ACTIVATIONS = {"relu": "ReLU", "relu6": "ReLU6", "sigmoid": "Sigmoid", "tanh": 
 def activation_name(node: Node) -> str:
     """The activation a layer applies itself (Keras ``Conv2D(activation="relu")``), as the
     activation layer would be called ("ReLU"); "" for none or linear."""
-    act = node.attrs.get("activation")
-    if isinstance(act, dict):  # a serialized activation object: {"class_name": ..., ...}
-        act = act.get("config", {}).get("name") or act.get("class_name")
+    act = node.canon.get("activation")
     if not isinstance(act, str) or not act or act.lower() in ("linear", "none"):
         return ""
     return _ACTIVATIONS.get(act.lower(), act)
@@ -74,7 +72,8 @@ def node_lines(graph: Graph, node: Node) -> list[LabelLine]:
     # meta "fused": activations a runtime fused into the op (TFLite CONV_2D + RELU6); a
     # Keras layer's own activation argument is drawn the same way ("Conv2D + ReLU")
     acts = [a for a in node.meta.get("fused", ()) if isinstance(a, str)]
-    own = activation_name(node)
+    # the loader's display words for a fused activation win over the canonical name
+    own = "" if acts else activation_name(node)
     if own and own not in acts:
         acts.append(own)
     fused = "".join(f" + {a}" for a in acts)

@@ -9,6 +9,7 @@ from typing import Any
 
 from nnviz.errors import ModelError
 from nnviz.ir import Graph
+from nnviz.loaders.canon_attrs import canonicalize
 
 
 def load_file(path: str | os.PathLike, **options: Any) -> Graph:
@@ -23,7 +24,11 @@ def load_file(path: str | os.PathLike, **options: Any) -> Graph:
     try:
         if not isinstance(data, dict):
             raise TypeError("top level is not an object")
-        return Graph.from_dict(data)
+        graph = Graph.from_dict(data)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ModelError(path, f"is not a valid nnviz graph JSON ({type(exc).__name__}: "
                                f"{exc})") from None
+    if not any(node.canon for node in graph.nodes.values()):
+        # saved before nodes had canonical attributes: derive them as its loader would
+        canonicalize(graph)
+    return graph

@@ -21,6 +21,7 @@ from nnviz.errors import ModelError
 from nnviz.ir import Graph, Node, Param, Tensor
 from nnviz.kinds import kind_for
 from nnviz.loaders import keras_shapes
+from nnviz.loaders.canon_attrs import canonicalize
 from nnviz.loaders.keras_names import BUILTIN_LAYERS, CODE_LAYERS
 from nnviz.loaders.keras_weights import (
     KerasV3Weights,
@@ -227,7 +228,7 @@ def build_graph(config: Any, source: WeightSource | None, meta: dict) -> Graph:
     graph.meta["model_class"] = str(config["class_name"])
     builder = _Builder(graph, source)
     builder.build_top(config)
-    return graph
+    return canonicalize(graph, "keras")
 
 
 def _layers_of(cfg: Any) -> list[dict] | None:

@@ -29,6 +29,7 @@ from typing import Any
 from nnviz.errors import ModelError
 from nnviz.ir import Graph, Group, Node, Param, Shape, Tensor
 from nnviz.kinds import kind_for
+from nnviz.loaders.canon_attrs import canonicalize
 from nnviz.loaders.onnx_fidelity import (
     ANONYMOUS,
     CallTracker,
@@ -254,7 +255,7 @@ def _convert(model: Any, opsets: dict[str, int], scope_ops: dict, file: str | No
               "opsets": dict(sorted(opsets.items()))}
     conv = _Converter(g, opsets, scope_ops)
     conv.main(model.graph)
-    return g
+    return canonicalize(g, "onnx")
 
 
 def _dims(tensor_shape: Any) -> Shape:

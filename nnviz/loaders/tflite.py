@@ -23,6 +23,7 @@ from typing import Any
 from nnviz.errors import MissingDependency, ModelError
 from nnviz.ir import Graph, Group, Node, Param, Tensor
 from nnviz.kinds import kind_for
+from nnviz.loaders.canon_attrs import canonicalize
 
 MAX_OPS = 1_000_000
 MAX_DEPTH = 16  # nested control-flow subgraphs
@@ -480,7 +481,7 @@ def load_file(path: str | Path, **_: Any) -> Graph:
                        "schema_version": int(r.model.Version()), "subgraphs": r.nsub})
         # groups in first-appearance order (ensure_group made them while walking)
         g.groups = {p: Group(p, grp.label, grp.op, grp.attrs) for p, grp in g.groups.items()}
-        return g
+        return canonicalize(g, "tflite")
     finally:
         r.close()
 

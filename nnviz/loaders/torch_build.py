@@ -12,6 +12,7 @@ from typing import Any
 
 from nnviz.ir import Graph, Node, Param, Shape, Tensor
 from nnviz.kinds import kind_for
+from nnviz.loaders.canon_attrs import canonicalize
 
 
 @dataclass(frozen=True)
@@ -261,7 +262,7 @@ def build_graph(trace: Trace, aten: bool = False) -> Graph:
         label = names[i] if names and names[i] and len(trace.outputs) > 1 else base
         graph.add_node(Node(nid, "Output", "io", name=label, inputs=[tid]))
         graph.outputs.append(tid)
-    return graph
+    return canonicalize(graph, "torch")
 
 
 def _attach_extra(graph: Graph, extra: list[Param]) -> None:

@@ -39,6 +39,7 @@ from nnviz.errors import ModelError
 from nnviz.ir import Graph, Group, Node, Param, Tensor
 from nnviz.kinds import kind_for
 from nnviz.loaders import pickle_data as pd
+from nnviz.loaders.canon_attrs import canonicalize, canonicalize_node
 
 # ---- limits: a hostile archive must not make us run for ever or fill memory ------------------
 MAX_PICKLE_BYTES = 256 << 20
@@ -566,6 +567,7 @@ class _Interp:
         for t in node.outputs:
             self.producer[t] = node
             self.tensors.setdefault(t, Tensor(t))
+        canonicalize_node(node, "torch")  # the shape rules below read the canonical names
         self.infer(node)
 
     def infer(self, node: Node) -> None:
@@ -1424,7 +1426,7 @@ def _build(path: Path, arc: Archive, root: ModuleObj, constants: Any, traced: li
                 params.append(Param(name, pv.info.shape, pv.info.dtype, role="param"))
         graph.add_node(Node(id=it.new_id("unused_parameters"), op="UnusedParameters",
                             kind="constant", name="unused parameters", params=params))
-    return graph
+    return canonicalize(graph, "torch")
 
 
 def _module_tensors(mod: ModuleObj, arc: Archive, path: tuple[str, ...],

@@ -25,7 +25,6 @@ import math
 from nnviz.ir import Graph, Node, Shape
 from nnviz.passes.util import (
     as_list,
-    attr,
     copy_graph,
     kernel_param,
     matrix_params,
@@ -134,7 +133,7 @@ def _cheap_flops(graph: Graph, node: Node, op: str, ins: list[Shape], out: Shape
         if out_n is None:
             return None
         nsp = len(out) - 2 if out is not None else 0
-        kernel = as_list(attr(node, "kernel_shape", "kernel_size", "pool_size"), max(nsp, 1))
+        kernel = as_list(node.canon.get("kernel"), max(nsp, 1))
         if kernel is None:
             # upsampling / resize and friends: one op per output element
             return out_n
@@ -155,8 +154,8 @@ def _cheap_flops(graph: Graph, node: Node, op: str, ins: list[Shape], out: Shape
 
 def _keras_weights(graph: Graph, node: Node) -> bool:
     """Kernels stored (k..., in, out), as Keras does, rather than (out, in, k...)."""
-    return graph.conventions.weight_layout == "spatial_in_out" or "filters" in node.attrs \
-        or "data_format" in node.attrs
+    layout = node.canon.get("weight_layout", graph.conventions.weight_layout)
+    return layout == "spatial_in_out"
 
 
 def _conv_macs(graph: Graph, node: Node, op: str, x: Shape, out: Shape) -> int | None:
@@ -173,7 +172,7 @@ def _conv_macs(graph: Graph, node: Node, op: str, x: Shape, out: Shape) -> int |
     w = kernel_param(node)
     if w is None or w.shape is None or w.count is None:
         return None
-    transposed = op == "convtranspose" or bool(attr(node, "transposed", default=False))
+    transposed = op == "convtranspose" or bool(node.canon.get("transposed", False))
     if transposed:
         cin = w.shape[-1] if keras else w.shape[0]
         if in_n is None or not isinstance(cin, int) or cin <= 0:
@@ -196,7 +195,7 @@ def _linear_macs(node: Node, op: str, ins: list[Shape], out: Shape) -> int | Non
         x = ins[0] if ins else None
         xn = numel(x)
         if x and xn is not None:
-            k = x[0] if (op == "gemm" and attr(node, "transA", default=0)) else x[-1]
+            k = x[0] if (op == "gemm" and node.canon.get("trans_a")) else x[-1]
             if isinstance(k, int) and k > 0:
                 return xn // k * w.count
         out_n = numel(out)
@@ -213,9 +212,7 @@ def _linear_macs(node: Node, op: str, ins: list[Shape], out: Shape) -> int | Non
 
 
 def _einsum_macs(node: Node, ins: list[Shape]) -> int | None:
-    eq = attr(node, "equation")
-    if isinstance(eq, bytes):
-        eq = eq.decode()
+    eq = node.canon.get("equation")
     if not isinstance(eq, str) or "..." in eq or "->" not in eq:
         return None
     lhs = eq.replace(" ", "").split("->")[0].split(",")
@@ -238,9 +235,8 @@ def _seq_len(graph: Graph, node: Node, op: str, s: Shape) -> int | None:
         return None
     if len(s) == 2:  # unbatched (seq, embed)
         return s[0] if isinstance(s[0], int) else None
-    batch_first = attr(node, "batch_first")
-    if batch_first is None and (graph.conventions.batch_first
-                                or "num_heads" in node.attrs and "key_dim" in node.attrs):
+    batch_first = node.canon.get("batch_first")
+    if batch_first is None and graph.conventions.batch_first:
         batch_first = True  # Keras attention is always (batch, seq, features)
     if batch_first is None:
         # torch's MultiheadAttention may be either layout; without the attribute only a

@@ -7,10 +7,9 @@ Symbolic dims (strings like "batch") pass through ops that do not touch them.
 
 from __future__ import annotations
 
+from nnviz.canon import as_list, explicit_padding
 from nnviz.ir import Dim, Graph, Node, Shape
 from nnviz.passes.util import (
-    as_list,
-    attr,
     copy_graph,
     is_channels_last,
     kernel_param,
@@ -101,7 +100,7 @@ def output_shapes(graph: Graph, node: Node, ins: list[Shape]) -> Rule:
     if op == "shape" and first is not None and not node.attrs:
         return ((len(first),),)
     if op in ("mean", "sum", "max", "min") and len(ins) == 1 and not node.params and \
-            (node.kind == "reduce" or any(k in node.attrs for k in ("dim", "axis", "axes"))):
+            (node.kind == "reduce" or "axes" in node.canon):
         return (_reduce(node, first, op),)  # torch mean(dim=...) and friends reduce
     if op in _BINARY:
         shapes = list(ins) + [p.shape for p in node.params]
@@ -139,7 +138,7 @@ def output_shapes(graph: Graph, node: Node, ins: list[Shape]) -> Rule:
         w = node.params[0].shape
         if first is not None and w is not None and len(w) == 2 and op == "embedding":
             return (tuple(first) + (w[1],),)
-        axis = attr(node, "axis", default=0)
+        axis = node.canon.get("axis", 0)
         if op == "gather" and first is not None and w is not None and axis == 0:
             return (tuple(first) + tuple(w[1:]),)
         return (None,)
@@ -189,35 +188,9 @@ def matmul_shape(a: Shape, b: Shape) -> Shape:
     return out
 
 
-def _padding(node: Node, nsp: int, kernel: list[int], dil: list[int]) -> tuple[str, list[int]]:
-    """('explicit', [begins..., ends...]) or ('same'|'valid', [])."""
-    auto = attr(node, "auto_pad")
-    if isinstance(auto, bytes):
-        auto = auto.decode()
-    if auto in ("SAME_UPPER", "SAME_LOWER"):
-        return "same", []
-    if auto == "VALID":
-        return "explicit", [0] * (2 * nsp)
-    pads = attr(node, "pads")
-    if isinstance(pads, (list, tuple)) and len(pads) == 2 * nsp:
-        return "explicit", [int(p) for p in pads]
-    padding = attr(node, "padding")
-    if isinstance(padding, str):
-        p = padding.lower()
-        if p == "same":
-            return "same", []
-        if p == "valid":
-            return "explicit", [0] * (2 * nsp)
-        return "unknown", []
-    if isinstance(padding, (list, tuple)) and len(padding) == 2 * nsp and nsp > 1 and \
-            all(isinstance(x, (list, tuple)) for x in padding[:1]):
-        return "unknown", []
-    lst = as_list(padding, nsp)
-    if lst is not None:
-        return "explicit", lst + lst
-    if padding is None and pads is None:
-        return "explicit", [0] * (2 * nsp)
-    return "unknown", []
+def _padding(node: Node, nsp: int) -> tuple[str, list[int]]:
+    """('explicit', [begins..., ends...]) or ('same'|'unknown', [])."""
+    return explicit_padding(node.canon.get("padding"), nsp)
 
 
 def _split_channels(graph: Graph, node: Node, x: Shape) -> tuple[bool, int] | None:
@@ -235,31 +208,31 @@ def _conv(graph: Graph, node: Node, x: Shape, transposed: bool) -> Shape:
     w = kernel_param(node)
     wshape = w.shape if w is not None else None
     op = opname(node.op)
-    kernel = as_list(attr(node, "kernel_shape", "kernel_size"), nsp)
+    kernel = as_list(node.canon.get("kernel"), nsp)
     if kernel is None and wshape is not None and len(wshape) == nsp + 2:
         ks = wshape[:nsp] if last else wshape[2:]
         kernel = [int(k) for k in ks] if all(known(k) for k in ks) else None
     if kernel is None:
         return None
-    strides = as_list(attr(node, "strides", "stride", default=1), nsp)
-    dil = as_list(attr(node, "dilations", "dilation", "dilation_rate", default=1), nsp)
+    strides = as_list(node.canon.get("stride", 1), nsp)
+    dil = as_list(node.canon.get("dilation", 1), nsp)
     if strides is None or dil is None:
         return None
     # Output channels, from the attribute or the kernel's layout.
-    cout: Dim = attr(node, "filters", "out_channels")
+    cout: Dim = node.canon.get("channels_out")
     if cout is None and op == "depthwiseconv":
         cin = x[-1] if last else x[1]
-        mult = attr(node, "depth_multiplier", default=1)
+        mult = node.canon.get("depth_multiplier", 1)
         cout = cin * mult if known(cin) else None
     if cout is None and wshape is not None and len(wshape) == nsp + 2:
         if last:
             cout = wshape[-2] if transposed else wshape[-1]
         elif transposed:
-            g = attr(node, "group", "groups", default=1)
+            g = node.canon.get("groups", 1)
             cout = wshape[1] * g if known(wshape[1]) else None
         else:
             cout = wshape[0]
-    mode, pads = _padding(node, nsp, kernel, dil)
+    mode, pads = _padding(node, nsp)
     spatial_in = list(x[1:-1]) if last else list(x[2:])
     spatial: list[Dim] = []
     for i in range(nsp):
@@ -272,7 +245,7 @@ def _conv(graph: Graph, node: Node, x: Shape, transposed: bool) -> Shape:
             elif mode == "same":
                 spatial.append(size * strides[i])  # type: ignore[operator]
             else:
-                extra = as_list(attr(node, "output_padding", default=0), nsp) or [0] * nsp
+                extra = as_list(node.canon.get("output_padding", 0), nsp) or [0] * nsp
                 spatial.append(conv_transpose_out(size, kernel[i], strides[i], dil[i], pads[i],
                                                   pads[i + nsp], extra[i]))
         elif mode == "same":
@@ -289,16 +262,15 @@ def _pool(graph: Graph, node: Node, x: Shape) -> Shape:
     if info is None:
         return None
     last, nsp = info
-    kernel = as_list(attr(node, "kernel_shape", "kernel_size", "pool_size"), nsp)
+    kernel = as_list(node.canon.get("kernel"), nsp)
     if kernel is None:
         return None
-    default_stride = kernel if ("pool_size" in node.attrs or "kernel_size" in node.attrs) else 1
-    strides = as_list(attr(node, "strides", "stride", default=default_stride), nsp)
-    dil = as_list(attr(node, "dilations", "dilation", default=1), nsp)
+    strides = as_list(node.canon.get("stride", 1), nsp)
+    dil = as_list(node.canon.get("dilation", 1), nsp)
     if strides is None or dil is None:
         return None
-    ceil = bool(attr(node, "ceil_mode", default=False))
-    mode, pads = _padding(node, nsp, kernel, dil)
+    ceil = bool(node.canon.get("ceil_mode", False))
+    mode, pads = _padding(node, nsp)
     spatial_in = list(x[1:-1]) if last else list(x[2:])
     spatial: list[Dim] = []
     for i in range(nsp):
@@ -320,8 +292,8 @@ def _global_pool(graph: Graph, node: Node, x: Shape) -> Shape:
         return None
     last = is_channels_last(graph, node)
     op = opname(node.op)
-    keep = attr(node, "keepdims", default=op in ("globalaveragepool", "globalmaxpool",
-                                                 "globallppool"))
+    keep = node.canon.get("keepdims", op in ("globalaveragepool", "globalmaxpool",
+                                             "globallppool"))
     if op.endswith("pooling") and not keep:  # Keras: (batch, channels)
         return (x[0], x[-1] if last else x[1])
     if last:
@@ -333,7 +305,7 @@ def _adaptive_pool(node: Node, x: Shape) -> Shape:
     if x is None or len(x) < 3:
         return None
     nsp = len(x) - 2
-    size = attr(node, "output_size")
+    size = node.canon.get("output_size")
     if isinstance(size, (list, tuple)) and len(size) == nsp:
         out = [x[2 + i] if s is None else s for i, s in enumerate(size)]
     else:
@@ -349,11 +321,11 @@ def _dense(graph: Graph, node: Node, x: Shape) -> Shape:
         return None
     op = opname(node.op)
     if op == "einsumdense":
-        out = attr(node, "output_shape")
+        out = node.canon.get("output_shape")
         if isinstance(out, (list, tuple)) and all(d is None or isinstance(d, int) for d in out):
             return (x[0], *out)
         return None
-    units = attr(node, "units", "out_features")
+    units = node.canon.get("features_out")
     if units is None:
         w = kernel_param(node)
         if w is None or w.shape is None or len(w.shape) != 2:
@@ -367,8 +339,8 @@ def _gemm(node: Node, a: Shape) -> Shape:
     w = kernel_param(node)
     if a is None or len(a) != 2 or w is None or w.shape is None or len(w.shape) != 2:
         return None
-    m = a[1] if attr(node, "transA", default=0) else a[0]
-    n = w.shape[0] if attr(node, "transB", default=0) else w.shape[1]
+    m = a[1] if node.canon.get("trans_a") else a[0]
+    n = w.shape[0] if node.canon.get("trans_b") else w.shape[1]
     return (m, n)
 
 
@@ -381,16 +353,17 @@ def _flatten(graph: Graph, node: Node, x: Shape) -> Shape:
     if x is None:
         return None
     rank = len(x)
-    if "start_dim" in node.attrs or opname(node.op) == "flatten" and "axis" not in node.attrs \
+    canon = node.canon
+    if "start_dim" in canon or opname(node.op) == "flatten" and "axis" not in canon \
             and graph.conventions.flatten_start_dim is not None:
-        s = _norm_axis(int(attr(node, "start_dim", default=1)), rank)
-        e = _norm_axis(int(attr(node, "end_dim", default=-1)), rank)
+        s = _norm_axis(int(canon.get("start_dim", 1)), rank)
+        e = _norm_axis(int(canon.get("end_dim", -1)), rank)
         if s is None or e is None or e < s:
             return None
         mid = _prod(x[s:e + 1])
         return tuple(x[:s]) + (mid,) + tuple(x[e + 1:])
-    if "axis" in node.attrs:  # ONNX: 2-D result
-        a = node.attrs["axis"]
+    if "axis" in canon:  # ONNX: 2-D result
+        a = canon["axis"]
         a = a + rank if a < 0 else a
         if not 0 <= a <= rank:
             return None
@@ -411,26 +384,24 @@ def _transpose(graph: Graph, node: Node, x: Shape) -> Shape:
     if x is None:
         return None
     rank = len(x)
-    perm = attr(node, "perm", "dims", "permutation")
+    perm = node.canon.get("perm")
     if opname(node.op) == "t":
         perm = list(range(rank))[::-1]
     if perm is None:
-        if opname(node.op) == "transpose" and "dim0" in node.attrs:
-            d0 = _norm_axis(int(node.attrs["dim0"]), rank)
-            d1 = _norm_axis(int(node.attrs.get("dim1", 0)), rank)
+        swap = node.canon.get("swap")
+        if opname(node.op) == "transpose" and swap is not None:
+            d0 = _norm_axis(int(swap[0]), rank)
+            d1 = _norm_axis(int(swap[1]), rank)
             if d0 is None or d1 is None:
                 return None
             out = list(x)
             out[d0], out[d1] = out[d1], out[d0]
             return tuple(out)
-        if opname(node.op) == "transpose" and "perm" not in node.attrs and \
+        if opname(node.op) == "transpose" and "perm" not in node.canon and \
                 graph.conventions.transpose_reverses:
             return tuple(reversed(x))  # ONNX default: reverse
         return None
     perm = list(perm)
-    if opname(node.op) == "permute" and len(perm) == rank - 1 and \
-            sorted(perm) == list(range(1, rank)):
-        perm = [0] + perm  # Keras Permute: 1-based dims without the batch axis
     if sorted(int(p) % rank for p in perm) != list(range(rank)):
         return None
     return tuple(x[int(p) % rank] for p in perm)
@@ -442,8 +413,7 @@ def _concat(graph: Graph, node: Node, ins: list[Shape]) -> Shape:
     rank = len(ins[0])  # type: ignore[arg-type]
     if any(len(s) != rank for s in ins):  # type: ignore[arg-type]
         return None
-    default = -1 if opname(node.op) == "concatenate" else 0
-    axis = _norm_axis(int(attr(node, "axis", "dim", default=default)), rank)
+    axis = _norm_axis(int(node.canon.get("axis", 0)), rank)
     if axis is None:
         return None
     out: list[Dim] = []
@@ -465,16 +435,16 @@ def _sum_dims(dims: list[Dim]) -> Dim:
 
 
 def _reshape(graph: Graph, node: Node, x: Shape) -> Shape:
-    target = attr(node, "shape", "target_shape", "size")
+    target = node.canon.get("shape")
     if not isinstance(target, (list, tuple)) or not all(isinstance(d, int) for d in target):
         return None
     target = list(target)
-    if "target_shape" in node.attrs and x is not None:
+    if node.canon.get("keeps_batch") and x is not None:
         target = [x[0]] + target  # Keras Reshape: without the batch dim
         fill_from = None
     else:
         fill_from = x
-    allowzero = bool(attr(node, "allowzero", default=0))
+    allowzero = bool(node.canon.get("allowzero", False))
     out: list[Dim] = []
     for i, d in enumerate(target):
         if d == 0 and not allowzero and opname(node.op) == "reshape" and fill_from is not None:
@@ -500,11 +470,9 @@ def _reduce(node: Node, x: Shape, op: str) -> Shape:
     if x is None:
         return None
     rank = len(x)
-    axes = attr(node, "axes", "dim", "axis")
-    if isinstance(axes, int):
-        axes = [axes]
-    default_keep = 1 if op.startswith("reduce") or op in ("argmax", "argmin") else 0
-    keep = bool(attr(node, "keepdims", "keepdim", default=default_keep))
+    axes = node.canon.get("axes")
+    default_keep = op.startswith("reduce") or op in ("argmax", "argmin")
+    keep = bool(node.canon.get("keepdims", default_keep))
     if axes is None:
         if op in ("argmax", "argmin"):
             axes = [0]
@@ -526,9 +494,7 @@ def _reduce(node: Node, x: Shape, op: str) -> Shape:
 def _squeeze(node: Node, x: Shape, unsqueeze: bool) -> Shape:
     if x is None:
         return None
-    axes = attr(node, "axes", "dim", "axis")
-    if isinstance(axes, int):
-        axes = [axes]
+    axes = node.canon.get("axes")
     if unsqueeze:
         if axes is None:
             return None

@@ -1,13 +1,16 @@
-"""Small helpers shared by the passes: op names, attributes under their many framework names."""
+"""Small helpers shared by the passes: op names, layouts, main weights, graph copies."""
 
 from __future__ import annotations
 
 import functools
 import re
 from collections.abc import Collection
-from typing import Any
 
+from nnviz.canon import as_list
 from nnviz.ir import Dim, Graph, Node, Param, Shape
+
+__all__ = ["as_list", "opname", "is_channels_last", "kernel_param", "matrix_params", "resolve",
+           "known", "numel", "copy_graph", "topological_order", "prune"]
 
 _DIMSUFFIX = re.compile(r"(1d|2d|3d)$")
 
@@ -32,39 +35,10 @@ def opname(op: str) -> str:
     return name
 
 
-def attr(node: Node, *names: str, default: Any = None) -> Any:
-    """The first attribute present under any of ``names`` (ONNX, Keras, torch spellings)."""
-    for n in names:
-        if n in node.attrs and node.attrs[n] is not None:
-            return node.attrs[n]
-    return default
-
-
-def as_list(value: Any, n: int) -> list | None:
-    """An int or a sequence -> list of length n (an int is repeated), else None."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return [value] * n
-    if isinstance(value, (list, tuple)):
-        vals = list(value)
-        if len(vals) == n and all(isinstance(v, int) for v in vals):
-            return vals
-        if len(vals) == 1 and isinstance(vals[0], int):
-            return vals * n
-    return None
-
-
 def is_channels_last(graph: Graph, node: Node) -> bool:
-    """The node's own ``data_format``, else its family's data layout (loaders.conventions)."""
-    fmt = node.attrs.get("data_format")
-    if fmt == "channels_last":
-        return True
-    if fmt == "channels_first":
-        return False
-    return graph.conventions.data_layout == "channels_last"
+    """The node's own data layout (canonical ``data_layout``), else its family's
+    (``graph.conventions``)."""
+    return node.canon.get("data_layout", graph.conventions.data_layout) == "channels_last"
 
 
 def kernel_param(node: Node) -> Param | None:

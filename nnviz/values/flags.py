@@ -60,7 +60,7 @@ def _first_output(node: Node, tensors: dict[str, Any], key: str = "act") -> dict
 
 
 def _is_relu(node: Node) -> bool:
-    act = node.attrs.get("activation")
+    act = node.canon.get("activation")
     if isinstance(act, str) and act.lower() in ("relu", "relu6"):
         return True
     return opname(node.op).strip("_") in _RELU_FAMILY
