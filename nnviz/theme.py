@@ -46,6 +46,12 @@ class Theme(dict):
         kinds = self["kinds"]
         return kinds.get(kind) or kinds["other"]
 
+    def paper_kind_style(self, kind: str) -> dict[str, Any]:
+        """Fill and stroke of a kind in the paper styles: ``paper.kinds`` (stronger colours
+        than the graph boxes, which carry text inside), else the graph style's."""
+        own = self.get("paper", {}).get("kinds", {})
+        return {**self.kind_style(kind), **own[kind]} if kind in own else self.kind_style(kind)
+
 
 def load_theme(name_or_path: str | Path | None = None) -> Theme:
     """A built-in theme by name (default, paper, dark, ...) or a user's JSON file."""

@@ -19,6 +19,7 @@ from test_paper import assert_inside, assert_no_overlap, text_boxes  # noqa: E40
 from test_paper_honesty import check_represented  # noqa: E402
 
 import nnviz  # noqa: E402
+from nnviz.errors import NnvizError  # noqa: E402
 from nnviz.layout import layout  # noqa: E402
 from nnviz.passes import ViewOptions, prepare  # noqa: E402
 from nnviz.render.build import build_scene  # noqa: E402
@@ -100,3 +101,48 @@ def test_gallery_models_print_readable_blocks_at_full_width(loaded, name: str) -
                            direction=direction)
         assert d.smallest_font_pt >= 6.0, (name, direction, d.smallest_font_pt)
         assert d.layout.height / d.layout.width * 6.9 <= 9.0
+
+
+@pytest.mark.parametrize("name", ["resnet18", "gpt", "mlp"])
+def test_legend_lists_exactly_the_kinds_drawn(loaded, name: str) -> None:
+    """Each kind of layer has one colour from the theme (paper.kinds), norms and activations
+    riding on a box are bands on it, and the legend names exactly the kinds that appear."""
+    from nnviz.layout.paper_path import paper_kind
+
+    g = prepare(graph(loaded, name), ViewOptions())
+    for style in ("blocks", "neurons"):
+        try:
+            lay = layout(g, style=style, theme=THEME, direction="LR")
+        except NnvizError:
+            assert style == "neurons"  # a GPT has no neuron drawing
+            continue
+        drawn = lay.extras["blocks"] + lay.extras.get("columns", [])
+        kinds = {paper_kind(g.nodes[d["id"]]) for d in drawn} - {"io"}
+        for b in lay.extras["blocks"]:
+            riders = {g.nodes[m].kind for m in b["members"][1:]} & {"norm", "activation"}
+            assert set(b["bands"]["pre"]) | set(b["bands"]["post"]) == riders
+            kinds |= riders
+        legend = [e["kind"] for e in lay.extras.get("legend", [])]
+        assert set(legend) == (kinds if len(kinds) > 1 else set()), (name, style)
+        assert len(legend) == len(set(legend))
+        scene = build_scene(g, lay, THEME)
+        assert_no_overlap(text_boxes(scene))
+        assert_inside(text_boxes(scene), lay.width, lay.height)
+        # one fill per kind, and no two kinds share a fill (grayscale levels in the paper
+        # theme: distinct luminances, so the figure survives a black-and-white printer)
+        fills = [THEME.paper_kind_style(k)["fill"] for k in legend]
+        assert len(set(fills)) == len(fills)
+
+
+def test_paper_theme_kinds_are_grayscale_levels_far_apart() -> None:
+    """The paper theme prints in black and white: the kinds a legend names most often are
+    grays whose levels differ by at least 7 % (a laser printer keeps them apart)."""
+    from nnviz.render.scene import to_rgb
+
+    levels = []
+    for kind in ("embedding", "conv", "linear", "norm", "pool", "attention", "activation"):
+        r, g, b = to_rgb(THEME.paper_kind_style(kind)["fill"])
+        assert r == g == b, kind
+        levels.append(r / 255)
+    levels.sort()
+    assert min(b - a for a, b in zip(levels, levels[1:])) >= 0.07

@@ -28,7 +28,9 @@ from nnviz.layout.paper_path import (
     Unit,
     display_names,
     layer_title,
+    paper_kind,
     paper_path,
+    short_op,
 )
 from nnviz.text import line_height, text_width, truncate
 from nnviz.theme import Theme, paper_settings
@@ -41,6 +43,13 @@ MIN_ARROW = 14.0  # px: shortest arrow between two boxes
 ARC_GAP = 10.0  # px between the highest box and the first arc
 ARC_PITCH = 9.0  # px between nested arcs
 SYMBOLIC_SIZE = 16  # how big an unknown or symbolic dim is drawn
+# The legend's entries, in this order, named as papers name them; the input is not listed
+# (its box says "Input").
+LEGEND = {"embedding": "embedding", "conv": "conv", "pool": "pool", "reduce": "reduce",
+          "attention": "attention", "recurrent": "recurrent", "linear": "dense",
+          "norm": "norm", "activation": "activation", "elementwise": "elementwise",
+          "reshape": "reshape", "other": "other"}
+SWATCH = 8.0  # px: the legend's colour squares
 ROW_GAP = 16.0  # px between two rows of a wrapped figure (the return arrow runs in it)
 ROW_RETURN = 12.0  # px: gutter left and right of wrapped rows for the return arrow
 CUT_ARC = 40.0  # px: what splitting one skip arc over two rows costs when choosing cuts
@@ -451,7 +460,8 @@ def layout_sequence(graph: Graph, theme: Theme, ppath: PaperPath, direction: str
             else:
                 fx, fy = xy(k, it["lead"], -it["fw"] / 2)
             blocks_x.append({
-                "id": nid, "kind": unit.node.kind, "x": fx, "y": fy,
+                "id": nid, "kind": paper_kind(unit.node), "bands": rider_bands(graph, unit),
+                "x": fx, "y": fy,
                 "w": round(it["fw"], 2), "h": round(it["fh"], 2), "dx": round(it["dx"], 2),
                 "dy": round(it["dy"], 2), "label": label, "label_x": label["x"],
                 "members": list(unit.members),
@@ -463,7 +473,7 @@ def layout_sequence(graph: Graph, theme: Theme, ppath: PaperPath, direction: str
             col = it["col"]
             centers = [xy(k, it["main"] / 2, c) for c in col["centers_cross"]]
             dots = [xy(k, it["main"] / 2, c) for c in col["dots_cross"]]
-            cols_x.append({"id": nid, "kind": unit.node.kind, "units": col["units"],
+            cols_x.append({"id": nid, "kind": paper_kind(unit.node), "units": col["units"],
                            "shown": len(centers), "centers": [list(p) for p in centers],
                            "ellipsis": [list(p) for p in dots], "label": label,
                            "radius": col["radius"], "members": list(unit.members)})
@@ -561,11 +571,19 @@ def layout_sequence(graph: Graph, theme: Theme, ppath: PaperPath, direction: str
                         "lines": text, "label_pos": lab,
                         "points": [[round(px, 2), round(py, 2)] for px, py in pts]})
 
+    legend = legend_entries(blocks_x + cols_x)
+    if legend:
+        entries, legend_h, legend_w = place_legend(legend, width - 2 * margin,
+                                                   height - margin + 4, margin, size_d)
+        width = max(width, legend_w + 2 * margin)
+        height += legend_h + 4
     first = geo_rows[0]
     extras: dict[str, Any] = {"blocks": blocks_x, "skips": skips_x, "folds": folds_x,
                               "proportions": proportions,
                               "center": round(first["centre"], 2),
                               "label_band": round(first["label_band"], 2)}
+    if legend:
+        extras["legend"] = entries
     if horizontal:
         extras["label_top"] = round(first["label_band"], 2)
         extras["center_y"] = round(first["centre"], 2)
@@ -576,6 +594,59 @@ def layout_sequence(graph: Graph, theme: Theme, ppath: PaperPath, direction: str
                        "radius": cols_x[0]["radius"]})
     return Layout(width=round(width, 2), height=round(height, 2), nodes=nodes, edges=edges,
                   direction=direction, engine=style, style=style, extras=extras)
+
+
+def rider_bands(graph: Graph, unit: Unit) -> dict[str, list[str]]:
+    """Kinds of the norms and activations a box carries, as bands on its faces (as in
+    PlotNeuralNet's Conv+ReLU boxes): "pre" ones at its input end, the others at its output
+    end, in flow order."""
+    pre: list[str] = []
+    post: list[str] = []
+    for m in unit.members[1:]:
+        node = graph.nodes.get(m)
+        if node is None or node.kind not in ("norm", "activation"):
+            continue
+        side = pre if short_op(node.op) in unit.pre else post
+        if not side or side[-1] != node.kind:
+            side.append(node.kind)
+    if activation_name(unit.node) and (not post or post[-1] != "activation"):
+        post.append("activation")  # a Keras layer's own activation
+    return {"pre": pre, "post": post}
+
+
+def legend_entries(drawn: list[dict[str, Any]]) -> list[str]:
+    """The kinds the figure shows (boxes, bands, neuron columns), in LEGEND order; none when
+    everything is one kind (colour then says nothing the labels do not)."""
+    kinds = {d["kind"] for d in drawn}
+    for d in drawn:
+        bands = d.get("bands") or {}
+        kinds.update(bands.get("pre", []), bands.get("post", []))
+    shown = [k for k in LEGEND if k in kinds]
+    if "group" in kinds and "other" not in shown:
+        shown.append("other")
+    return shown if len(shown) >= 2 else []
+
+
+def place_legend(kinds: list[str], room: float, top: float, left: float,
+                 size: float) -> tuple[list[dict[str, Any]], float, float]:
+    """Legend entries (swatch + name) in lines no wider than ``room`` below ``top``:
+    (entries with their swatch and text positions, height added, widest line)."""
+    lh = line_height(size)
+    step = max(lh, SWATCH) + 3
+    out: list[dict[str, Any]] = []
+    x, y, widest = 0.0, 0.0, 0.0
+    for kind in kinds:
+        w = SWATCH + 4 + text_width(LEGEND[kind], size)
+        if x > 0 and x + w > room:
+            x, y = 0.0, y + step
+        sy = top + y + (step - SWATCH) / 2
+        out.append({"kind": kind, "label": LEGEND[kind],
+                    "swatch": [round(left + x, 2), round(sy, 2), SWATCH, SWATCH],
+                    "text": {"x": round(left + x + SWATCH + 4, 2),
+                             "y": round(sy + SWATCH / 2 + size * 0.36, 2), "anchor": "start"}})
+        widest = max(widest, x + w)
+        x += w + 12
+    return out, y + step + 2, widest
 
 
 def row_segments(items: list[dict[str, Any]], starts: list[float], ppath: PaperPath,

@@ -50,6 +50,25 @@ def is_unit(node: Node) -> bool:
     return node.kind not in RIDER_KINDS
 
 
+# What colours a collapsed group in the paper styles: the first of these kinds it holds (a
+# transformer block is attention, an inverted residual conv, a GPT MLP linear).
+GROUP_KIND_ORDER = ("attention", "recurrent", "conv", "embedding", "linear", "pool", "reduce",
+                    "norm", "activation", "elementwise", "reshape")
+
+
+def paper_kind(node: Node) -> str:
+    """The kind a paper figure colours this box by: its own, or for a collapsed group the
+    main kind of what it holds ("other" when the view does not say)."""
+    if node.kind != "group":
+        return node.kind
+    inner = node.meta.get("inner_kinds")
+    if isinstance(inner, dict):
+        for kind in GROUP_KIND_ORDER:
+            if inner.get(kind):
+                return kind
+    return "other"
+
+
 @dataclass
 class Unit:
     node: Node  # the layer whose output the box shows

@@ -183,8 +183,14 @@ def _make_box(g: Graph, path: tuple[str, ...], nodes: list[Node], prod: dict[str
     while nid in taken:
         nid = f"{base}_{i}"
         i += 1
+    kinds: dict[str, int] = {}
+    for n in nodes:  # what the box holds, by kind: the paper styles colour it by that
+        inner = n.meta.get("inner_kinds") if n.kind == "group" else None
+        for k, c in (inner.items() if isinstance(inner, dict) else [(n.kind, 1)]):
+            kinds[k] = kinds.get(k, 0) + c
     meta: dict = {"group": list(path), "group_op": group.op if group else "",
-                  "collapsed_nodes": len(nodes), "flops": flops,
+                  "collapsed_nodes": len(nodes), "inner_kinds": dict(sorted(kinds.items())),
+                  "flops": flops,
                   "macs": macs, "flops_unknown": unknown}
     meta.update(param_totals(params))
     if group is not None and "params" in group.attrs:

@@ -10,7 +10,17 @@ from __future__ import annotations
 from nnviz.errors import NnvizError
 from nnviz.ir import Graph
 from nnviz.layout.model import LabelLine, Layout
-from nnviz.render.scene import Circle, Item, Path, Scene, Text, edge_items, text_block, to_rgb
+from nnviz.render.scene import (
+    Circle,
+    Item,
+    Path,
+    Rect,
+    Scene,
+    Text,
+    edge_items,
+    text_block,
+    to_rgb,
+)
 from nnviz.theme import Theme, paper_settings
 
 
@@ -36,29 +46,81 @@ def _label(theme: Theme, box_lines, x: float, top: float, anchor: str) -> list[T
                       anchor=anchor)
 
 
-def _block_items(graph: Graph, blk: dict, theme: Theme, sw: float) -> list[Item]:
-    """A 3-D box: front face, lit top face, shaded side face."""
-    style = theme.kind_style(blk["kind"])
+def _strip(a: tuple, b: tuple, c: tuple, d: tuple, t0: float, t1: float) -> list:
+    """The part of quad a-b-c-d between fractions t0 and t1 along a->d (and b->c)."""
+    def at(p: tuple, q: tuple, t: float) -> tuple:
+        return (round(p[0] + (q[0] - p[0]) * t, 2), round(p[1] + (q[1] - p[1]) * t, 2))
+    return [at(a, d, t0), at(b, c, t0), at(b, c, t1), at(a, d, t1)]
+
+
+def _block_items(graph: Graph, blk: dict, theme: Theme, sw: float, horizontal: bool) -> list:
+    """A 3-D box: front face, lit top face, shaded side face; the norms and activations it
+    carries as bands across its input or output end (PlotNeuralNet's Conv+ReLU look)."""
+    style = theme.paper_kind_style(blk["kind"])
     fill = style["fill"]
     stroke = style.get("stroke", theme["node"]["stroke"])
     node = graph.nodes.get(blk["id"])
     ov = blk.get("overlay") or (node.meta.get("overlay") if node is not None else None)
     fsw = sw
+    bands = blk.get("bands") or {}
     if ov:  # `--overlay`: the block is tinted by its value, outlined when flagged
         fill = ov["fill"]
+        bands = {}  # the value's colour is the whole box's
         if ov.get("flags"):
             from nnviz.render.scene import OVERLAY_FLAG_STROKE
 
             stroke, fsw = OVERLAY_FLAG_STROKE, max(sw, 2.5)
     x, y, w, h, dx, dy = (float(blk[k]) for k in ("x", "y", "w", "h", "dx", "dy"))
-    front = Path([(x, y), (x + w, y), (x + w, y + h), (x, y + h)], fill, stroke, fsw,
-                 closed=True)
-    top = Path([(x, y), (x + dx, y + dy), (x + w + dx, y + dy), (x + w, y)],
-               shade(fill, -0.35) if blk["kind"] != "io" else shade(fill, 0.06), stroke, sw,
-               closed=True)
-    side = Path([(x + w, y), (x + w + dx, y + dy), (x + w + dx, y + h + dy), (x + w, y + h)],
-                shade(fill, 0.18), stroke, sw, closed=True)
-    return [front, top, side]
+    lit = (lambda c: shade(c, -0.35)) if blk["kind"] != "io" else (lambda c: shade(c, 0.06))
+    f = [(x, y), (x + w, y), (x + w, y + h), (x, y + h)]
+    t = [(x, y), (x + dx, y + dy), (x + w + dx, y + dy), (x + w, y)]
+    sd = [(x + w, y), (x + w + dx, y + dy), (x + w + dx, y + h + dy), (x + w, y + h)]
+    items: list[Item] = [Path(f, fill, stroke, fsw, closed=True),
+                         Path(t, lit(fill), stroke, sw, closed=True),
+                         Path(sd, shade(fill, 0.18), stroke, sw, closed=True)]
+    # Bands run across the flow: LR flows along x (stripes on the front and top faces), TB
+    # along y (stripes on the front and side faces). The end faces keep the box's colour:
+    # a stripe-coloured end face (the big one, depth x height) would read as another kind
+    # of layer. Each band is a fraction of the box, at most 5 px.
+    length = w if horizontal else h
+    frac = min(0.3, 5.0 / max(length, 1.0))
+    order = [(k, i) for i, k in enumerate(bands.get("pre", []))] + \
+        [(k, len(bands.get("post", [])) - 1 - i) for i, k in enumerate(bands.get("post", []))]
+    for n, (kind, slot) in enumerate(order):
+        bfill = theme.paper_kind_style(kind)["fill"]
+        pre = n < len(bands.get("pre", []))
+        t0, t1 = (slot * frac, (slot + 1) * frac) if pre else \
+            (1 - (slot + 1) * frac, 1 - slot * frac)
+        if horizontal:
+            # front: left edge (x) -> right edge (x + w): a=(x,y) b=(x,y+h) along +x
+            items.append(Path(_strip((x, y), (x, y + h), (x + w, y + h), (x + w, y), t0, t1),
+                              bfill, stroke, sw * 0.6, closed=True))
+            items.append(Path(_strip((x, y), (x + dx, y + dy), (x + w + dx, y + dy),
+                                     (x + w, y), t0, t1), lit(bfill), stroke, sw * 0.6,
+                              closed=True))
+        else:
+            items.append(Path(_strip((x, y), (x + w, y), (x + w, y + h), (x, y + h), t0, t1),
+                              bfill, stroke, sw * 0.6, closed=True))
+            items.append(Path(_strip((x + w, y), (x + w + dx, y + dy),
+                                     (x + w + dx, y + h + dy), (x + w, y + h), t0, t1),
+                              shade(bfill, 0.18), stroke, sw * 0.6, closed=True))
+    return items
+
+
+def legend_items(layout: Layout, theme: Theme) -> list[Item]:
+    """The kinds the figure shows: a swatch in each kind's colour and its name."""
+    font = theme["font"]
+    size = float(font["size"])
+    items: list[Item] = []
+    for e in layout.extras.get("legend", []):
+        style = theme.paper_kind_style(e["kind"])
+        sx, sy, sw, sh = e["swatch"]
+        items.append(Rect(sx, sy, sw, sh, style["fill"],
+                          style.get("stroke", theme["node"]["stroke"]), 0.6))
+        pos = e["text"]
+        items.append(Text(pos["x"], pos["y"], e["label"], size,
+                          font.get("muted", font["color"]), anchor=pos["anchor"]))
+    return items
 
 
 def sequence_scene(graph: Graph, layout: Layout, theme: Theme) -> Scene:
@@ -106,9 +168,10 @@ def sequence_scene(graph: Graph, layout: Layout, theme: Theme) -> Scene:
     sw = float(bcfg["stroke_width"])
     drawn: dict[str, list[Item]] = {}
     for blk in ex.get("blocks", []):
-        drawn[blk["id"]] = _block_items(graph, blk, theme, sw)
+        drawn[blk["id"]] = _block_items(graph, blk, theme, sw,
+                                        layout.direction in ("LR", "RL"))
     for col in cols:
-        style = theme.kind_style(col["kind"])
+        style = theme.paper_kind_style(col["kind"])
         stroke = style.get("stroke", theme["node"]["stroke"])
         items: list[Item] = [Circle(x, y, r, style["fill"], stroke, ncfg["stroke_width"])
                              for x, y in col["centers"]]
@@ -120,6 +183,9 @@ def sequence_scene(graph: Graph, layout: Layout, theme: Theme) -> Scene:
         lab = entry["label"]
         items = drawn[nid] + _label(theme, box.lines, lab["x"], lab["y"], lab["anchor"])
         scene.add("node", items, id=nid, kind=entry["kind"])
+    legend = legend_items(layout, theme)
+    if legend:
+        scene.add("legend", legend)
     return scene
 
 
