@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import warnings
+from typing import Any
 
 import numpy as np
 import pytest
@@ -332,6 +333,38 @@ def _tie_model(n_copies: int):
 def test_transposed_copy_tie_only_when_the_shapes_are_unambiguous():
     assert _tie_model(1).total_params == 40  # one head: the embedding transposed, tied
     assert _tie_model(2).total_params == 120  # two (4, 10) weights: no tie can be told
+
+
+def _head_model(tied: bool) -> Any:
+    """Embedding(100, 8) and a bias-free head whose folded weight (8, 100) has the table's
+    transposed shape; tied: the table's values transposed (TorchScript's folded copy of a
+    tied lm_head), untied: a head of its own."""
+    rng = np.random.default_rng(0)
+    table = rng.standard_normal((100, 8)).astype(np.float32)
+    head = table.T.copy() if tied else rng.standard_normal((8, 100)).astype(np.float32)
+    nodes = [helper.make_node("Gather", ["emb.weight", "ids"], ["x"], name="/emb/Gather"),
+             helper.make_node("MatMul", ["x", "onnx::MatMul_7"], ["y"], name="/head/MatMul")]
+    graph = helper.make_graph(
+        nodes, "t", [helper.make_tensor_value_info("ids", TensorProto.INT64, [2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(table, "emb.weight"),
+         numpy_helper.from_array(head, "onnx::MatMul_7")])
+    return helper.make_model(graph)
+
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_transposed_head_is_tied_only_when_its_values_are_the_tables(tied, tmp_path):
+    """The shapes of a tied and an untied head are the same; the values tell (a few read
+    from the file's payloads, which the loader otherwise never reads)."""
+    want = 800 if tied else 1600
+    model = _head_model(tied)
+    assert load_model_proto(model).total_params == want
+    path = tmp_path / "head.onnx"
+    path.write_bytes(model.SerializeToString())
+    g = load_file(path)  # payloads over 1 KB are stripped: read back at their spans
+    assert g.total_params == want
+    head = next(n for n in g.nodes.values() if n.op == "MatMul")
+    assert [p.name for p in head.params] == (["emb.weight"] if tied else ["onnx::MatMul_7"])
 
 
 def test_masks_and_scalars_are_constants(export):

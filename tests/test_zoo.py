@@ -40,11 +40,6 @@ _PLUMBING_LOOP = ("automatic view: the text_model plumbing group takes ops on bo
                   "final_layer_norm (EOS pooling index), so its box reads from and feeds the "
                   "trunk: a loop and an upward edge")
 KNOWN: dict[tuple[str, str, str], str] = {
-    ("causal_encoder", "onnx_ts", "totals"):
-        "TorchScript ONNX: the untied head's transposed weight has the embedding's shape and "
-        "is taken for the tied embedding (shape rule): 3,200 parameters lost",
-    ("clip", "onnx_ts", "totals"): "ONNX: the scalar logit_scale parameter is taken for a "
-                                   "constant",
     ("clip", "onnx_ts", "quotient"): _PLUMBING_LOOP,
     ("clip", "onnx_ts", "layout"): _PLUMBING_LOOP,
 }

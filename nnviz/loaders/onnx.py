@@ -77,8 +77,9 @@ def load_file(path: str | os.PathLike, **options: Any) -> Graph:
     from nnviz.loaders.onnx_wire import WireError, read_stripped
 
     path = Path(path)
+    spans: dict[str, tuple[int, int]] = {}
     try:
-        data = read_stripped(path)
+        data = read_stripped(path, spans)
     except FileNotFoundError:
         raise ModelError(path, "file not found") from None
     except IsADirectoryError:
@@ -102,7 +103,7 @@ def load_file(path: str | os.PathLike, **options: Any) -> Graph:
     if not model.opset_import:  # required by ONNX; missing when the file was cut after the graph
         raise ModelError(path, "is not a valid ONNX model (no opset_import; truncated?)")
     try:
-        return convert(model, file=str(path), name=path.stem, **options)
+        return convert(model, file=str(path), name=path.stem, _spans=spans, **options)
     except (TypeError, AttributeError):
         # protobuf hands back bytes for string fields that are not UTF-8 (ONNX is proto2,
         # so the parser does not validate them): a damaged file, not a bug of ours.
@@ -197,8 +198,10 @@ class _Const:
 
 
 def convert(model: Any, *, file: str | None = None, name: str | None = None,
-            infer: bool = True, **_options: Any) -> Graph:
-    """ModelProto -> Graph. ``infer=False`` skips onnx shape inference."""
+            infer: bool = True, _spans: dict[str, tuple[int, int]] | None = None,
+            **_options: Any) -> Graph:
+    """ModelProto -> Graph. ``infer=False`` skips onnx shape inference. ``_spans``: where
+    in ``file`` the stripped weight payloads are (``onnx_wire.read_stripped``)."""
     import onnx
 
     opsets = {(o.domain or ""): int(o.version) for o in model.opset_import}
@@ -216,7 +219,7 @@ def convert(model: Any, *, file: str | None = None, name: str | None = None,
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _convert(model, opsets, scope_ops, file, name)
+        return _convert(model, opsets, scope_ops, file, name, _Values(file, _spans, model.graph))
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -246,14 +249,56 @@ def _shapes_complete(gp: Any) -> bool:
     return True
 
 
+class _Values:
+    """A few float32 values of a main-graph initializer, for the tied-weight check: read from
+    the proto when it kept them, else from the file at the payload's span (a few bytes of an
+    embedded weight, never an external data file). None when neither has them."""
+
+    def __init__(self, file: str | None, spans: dict[str, tuple[int, int]] | None,
+                 gp: Any) -> None:
+        self.file = file
+        self.spans = spans or {}
+        self.inits = {t.name: t for t in gp.initializer}
+
+    def sample(self, name: str, flat: list[int]) -> list[bytes] | None:
+        t = self.inits.get(name)
+        if t is None or t.data_type != 1:  # float32 only
+            return None
+        if t.raw_data:
+            return [bytes(t.raw_data[4 * i:4 * i + 4]) for i in flat]
+        span = self.spans.get(name)
+        if span is None or self.file is None:
+            return None
+        start, end = span
+        if any(start + 4 * i + 4 > end for i in flat):
+            return None
+        from nnviz.loaders.onnx_wire import read_span
+
+        try:
+            return read_span(self.file, [(start + 4 * i, start + 4 * i + 4) for i in flat])
+        except OSError:
+            return None
+
+    def transposed(self, table: str, copy: str, rows: int, cols: int) -> bool | None:
+        """Is ``copy`` (cols x rows) the transpose of ``table`` (rows x cols)? Compared at a
+        few spread positions; None when the values cannot be read."""
+        picks = [((k * 7919) % rows, (k * 104729 + k) % cols) for k in range(16)]
+        a = self.sample(table, [i * cols + j for i, j in picks])
+        b = self.sample(copy, [j * rows + i for i, j in picks])
+        if a is None or b is None:
+            return None
+        return a == b
+
+
 def _convert(model: Any, opsets: dict[str, int], scope_ops: dict, file: str | None,
-             name: str | None) -> Graph:
+             name: str | None, values: _Values | None = None) -> Graph:
     g = Graph(name=_text(model.graph.name) or name or "model")
     producer = f"{_text(model.producer_name)} {_text(model.producer_version)}".strip()
     g.meta = {"framework": "onnx", "opset": opsets.get("", opsets.get("ai.onnx")),
               "producer": producer, "file": file, "ir_version": int(model.ir_version),
               "opsets": dict(sorted(opsets.items()))}
     conv = _Converter(g, opsets, scope_ops)
+    conv.values = values
     conv.main(model.graph)
     return canonicalize(g, "onnx")
 
@@ -495,6 +540,9 @@ class _Converter:
         self._declared: dict[str, str] = {}  # Param name -> role the export's signature gives
         self._partial: dict[str, int] = {}  # parameter -> elements of it the file holds
         self._sig_targets: dict[str, str] = {}  # fx token -> model tensor name (signature)
+        # PyTorch's exporters name initializers after the state_dict, their constants not
+        self._state_names = str(graph.meta.get("producer") or "").startswith("pytorch")
+        self.values: _Values | None = None  # weight values, for the tied-weight check
 
     # -- helpers ----------------------------------------------------------------------------
     def _group(self, path: tuple[str, ...], op: str = "") -> tuple[str, ...]:
@@ -724,7 +772,7 @@ class _Converter:
                 for nid in self._unscoped:
                     self._module_path[nid] = ""
         self._restore_dropped()
-        tie_transposed_copies(g, self._reads)
+        tie_transposed_copies(g, self._reads, self.values.transposed if self.values else None)
         assign_roles(g, self._reads, self._declared)
         if self._partial:
             # The total can only count the part the file holds: say so where it is read.
@@ -862,6 +910,9 @@ class _Converter:
                 continue
             small = const.value is not None and (const.dtype in _INT_DTYPES or
                                                  const.dtype == "string" or const.shape == ())
+            if small and self._state_names and const.dtype not in _INT_DTYPES and \
+                    const.dtype != "string" and not ANONYMOUS.match(const.param):
+                small = False  # a named scalar of a PyTorch export: CLIP's logit_scale
             if small:
                 if formal is None:
                     formal = self._input_names(op, node.domain) or []

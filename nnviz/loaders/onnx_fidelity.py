@@ -29,7 +29,7 @@ leave gaps that this module closes after the whole graph is read:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from nnviz.ir import Graph, Node, Param, shape_numel
@@ -268,8 +268,13 @@ def is_weight_input(op: str, index: int) -> bool:
     return idx is None or index in idx
 
 
-def role_of(name: str, shape: object, dtype: str | None, reads: list[Read]) -> str:
-    """"param", "buffer" or "constant" for one constant tensor, by the README's rule."""
+def role_of(name: str, shape: object, dtype: str | None, reads: list[Read],
+            state_names: bool = False) -> str:
+    """"param", "buffer" or "constant" for one constant tensor, by the README's rule.
+
+    ``state_names``: the file names initializers after the model's state (PyTorch's
+    exporters: ``logit_scale``, ``encoder.layer.0.weight``) and its own constants
+    anonymously, so a named float scalar is a model parameter, not an operator argument."""
     torch_kinds = {r.torch_kind for r in reads if r.torch_kind}
     if "p" in torch_kinds:
         return "param"
@@ -278,7 +283,8 @@ def role_of(name: str, shape: object, dtype: str | None, reads: list[Read]) -> s
     if "c" in torch_kinds:
         return "constant"
     n = shape_numel(shape)  # type: ignore[arg-type]
-    if n is not None and n <= 1:
+    if n is not None and n <= 1 and not (state_names and not ANONYMOUS.match(name) and
+                                         dtype not in _INT_DTYPES and dtype != "string"):
         return "constant"  # a scalar is an operator argument, never a weight
     weight = buffer = False
     for r in reads:
@@ -307,12 +313,17 @@ def role_of(name: str, shape: object, dtype: str | None, reads: list[Read]) -> s
     return "param"  # a named tensor (a bias, a position embedding) added or multiplied in
 
 
-def tie_transposed_copies(g: Graph, reads: dict[str, list[Read]]) -> None:
+def tie_transposed_copies(g: Graph, reads: dict[str, list[Read]],
+                          transposed: Callable[[str, str, int, int], bool | None] | None = None,
+                          ) -> None:
     """A tied embedding / LM head from an exporter without metadata (TorchScript constant
     folding stores the head's weight as a transposed copy, ``onnx::MatMul_205``): an
     exporter-named 2-D constant read as a MatMul/Gemm weight whose shape is the reverse of a
     named embedding table's is that table, when no other constant has either shape (so an
-    MLP's (d, 4d) / (4d, d) pair is never taken for a tie)."""
+    MLP's (d, 4d) / (4d, d) pair is never taken for a tie), and when its values are the
+    table's transposed. An untied head has the same shapes (a ``Linear(d, vocab)`` after an
+    ``Embedding(vocab, d)``): ``transposed(table, copy, rows, cols)`` compares a few values
+    and decides; only where the values cannot be read (external data) do shapes alone."""
     first: dict[str, Param] = {}
     for node in g.nodes.values():
         for p in node.params:
@@ -331,8 +342,14 @@ def tie_transposed_copies(g: Graph, reads: dict[str, list[Read]]) -> None:
         if flipped == tuple(p.shape) or len(by_shape.get(tuple(p.shape), [])) != 1 or \
                 len(copies) != 1 or not ANONYMOUS.match(copies[0]):
             continue
-        if all(r.op in ("MatMul", "Gemm") and r.index == 1 for r in reads.get(copies[0], ())):
-            alias[copies[0]] = p
+        if not all(r.op in ("MatMul", "Gemm") and r.index == 1
+                   for r in reads.get(copies[0], ())):
+            continue
+        rows, cols = p.shape
+        if transposed is not None and isinstance(rows, int) and isinstance(cols, int) and \
+                transposed(name, copies[0], rows, cols) is False:
+            continue  # an untied head of the same size
+        alias[copies[0]] = p
     if not alias:
         return
     for node in g.nodes.values():
@@ -351,7 +368,11 @@ def assign_roles(g: Graph, reads: dict[str, list[Read]],
         for p in node.params:
             first.setdefault(p.name, p)
     declared = declared or {}
-    roles = {name: declared.get(name) or role_of(name, p.shape, p.dtype, reads.get(name, []))
+    # Both PyTorch exporters (TorchScript and dynamo) name a file's initializers after the
+    # model's state_dict and their own constants anonymously.
+    state_names = str(g.meta.get("producer") or "").startswith("pytorch")
+    roles = {name: declared.get(name) or
+             role_of(name, p.shape, p.dtype, reads.get(name, []), state_names)
              for name, p in first.items()}
     for node in g.nodes.values():
         for p in node.params:

@@ -104,10 +104,11 @@ def _skip(buf, pos: int, end: int, wire: int) -> tuple[int, int, int]:
     return pos, stop, stop
 
 
-def _strip(buf, start: int, end: int, spec) -> bytes:
-    """Copy the message in buf[start:end], recursing per ``spec`` and dropping payloads."""
+def _strip(buf, start: int, end: int, spec, where: dict | None = None) -> bytes:
+    """Copy the message in buf[start:end], recursing per ``spec`` and dropping payloads
+    (``where``: see :func:`read_stripped`)."""
     if spec is _TENSOR:
-        return _strip_tensor(buf, start, end)
+        return _strip_tensor(buf, start, end, where)
     parts: list[bytes] = []
     pos = start
     copy_from = start  # runs of fields copied verbatim are sliced in one go
@@ -130,7 +131,7 @@ def _strip(buf, start: int, end: int, spec) -> bytes:
         copy_from = pos
         if sub is None:
             continue  # dropped field
-        body = _strip(buf, vstart, vend, sub)
+        body = _strip(buf, vstart, vend, sub, where)
         parts.append(_encode_varint(key))
         parts.append(_encode_varint(len(body)))
         parts.append(body)
@@ -141,24 +142,35 @@ def _strip(buf, start: int, end: int, spec) -> bytes:
     return b"".join(parts)
 
 
-def _strip_tensor(buf, start: int, end: int) -> bytes:
+_RAW_DATA, _NAME = 9, 8  # TensorProto fields
+
+
+def _strip_tensor(buf, start: int, end: int, where: dict | None = None) -> bytes:
     parts: list[bytes] = []
     pos = start
     copy_from = start
     payload = 0
     spans: list[tuple[int, int]] = []
+    raw: tuple[int, int] | None = None
+    name = None
     while pos < end:
         field_start = pos
         key, pos = _varint(buf, pos, end)
         number = key >> 3
-        _, vend, pos = _skip(buf, pos, end, key & 7)
+        vstart, vend, pos = _skip(buf, pos, end, key & 7)
         if number in _PAYLOAD_FIELDS:
             payload += pos - field_start
             spans.append((field_start, pos))
+            if number == _RAW_DATA and key & 7 == 2:
+                raw = (vstart, vend)
+        elif number == _NAME and key & 7 == 2 and where is not None:
+            name = bytes(buf[vstart:vend])
     if pos != end:
         raise WireError("tensor runs past its end")
     if payload <= KEEP_DATA_BYTES:
         return bytes(buf[start:end])
+    if where is not None and raw is not None and name is not None and len(spans) == 1:
+        where.setdefault(name.decode("utf-8", "replace"), raw)
     for s, e in spans:
         if copy_from < s:
             parts.append(bytes(buf[copy_from:s]))
@@ -169,11 +181,25 @@ def _strip_tensor(buf, start: int, end: int) -> bytes:
     return b"".join(parts)
 
 
-def read_stripped(path: str | os.PathLike) -> bytes:
-    """The ModelProto in ``path`` without large tensor payloads, read through mmap."""
+def read_stripped(path: str | os.PathLike, where: dict | None = None) -> bytes:
+    """The ModelProto in ``path`` without large tensor payloads, read through mmap.
+
+    ``where``, when given, is filled with tensor name -> (start, end) byte span in the file
+    of each stripped ``raw_data`` payload, so a caller can read a few values of a weight
+    (:func:`read_span`) without loading any."""
     with open(Path(path), "rb") as fh:
         size = os.fstat(fh.fileno()).st_size
         if size == 0:
             raise WireError("empty file")
         with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-            return _strip(mm, 0, size, _MODEL)
+            return _strip(mm, 0, size, _MODEL, where)
+
+
+def read_span(path: str | os.PathLike, spans: list[tuple[int, int]]) -> list[bytes]:
+    """The bytes at each (start, end) of ``path`` (a handful of weight values)."""
+    out = []
+    with open(Path(path), "rb") as fh:
+        for start, end in spans:
+            fh.seek(start)
+            out.append(fh.read(end - start))
+    return out
