@@ -189,3 +189,77 @@ def test_fold_result_is_json_stable():
     a = json.dumps(view_transforms(g, ViewOptions()).to_dict())
     b = json.dumps(view_transforms(g, ViewOptions()).to_dict())
     assert a == b and '"repeat": 12' in a
+
+
+def test_topological_order_fast_path_on_sorted_graphs():
+    """Graphs listed in a topological order (as ONNX files are) keep it, as Kahn's
+    smallest-first order would: the shortcut gives the same order."""
+    rng = random.Random(7)
+    for _ in range(200):
+        g = Graph()
+        n = rng.randint(1, 30)
+        for i in range(n):
+            ins = [f"t{rng.randrange(i)}" for _ in range(rng.randint(0, 3))] if i else []
+            if rng.random() < 0.1:
+                ins.append(f"t{rng.randrange(n)}")  # now and then a later one: a back edge
+            g.add_node(Node(f"n{i}", "Op", inputs=ins, outputs=[f"t{i}"]))
+        assert topological_order(g) == g.topological_order()
+
+
+class _Text(str):
+    """A str subclass: JSON writes it as the str it is."""
+
+
+def _reference_run(g: Graph, siblings, members):
+    """fold._find_run as it was: JSON signatures and the produced-tensor chain test."""
+    from nnviz.passes.fold import _stem, signature
+
+    info = [(p, members[p], signature(g, p, members[p])) for p in siblings]
+
+    def chained(prev, nxt):
+        produced = {t for nid in prev for t in g.nodes[nid].outputs}
+        return any(t in produced for nid in nxt for t in g.nodes[nid].inputs)
+
+    i = 0
+    while i < len(info):
+        j = i + 1
+        while j < len(info) and info[j][2] == info[i][2] and \
+                _stem(info[j][0]) == _stem(info[i][0]) and chained(info[j - 1][1], info[j][1]):
+            j += 1
+        if j - i >= 2:
+            return [(p, ids) for p, ids, _ in info[i:j]]
+        i = j
+    return None
+
+
+def test_fold_keys_find_the_runs_json_signatures_find():
+    """The fold compares blocks by tuples instead of JSON strings; values whose Python
+    equality is not JSON's (1, 1.0, True; a str subclass; a list shape) must decide alike."""
+    from nnviz.passes.fold import _children, _find_run
+
+    # Each block is the same but for at most one value, drawn from look-alikes.
+    variants = {"out": [1, True, 1.0, "n"], "param": [1, 1.0, True, "1", None],
+                "op": ["Add", _Text("Add")], "diff": [None, "added", ["x"]],
+                "seq": [list, tuple]}
+    rng = random.Random(11)
+    for _ in range(400):
+        g = Graph()
+        prev = "x"
+        g.add_tensor(Tensor("x", (1, 4)))
+        for b in range(rng.randint(2, 5)):
+            pick = {k: v[0] for k, v in variants.items()}
+            field = rng.choice(list(variants))
+            pick[field] = rng.choice(variants[field])
+            for k in range(2):
+                nid, out = f"b{b}n{k}", f"b{b}t{k}"
+                g.add_tensor(Tensor(out, (pick["out"], 4)))
+                node = Node(nid, pick["op"], "elementwise", inputs=[prev], outputs=[out],
+                            params=[Param(f"p{b}{k}", pick["seq"]([pick["param"], 3]))],
+                            group=(f"layer.{b}",))
+                if pick["diff"] is not None:
+                    node.meta["diff"] = pick["diff"]
+                g.add_node(node)
+                prev = out
+        children, members = _children(g, topological_order(g))
+        for sib in children.values():
+            assert _find_run(g, sib, members) == _reference_run(g, sib, members)

@@ -28,18 +28,26 @@ def annotate(graph: Graph, dims: dict[str, int] | None = None) -> Graph:
 
     Returns a new graph; the input is never mutated.
     """
+    return _annotate(graph, dims)[0]
+
+
+def _annotate(graph: Graph, dims: dict[str, int] | None) -> tuple[Graph, list[str]]:
+    """annotate, and the annotated graph's topological order (the view passes reuse it: no
+    pass of annotate changes which node feeds which)."""
     from nnviz.passes.flops import count_flops_inplace
     from nnviz.passes.params import count_params_inplace
     from nnviz.passes.shapes import infer_shapes_inplace
     from nnviz.passes.structure import infer_structure_inplace
-    from nnviz.passes.util import copy_graph
+    from nnviz.passes.util import copy_graph, topological_order
     from nnviz.util import paused_gc
 
     with paused_gc():
         g = copy_graph(graph)  # one copy; the analyses then work on it in place
+        order = topological_order(g)
         # Flat graphs get groups from their layer names first, so the roll-ups cover them.
-        g = infer_structure_inplace(g)
-        return count_flops_inplace(count_params_inplace(infer_shapes_inplace(g)), dims)
+        g = infer_structure_inplace(g, order=order)
+        g = infer_shapes_inplace(g, order)
+        return count_flops_inplace(count_params_inplace(g), dims), order
 
 
 def view_transforms(graph: Graph, options: ViewOptions, max_boxes: int | None = None,
@@ -53,9 +61,11 @@ def view_transforms(graph: Graph, options: ViewOptions, max_boxes: int | None = 
 
 
 def _view_transforms(graph: Graph, options: ViewOptions, max_boxes: int | None,
-                     collapse_folded: bool, owned: bool) -> Graph:
+                     collapse_folded: bool, owned: bool,
+                     order: list[str] | None = None) -> Graph:
     """view_transforms; ``owned`` says the caller hands ``graph`` over (no one else holds
-    it), so the passes may work on it in place instead of copying it first."""
+    it), so the passes may work on it in place instead of copying it first; ``order`` is
+    ``topological_order(graph)`` when the caller has it (passed on while the wiring stays)."""
     from nnviz.passes.autoview import choose_closed
     from nnviz.passes.collapse import (
         AUTO_MAX_BOXES,
@@ -63,7 +73,7 @@ def _view_transforms(graph: Graph, options: ViewOptions, max_boxes: int | None,
         collapse_groups_inplace,
         parse_path,
     )
-    from nnviz.passes.fold import fold_repeats_inplace, will_fold
+    from nnviz.passes.fold import fold_with_order, will_fold
     from nnviz.passes.noise import hide_noise
     from nnviz.passes.util import copy_graph
     from nnviz.util import paused_gc
@@ -71,13 +81,13 @@ def _view_transforms(graph: Graph, options: ViewOptions, max_boxes: int | None,
     with paused_gc():
         g = graph
         if options.hide_noise:
-            g, owned = hide_noise(g), True
+            g, owned, order = hide_noise(g), True, None
         # Fold before collapsing: block signatures use the blocks' full inner structure, and
         # a folded block collapsed to one box then carries its "×N".
         if will_fold(g, options.fold):
             if not owned:
                 g, owned = copy_graph(g), True
-            g = fold_repeats_inplace(g, options.fold)
+            g, order = fold_with_order(g, options.fold, order=order)
         collapse = tuple(options.collapse)
         depth: int | None = None  # collapse_groups' depth: groups longer than this are boxes
         if options.depth is not None:
@@ -93,7 +103,7 @@ def _view_transforms(graph: Graph, options: ViewOptions, max_boxes: int | None,
             if not owned:
                 g, owned = copy_graph(g), True
             limit = AUTO_MAX_BOXES if max_boxes is None else max_boxes
-            closed = choose_closed(g, limit)
+            closed = choose_closed(g, limit, order=order)
             if closed is None:  # small enough to draw whole; a fold stays its "×N" box
                 closed = {p for p, grp in g.groups.items() if grp.attrs.get("repeat")}
             # What the user expands opens whole: nothing below it stays closed by the rule.
@@ -134,6 +144,13 @@ _ROLLUPS = ("params", "trainable_params", "non_trainable_params", "param_bytes",
 
 def prepare(graph: Graph, options: ViewOptions | None = None) -> Graph:
     """annotate + the view transforms (noise hiding, fold, collapse) for drawing."""
+    from nnviz.util import paused_gc
+
     options = options or ViewOptions()
-    # annotate's result is a fresh graph nobody else holds: the view passes may reuse it.
-    return _view_transforms(annotate(graph, options.dims), options, None, True, owned=True)
+    # One pause for both stages: the collector, turned back on, first scans every object
+    # allocated while it was off; by the end of the view passes most of annotate's copy (a
+    # folded stack's nodes) is freed already, so that scan is short.
+    with paused_gc():
+        # annotate's result is a fresh graph nobody else holds: the view passes may reuse it.
+        annotated, order = _annotate(graph, options.dims)
+        return _view_transforms(annotated, options, None, True, owned=True, order=order)

@@ -42,16 +42,19 @@ _SHAPE_READS = {"shape", "size", "symsize", "symnumel", "numel", "dim"}
 _FLOAT = ("float", "bfloat", "double", "half", "complex")
 
 
-def choose_closed(g: Graph, max_boxes: int, page_boxes: int | None = None) -> set[Path] | None:
+def choose_closed(g: Graph, max_boxes: int, page_boxes: int | None = None,
+                  order: list[str] | None = None) -> set[Path] | None:
     """The groups to draw as boxes (outermost closed groups), or None to draw everything.
 
     ``g`` may be changed in place: plumbing groups are added to it (the caller owns it).
+    ``order``: ``topological_order(g)`` when the caller has it already.
     """
     folded = any(grp.attrs.get("repeat") for grp in g.groups.values())
     if len(g.nodes) <= max_boxes and not folded:
         return None
     page = page_boxes if page_boxes is not None else int(max_boxes * PAGE_FACTOR)
-    order = topological_order(g)  # once: plumbing and the box counter both walk it
+    if order is None:  # once: plumbing and the box counter both walk it
+        order = topological_order(g)
     group_plumbing(g, order)
     paths = _all_paths(g)
     children: dict[Path, list[Path]] = {}

@@ -40,38 +40,58 @@ def will_fold(graph: Graph, fold: bool | None = None, min_nodes: int = AUTO_FOLD
 def fold_repeats_inplace(g: Graph, fold: bool | None = None,
                          min_nodes: int = AUTO_FOLD_NODES) -> Graph:
     """fold_repeats on a graph the caller owns (no copy)."""
+    return fold_with_order(g, fold, min_nodes)[0]
+
+
+def fold_with_order(g: Graph, fold: bool | None = None, min_nodes: int = AUTO_FOLD_NODES,
+                    order: list[str] | None = None) -> tuple[Graph, list[str] | None]:
+    """fold_repeats_inplace, given and giving back the topological order of the graph (the
+    passes share one order while the wiring stays the same: it costs a pass over every
+    edge at 50k nodes). ``order``, when given, must be ``topological_order(g)``; the order
+    returned is the final graph's, or None when no search ran."""
     if not will_fold(g, fold, min_nodes):
-        return g
+        return g, order
     # Deepest-first would fold inner repeats inside blocks that fold anyway; outermost runs
     # first keeps the result simple and is what users expect (one "×12" per stack).
     changed = True
     while changed:
         changed = False
-        order = topological_order(g)
+        if order is None:
+            order = topological_order(g)
         pos = {nid: i for i, nid in enumerate(order)}
-        children, members = _children(g, pos)
+        children, members = _children(g, order)
         for parent in sorted(children, key=len):
             run = _find_run(g, children[parent], members)
             if run:
                 _fold(g, run, pos)
                 changed = True
+                order = None  # the wiring changed
                 break
-    return g
+    return g, order
 
 
 Paths = tuple[str, ...]
 
 
-def _children(g: Graph, pos: dict[str, int]) -> tuple[dict[Paths, list[Paths]],
-                                                       dict[Paths, list[str]]]:
+def _children(g: Graph, order: list[str]) -> tuple[dict[Paths, list[Paths]],
+                                                     dict[Paths, list[str]]]:
     """(parent path -> child group paths ordered by their first node in topological order,
     group path -> its member node ids in topological order), in one pass over the nodes."""
     members: dict[Paths, list[str]] = {}
-    for nid in sorted(g.nodes, key=lambda n: pos[n]):
-        group = g.nodes[nid].group
-        for i in range(1, len(group) + 1):
-            members.setdefault(group[:i], []).append(nid)
-    first = {path: pos[ids[0]] for path, ids in members.items()}
+    first: dict[Paths, int] = {}
+    nodes = g.nodes
+    prefixes: dict[Paths, list[Paths]] = {}  # each distinct group's prefixes, cut once
+    for i, nid in enumerate(order):
+        group = nodes[nid].group
+        pre = prefixes.get(group)
+        if pre is None:
+            pre = prefixes[group] = [group[:k] for k in range(1, len(group) + 1)]
+            for path in pre:
+                if path not in first:
+                    first[path] = i
+                    members[path] = []
+        for path in pre:
+            members[path].append(nid)
     out: dict[Paths, list[Paths]] = {}
     for path in sorted(first, key=lambda p: (first[p], p)):
         out.setdefault(path[:-1], []).append(path)
@@ -80,6 +100,12 @@ def _children(g: Graph, pos: dict[str, int]) -> tuple[dict[Paths, list[Paths]],
 
 def signature(g: Graph, path: tuple[str, ...], ids: list[str]) -> str:
     """Name-free structural fingerprint of a group's nodes and their internal wiring."""
+    return json.dumps(_rows(g, path, ids), sort_keys=True, default=str)
+
+
+def _rows(g: Graph, path: tuple[str, ...], ids: list[str]) -> list[tuple]:
+    """The signature's rows: one per node (op, kind, relative group, diff mark, parameter
+    shapes, output shapes, wiring among the nodes)."""
     k = len(path)
     own = path[-1] if path else ""
     nodes, tensors = g.nodes, g.tensors
@@ -107,7 +133,95 @@ def signature(g: Graph, path: tuple[str, ...], ids: list[str]) -> str:
             rel = ("\0" + rel[0][len(own):],) + rel[1:]
         rows.append((n.op, n.kind, rel, n.meta.get("diff"),
                      [p.shape for p in n.params], outs, wiring))
-    return json.dumps(rows, sort_keys=True, default=str)
+    return rows
+
+
+class _Keys:
+    """Signatures as tuples, equal exactly when the JSON signatures are equal, without
+    encoding: every value in them is a str, an int (not a bool) or None, where Python's
+    equality is JSON's (no 1 == 1.0 == True, no tuple != list). A sibling set holding any
+    other value (``plain`` False) is compared by its JSON signatures instead."""
+
+    def __init__(self, g: Graph):
+        self.g = g
+        self.outs: dict[str, object] = {}  # tensor id -> its output-shape entry
+        self.plain = True
+        self.produced: dict[Paths, set[str]] = {}  # block -> tensors its nodes produce
+        self.reads: dict[Paths, list[str]] = {}  # block -> tensors its nodes read
+
+    def _out(self, t: str) -> object:
+        tensor = self.g.tensors.get(t)
+        if tensor is None or tensor.shape is None:
+            return None
+        out = []
+        for d in tensor.shape:
+            if type(d) is int:
+                out.append(d)
+            elif isinstance(d, int):  # a bool or an int subclass: JSON spells it its way
+                self.plain = False
+                out.append(d)
+            else:
+                out.append("?")
+        return tuple(out)
+
+    def key(self, path: Paths, ids: list[str]) -> tuple:
+        k = len(path)
+        own = path[-1] if path else ""
+        nodes = self.g.nodes
+        members = [nodes[nid] for nid in ids]
+        prod: dict[str, tuple[int, int]] = {}
+        for i, n in enumerate(members):
+            for j, t in enumerate(n.outputs):
+                prod[t] = (i, j)
+        outs_of = self.outs
+        rels: dict[Paths, Paths] = {}  # this block's groups -> their relative paths
+        rows = []
+        reads: list[str] = []
+        str_, int_ = str, int
+        plain = True
+        for n in members:
+            inputs = n.inputs
+            reads.extend(inputs)
+            outs = []
+            for t in n.outputs:
+                o = outs_of.get(t, outs_of)
+                if o is outs_of:
+                    o = outs_of[t] = self._out(t)
+                outs.append(o)
+            group = n.group
+            rel = rels.get(group)
+            if rel is None:
+                rel = group[k:]
+                if own and rel and rel[0].startswith(own):
+                    rel = ("\0" + rel[0][len(own):],) + rel[1:]
+                # A str subclass is a str to JSON and to ==: only other types are not plain.
+                plain = plain and all(isinstance(x, str_) for x in rel)
+                rels[group] = rel
+            shapes = []
+            for p in n.params:
+                shape = p.shape
+                if shape is not None:
+                    shape = tuple(shape)
+                    for d in shape:
+                        if d is not None and type(d) is not int_ and type(d) is not str_:
+                            plain = False
+                shapes.append(shape)
+            op, kind, diff = n.op, n.kind, n.meta.get("diff")
+            if type(op) is not str_ or type(kind) is not str_ or \
+                    (diff is not None and type(diff) is not str_):
+                plain = False
+            rows.append((op, kind, rel, diff, tuple(shapes), tuple(outs),
+                         tuple([prod[t] if t in prod else "ext" for t in inputs])))
+        if not plain:
+            self.plain = False
+        self.produced[path] = set(prod)
+        self.reads[path] = reads
+        return tuple(rows)
+
+    def chained(self, prev: Paths, nxt: Paths) -> bool:
+        """Each block consumes something the previous one produced (directly)."""
+        produced = self.produced[prev]
+        return any(t in produced for t in self.reads[nxt])
 
 
 def _find_run(g: Graph, siblings: list[Paths],
@@ -115,16 +229,19 @@ def _find_run(g: Graph, siblings: list[Paths],
     """The first run of >= 2 consecutive, chained, identical siblings, or None."""
     if len(siblings) < 2:
         return None
-    info = []
+    keys = _Keys(g)
+    info: list[tuple[Paths, list[str], object]] = []
     for path in siblings:
         ids = members[path]
-        info.append((path, ids, signature(g, path, ids) if ids else ""))
+        info.append((path, ids, keys.key(path, ids) if ids else ""))
+    if not keys.plain:
+        info = [(path, ids, signature(g, path, ids) if ids else "") for path, ids, _ in info]
     i = 0
     while i < len(info):
         j = i + 1
         while j < len(info) and info[j][2] and info[j][2] == info[i][2] and \
                 _stem(info[j][0]) == _stem(info[i][0]) and \
-                _chained(g, info[j - 1][1], info[j][1]):
+                keys.chained(info[j - 1][0], info[j][0]):
             j += 1
         if j - i >= 2:
             return [(p, ids) for p, ids, _ in info[i:j]]
@@ -148,11 +265,6 @@ def block_name(path: Paths) -> str:
     return last
 
 
-def _chained(g: Graph, prev_ids: list[str], next_ids: list[str]) -> bool:
-    produced = {t for nid in prev_ids for t in g.nodes[nid].outputs}
-    return any(t in produced for nid in next_ids for t in g.nodes[nid].inputs)
-
-
 def _fold(g: Graph, run: list[tuple[Paths, list[str]]], pos: dict[str, int]) -> None:
     keep_path, keep_ids = run[0]
     # Tensor correspondence: output j of the i-th node of any block -> same in the kept block.
@@ -161,15 +273,16 @@ def _fold(g: Graph, run: list[tuple[Paths, list[str]]], pos: dict[str, int]) -> 
     nodes = g.nodes
     all_params = []
     flops_total = 0
-    for _, ids in run:
-        for nid in ids:
-            n = nodes[nid]
-            all_params.extend(n.params)
-            flops_total += int(n.meta.get("flops") or 0)
     keep_nodes = [nodes[a] for a in keep_ids]
+    for n in keep_nodes:
+        all_params.extend(n.params)
+        flops_total += int(n.meta.get("flops") or 0)
     for _, ids in run[1:]:
         for na, b in zip(keep_nodes, ids):
-            for ta, tb in zip(na.outputs, nodes[b].outputs):
+            nb = nodes[b]
+            all_params.extend(nb.params)
+            flops_total += int(nb.meta.get("flops") or 0)
+            for ta, tb in zip(na.outputs, nb.outputs):
                 remap[tb] = ta
         removed.update(ids)
     g.nodes = {nid: n for nid, n in nodes.items() if nid not in removed}

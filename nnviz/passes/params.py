@@ -20,7 +20,15 @@ def param_totals(params: Iterable[Param]) -> dict[str, int | None]:
     Only ``role == "param"`` counts as a parameter; buffers are summed under "buffers";
     constants count nowhere (see ``ir.PARAM_ROLES``).
     """
-    return _sum((p.name, p.count or 0, p.trainable, p.nbytes, p.role) for p in params)
+    # Each name's first Param only (as _sum counts it): a folded stack of 48 blocks sums
+    # tens of thousands of Params, and count/nbytes recompute the shape's product.
+    rows: list[_Row] = []
+    seen: set[str] = set()
+    for p in params:
+        if p.name not in seen:
+            seen.add(p.name)
+            rows.append((p.name, p.count or 0, p.trainable, p.nbytes, p.role))
+    return _sum(rows)
 
 
 def count_params(graph: Graph) -> Graph:

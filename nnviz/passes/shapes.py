@@ -62,9 +62,10 @@ def infer_shapes(graph: Graph) -> Graph:
     return infer_shapes_inplace(copy_graph(graph))
 
 
-def infer_shapes_inplace(g: Graph) -> Graph:
-    """infer_shapes on a graph the caller owns (annotate copies once for all passes)."""
-    for nid in topological_order(g):
+def infer_shapes_inplace(g: Graph, order: list[str] | None = None) -> Graph:
+    """infer_shapes on a graph the caller owns (annotate copies once for all passes);
+    ``order``: ``topological_order(g)`` when the caller has it already."""
+    for nid in order if order is not None else topological_order(g):
         node = g.nodes[nid]
         missing = [t for t in node.outputs if t in g.tensors and g.tensors[t].shape is None]
         if not missing and all(t in g.tensors for t in node.outputs):

@@ -37,11 +37,16 @@ def is_flat(g: Graph) -> bool:
     return not g.groups and all(not n.group for n in g.nodes.values())
 
 
-def infer_structure_inplace(g: Graph, min_nodes: int = MIN_NODES) -> Graph:
-    """Give a flat graph groups from its node names (see the module docstring)."""
+def infer_structure_inplace(g: Graph, min_nodes: int = MIN_NODES,
+                            order: list[str] | None = None) -> Graph:
+    """Give a flat graph groups from its node names (see the module docstring).
+
+    ``order``: ``topological_order(g)`` when the caller has it already."""
     if not is_flat(g) or len(g.nodes) <= min_nodes:
         return g
-    order = [nid for nid in topological_order(g) if g.nodes[nid].kind != "io"]
+    if order is None:
+        order = topological_order(g)
+    order = [nid for nid in order if g.nodes[nid].kind != "io"]
     pos = {nid: i for i, nid in enumerate(order)}
     members: dict[str, list[str]] = {}
     for nid in order:
