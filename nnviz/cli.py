@@ -138,8 +138,9 @@ def load_options(f: Callable) -> Callable:
                      help="PyTorch: show the ATen-level graph instead of modules."),
         click.option("--capture", type=click.Choice(["auto", "export", "fx", "hooks"]),
                      default="auto", show_default=True,
-                     help="PyTorch: how to capture a live model (auto tries torch.export, "
-                          "torch.fx, then forward hooks; hooks is fastest on big models)."),
+                     help="PyTorch: how to capture a live model (auto: a forward-hooks run "
+                          "when it provably draws what torch.export would, else torch.export, "
+                          "torch.fx, then forward hooks)."),
         click.option("--debug", is_flag=True, help="Show tracebacks for errors."),
     ]
     for opt in reversed(opts):

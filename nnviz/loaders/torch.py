@@ -1,13 +1,16 @@
 """PyTorch loader: live nn.Module, torch.export ``.pt2`` files and ``package.module:factory``.
 
-A live module is captured with ``torch.export`` (the ATen graph with shapes); when export
-cannot capture it, ``torch.fx`` symbolic tracing, then an eager run with forward hooks, each
-fallback announced with a :class:`CaptureFallbackWarning`. By default leaf module calls
+A live module is first run once with forward hooks (``torch_capture.capture_fast``); that
+capture is kept when its module-level drawing is provably the one torch.export gives, which
+skips export's seconds of start-up and tracing. Otherwise it is captured with ``torch.export``
+(the ATen graph with shapes); when export cannot capture it, ``torch.fx`` symbolic tracing,
+then the eager run with forward hooks, each fallback announced with a
+:class:`CaptureFallbackWarning`. By default leaf module calls
 (``nn.Linear``, ``nn.Conv2d``, a user's module that calls no child) are one node with their
 parameters, functional ops between them stay, and the module paths give the group tree;
 ``aten=True`` draws every captured op instead.
 
-Files: ``.pt2`` is read with ``torch.export.load``. ``.pt``/``.pth`` files are opened with
+Files: ``.pt2`` is read as data (``torch_pt2``). ``.pt``/``.pth`` files are opened with
 ``torch.load(weights_only=True)`` only, which cannot run code: a state_dict gets a message that
 it holds no architecture, and a pickled whole model is refused unless ``trust_pickle=True``.
 
@@ -143,6 +146,10 @@ def load_object(obj: Any, example_input: Any = None, input_shape: Any = None,
     modes = [(m, m.training) for m in obj.modules()]
     obj.eval()
     try:
+        if capture == "auto" and not aten:
+            trace = _fast(obj, args, kwargs, name)
+            if trace is not None:
+                return _finish(build_graph(trace), trace.meta["capture"], module=obj)
         errors: list[str] = []
         for i, method in enumerate(methods):
             try:
@@ -173,6 +180,30 @@ def load_object(obj: Any, example_input: Any = None, input_shape: Any = None,
         for m, training in modes:
             m.training = training
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+# The fast capture runs the model for real (export only propagates shapes): past this many
+# parameters on a real device that costs more than export saves, so export goes first.
+_FAST_MAX_PARAMS = 1_000_000_000
+
+
+def _fast(module: Any, args: tuple, kwargs: dict, name: str) -> Any:
+    """The checked forward-hooks capture (``torch_capture.capture_fast``): export's drawing in
+    a fraction of its time, or None when it cannot vouch for that (then export runs)."""
+    torch = _torch()
+    from nnviz.loaders import torch_capture
+
+    first = next(iter(module.parameters()), None)
+    if first is not None and not first.is_meta and \
+            sum(p.numel() for p in module.parameters()) > _FAST_MAX_PARAMS:
+        return None
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            trace, _ = torch_capture.capture_fast(module, args, kwargs, name)
+    except Exception:  # noqa: BLE001 - the export chain reports what is wrong, in its words
+        return None
+    return trace
 
 
 def _eager_check(module: Any, args: tuple, kwargs: dict, name: str) -> None:

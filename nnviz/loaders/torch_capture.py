@@ -15,6 +15,7 @@ Only this module and ``torch.py`` import torch, and only when a torch model is l
 
 from __future__ import annotations
 
+import contextlib
 import operator
 import warnings
 from typing import Any
@@ -527,9 +528,70 @@ def _func_name(func: Any) -> str:
     return name
 
 
+# ---- the checked fast capture (what "auto" tries first) -------------------------------------
+#
+# torch.export costs seconds before it traces anything (it imports torch._dynamo) and then
+# traces every op through fake tensors; an eager run with hooks is 5-15x faster. Its drawing is
+# the same at module level (leaf modules are one box either way) when every op drawn outside a
+# leaf module is a torch function whose pre-dispatch ATen op, the one export records, has the
+# same name and the same tensor arguments. The names below were each checked against
+# torch.export (tests/test_torch_fast.py exports one small module per name); anything else, an
+# in-place write outside a leaf module or through a view, a tensor read as Python data
+# (export guards on it or fails), or a tensor the run did not make sends "auto" to export.
+_ATEN_SAME = frozenset({
+    "add", "sub", "mul", "div", "matmul", "rsub", "neg", "pow", "exp", "log", "sqrt", "rsqrt",
+    "abs", "relu", "gelu", "silu", "sigmoid", "tanh", "softmax", "log_softmax", "cat",
+    "stack", "flatten", "reshape", "view", "permute", "transpose", "unsqueeze", "expand",
+    "mean", "sum", "amax", "where", "gt", "lt", "ge", "le", "eq", "ne", "full", "zeros",
+    "ones", "arange", "triu", "tril", "layer_norm", "linear", "conv2d",
+    "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "scaled_dot_product_attention",
+    "embedding", "pad", "clamp", "hardtanh", "contiguous",
+})
+# Operators as torch functions: Tensor.__add__ is aten.add, 1 - x (__rsub__) aten.rsub, ...
+_DUNDER_ATEN = {"__add__": "add", "__radd__": "add", "__sub__": "sub", "__rsub__": "rsub",
+                "__mul__": "mul", "__rmul__": "mul", "__truediv__": "div",
+                "__matmul__": "matmul", "__neg__": "neg", "__pow__": "pow", "__gt__": "gt",
+                "__lt__": "lt", "__ge__": "ge", "__le__": "le", "__eq__": "eq", "__ne__": "ne",
+                "_max_pool2d": "max_pool2d"}
+# Tensor -> Python data: export specializes a guard on the value or fails on it.
+_DATA_READS = frozenset({"__bool__", "item", "tolist", "__int__", "__float__", "__index__",
+                         "numpy", "nonzero", "__array__"})
+_IN_PLACE_DUNDERS = frozenset({"__setitem__", "__iadd__", "__isub__", "__imul__",
+                               "__itruediv__", "__ior__", "__iand__"})
+
+
+def _aten_name(func_name: str) -> str | None:
+    """The pre-dispatch ATen op export records for this torch function, if it is one op."""
+    name = _DUNDER_ATEN.get(func_name, func_name)
+    return name if name in _ATEN_SAME else None
+
+
+class _Checks:
+    """What the fast capture must know to tell whether its drawing is export's: the ATen name
+    of each recorded op (None: no one-to-one op), and the first reason it cannot be."""
+
+    def __init__(self) -> None:
+        self.aten: dict[str, str | None] = {}
+        self.problem: str | None = None
+        self.reads: set[int] = set()  # id() of tensors aten ops read during the current call
+
+    def fail(self, why: str) -> None:
+        if self.problem is None:
+            self.problem = why
+
+
+def _builtin_names() -> frozenset[str]:
+    import builtins
+    import keyword
+
+    return frozenset(builtins.__dict__) | frozenset(keyword.kwlist)
+
+
 class _Recorder:
-    def __init__(self, root: torch.nn.Module, observer: Any = None):
+    def __init__(self, root: torch.nn.Module, observer: Any = None,
+                 checks: _Checks | None = None):
         self.observer = observer  # nnviz.values: statistics of every tensor as it is made
+        self.checks = checks
         self.index = _NameIndex(root)
         self.stack: list[Frame] = []
         self.calls: dict[int, int] = {}
@@ -538,10 +600,15 @@ class _Recorder:
         self.current: dict[int, str] = {}  # id(tensor object) -> latest tensor id
         self.keep: list[Any] = []  # keeps recorded tensors alive so ids are never reused
         self.names: dict[str, int] = {}
+        # Checked runs name ops as torch.fx does (export's names): a Python builtin or
+        # keyword is never used bare ("sum_1", "pow_1").
+        self.reserved = _builtin_names() if checks is not None else frozenset()
 
     def fresh(self, base: str) -> str:
         base = base.strip("_") or "op"
         n = self.names.get(base, 0)
+        if n == 0 and base in self.reserved:
+            n = 1
         self.names[base] = n + 1
         return base if n == 0 else f"{base}_{n}"
 
@@ -567,23 +634,46 @@ class _Recorder:
 
     def record(self, func: Any, args: tuple, kwargs: dict, out: Any) -> None:
         outs = _iter_tensors(out)
-        if not outs and _func_name(func) == "__setitem__" and args and \
+        fname = _func_name(func)
+        checks = self.checks
+        if checks is not None and fname in _DATA_READS:
+            checks.fail(f"it reads a tensor's value in Python ({fname})")
+        if not outs and fname == "__setitem__" and args and \
                 isinstance(args[0], torch.Tensor):
             outs = [args[0]]  # x[i] = y writes x in place: later readers see a new version
         if not outs:
             return
-        name = self.fresh(_func_name(func))
+        name = self.fresh(fname)
         data: list[str] = []
         params: list[Param] = []
-        for t in _iter_tensors((args, kwargs)):
+        arg_tensors = _iter_tensors((args, kwargs))
+        # An argument no ATen op read (MultiheadAttention's attn_mask when is_causal) is no
+        # edge in export's program; only judged when the call read something at all.
+        reads = checks.reads if checks is not None and checks.reads else None
+        for t in arg_tensors:
             p = self.index.param_entry(t)
             if p is not None:
                 if all(q.name != p.name for q in params):
                     params.append(p)
                 continue
             tid = self.current.get(id(t))
+            if tid is None and checks is not None:
+                checks.fail(f"{fname} reads a tensor the model run did not make")
+            if reads is not None and id(t) not in reads:
+                continue
             if tid is not None and tid not in data:
                 data.append(tid)
+        if checks is not None:
+            in_place = fname in _IN_PLACE_DUNDERS or (fname.endswith("_") and
+                                                      not fname.startswith("__"))
+            if in_place and args and isinstance(args[0], torch.Tensor) and \
+                    args[0]._base is not None:
+                checks.fail(f"{fname} writes in place through a view")
+            # A result that is its argument (x.contiguous() of a contiguous x, eval-mode
+            # dropout) cannot tell later readers of the one from readers of the other; inside
+            # a leaf module's box that does not show, outside it does: export decides.
+            same = any(o is a for o in outs for a in arg_tensors)
+            checks.aten[name] = None if in_place or same else _aten_name(fname)
         out_ids = []
         for i, t in enumerate(outs):
             tid = name if len(outs) == 1 else f"{name}.{i}"
@@ -611,20 +701,44 @@ def _input_names(module: torch.nn.Module, args: tuple, kwargs: dict) -> list[tup
 
 
 def capture_hooks(module: torch.nn.Module, args: tuple, kwargs: dict, name: str,
-                  observer: Any = None) -> Trace:
+                  observer: Any = None, checks: _Checks | None = None) -> Trace:
     """``observer`` (nnviz.values) sees every input and op output tensor as it is made
     (``observer.tensor(tid, t, func, args, kwargs)``) and the model's result
-    (``observer.result(value)``), so values are captured in the same run that draws."""
+    (``observer.result(value)``), so values are captured in the same run that draws.
+    ``checks`` (the fast capture) collects what tells whether the drawing is export's."""
     from torch.overrides import TorchFunctionMode
 
-    rec = _Recorder(module, observer)
+    rec = _Recorder(module, observer, checks)
 
     class _Mode(TorchFunctionMode):
         def __torch_function__(self, func, types, f_args=(), f_kwargs=None):
             f_kwargs = f_kwargs or {}
+            if checks is not None:
+                checks.reads.clear()
             out = func(*f_args, **f_kwargs)
             rec.record(func, f_args, f_kwargs, out)
             return out
+
+    reads_mode: Any = contextlib.nullcontext()
+    if checks is not None:
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        class _Reads(TorchDispatchMode):
+            """Notes every tensor an ATen op reads (below the torch function layer)."""
+
+            @classmethod
+            def _should_skip_dynamo(cls) -> bool:
+                # torch wraps a mode's __torch_dispatch__ in dynamo.disable by default, which
+                # imports torch._dynamo (seconds) on the first op; nothing here is compiled.
+                return False
+
+            def __torch_dispatch__(self, func, types, d_args=(), d_kwargs=None):
+                d_kwargs = d_kwargs or {}
+                for t in _iter_tensors((d_args, d_kwargs)):
+                    checks.reads.add(id(t))
+                return func(*d_args, **d_kwargs)
+
+        reads_mode = _Reads()
 
     inputs: list[tuple[str, str]] = []
     for base, value in _input_names(module, args, kwargs):
@@ -642,7 +756,7 @@ def capture_hooks(module: torch.nn.Module, args: tuple, kwargs: dict, name: str,
         for _, sub in module.named_modules():
             handles.append(sub.register_forward_pre_hook(rec.pre_hook))
             handles.append(sub.register_forward_hook(rec.post_hook, always_call=True))
-        with _Mode():
+        with reads_mode, _Mode():
             result = module(*args, **kwargs)
     finally:
         for h in handles:
@@ -663,8 +777,40 @@ def capture_hooks(module: torch.nn.Module, args: tuple, kwargs: dict, name: str,
             done.add(op.stack[-1].key)
             sub = leaf_modules.get(op.stack[-1].path)
             if sub is not None and not any(True for _ in sub.children()):
+                # The module's own order (parameters, then buffers), which is the order
+                # torch.export's ops read them in (BatchNorm: weight, bias, running stats).
                 mp = rec.index.module_entries(sub)
-                op.params.extend(p for p in mp if all(q.name != p.name for q in op.params))
+                names = {p.name for p in mp}
+                op.params[:] = mp + [p for p in op.params if p.name not in names]
     names = _leaf_names(result, lambda v: isinstance(v, torch.Tensor))
     return Trace(name, rec.ops, rec.tensors, inputs, outputs, {"capture": "forward hooks"},
                  names if len(names) == len(outputs) else [], rec.index.every_entry())
+
+
+def capture_fast(module: torch.nn.Module, args: tuple, kwargs: dict, name: str
+                 ) -> tuple[Trace | None, str]:
+    """The forward-hooks capture when its module-level drawing is the one torch.export gives
+    (see ``_ATEN_SAME``), else (None, the reason). Free ops are renamed to their ATen ops."""
+    from nnviz.loaders.torch_build import _copy_op, _fold_weight_views, _live_ops
+
+    checks = _Checks()
+    trace = capture_hooks(module, args, kwargs, name, checks=checks)
+    if checks.problem is not None:
+        return None, checks.problem
+    live = _live_ops(trace)
+    drawn = {op.name for op in _fold_weight_views([_copy_op(op) for op in live],
+                                                  trace.outputs)}
+    parents = {f.key for op in live for f in op.stack[:-1]}
+    renamed: dict[str, str] = {}
+    for op in live:
+        if op.name not in drawn or (op.stack and op.stack[-1].key not in parents):
+            continue  # inside a leaf module's box, or folded into its consumer as a weight
+        aten = checks.aten.get(op.name)
+        if aten is None:
+            return None, f"{op.op} outside a leaf module has no one-to-one ATen op"
+        renamed[op.name] = f"aten.{aten}"
+    for op in trace.ops:
+        if op.name in renamed:
+            op.op = renamed[op.name]
+    return trace, ""
+
