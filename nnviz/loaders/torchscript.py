@@ -581,7 +581,7 @@ class _Interp:
         try:
             shapes = _torch_shapes(node, ins)
             if shapes is None:
-                from nnviz.passes.shapes import output_shapes
+                from nnviz.shape_rules import output_shapes
 
                 shapes = output_shapes(self.shape_graph, node, ins)
         except (ValueError, TypeError, IndexError, KeyError, ZeroDivisionError, OverflowError):

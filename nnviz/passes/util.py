@@ -2,56 +2,14 @@
 
 from __future__ import annotations
 
-import functools
-import re
 from collections.abc import Collection
 
 from nnviz.canon import as_list
-from nnviz.ir import Dim, Graph, Node, Param, Shape
+from nnviz.ir import Graph, Node, Param, Shape
+from nnviz.shape_rules import is_channels_last, kernel_param, known, opname
 
 __all__ = ["as_list", "opname", "is_channels_last", "kernel_param", "matrix_params", "resolve",
            "known", "numel", "copy_graph", "topological_order", "prune"]
-
-_DIMSUFFIX = re.compile(r"(1d|2d|3d)$")
-
-
-@functools.lru_cache(maxsize=8192)
-def opname(op: str) -> str:
-    """A framework-neutral lower-case op name.
-
-    'aten.conv2d.default' -> 'conv', 'Conv2DTranspose' -> 'convtranspose',
-    'torch.nn.modules.linear.Linear' -> 'linear', 'MaxPooling2D' -> 'maxpooling'.
-    """
-    name = op.strip()
-    if name.startswith("aten.") or name.startswith("aten::"):
-        name = name.replace("::", ".").split(".")[1]
-    elif "." in name:
-        name = name.rsplit(".", 1)[-1]
-    name = name.lower().replace("_", "")
-    name = _DIMSUFFIX.sub("", name)
-    if name.startswith("conv") and name.endswith("transpose"):
-        # Conv2DTranspose / ConvTranspose2d -> convtranspose
-        name = "convtranspose"
-    return name
-
-
-def is_channels_last(graph: Graph, node: Node) -> bool:
-    """The node's own data layout (canonical ``data_layout``), else its family's
-    (``graph.conventions``)."""
-    return node.canon.get("data_layout", graph.conventions.data_layout) == "channels_last"
-
-
-def kernel_param(node: Node) -> Param | None:
-    """The main weight: the largest parameter with at least two dimensions."""
-    best = None
-    for p in node.params:
-        if p.name.lower().endswith("bias"):
-            continue
-        if p.shape is None or len(p.shape) < 2 or p.count is None:
-            continue
-        if best is None or p.count > (best.count or 0):
-            best = p
-    return best
 
 
 def matrix_params(node: Node) -> list[Param]:
@@ -82,10 +40,6 @@ def resolve(shape: Shape, dims: dict[str, int] | None) -> Shape:
     if out and out[0] is None and "batch" in dims:
         out = (dims["batch"],) + out[1:]
     return out
-
-
-def known(d: Dim) -> bool:
-    return isinstance(d, int) and not isinstance(d, bool) and d >= 0
 
 
 def numel(shape: Shape) -> int | None:
