@@ -127,7 +127,7 @@ def draw(model: Any, output: str | os.PathLike | None = None, *, fmt: str | None
     Graphs of more than MAX_DRAWN_NODES boxes are refused unless ``force`` is set.
     ``overlay`` ({"overlay": "activations", "metric": "std", "colormap": "viridis"}) colours
     the boxes by values captured with ``nnviz.values.capture`` (the graph passed in).
-    ``proportions`` (linear, sqrt, log) scales the paper styles' box and column sizes;
+    ``proportions`` (auto, linear, sqrt, log) scales the paper styles' box and column sizes;
     ``rows`` wraps a left-to-right paper figure into at most that many rows.
     ``width`` ("3.3in", "8.4cm", "240pt") scales SVG/PNG/PDF/TikZ to that printed width; the
     drawing's ``smallest_font_pt`` then says how small its text prints (warning below 6 pt).

@@ -232,9 +232,11 @@ def _format_warning(message: Any, category: Any, filename: str, lineno: int,
 @click.option("--style", default="graph", show_default=True,
               type=click.Choice(list(STYLES)),
               help="Graph drawing, or a paper style: 3-D blocks or neuron diagram.")
-@click.option("--proportions", default=None, type=click.Choice(["sqrt", "linear", "log"]),
-              help="Paper styles: how box and column sizes follow tensor sizes "
-                   "(default sqrt; clamped so small maps stay visible).")
+@click.option("--proportions", default=None,
+              type=click.Choice(["auto", "sqrt", "linear", "log"]),
+              help="Paper styles: how box and column sizes follow tensor sizes (default "
+                   "auto: linear where nothing would be clamped, else sqrt; clamped so "
+                   "small maps stay visible).")
 @click.option("--rows", type=click.IntRange(min=1, max=50), default=None,
               help="Paper styles left to right: wrap the boxes into at most N rows "
                    "(default: one, or as many as --width needs for readable text).")

@@ -82,10 +82,10 @@ def paper_settings(theme: Theme, style: str) -> dict[str, Any]:
     """The theme's settings for a paper style, with built-in fallbacks for old theme files."""
     defaults = {
         "neurons": {"radius": 8, "unit_gap": 5, "layer_gap": 80, "max_units": 12,
-                    "proportions": "sqrt", "connection": "#9ca3af",
+                    "proportions": "auto", "connection": "#9ca3af",
                     "connection_width": 0.6, "stroke_width": 1.2},
         "blocks": {"gap": 20, "min_height": 10, "max_height": 120, "min_thickness": 3,
                    "max_thickness": 36, "depth_ratio": 0.45, "vector_width": 6,
-                   "proportions": "sqrt", "stroke_width": 0.8, "arc": "#555555"},
+                   "proportions": "auto", "stroke_width": 0.8, "arc": "#555555"},
     }[style]
     return {**defaults, **theme.get("paper", {}).get(style, {})}

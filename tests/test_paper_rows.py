@@ -146,3 +146,24 @@ def test_paper_theme_kinds_are_grayscale_levels_far_apart() -> None:
         levels.append(r / 255)
     levels.sort()
     assert min(b - a for a, b in zip(levels, levels[1:])) >= 0.07
+
+
+def test_auto_proportions_make_a_vgg_pyramid_obvious(loaded) -> None:
+    """visualkeras' layered view makes a VGG a pyramid: maps shrink, channels thicken. With
+    the default (auto) proportions a VGG's boxes are true to scale (64 -> 8 pixels is
+    8x shorter, 32 -> 128 channels 4x thicker); a ResNet, whose maps span 224 -> 7, falls
+    back to the square root so its 7x7 maps stay visible."""
+    g = prepare(graph(loaded, "vgg"), ViewOptions())
+    blocks = layout(g, style="blocks", theme=THEME).extras["blocks"]
+    convs = [b for b in blocks if b["kind"] == "conv"]
+    pools = [b for b in blocks if b["kind"] == "pool"]
+    assert convs[-1]["w"] == pytest.approx(4 * convs[0]["w"], rel=0.01)  # 128 vs 32 channels
+    assert convs[0]["h"] == pytest.approx(8 * pools[-1]["h"], rel=0.01)  # 64 vs 8 pixels
+    assert [p["h"] for p in pools] == sorted((p["h"] for p in pools), reverse=True)
+    sqrt = layout(g, style="blocks", theme=THEME, proportions="sqrt").extras["blocks"]
+    sqrt_convs = [b for b in sqrt if b["kind"] == "conv"]
+    assert sqrt_convs[-1]["w"] / sqrt_convs[0]["w"] == pytest.approx(2, rel=0.01)
+    res = layout(prepare(graph(loaded, "resnet18"), ViewOptions()), style="blocks",
+                 theme=THEME).extras["blocks"]
+    heights = [b["h"] for b in res if b["kind"] == "conv"]
+    assert min(heights) > THEME["paper"]["blocks"].get("min_height", 10)  # 7x7 not clamped

@@ -35,7 +35,7 @@ def layout(graph: Graph, engine: str = "layered", direction: str | None = None,
            theme: Theme | str | None = None, style: str = "graph",
            proportions: str | None = None, rows: int | None = None) -> Layout:
     """Place the nodes of ``graph``. ``style`` picks a paper style instead of a graph drawing;
-    ``proportions`` (linear, sqrt, log) scales the paper styles' sizes (theme default: sqrt);
+    ``proportions`` (auto, linear, sqrt, log) scales the paper styles' sizes (theme default: auto);
     ``rows`` wraps a left-to-right paper figure into at most that many rows."""
     if not isinstance(theme, Theme):
         theme = load_theme(theme)

@@ -35,7 +35,7 @@ from nnviz.layout.paper_path import (
 from nnviz.text import line_height, text_width, truncate
 from nnviz.theme import Theme, paper_settings
 
-PROPORTIONS = ("sqrt", "linear", "log")
+PROPORTIONS = ("auto", "sqrt", "linear", "log")
 LABEL_WRAP = 96.0  # px: label lines wrap at this width (a box label, not a paragraph)
 MAX_LINES = 3  # per label part; a hostile 200-character name ends with an ellipsis
 LABEL_GAP = 8.0  # px between the boxes and their labels
@@ -225,9 +225,21 @@ def _num(d: Dim) -> int:
 
 class Scaler:
     """px for a dimension: proportional (on the chosen scale) to the figure's largest one of
-    the same axis, clamped to [lo, hi]."""
+    the same axis, clamped to [lo, hi].
 
-    def __init__(self, mode: str, values: list[Dim], lo: float, hi: float) -> None:
+    ``auto`` is linear (true proportions: VGG's 32 -> 128 channels four times as thick)
+    when the figure's sizes on this axis span no more than hi/lo, so nothing is clamped;
+    wider spans (ResNet's 224 -> 7 maps) take the square root, which keeps them apart.
+    ``decide`` are the sizes that choice looks at (default: ``values``).
+    """
+
+    def __init__(self, mode: str, values: list[Dim], lo: float, hi: float,
+                 decide: list[Dim] | None = None) -> None:
+        if mode == "auto":
+            nums = [_num(v) for v in (values if decide is None else decide)]
+            nums = [n for n in nums if n > 0]
+            linear = bool(nums) and max(nums) <= min(nums) * hi / lo
+            mode = "linear" if linear else "sqrt"
         self.mode, self.lo, self.hi = mode, lo, hi
         self.top = max((_f(mode, _num(v)) for v in values), default=1.0)
 
@@ -246,10 +258,14 @@ def block_geometry(graph: Graph, units: list[Unit], cfg: dict[str, Any],
     spatial = [d for what, _, hh, ww in dims if what in ("map", "seq", "cmap")
                for d in (hh, ww) if what == "map" or d is hh]
     channels = [c for what, c, _, _ in dims if what in ("map", "seq", "cmap")]
+    # an input image's 3 channels say nothing about how the layers' channels grow
+    layer_channels = [c for u, (what, c, _, _) in zip(units, dims)
+                      if what in ("map", "seq", "cmap") and u.node.kind != "io"]
     vectors = [c for what, c, _, _ in dims if what == "vector"]
     hi = float(cfg["max_height"])
     sp = Scaler(proportions, spatial, float(cfg["min_height"]), hi)
-    ch = Scaler(proportions, channels, float(cfg["min_thickness"]), float(cfg["max_thickness"]))
+    ch = Scaler(proportions, channels, float(cfg["min_thickness"]), float(cfg["max_thickness"]),
+                decide=layer_channels or channels)
     vec = Scaler(proportions, vectors, float(cfg["min_height"]), hi * 0.8)
     vw = float(cfg["vector_width"])
     out = []
@@ -708,7 +724,7 @@ def layout_blocks(graph: Graph, theme: Theme, direction: str = "LR",
     """3-D boxes left to right (LR/RL, wrapped into at most ``rows`` rows) or top to bottom
     (TB/BT); RL and BT draw as LR and TB (the papers this style imitates read forwards)."""
     cfg = _settings(theme)
-    mode = proportions or str(cfg.get("proportions", "sqrt"))
+    mode = proportions or str(cfg.get("proportions", "auto"))
     ppath = paper_path(graph, "blocks")
     flow = "LR" if direction in ("LR", "RL") else "TB"
     return layout_sequence(graph, theme, ppath, flow, mode, "blocks", rows=rows or 1)

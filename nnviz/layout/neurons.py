@@ -105,6 +105,7 @@ def _circles(counts: list[int | None], cap: int, mode: str) -> list[int]:
 
     known = [n for n in counts if n]
     top = max(known, default=1)
+    mode = "sqrt" if mode == "auto" else mode  # columns of 784 and 10 units need it
     out = []
     for n in counts:
         if n is None:
@@ -125,7 +126,7 @@ def layout_neurons(graph: Graph, theme: Theme, direction: str = "LR",
     from nnviz.layout.paper_path import paper_path
 
     cfg = paper_settings(theme, "neurons")
-    mode = proportions or str(cfg.get("proportions", "sqrt"))
+    mode = proportions or str(cfg.get("proportions", "auto"))
     if mode not in PROPORTIONS:
         raise NnvizError(f"unknown proportions '{mode}'; use one of {', '.join(PROPORTIONS)}")
     name = graph.name or "the model"

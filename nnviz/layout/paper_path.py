@@ -348,8 +348,8 @@ def display_name(node: Node) -> str:
         if len(parts) > 1 and parts[-1] == node.op:
             parts = parts[:-1]
         name = "/".join(parts)
-    if name == node.op:
-        return ""
+    if name == node.op or (node.kind == "io" and name.lower() == node.op.lower()):
+        return ""  # ... and an input called "input" says nothing new
     if name.isdigit():  # an nn.Sequential index: only its parent scope makes it a name
         return f"{node.group[-1]}.{name}" if node.group else ""
     return name
