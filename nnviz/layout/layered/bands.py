@@ -55,13 +55,15 @@ def spread_offsets(inp: LevelInput, pg: Proper, xs: list[float]) -> dict[int, fl
 
 
 def gap_sizes(inp: LevelInput, pg: Proper, x: list[float], nlayers: int,
-              dst_off: dict[int, float]) -> list[float]:
+              dst_off: dict[int, float]) -> tuple[list[float], list[bool]]:
     """Per layer: the gap below it, by need. Straight arrows need only ``rank_sep_straight``;
     one curve needs room for its sideways run (a slope of at most 5:3) up to 1.2x that (a
     long run then reads as a rounded step, as ELK's orthogonal bends in its 20-px gaps), and
     each further curve from another source whose run overlaps it adds half an ``edge_sep``
-    (their flat middles would otherwise lie on top of each other), up to ``rank_sep``."""
-    lo, hi = inp.rank_sep_straight, inp.rank_sep
+    (their flat middles would otherwise lie on top of each other), up to ``rank_sep``.
+    Also returns, per gap, whether any edge bends in it."""
+    hi = inp.rank_sep
+    lo = inp.rank_sep_straight if inp.rank_sep_straight > 0 else 0.6 * hi
     one = min(hi, 1.2 * lo)
     run = [0.0] * nlayers  # widest sideways run of an edge in the gap below each layer
     spans: list[list[tuple[float, float, int]]] = [[] for _ in range(nlayers)]
@@ -89,7 +91,7 @@ def gap_sizes(inp: LevelInput, pg: Proper, x: list[float], nlayers: int,
         if len(sp) > 1:
             need = min(hi, need + 0.5 * inp.edge_sep * (_tracks(sp) - 1))
         out.append(need)
-    return out
+    return out, [d > 0.5 for d in run]
 
 
 def _tracks(spans: list[tuple[float, float, int]]) -> int:
@@ -97,16 +99,22 @@ def _tracks(spans: list[tuple[float, float, int]]) -> int:
     fan-out shares its start, so its curves do not lie on top of each other's middles)."""
     events = []
     for a, b, src in spans:
-        events.append((a, 1, src, b))
+        events.append((a, 1, src))
+        events.append((b, 0, src))  # at one x, ends before starts
     events.sort()
+    live: dict[int, int] = {}
     best = 0
-    active: list[tuple[float, int]] = []  # (end, source)
-    for a, _, src, b in events:
-        active = [(e, s) for e, s in active if e > a + 0.5]
-        active.append((b, src))
-        k = len({s for _, s in active})
-        if k > best:
-            best = k
+    for _, start, src in events:
+        if start:
+            live[src] = live.get(src, 0) + 1
+            if len(live) > best:
+                best = len(live)
+        else:
+            c = live[src] - 1
+            if c:
+                live[src] = c
+            else:
+                del live[src]
     return best
 
 
@@ -157,15 +165,24 @@ def place_bands(inp: LevelInput, ranked: Ranked, pg: Proper, layers: list[list[i
     # lanes always get)
     gap = [inp.rank_sep] * nlayers
     dst_off = spread_offsets(inp, pg, x)
+    need, bent = gap_sizes(inp, pg, x, nlayers, dst_off)
     if 0 < inp.rank_sep_straight < inp.rank_sep and not back:
-        gap = gap_sizes(inp, pg, x, nlayers, dst_off)
+        gap = list(need)
+    framed = inp.framed and nlayers >= 2
+    if framed:
+        # The port layers span the frame's padding (the title band on the title's side): a
+        # port edge runs straight through it, across the title band where title_room keeps the
+        # title a free spot, and bends only in a gap of its own below it, by need, so it
+        # never runs along the frame's border or through its title (it used to bend inside
+        # the padding, a few px from the border, right where the title sits).
+        for r in (0, nlayers - 2):
+            if not back:
+                gap[r] = need[r] if bent[r] else 0.0
+        layer_h[0] = pad_t
+        layer_h[-1] = pad_b
     layer_top = [0.0] * nlayers
     cursor = 0.0
     for li in range(nlayers):
-        if inp.framed and li == 1:
-            cursor = pad_t
-        elif inp.framed and li == nlayers - 1:
-            cursor = cursor - gap[li - 1] + pad_b
         layer_top[li] = cursor
         for v in tall_end.get(li, ()):  # the band must reach the tall item's bottom
             layer_h[li] = max(layer_h[li], layer_top[rank[v]] + height[v] - cursor)
@@ -182,13 +199,61 @@ def place_bands(inp: LevelInput, ranked: Ranked, pg: Proper, layers: list[list[i
         hi = lane_x[-1] + inp.node_sep / 2
     left = lo - pad_l
     total_w = hi + pad_r - left
-    if total_w < inp.min_size[0]:
-        extra = inp.min_size[0] - total_w
+    extra = max(0.0, inp.min_size[0] - total_w)  # a title wider than the content
+    if framed and inp.title_side and inp.title_w > 0:
+        ports = (range(n, n + inp.n_in) if inp.title_side == "top"
+                 else range(n + inp.n_in, n + inp.n_in + inp.n_out))
+        # the width a wide title adds goes where it leaves the title a spot beside the port
+        # edges: centred (as without ports), all on the right or all on the left
+        best = None
+        for k, share in enumerate((0.5, 0.0, 1.0)):
+            lft = left - extra * share
+            grow_l, grow_r = title_room([x[v] - lft for v in ports], total_w + extra,
+                                        inp.title_w)
+            cand = (grow_l + grow_r, k, lft - grow_l, total_w + extra + grow_l + grow_r)
+            if best is None or cand < best:
+                best = cand
+        assert best is not None
+        left, total_w = best[2], best[3]
+    else:
         left -= extra / 2
-        total_w = inp.min_size[0]
+        total_w += extra
     xs = [xv - left for xv in x]
     ys = [layer_top[pg.vrank[v]] + layer_h[pg.vrank[v]] / 2 for v in range(nv)]
     for v in range(n):
         if span[v] > 1:  # tall items hang from the top of their first layer
             ys[v] = layer_top[rank[v]] + height[v] / 2
+    if framed:  # ports sit on the frame's border, at the outer end of their layer
+        for v in range(n, n + inp.n_in):
+            ys[v] = 0.0
+        for v in range(n + inp.n_in, n + inp.n_in + inp.n_out):
+            ys[v] = total_h
     return Geometry(xs, ys, layer_top, layer_h, total_w, total_h, left, back, lane_x, dst_off)
+
+
+TITLE_INSET = 6.0  # render/scene.py: a title's patch starts 6 px in from the frame's side
+TITLE_CLEAR = 3.5  # and keeps 3 px (+ rounding) from an edge crossing its band
+
+
+def title_room(port_x: list[float], width: float, title_w: float) -> tuple[float, float]:
+    """(extra width on the left, on the right) a frame needs so that its title band has a
+    spot ``title_w`` wide that no port edge crosses; (0, 0) when it already has one.
+
+    The spot is sought as the renderer seeks it: from the frame's left, then right of each
+    crossing edge. Without one, the frame grows on the side that costs less, so the title
+    fits left of the first port or right of the last.
+    """
+    if not port_x:
+        return 0.0, 0.0
+    ps = sorted(port_x)
+    lo_limit, hi_limit = TITLE_INSET, width - TITLE_INSET
+    for start in [lo_limit] + [p + TITLE_CLEAR for p in ps]:
+        if start < lo_limit or start + title_w > hi_limit:
+            continue
+        if not any(p - TITLE_CLEAR < start + title_w and p + TITLE_CLEAR > start for p in ps):
+            return 0.0, 0.0
+    grow_l = TITLE_INSET + title_w + TITLE_CLEAR - ps[0]
+    grow_r = ps[-1] + TITLE_CLEAR + title_w + TITLE_INSET - width
+    if grow_r <= grow_l:
+        return 0.0, max(0.0, grow_r)
+    return max(0.0, grow_l), 0.0

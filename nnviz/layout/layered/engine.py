@@ -111,13 +111,16 @@ def solve_levels(tree: LevelTree, size: dict[Key, tuple[float, float]],
                     assert cr.result is not None
                     do = cr.result.port_x[cr.in_ports[dst[2]]] - widths[d] / 2
             ledges.append((s, d, so, do))
+        title_w, title_side = 0.0, ""
         if p:
-            label_w = text_width(labels[p], float(gt["label_size"])) + 16
+            # the title's patch (render/scene.py: text + 4, 6 px in from the frame's side)
+            title_w = text_width(labels[p], float(gt["label_size"])) + 4
+            label_w = title_w + 12
             if direction == "TB":
-                pad, mins = (band, gpad, gpad, gpad), (label_w, 0.0)
+                pad, mins, title_side = (band, gpad, gpad, gpad), (label_w, 0.0), "top"
             elif direction == "BT":
-                pad, mins = (gpad, gpad, band, gpad), (label_w, 0.0)
-            else:  # LR / RL: TB-space left is the final top
+                pad, mins, title_side = (gpad, gpad, band, gpad), (label_w, 0.0), "bottom"
+            else:  # LR / RL: TB-space left is the final top (no port edge runs there)
                 pad, mins = (gpad, gpad, gpad, band), (0.0, label_w)
         else:
             pad, mins = (0.0, 0.0, 0.0, 0.0), (0.0, 0.0)
@@ -128,7 +131,8 @@ def solve_levels(tree: LevelTree, size: dict[Key, tuple[float, float]],
                          item_class, [k[0] == "s" for k in lv.items], bool(p),
                          pad, mins, float(sp["node_sep"]), float(sp["rank_sep"]),
                          float(sp["edge_sep"]),
-                         rank_sep_straight=float(sp.get("rank_sep_straight", 0.0)))
+                         rank_sep_straight=float(sp.get("rank_sep_straight", 0.0)),
+                         title_w=title_w, title_side=title_side)
         sig = inp.signature()
         res = cache.get(sig)
         if res is None:

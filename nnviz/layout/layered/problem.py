@@ -36,6 +36,11 @@ class LevelInput:
     edge_sep: float = 10.0
     # the gap below a layer whose edges all run straight down (0: always rank_sep)
     rank_sep_straight: float = 0.0
+    # a framed level's title: its patch width and the border it sits on in TB space ("top",
+    # "bottom", or "" where no port edge can reach it); bands.py keeps a spot of the title
+    # band free of the port edges that pass through it
+    title_w: float = 0.0
+    title_side: str = ""
 
     def signature(self) -> tuple:
         """Hashable identity: two levels with equal signatures get identical layouts."""
@@ -45,7 +50,7 @@ class LevelInput:
                 tuple(self.spread), tuple(self.is_group), tuple(self.item_class),
                 tuple(self.aux),
                 self.framed, self.pad,
-                self.min_size, self.rank_sep_straight)
+                self.min_size, self.rank_sep_straight, self.title_w, self.title_side)
 
 
 @dataclass

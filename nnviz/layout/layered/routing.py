@@ -15,6 +15,10 @@ from nnviz.layout.layered.problem import LevelInput
 
 Point = tuple[float, float]
 
+# px an edge runs straight out of (into) a frame's border before it bends: a bend that
+# starts on the border runs almost along it for a few px, where it reads as the border
+FRAME_CLEAR = 6.0
+
 
 def dedupe(points: list[Point]) -> list[Point]:
     out: list[Point] = []
@@ -97,6 +101,8 @@ def route_level(inp: LevelInput, pg: Proper, geo: Geometry) -> list[list[Point]]
     xs, ys, layer_top, layer_h = geo.xs, geo.ys, geo.layer_top, geo.layer_h
     vrank, tail, height = pg.vrank, pg.tail, pg.height
     dst_off = geo.dst_off
+    n = len(inp.widths)
+    is_group = inp.is_group or [False] * n
     paths: list[list[Point]] = []
     for i, chain in enumerate(pg.chains):
         if len(chain) < 2:
@@ -112,6 +118,8 @@ def route_level(inp: LevelInput, pg: Proper, geo: Geometry) -> list[list[Point]]
         pts.append((ax, ay))
         ra = vrank[tail[a]]
         band_bottom = layer_top[ra] + layer_h[ra]
+        if a < n and is_group[a]:
+            band_bottom = max(band_bottom, ay + FRAME_CLEAR)
         if ay < band_bottom - 0.5:
             pts.append((ax, band_bottom))
         for v in chain[1:-1]:
@@ -122,8 +130,11 @@ def route_level(inp: LevelInput, pg: Proper, geo: Geometry) -> list[list[Point]]
         bx = xs[b] + bo
         by = ys[b] - height[b] / 2
         rb = vrank[b]
-        if layer_top[rb] < by - 0.5:
-            pts.append((bx, layer_top[rb]))
+        band_top = layer_top[rb]
+        if b < n and is_group[b]:
+            band_top = min(band_top, by - FRAME_CLEAR)
+        if band_top < by - 0.5:
+            pts.append((bx, band_top))
         pts.append((bx, by))
         paths.append(pts)
     for k, i in enumerate(geo.back):
