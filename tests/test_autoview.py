@@ -9,6 +9,7 @@ import warnings
 import pytest
 import view_models
 from test_passes import Builder
+from zoo.invariants import non_convex_groups
 
 import nnviz
 from nnviz.passes import ViewOptions, prepare
@@ -124,6 +125,39 @@ def test_has_skip_sees_residuals_not_norms_or_attention():
     b.output(s)
     ids = [n.id for n in b.g.nodes.values() if n.group == ("attn",)]
     assert not has_skip(b.g, ("attn",), ids)
+
+
+def test_plumbing_group_never_spans_a_trunk_op():
+    """CLIP's text tower (TorchScript export): the mask ops at the start and the EOS pooling
+    index, built from the ids and the shape of the final norm's output, are one connected
+    set of side ops. As one box it would feed the trunk and read from it further down: a
+    loop. It is cut into a mask group before the trunk and an index group after it."""
+    b = Builder()
+    ids = b.input((1, 8), "ids")
+    b.g.tensors[ids].dtype = "int64"
+    e = b.op("Gather", "embedding", [ids], (), params=[("emb", (100, 8))])
+    a = b.op("ArgMax", "reduce", [ids], ())  # shared by the mask and the pooling index
+    s = b.op("Shape", "other", [a], ())
+    r = b.op("Range", "other", [s], ())
+    c = b.op("Less", "elementwise", [r, a], ())
+    w = b.op("Where", "elementwise", [c], ())
+    h = b.op("Add", "elementwise", [e, w], ())
+    n = b.op("LayerNormalization", "norm", [h], (), params=[("ln", (8,))])
+    s2 = b.op("Shape", "other", [n], ())  # the final norm's shape
+    g2 = b.op("Gather", "reshape", [s2], ())
+    r2 = b.op("Range", "other", [g2], ())
+    i = b.op("Add", "elementwise", [r2, a], ())
+    y = b.op("GatherND", "reshape", [n, i], ())
+    b.output(y)
+    g = b.g
+    group_plumbing(g)
+    groups = {}
+    for node in g.nodes.values():
+        if node.group and node.group[-1].startswith("plumbing"):
+            groups.setdefault(node.group, []).append(node.op)
+    assert sorted(groups.values()) == [["ArgMax", "Shape", "Range", "Less", "Where"],
+                                       ["Shape", "Gather", "Range", "Add"]]
+    assert not non_convex_groups(g)
 
 
 def test_plumbing_needs_side_ops_only_and_enough_of_them():

@@ -36,13 +36,7 @@ FAST = {
 
 # The issue-14 bugs that break a family today, by artifact. A test here is xfail(strict):
 # when the fix lands it XPASSes, which fails, and its line goes.
-_PLUMBING_LOOP = ("automatic view: the text_model plumbing group takes ops on both sides of "
-                  "final_layer_norm (EOS pooling index), so its box reads from and feeds the "
-                  "trunk: a loop and an upward edge")
-KNOWN: dict[tuple[str, str, str], str] = {
-    ("clip", "onnx_ts", "quotient"): _PLUMBING_LOOP,
-    ("clip", "onnx_ts", "layout"): _PLUMBING_LOOP,
-}
+KNOWN: dict[tuple[str, str, str], str] = {}
 
 
 def _needs(entry: Any, route: str) -> None:

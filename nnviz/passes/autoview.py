@@ -315,8 +315,12 @@ def group_plumbing(g: Graph, order: list[str] | None = None) -> None:
     prod = g.producers()
     cons = g.consumers()
     outputs = set(g.outputs)
+    topo = order if order is not None else topological_order(g)
+    pos = {nid: i for i, nid in enumerate(topo)}
     for scope, ids in by_scope.items():
-        for comp in _components(g, ids, side_set, prod):
+        pieces = [p for comp in _components(g, ids, side_set, prod)
+                  for p in _convex_pieces(g, comp, side_set, prod, cons, pos)]
+        for comp in pieces:
             if len(comp) < PLUMBING_MIN:
                 continue
             outs = [t for nid in comp for t in g.nodes[nid].outputs]
@@ -330,6 +334,50 @@ def group_plumbing(g: Graph, order: list[str] | None = None) -> None:
                                    attrs={"plumbing": True})
             for nid in comp:
                 g.nodes[nid].group = path
+
+
+def _convex_pieces(g: Graph, comp: list[str], side: set[str], prod: dict[str, str],
+                   cons: dict[str, list[str]], pos: dict[str, int]) -> list[list[str]]:
+    """``comp`` cut into pieces no data path leaves and re-enters: a box for a piece that
+    feeds the trunk and also reads from it further down (CLIP's EOS pooling indices, built
+    from the input ids and the shape of the final norm's output, joined to the mask ops at
+    the start) would draw a loop. The ops reached from the piece through outside ops go to a
+    later piece, which is cut the same way."""
+    out: list[list[str]] = []
+    todo = [comp]
+    while todo:
+        piece = todo.pop()
+        inside = set(piece)
+        last = max(pos[n] for n in piece)
+        reached: set[str] = set()
+        stack = [c for n in piece for t in g.nodes[n].outputs for c in cons.get(t, ())
+                 if c not in inside]
+        while stack:  # outside ops downstream of the piece, up to its last op
+            n = stack.pop()
+            if n in reached or pos.get(n, last + 1) > last:
+                continue
+            reached.add(n)
+            stack.extend(c for t in g.nodes[n].outputs for c in cons.get(t, ())
+                         if c not in inside)
+        late = {n for n in piece
+                if any(prod.get(t) in reached for t in g.nodes[n].inputs)}
+        if not late:
+            out.append(piece)
+            continue
+        # everything of the piece downstream of a late op is late too
+        stack = list(late)
+        while stack:
+            n = stack.pop()
+            for t in g.nodes[n].outputs:
+                for c in cons.get(t, ()):
+                    if c in inside and c not in late:
+                        late.add(c)
+                        stack.append(c)
+        early = [n for n in piece if n not in late]
+        for part in (early, [n for n in piece if n in late]):
+            todo.extend(_components(g, part, side, prod))
+    out.sort(key=lambda p: min(pos[n] for n in p))
+    return out
 
 
 def _components(g: Graph, ids: list[str], side: set[str],
