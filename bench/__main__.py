@@ -11,6 +11,8 @@ same flat graph (skipped past --dot-limit seconds, and for bigger sizes once a s
 out), the ratio, crossings and area counted the same way for both (bench/metrics.py = the
 peers' crossings.py), and the end-to-end time ONNX file -> SVG of the grouped graph in a
 fresh process with its peak RSS. Then the fitted exponent of our time vs n per family.
+Last, the HTML viewer rows (bench/viewer_page.py; `--viewer-only`, `--no-viewer`): the 50k-node
+GPT-style export and the zoo's GPT-2 as viewer pages, file size and first frame in Chromium.
 """
 
 from __future__ import annotations
@@ -104,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
                          "~/.cache/nnviz-peers)")
     ap.add_argument("--no-stubs", action="store_true",
                     help="draw high-fan-out inputs as ordinary edges (like dot does)")
+    ap.add_argument("--no-viewer", action="store_true",
+                    help="skip the HTML viewer rows (page size and first frame in Chromium)")
+    ap.add_argument("--viewer-only", action="store_true", help="only the HTML viewer rows")
     ap.add_argument("--json", help="also write the rows as JSON to this file")
     args = ap.parse_args(argv)
     sizes = [100, 500, 2000] if args.quick else [int(s) for s in args.sizes.split(",")]
@@ -113,7 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         from nnviz.layout.layered import aux
 
         aux.MIN_FANOUT = 1 << 30
-    rows = []
+    rows: list[dict] = []
+    if args.viewer_only:
+        return _viewer(args, rows)
     hdr = (f"{'graph':<23}{'nodes':>7}{'ours s':>8}{'cpu s':>7}{'grp s':>7}{'dot s':>9}"
            f"{'ratio':>7}{'cross ours/dot':>16}{'area Mpx ours/dot':>19}{'e2e s':>7}"
            f"{'RSS MB':>8}")
@@ -193,9 +200,28 @@ def main(argv: list[str] | None = None) -> int:
         dots = [(r["nodes"], r["dot_s"]) for r in mine if isinstance(r.get("dot_s"), float)]
         print(f"{fam:<12} time ~ n^{fmt(fit_exponent(pts))} (flat), "
               f"n^{fmt(fit_exponent(grp))} (grouped), dot ~ n^{fmt(fit_exponent(dots))}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    if not args.no_viewer:
+        print()
+        return _viewer(args, rows)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1, default=str))
-    shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+def _viewer(args: argparse.Namespace, rows: list[dict]) -> int:
+    """The HTML viewer rows (bench/viewer_page.py): the 50k-node GPT-style export and the zoo's
+    GPT-2, file -> page in a fresh process, page size, first frame in headless Chromium."""
+    from bench.viewer_page import bench_models
+    from bench.viewer_page import run as run_viewer
+
+    tmp = Path(tempfile.mkdtemp(prefix="nnviz-bench-viewer-"))
+    try:
+        rows += [{"graph": "viewer:" + r["model"], **r} for r in run_viewer(bench_models(tmp))]
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1, default=str))
     return 0
 
 

@@ -50,10 +50,23 @@
   // offsets of its slices (a view with "s" draws with the geometry of view s).
   function expand(D, ints) {
     var cols = D.cols;
-    function col(name) { var c = cols[name]; return ints.subarray(c[0], c[0] + c[1]); }
+    function col(name) { var c = cols[name] || [0, 0]; return ints.subarray(c[0], c[0] + c[1]); }
     function ragged(name) {
       var flat = col(name), cnt = col(name + '.n'), out = new Array(cnt.length);
       for (var i = 0, at = 0; i < cnt.length; i++) { out[i] = flat.subarray(at, at + cnt[i]); at += cnt[i]; }
+      return out;
+    }
+    function records(t, prefix) {
+      // same-keyed dicts as columns (payload.py _records), back to one object per row
+      if (t.rows) return t.rows;
+      var vals = {}, out = new Array(t.n);
+      t.cols.forEach(function (k) { vals[k] = col(prefix + k); });
+      Object.keys(t.json).forEach(function (k) { vals[k] = t.json[k]; });
+      if (t.dict) vals[t.dict] = table(vals[t.dict]);
+      for (var i = 0; i < t.n; i++) {
+        var o = out[i] = {};
+        for (var j = 0; j < t.keys.length; j++) o[t.keys[j]] = vals[t.keys[j]][i];
+      }
       return out;
     }
     function table(idx) {
@@ -68,11 +81,19 @@
     N.meta = table(col('n.meta')); N.attrs = table(col('n.attrs'));
     N.id = new Array(N.name.length).fill(null);
     N.ids.forEach(function (p) { N.id[p[0]] = p[1]; });
-    D.groups.forEach(function (g) { g.attrs = g.attrs < 0 ? 0 : D.dicts[g.attrs]; });
+    // parameters: [name, shape, dtype, count] per parameter, 0 for a node without any
+    var pn = col('n.params.n'), ps = col('p.shape'), pd = col('p.dtype'), pc = N.pcount || col('p.count');
+    N.params = new Array(pn.length);
+    for (var i = 0, k = 0; i < pn.length; i++) {
+      if (!pn[i]) { N.params[i] = 0; continue; }
+      var list = N.params[i] = [];
+      for (var e = k + pn[i]; k < e; k++) list.push([N.pname[k], ps[k], pd[k], pc[k] === undefined || pc[k] < 0 ? null : pc[k]]);
+    }
+    D.groups = records(D.groups, 'g.');
     var C = D.col = {};
     ['b.type', 'b.x', 'b.y', 'b.w', 'b.h', 'b.ref', 'e.src', 'e.dst', 'e.count', 'e.delta', 'e.tensor',
-      'f.x', 'f.y', 'f.w', 'f.h'].forEach(function (k) { C[k] = col(k); });
-    var gb = 0, ge = 0, gp = 0, gf = 0, rb = 0, re = 0;
+      'f.x', 'f.y', 'f.w', 'f.h', 'l.box', 'l.n', 'l.text', 'l.style'].forEach(function (k) { C[k] = col(k); });
+    var gb = 0, ge = 0, gp = 0, gf = 0, rb = 0, re = 0, lb = 0, lt = 0;
     D.views.forEach(function (v) {
       var o = v.s === undefined ? null : D.views[v.s];
       if (o) { v.gb = o.gb; v.ge = o.ge; v.gp = o.gp; v.gf = o.gf; v.sp = o.sp; v.fl = o.fl; }
@@ -83,6 +104,10 @@
         ge += v.ne;
       }
       v.rb = rb; v.re = re; rb += v.nb; re += v.ne;
+      // box lines: nl boxes from lb in l.box/l.n, their lines from lt in l.text/l.style
+      v.lb = lb; v.lt = lt;
+      for (var q = 0; q < (v.nl || 0); q++) lt += C['l.n'][lb + q];
+      lb += v.nl || 0;
     });
     return D;
   }
@@ -254,6 +279,11 @@
       }
     }
     off[ne] = q0;
+    var lines = {}, LT = D.texts, ls = C['l.style'], lx = C['l.text'];
+    for (var l0 = 0, t0 = v.lt; l0 < (v.nl || 0); l0++) {
+      var L0 = lines[C['l.box'][v.lb + l0]] = [];
+      for (var m0 = C['l.n'][v.lb + l0]; m0 > 0; m0--, t0++) L0.push([LT[lx[t0]], ls[t0]]);
+    }
     var P = {
       vi: vi, w: v.w, h: v.h, n: n, type: C['b.type'].subarray(v.gb, v.gb + n),
       ref: C['b.ref'].subarray(v.rb, v.rb + n),
@@ -268,9 +298,8 @@
       // frames of the groups drawn open in this view (outermost first)
       nf: nf, fg: v.fg || [], fl: v.fl || [], fx: tenths(C['f.x'], v.gf, nf),
       fy: tenths(C['f.y'], v.gf, nf), fw: tenths(C['f.w'], v.gf, nf), fh: tenths(C['f.h'], v.gf, nf),
-      frameOf: new Map()
+      frameOf: new Map(), embedded: lines
     };
-    var lines = v.lines || {};
     for (var f0 = 0; f0 < P.nf; f0++) P.frameOf.set(P.fg[f0], f0);
     for (var i = 0; i < n; i++) {
       var t = P.type[i], r = P.ref[i];
@@ -278,7 +307,7 @@
       else if (t === 1) { P.groupBox.set(r, i); P.kind[i] = 'group'; P.real++; }
       else if (t === 4) P.kind[i] = 'io';  // reference stub of a high-fan-out input
       else { P.proxyBox.push(i); P.kind[i] = 'io'; }
-      var L = lines[String(i)];
+      var L = lines[i];
       if (L) P.lines[i] = L;  // real nodes' lines are derived when first drawn (linesOf)
       else if (t !== 0) P.lines[i] = [];
     }
@@ -1488,7 +1517,8 @@
     viewData: function (vi) {
       var P = prep(vi), a = function (x) { return Array.from(x); };
       return {type: a(P.type), ref: a(P.ref), x: a(P.x), y: a(P.y), w: a(P.bw), h: a(P.bh), src: a(P.src),
-        dst: a(P.dst), tensor: a(P.et), points: a(P.pts), frames: a(P.fg), frameX: a(P.fx)};
+        dst: a(P.dst), tensor: a(P.et), points: a(P.pts), frames: a(P.fg), frameX: a(P.fx),
+        frameLabels: P.fl, lines: P.embedded};
     },
     boxScreenRect: function (kind, i) {
       var b = kind === 'group' ? cur.groupBox.get(i) : cur.nodeBox.get(i);

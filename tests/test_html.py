@@ -514,7 +514,8 @@ def test_page_decodes_like_python(viewer, compress):
                 pts += [x, y]
                 at += 2
         assert got["points"] == pts and got["frames"] == v["frame"]["group"], vi
-        assert got["frameX"] == v["frame"]["x"], vi
+        assert got["frameX"] == v["frame"]["x"] and got["frameLabels"] == v["frame"]["label"]
+        assert got["lines"] == v["lines"], vi
     assert page.console_errors == []
 
 

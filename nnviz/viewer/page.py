@@ -10,6 +10,7 @@ only wraps that data in the page (template, fonts, themes, CSP): no renderer run
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from nnviz.ir import Graph, Node, Param, Tensor, format_shape
@@ -31,6 +32,15 @@ def _num(v: float) -> float | int:
 
 def _small_value(value: Any) -> Any:
     """A JSON-able attribute value, cut to _ATTR_LIMIT characters (huge constants)."""
+    # The common cases (counters, flags, names) without a JSON round trip: a 50k-node page
+    # has 300k such values.
+    if value is None or (isinstance(value, int) and -10 ** 15 < value < 10 ** 15):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    if isinstance(value, str):
+        text = json.dumps(value, ensure_ascii=False)
+        return value if len(text) <= _ATTR_LIMIT else text[:_ATTR_LIMIT] + "\u2026"
     try:
         text = json.dumps(value, ensure_ascii=False, allow_nan=False, default=str)
     except (TypeError, ValueError):
