@@ -103,7 +103,8 @@ def load_file(path: str | os.PathLike, **options: Any) -> Graph:
     if not model.opset_import:  # required by ONNX; missing when the file was cut after the graph
         raise ModelError(path, "is not a valid ONNX model (no opset_import; truncated?)")
     try:
-        return convert(model, file=str(path), name=path.stem, _spans=spans, **options)
+        return convert(model, file=str(path), name=path.stem, _spans=spans, raw=data,
+                       **options)
     except (TypeError, AttributeError):
         # protobuf hands back bytes for string fields that are not UTF-8 (ONNX is proto2,
         # so the parser does not validate them): a damaged file, not a bug of ours.
@@ -199,9 +200,10 @@ class _Const:
 
 def convert(model: Any, *, file: str | None = None, name: str | None = None,
             infer: bool = True, _spans: dict[str, tuple[int, int]] | None = None,
-            **_options: Any) -> Graph:
+            raw: bytes | None = None, **_options: Any) -> Graph:
     """ModelProto -> Graph. ``infer=False`` skips onnx shape inference. ``_spans``: where
-    in ``file`` the stripped weight payloads are (``onnx_wire.read_stripped``)."""
+    in ``file`` the stripped weight payloads are (``onnx_wire.read_stripped``); ``raw`` is
+    the serialized ``model`` when the caller has it (inference then skips serializing it)."""
     import onnx
 
     opsets = {(o.domain or ""): int(o.version) for o in model.opset_import}
@@ -211,7 +213,9 @@ def convert(model: Any, *, file: str | None = None, name: str | None = None,
         model = _inline_functions(model, functions, scope_ops)
     if infer and not _shapes_complete(model.graph):
         try:
-            model = onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False,
+            # the file's bytes when no function was inlined into the model
+            src = raw if raw is not None and not functions else model
+            model = onnx.shape_inference.infer_shapes(src, check_type=False, strict_mode=False,
                                                       data_prop=True)
         except Exception:  # inference is a bonus: any failure leaves shapes unknown
             pass
@@ -741,11 +745,12 @@ class _Converter:
 
     def main(self, gp: Any) -> None:
         scope = _Scope()
-        info = self._value_info(gp)
+        rows = self._init_rows(gp)
+        info = self._value_info(gp, None, rows)
         self._read_folds(gp)
-        init_names = {t.name for t in gp.initializer} | \
+        init_names = {name for _, name, _, _ in rows} | \
             {s.values.name for s in gp.sparse_initializer}
-        self._add_initializers(gp, "", scope, info)
+        self._add_initializers(gp, "", scope, info, rows)
         for vi in gp.input:
             if vi.name in init_names or not vi.name:
                 continue
@@ -784,10 +789,17 @@ class _Converter:
         module_names(g, self._module_path)
         mark_shared(g)
 
-    def _value_info(self, gp: Any, outer: Mapping | None = None) -> Mapping:
+    @staticmethod
+    def _init_rows(gp: Any) -> list[tuple[Any, str, tuple[int, ...], str | None]]:
+        """(initializer, name, dims, dtype) of each initializer, read from protobuf once
+        (a big export has tens of thousands; every read of a field makes new objects)."""
+        return [(t, t.name, tuple(t.dims), DTYPES.get(t.data_type)) for t in gp.initializer]
+
+    def _value_info(self, gp: Any, outer: Mapping | None = None,
+                    rows: list | None = None) -> Mapping:
         local: dict[str, tuple[Shape, str | None]] = {}
-        for t in gp.initializer:
-            local[t.name] = (tuple(t.dims), DTYPES.get(t.data_type))
+        for _, name, dims, dtype in (self._init_rows(gp) if rows is None else rows):
+            local[name] = (dims, dtype)
         for vi in list(gp.input) + list(gp.value_info) + list(gp.output):
             shape, dtype = _type_info(vi.type)
             old = local.get(vi.name)
@@ -795,17 +807,20 @@ class _Converter:
                 local[vi.name] = (shape, dtype)
         return ChainMap(local, outer) if outer is not None else local
 
-    def _add_initializers(self, gp: Any, prefix: str, scope: _Scope, info: Mapping) -> None:
-        for t in gp.initializer:
-            tid = prefix + t.name
-            dims = tuple(t.dims)
-            dtype = DTYPES.get(t.data_type)
+    def _add_initializers(self, gp: Any, prefix: str, scope: _Scope, info: Mapping,
+                          rows: list | None = None) -> None:
+        names, consts, init_keys = scope.names, scope.consts, self._init_keys
+        tensors = self.g.tensors
+        for t, name, dims, dtype in (self._init_rows(gp) if rows is None else rows):
+            tid = prefix + name
             # Only integer arguments and scalars can become attrs: skip decoding the rest.
             value = _small_value(t) if (dtype in _INT_DTYPES or not dims) else None
-            scope.names[t.name] = tid
-            scope.consts[t.name] = _Const(tid, dims, dtype, value)
-            self._init_keys[_fx_key(tid)] = scope.consts[t.name]
-            self._tensor(tid, info, t.name, is_param=True)
+            names[name] = tid
+            const = consts[name] = _Const(tid, dims, dtype, value)
+            init_keys[_fx_key(tid)] = const
+            if tid not in tensors:  # self._tensor inlined (tens of thousands of weights)
+                shape, tdtype = info.get(name, _UNKNOWN)
+                tensors[tid] = Tensor(tid, shape, tdtype, True)
         for s in gp.sparse_initializer:
             tid = prefix + s.values.name
             scope.names[s.values.name] = tid
@@ -847,8 +862,10 @@ class _Converter:
                                            dtype or idtype, value)
                 self._tensor(tid, info, out, is_param=True)
                 continue
+            ins = None
             if op in _CONST_FOLD_OPS and not node.domain and len(node.output) == 1:
-                real_inputs = [i for i in node.input if i]
+                ins = list(node.input)  # read once: each protobuf read makes new strings
+                real_inputs = [i for i in ins if i]
                 consts = [scope.lookup(i)[1] for i in real_inputs]
                 if real_inputs and all(c is not None for c in consts) and \
                         not any(a.type in _GRAPH_ATTR_TYPES for a in node.attribute):
@@ -866,20 +883,23 @@ class _Converter:
                         scope.consts[out] = _Const(tid, shape, dtype or src.dtype, None)
                     self._tensor(tid, info, out, is_param=True)
                     continue
-            self._node(node, base_group, prefix, scope, info)
+            self._node(node, base_group, prefix, scope, info, ins)
 
     def _node(self, node: Any, base_group: tuple[str, ...], prefix: str, scope: _Scope,
-              info: Mapping) -> str:
+              info: Mapping, ins: list[str] | None = None) -> str:
+        """Add one operator; ``ins`` is ``node.input`` when the caller has read it already."""
         op = node.op_type
         raw_name = node.name
         g = self.g
-        nid = g.unique_node_id(prefix + raw_name if raw_name else prefix + op)
+        base = prefix + raw_name if raw_name else prefix + op
+        nid = base if base and base not in g.nodes else g.unique_node_id(base)
         props = _torch_props(node) if len(getattr(node, "metadata_props", ())) else None
         torch_scope = _torch_scopes(props) if props else None
         fx = fx_kinds(props.get(_TORCH_FX, "")) if props and _TORCH_FX in props else None
         attrs: dict[str, Any] = {}
         graph_attrs = []
-        for a in (node.attribute if len(node.attribute) else ()):
+        attributes = node.attribute
+        for a in (attributes if attributes else ()):
             if a.type in _GRAPH_ATTR_TYPES:
                 graph_attrs.append(a)
                 continue
@@ -895,7 +915,7 @@ class _Converter:
         read_keys: set[str] | None = None
         tensors = g.tensors
         main_consts = scope.consts if scope.parent is None else None
-        for i, name in enumerate(node.input):
+        for i, name in enumerate(node.input if ins is None else ins):
             if not name:
                 continue
             if main_consts is not None:  # the main graph: tensor ids are the ONNX names
@@ -904,8 +924,9 @@ class _Converter:
             else:
                 tid, const = scope.lookup(name)
             if const is None:
-                if tid not in tensors:
-                    self._tensor(tid, info, name)
+                if tid not in tensors:  # self._tensor inlined: the hottest loop of a load
+                    shape, dtype = info.get(name, _UNKNOWN)
+                    tensors[tid] = Tensor(tid, shape, dtype, False)
                 inputs.append(tid)
                 continue
             small = const.value is not None and (const.dtype in _INT_DTYPES or
@@ -929,16 +950,21 @@ class _Converter:
             # Role (param / buffer / constant) is decided once all readers are known.
             self._reads.setdefault(pname, []).append(
                 Read(nid, op, i, fx.get(_fx_key(pname)) if fx else None, fx is not None))
-            if not any(p.name == pname for p in params):
+            for p in params:
+                if p.name == pname:
+                    break
+            else:
                 params.append(Param(pname, const.shape, const.dtype))
         outputs: list[str] = []
+        names = scope.names
         for out in node.output:
             if not out:
                 continue
             tid = prefix + out
-            scope.names[out] = tid
+            names[out] = tid
             if tid not in tensors:
-                self._tensor(tid, info, out)
+                shape, dtype = info.get(out, _UNKNOWN)
+                tensors[tid] = Tensor(tid, shape, dtype, False)
             outputs.append(tid)
         if fx:
             self._fx_info[nid] = (fx, torch_scope, fused)
@@ -978,8 +1004,7 @@ class _Converter:
         kind = self._kinds.get(op)
         if kind is None:
             kind = self._kinds[op] = kind_for(op)
-        g.add_node(Node(nid, op, kind, name=raw_name, attrs=attrs, inputs=inputs,
-                        outputs=outputs, params=params, group=group, meta=meta))
+        g.add_node(Node(nid, op, kind, raw_name, attrs, inputs, outputs, params, group, meta))
         return nid
 
     def _subgraph(self, sg: Any, group: tuple[str, ...], prefix: str, outer: _Scope,

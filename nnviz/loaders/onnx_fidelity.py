@@ -275,13 +275,14 @@ def role_of(name: str, shape: object, dtype: str | None, reads: list[Read],
     ``state_names``: the file names initializers after the model's state (PyTorch's
     exporters: ``logit_scale``, ``encoder.layer.0.weight``) and its own constants
     anonymously, so a named float scalar is a model parameter, not an operator argument."""
-    torch_kinds = {r.torch_kind for r in reads if r.torch_kind}
-    if "p" in torch_kinds:
-        return "param"
-    if "b" in torch_kinds:
-        return "buffer"
-    if "c" in torch_kinds:
-        return "constant"
+    torch_kinds = [r.torch_kind for r in reads if r.torch_kind]
+    if torch_kinds:
+        if "p" in torch_kinds:
+            return "param"
+        if "b" in torch_kinds:
+            return "buffer"
+        if "c" in torch_kinds:
+            return "constant"
     n = shape_numel(shape)  # type: ignore[arg-type]
     if n is not None and n <= 1 and not (state_names and not ANONYMOUS.match(name) and
                                          dtype not in _INT_DTYPES and dtype != "string"):
@@ -334,8 +335,9 @@ def tie_transposed_copies(g: Graph, reads: dict[str, list[Read]],
             by_shape.setdefault(tuple(p.shape), []).append(name)
     alias: dict[str, Param] = {}
     for name, p in first.items():
-        if ANONYMOUS.match(name) or p.shape is None or len(p.shape) != 2 or \
-                not any(r.op == "Gather" and r.index == 0 for r in reads.get(name, ())):
+        if p.shape is None or len(p.shape) != 2 or \
+                not any(r.op == "Gather" and r.index == 0 for r in reads.get(name, ())) or \
+                ANONYMOUS.match(name):
             continue
         flipped = (p.shape[1], p.shape[0])
         copies = by_shape.get(flipped, [])
@@ -363,22 +365,21 @@ def assign_roles(g: Graph, reads: dict[str, list[Read]],
                  declared: dict[str, str] | None = None) -> None:
     """Set every Param's role; ``declared`` roles (folded parameters the export's signature
     names) win over the rule."""
-    first: dict[str, Param] = {}
-    for node in g.nodes.values():
-        for p in node.params:
-            first.setdefault(p.name, p)
     declared = declared or {}
     # Both PyTorch exporters (TorchScript and dynamo) name a file's initializers after the
     # model's state_dict and their own constants anonymously.
     state_names = str(g.meta.get("producer") or "").startswith("pytorch")
-    roles = {name: declared.get(name) or
-             role_of(name, p.shape, p.dtype, reads.get(name, []), state_names)
-             for name, p in first.items()}
+    roles: dict[str, str] = {}  # decided at a weight's first reader, in node order
     for node in g.nodes.values():
         for p in node.params:
-            p.role = roles[p.name]
+            name = p.name
+            role = roles.get(name)
+            if role is None:
+                role = roles[name] = declared.get(name) or \
+                    role_of(name, p.shape, p.dtype, reads.get(name, []), state_names)
+            p.role = role
             # ONNX has no trainable flag: every weight counts as trainable.
-            p.trainable = p.role == "param"
+            p.trainable = role == "param"
 
 
 def mark_shared(g: Graph) -> None:
@@ -387,10 +388,17 @@ def mark_shared(g: Graph) -> None:
     tensors are left out: an exporter merges equal-valued tensors (the zero biases of a
     fresh model), which is not sharing in the model."""
     users: dict[str, list[Node]] = {}
+    anonymous: dict[str, bool] = {}  # name -> exporter-made (one regex match per weight)
     for node in g.nodes.values():
         for p in node.params:
-            if p.role == "param" and not ANONYMOUS.match(p.name):
-                users.setdefault(p.name, []).append(node)
+            if p.role != "param":
+                continue
+            name = p.name
+            anon = anonymous.get(name)
+            if anon is None:
+                anon = anonymous[name] = ANONYMOUS.match(name) is not None
+            if not anon:
+                users.setdefault(name, []).append(node)
     for name, nodes in users.items():
         if len(nodes) < 2:
             continue
