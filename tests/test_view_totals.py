@@ -199,3 +199,26 @@ def test_every_output_shape_is_shown_or_counted():
     shown = " ".join(lines).count("(1, 16, 64)")
     assert f"+{12 - shown} more" in lines[-1] and shown >= 2
     assert shape_lines(["(1, 2)", "(3, 4)"]) == ["(1, 2) (3, 4)"]  # two shapes: as before
+
+
+def test_viewer_groups_say_what_the_passes_count(resnet_graph):
+    """The HTML viewer's group totals are the passes' (learnable parameters only: BatchNorm's
+    running statistics are buffers, counted apart), not a recount of every tensor."""
+    from nnviz.layout import layout
+    from nnviz.theme import load_theme
+    from nnviz.viewer.page import _group_table, pack_page
+
+    model, g = resnet_graph
+    graph = annotate(g)
+    theme = load_theme()
+    data = pack_page(graph, layout(graph, theme=theme), theme, "layered", "TB")
+    paths = _group_table(graph)
+    assert data["groups"][0]["params"] == sum(p.numel() for p in model.parameters())
+    buffered = 0
+    for path, grp in zip(paths[1:], data["groups"][1:], strict=True):
+        assert grp["params"] == graph.groups[path].attrs["params"], path
+        assert grp["flops"] == graph.groups[path].attrs["flops"], path
+        every = {p.name: p.count or 0 for n in graph.nodes.values() if n.group[:len(path)] == path
+                 for p in n.params}
+        buffered += sum(every.values()) > grp["params"]  # the old recount said this
+    assert buffered  # groups holding BatchNorms: their buffers are not parameters

@@ -350,27 +350,42 @@ class _LayoutReuse:
 
 
 def _group_stats(graph: Graph, paths: list[tuple[str, ...]]) -> list[dict]:
-    """Recursive node count, parameter count (shared weights once) and FLOPs per group."""
+    """Per group: its recursive node count (which decides the views drawn open) and the
+    parameter and FLOP totals of the passes (``passes.params``, ``passes.flops``: learnable
+    parameters only, buffers and constants apart, shared weights once, blocks a fold removed
+    included), so the page says what ``nnviz summary`` and the drawings say. A group the
+    passes did not annotate gets the same rule applied to its nodes here."""
+    from nnviz.passes.params import param_totals
+
     gidx = {p: i for i, p in enumerate(paths)}
     stats = [{"nodes": 0, "params": 0, "flops": 0} for _ in paths]
-    seen: list[set[str]] = [set() for _ in paths]
     for node in graph.nodes.values():
         g = tuple(node.group)
-        flops = node.meta.get("flops")
         for k in range(len(g) + 1):
-            i = gidx[g[:k]]
-            st = stats[i]
-            st["nodes"] += 1
-            if isinstance(flops, int | float) and not isinstance(flops, bool):
-                st["flops"] += flops
-            for p in node.params:
-                if p.name not in seen[i]:
-                    seen[i].add(p.name)
-                    st["params"] += p.count or 0
-    for st in stats:
-        if isinstance(st["flops"], float):
-            st["flops"] = round(st["flops"])
+            stats[gidx[g[:k]]]["nodes"] += 1
+    members: list[list[Node]] | None = None
+    for i, path in enumerate(paths):
+        grp = graph.groups.get(path)
+        sums = graph.meta if not path else (grp.attrs if grp is not None else {})
+        params, flops = sums.get("params"), sums.get("flops")
+        if not _is_num(params) or not _is_num(flops):
+            if members is None:  # an unannotated graph: the members of every group, once
+                members = [[] for _ in paths]
+                for node in graph.nodes.values():
+                    g = tuple(node.group)
+                    for k in range(len(g) + 1):
+                        members[gidx[g[:k]]].append(node)
+            if not _is_num(params):
+                params = param_totals(p for n in members[i] for p in n.params)["params"]
+            if not _is_num(flops):
+                flops = sum(f for n in members[i] if _is_num(f := n.meta.get("flops")))
+        stats[i]["params"] = params
+        stats[i]["flops"] = round(flops) if isinstance(flops, float) else flops
     return stats
+
+
+def _is_num(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 # ---- JS label reconstruction check ------------------------------------------------------------
