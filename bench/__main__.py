@@ -11,6 +11,9 @@ same flat graph (skipped past --dot-limit seconds, and for bigger sizes once a s
 out), the ratio, crossings and area counted the same way for both (bench/metrics.py = the
 peers' crossings.py), and the end-to-end time ONNX file -> SVG of the grouped graph in a
 fresh process with its peak RSS. Then the fitted exponent of our time vs n per family.
+Then the end-to-end rows of issue 19 (bench/e2e.py `--rows`; `--e2e-only`, `--no-e2e`): the
+50k-node GPT-style export fully drawn and in the default view, and a 1.4 GB ONNX file with
+weights inside, file -> SVG in fresh processes, with the targets.
 Last, the HTML viewer rows (bench/viewer_page.py; `--viewer-only`, `--no-viewer`): the 50k-node
 GPT-style export and the zoo's GPT-2 as viewer pages, file size and first frame in Chromium.
 """
@@ -100,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--families", default=",".join(FAMILIES))
     ap.add_argument("--dot-limit", type=float, default=90.0, help="seconds per dot run")
     ap.add_argument("--no-dot", action="store_true")
-    ap.add_argument("--no-e2e", action="store_true")
+    ap.add_argument("--no-e2e", action="store_true",
+                    help="skip the end-to-end runs (per size, and the e2e rows)")
     ap.add_argument("--peers", action="store_true",
                     help="also run elkjs and dagre (needs `npm i elkjs @dagrejs/dagre` in "
                          "~/.cache/nnviz-peers)")
@@ -109,6 +113,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-viewer", action="store_true",
                     help="skip the HTML viewer rows (page size and first frame in Chromium)")
     ap.add_argument("--viewer-only", action="store_true", help="only the HTML viewer rows")
+    ap.add_argument("--e2e-only", action="store_true",
+                    help="only the end-to-end rows (50k-node export full and default view, "
+                         "1.4 GB ONNX file)")
+    ap.add_argument("--e2e-reps", type=int, default=3, help="fresh processes per e2e row")
     ap.add_argument("--json", help="also write the rows as JSON to this file")
     args = ap.parse_args(argv)
     sizes = [100, 500, 2000] if args.quick else [int(s) for s in args.sizes.split(",")]
@@ -121,6 +129,11 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict] = []
     if args.viewer_only:
         return _viewer(args, rows)
+    if args.e2e_only:
+        _e2e_rows(args, rows)
+        if args.json:
+            Path(args.json).write_text(json.dumps(rows, indent=1, default=str))
+        return 0
     hdr = (f"{'graph':<23}{'nodes':>7}{'ours s':>8}{'cpu s':>7}{'grp s':>7}{'dot s':>9}"
            f"{'ratio':>7}{'cross ours/dot':>16}{'area Mpx ours/dot':>19}{'e2e s':>7}"
            f"{'RSS MB':>8}")
@@ -201,12 +214,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{fam:<12} time ~ n^{fmt(fit_exponent(pts))} (flat), "
               f"n^{fmt(fit_exponent(grp))} (grouped), dot ~ n^{fmt(fit_exponent(dots))}")
     shutil.rmtree(tmp, ignore_errors=True)
+    if not args.no_e2e:
+        print()
+        _e2e_rows(args, rows)
     if not args.no_viewer:
         print()
         return _viewer(args, rows)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1, default=str))
     return 0
+
+
+def _e2e_rows(args: argparse.Namespace, rows: list[dict]) -> None:
+    """Issue 19's end-to-end rows (bench/e2e.py): model file -> SVG in fresh processes."""
+    from bench import e2e as e2e_bench
+
+    table = e2e_bench.rows(reps=args.e2e_reps)
+    e2e_bench.print_rows(table)
+    rows += table
 
 
 def _viewer(args: argparse.Namespace, rows: list[dict]) -> int:

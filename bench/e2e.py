@@ -1,18 +1,32 @@
 """One end-to-end run in a fresh process: model file -> SVG, with phase times and peak RSS.
 
     python -m bench.e2e MODEL OUT.svg [--cli]     # prints one JSON line
+    python -m bench.e2e --rows [--reps N]         # the end-to-end rows of `python -m bench`
 
 Default ("full"): load -> annotate (shapes, params, FLOPs) -> layout of every node -> SVG.
 ``--cli`` uses the CLI's default view instead (prepare: annotate + fold/collapse), which
 draws a 50k-node model as a few dozen boxes.
+
+``--rows``: issue 19's end-to-end cases, each in fresh processes, best of N by wall time
+(the CPU time of that run beside it: on a shared machine wall time includes waiting for a
+core): the 50k-node GPT-style ONNX export fully drawn and in the default view, and a 1.4 GB
+single-file ONNX (GPT-2 medium's size and depth, weights inside). The model files are built
+once into $NNVIZ_BENCH_DIR (default ~/.cache/nnviz-bench).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import resource
+import subprocess
 import sys
 import time
+from pathlib import Path
+
+USAGE = ("usage: python -m bench.e2e MODEL OUT.svg [--cli]\n"
+         "       python -m bench.e2e --rows [--reps N]")
+REPO = Path(__file__).resolve().parent.parent
 
 
 def peak_rss_mb() -> float:
@@ -28,8 +42,17 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def main(argv: list[str]) -> None:
-    src, out = argv[0], argv[1]
+def main(argv: list[str]) -> int:
+    if "--rows" in argv:
+        reps = int(argv[argv.index("--reps") + 1]) if "--reps" in argv[:-1] else 3
+        print_rows(rows(reps=reps))
+        return 0
+    paths = [a for a in argv if not a.startswith("--")]
+    if len(paths) != 2:
+        print(USAGE, file=sys.stderr)
+        return 2
+    src, out = paths
+    c0 = time.process_time()
     t0 = time.perf_counter()
     import nnviz
     from nnviz.layout import layout
@@ -38,8 +61,10 @@ def main(argv: list[str]) -> None:
     from nnviz.theme import load_theme
 
     t1 = time.perf_counter()
+    c1 = time.process_time()
     graph = nnviz.load(src)
     t2 = time.perf_counter()
+    c2 = time.process_time()
     graph = prepare(graph, ViewOptions()) if "--cli" in argv else annotate(graph)
     t3 = time.perf_counter()
     theme = load_theme()
@@ -47,13 +72,95 @@ def main(argv: list[str]) -> None:
     t4 = time.perf_counter()
     render(graph, lay, out, theme=theme)
     t5 = time.perf_counter()
+    c5 = time.process_time()
     rss = peak_rss_mb()
     print(json.dumps({"import_s": round(t1 - t0, 3), "load_s": round(t2 - t1, 3),
                       "prepare_s": round(t3 - t2, 3), "layout_s": round(t4 - t3, 3),
                       "render_s": round(t5 - t4, 3), "file_to_svg_s": round(t5 - t1, 3),
-                      "total_s": round(t5 - t0, 3), "peak_rss_mb": round(rss, 1),
-                      "nodes": len(graph.nodes)}))
+                      "total_s": round(t5 - t0, 3), "load_cpu_s": round(c2 - c1, 3),
+                      "file_to_svg_cpu_s": round(c5 - c1, 3), "total_cpu_s": round(c5 - c0, 3),
+                      "peak_rss_mb": round(rss, 1), "nodes": len(graph.nodes)}))
+    return 0
+
+
+# ---- the end-to-end rows of `python -m bench` -----------------------------------------------
+
+# case -> (model file name, --cli?, target file -> SVG seconds, target peak RSS MB or None)
+CASES: dict[str, tuple[str, bool, float, float | None]] = {
+    "gpt50k full (--depth 99 --no-fold)": ("gpt50k.onnx", False, 4.0, 600.0),
+    "gpt50k default view": ("gpt50k.onnx", True, 2.0, None),
+    "1.4 GB ONNX, weights inside": ("gpt2_medium_size.onnx", True, 0.6, 200.0),
+}
+
+
+def bench_dir() -> Path:
+    d = Path(os.environ.get("NNVIZ_BENCH_DIR", Path.home() / ".cache" / "nnviz-bench"))
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def build_models(folder: Path) -> None:
+    """The bench's model files, each written once (both writers are deterministic)."""
+    gpt = folder / "gpt50k.onnx"
+    if not gpt.is_file():
+        from bench.graphs import transformer
+        from bench.onnx_export import to_onnx
+
+        to_onnx(transformer(50_000), gpt)
+    big = folder / "gpt2_medium_size.onnx"
+    if not big.is_file():
+        from bench.onnx_big import write_big_model
+
+        # GPT-2 medium: 24 blocks, 355M float32 weights = 1.42 GB in one file
+        tmp = big.with_suffix(".part")
+        write_big_model(tmp, 1.42e9 / (1 << 30), 24)
+        tmp.replace(big)
+
+
+def run_once(model: Path, cli: bool) -> dict:
+    out = model.with_suffix(".bench.svg")
+    cmd = [sys.executable, "-m", "bench.e2e", str(model), str(out)] + (["--cli"] if cli else [])
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=str(REPO), timeout=900,
+                              check=True)
+    finally:
+        out.unlink(missing_ok=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def rows(reps: int = 3, folder: Path | None = None) -> list[dict]:
+    folder = folder or bench_dir()
+    build_models(folder)
+    out = []
+    for case, (name, cli, target_s, target_mb) in CASES.items():
+        runs = [run_once(folder / name, cli) for _ in range(reps)]
+        best = min(runs, key=lambda r: r["file_to_svg_s"])
+        out.append({"graph": "e2e:" + case, "case": case, "file": name,
+                    "target_s": target_s, "target_mb": target_mb, "reps": reps,
+                    "min_cpu_s": min(r["file_to_svg_cpu_s"] for r in runs),
+                    "max_rss_mb": max(r["peak_rss_mb"] for r in runs), **best})
+    return out
+
+
+HEADER = (f"{'end to end (file -> SVG)':<36}{'nodes':>7}{'load':>7}{'prep':>7}{'layout':>7}"
+          f"{'render':>7}{'total s':>8}{'cpu s':>7}{'target':>7}{'x tgt':>6}{'RSS MB':>8}"
+          f"{'target':>7}")
+
+
+def print_rows(table: list[dict]) -> None:
+    print(HEADER)
+    print("-" * len(HEADER))
+    for r in table:
+        mb = r["target_mb"]
+        print(f"{r['case']:<36}{r['nodes']:>7}{r['load_s']:>7.2f}{r['prepare_s']:>7.2f}"
+              f"{r['layout_s']:>7.2f}{r['render_s']:>7.2f}{r['file_to_svg_s']:>8.2f}"
+              f"{r['min_cpu_s']:>7.2f}{r['target_s']:>7.1f}"
+              f"{r['file_to_svg_s'] / r['target_s']:>6.2f}{r['max_rss_mb']:>8.0f}"
+              f"{'-' if mb is None else f'{mb:.0f}':>7}")
+    print(f"(phases and total: wall seconds of the fastest of {table[0]['reps'] if table else 0}"
+          f" fresh processes; cpu s: least CPU time of them; x tgt = total / target; RSS: "
+          f"the largest VmHWM; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(main(sys.argv[1:]))
