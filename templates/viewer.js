@@ -51,10 +51,10 @@
   function expand(D, ints) {
     var cols = D.cols;
     function col(name) { var c = cols[name] || [0, 0]; return ints.subarray(c[0], c[0] + c[1]); }
-    function ragged(name) {
-      var flat = col(name), cnt = col(name + '.n'), out = new Array(cnt.length);
-      for (var i = 0, at = 0; i < cnt.length; i++) { out[i] = flat.subarray(at, at + cnt[i]); at += cnt[i]; }
-      return out;
+    function offsets(name) {  // per-node counts -> prefix sums (slices are cut on demand)
+      var cnt = col(name), o = new Int32Array(cnt.length + 1);
+      for (var i = 0; i < cnt.length; i++) o[i + 1] = o[i] + cnt[i];
+      return o;
     }
     function records(t, prefix) {
       // same-keyed dicts as columns (payload.py _records), back to one object per row
@@ -77,18 +77,14 @@
     var T = D.tensors, N = D.nodes;
     T.shape = col('t.shape'); T.dtype = col('t.dtype'); T.producer = col('t.producer');
     N.op = col('n.op'); N.kind = col('n.kind'); N.group = col('n.group'); N.scope = col('n.scope');
-    N.inputs = ragged('n.inputs'); N.outputs = ragged('n.outputs');
+    N.inFlat = col('n.inputs'); N.inOff = offsets('n.inputs.n');
+    N.outFlat = col('n.outputs'); N.outOff = offsets('n.outputs.n');
     N.meta = table(col('n.meta')); N.attrs = table(col('n.attrs'));
     N.id = new Array(N.name.length).fill(null);
     N.ids.forEach(function (p) { N.id[p[0]] = p[1]; });
-    // parameters: [name, shape, dtype, count] per parameter, 0 for a node without any
-    var pn = col('n.params.n'), ps = col('p.shape'), pd = col('p.dtype'), pc = N.pcount || col('p.count');
-    N.params = new Array(pn.length);
-    for (var i = 0, k = 0; i < pn.length; i++) {
-      if (!pn[i]) { N.params[i] = 0; continue; }
-      var list = N.params[i] = [];
-      for (var e = k + pn[i]; k < e; k++) list.push([N.pname[k], ps[k], pd[k], pc[k] === undefined || pc[k] < 0 ? null : pc[k]]);
-    }
+    // parameters (name, shape, dtype, count) of node i: pOff[i] .. pOff[i + 1]
+    N.pOff = offsets('n.params.n'); N.pShape = col('p.shape'); N.pDtype = col('p.dtype');
+    N.pCount = N.pcount || col('p.count');
     D.groups = records(D.groups, 'g.');
     var C = D.col = {};
     ['b.type', 'b.x', 'b.y', 'b.w', 'b.h', 'b.ref', 'e.src', 'e.dst', 'e.count', 'e.delta', 'e.tensor',
@@ -199,18 +195,28 @@
     if (!consumers) {
       consumers = new Array(NT);
       for (var i = 0; i < NN; i++) {
-        var ins = N.inputs[i];
-        for (var j = 0; j < ins.length; j++) {
-          var c = consumers[ins[j]] || (consumers[ins[j]] = []);
+        for (var j = N.inOff[i]; j < N.inOff[i + 1]; j++) {
+          var c = consumers[N.inFlat[j]] || (consumers[N.inFlat[j]] = []);
           if (c[c.length - 1] !== i) c.push(i);
         }
       }
     }
     return consumers[t] || [];
   }
+  // A node's tensors and parameters, cut from the page's columns when asked for (not at start).
+  function insOf(i) { return N.inFlat.subarray(N.inOff[i], N.inOff[i + 1]); }
+  function outsOf(i) { return N.outFlat.subarray(N.outOff[i], N.outOff[i + 1]); }
+  function paramsOf(i) {  // [[name, shape, dtype, count or null], ...] or 0
+    var out = [];
+    for (var k = N.pOff[i]; k < N.pOff[i + 1]; k++) {
+      var c = N.pCount[k];
+      out.push([N.pname[k], N.pShape[k], N.pDtype[k], c === null || c < 0 ? null : c]);
+    }
+    return out.length ? out : 0;
+  }
   function paramCount(i) {
-    var ps = N.params[i], n = 0;
-    if (ps) for (var j = 0; j < ps.length; j++) n += ps[j][3] || 0;
+    var n = 0;
+    for (var k = N.pOff[i]; k < N.pOff[i + 1]; k++) n += N.pCount[k] > 0 ? N.pCount[k] : 0;
     return n;
   }
   function fontPx(style) { return style === 0 ? theme.font.title_size : theme.font.size; }
@@ -224,11 +230,11 @@
     var meta = N.meta[i] || {};
     var op = opOf(i), out = [[op + (meta.repeat ? ' \u00d7' + meta.repeat : ''), 0]];
     if (N.name[i] && N.name[i] !== op) out.push([N.name[i], 1]);
-    var shapes = [], outs = N.outputs[i];
+    var shapes = [], outs = outsOf(i), ins = insOf(i);
     for (var j = 0; j < outs.length && j < 2; j++) if (T.shape[outs[j]] >= 0) shapes.push(shapeOf(outs[j]));
     if (shapes.length) out.push([shapes.join(' '), 2]);
-    if (kindOf(i) === 'io' && !shapes.length && N.inputs[i].length && T.shape[N.inputs[i][0]] >= 0) {
-      out.push([shapeOf(N.inputs[i][0]), 2]);
+    if (kindOf(i) === 'io' && !shapes.length && ins.length && T.shape[ins[0]] >= 0) {
+      out.push([shapeOf(ins[0]), 2]);
     }
     var c = paramCount(i);
     if (c) out.push(['params: ' + human(c), 2]);
@@ -908,7 +914,7 @@
     if (t === 0) {
       tip.appendChild(el('strong', {text: opOf(r)}));
       if (N.name[r] && N.name[r] !== opOf(r)) tip.appendChild(el('div', {text: N.name[r]}));
-      N.outputs[r].slice(0, 2).forEach(function (o) { tip.appendChild(el('div', {cls: 'mono', text: shapeOf(o) + ' ' + dtypeOf(o)})); });
+      Array.from(outsOf(r).slice(0, 2)).forEach(function (o) { tip.appendChild(el('div', {cls: 'mono', text: shapeOf(o) + ' ' + dtypeOf(o)})); });
     } else if (t === 1) {
       tip.appendChild(el('strong', {text: G[r].label}));
       if (G[r].op) tip.appendChild(el('div', {text: G[r].op}));
@@ -1100,9 +1106,10 @@
     var pc = paramCount(i);
     if (pc) info.appendChild(row('parameters', human(pc) + '  (' + full(pc) + ')', 'num'));
     d.appendChild(info);
-    if (N.inputs[i].length) { d.appendChild(el('h3', {text: 'Inputs'})); d.appendChild(tensorTable(N.inputs[i], 'in')); }
-    if (N.outputs[i].length) { d.appendChild(el('h3', {text: 'Outputs'})); d.appendChild(tensorTable(N.outputs[i], 'out')); }
-    var ps = N.params[i];
+    var ins = insOf(i), outs = outsOf(i);
+    if (ins.length) { d.appendChild(el('h3', {text: 'Inputs'})); d.appendChild(tensorTable(Array.from(ins), 'in')); }
+    if (outs.length) { d.appendChild(el('h3', {text: 'Outputs'})); d.appendChild(tensorTable(Array.from(outs), 'out')); }
+    var ps = paramsOf(i);
     if (ps) {
       d.appendChild(el('h3', {text: 'Parameters'}));
       var tb = el('table');
@@ -1317,7 +1324,7 @@
       if (r.t === 'node') {
         li.appendChild(el('span', {cls: 'r-op', text: opOf(r.i)}));
         li.appendChild(el('span', {cls: 'r-name', text: N.name[r.i]}));
-        var outs = N.outputs[r.i];
+        var outs = outsOf(r.i);
         li.appendChild(el('span', {cls: 'r-path', text: (pathText(N.group[r.i]) || '(top level)') + (outs.length ? '  \u00b7  ' + shapeOf(outs[0]) : '')}));
       } else if (r.t === 'group') {
         li.appendChild(el('span', {cls: 'r-op', text: 'group'}));

@@ -393,8 +393,10 @@ def test_small_groups_drawn_open_in_frames(viewer):
     assert "Drawn open" in page.inner_text("#details")
     ni = page.evaluate("nnviz.search('block1.relu').find(r => r.type === 'node').index")
     r = page.evaluate(f"nnviz.boxScreenRect('node', {ni})")
-    # Just left of the box, inside the block1 frame: selects the group.
-    page.mouse.click(r["x"] - 6, r["y"] + r["h"] / 2)
+    # Just left of the box (6 px of the drawing at the page's zoom: the frame's padding is
+    # about 12), inside the block1 frame: selects the group.
+    scale = page.evaluate("nnviz.state().scale")
+    page.mouse.click(r["x"] - 6 * scale, r["y"] + r["h"] / 2)
     selection = page.evaluate("nnviz.state().selection")
     assert selection == {"type": "group", "index": gi, "name": "block1"}
     assert page.console_errors == []
