@@ -278,3 +278,27 @@ def test_loaders_fill_canonical_attributes_of_the_right_types() -> None:
     conv = next(n for n in onnx.nodes.values() if n.op == "Conv")
     assert conv.canon["kernel"] == conv.attrs["kernel_shape"]
     assert conv.canon["padding"] == conv.attrs["pads"]
+    # torch module boxes carry no torch attributes: their facts come from the call inside
+    # (nn.Conv2d(3, 16, 3, stride=2, padding=1) and nn.MaxPool2d(2), examples/make_torch_*)
+    pt2 = load(examples / "torch_hybrid.pt2")
+    stem = next(n for n in pt2.nodes.values() if n.op == "Conv2d")
+    assert (stem.canon["kernel"], stem.canon["stride"], stem.canon["padding"]) == \
+        ([3, 3], [2, 2], [1, 1, 1, 1])
+    assert stem.canon["channels_in"] == 3
+    pool = next(n for n in pt2.nodes.values() if n.op == "MaxPool2d")
+    assert (pool.canon["kernel"], pool.canon["stride"]) == ([2, 2], [2, 2])
+
+
+def test_tflite_canonical_attributes() -> None:
+    """TFLite's stride_h / filter_height and (out, kh, kw, in) kernels, under the canon."""
+    import pytest
+
+    pytest.importorskip("tflite", reason="the .tflite reader needs the 'tflite' extra")
+    from nnviz.loaders import load
+
+    graph = load(PACKAGE.parent / "tests" / "fixtures" / "tflite" / "mobilenet_mini_float.tflite")
+    dw = next(n for n in graph.nodes.values() if n.op == "DEPTHWISE_CONV_2D")
+    assert dw.canon["kernel"] == [3, 3] and dw.canon["padding"] == "same"
+    stem = next(n for n in graph.nodes.values() if n.op == "CONV_2D")
+    assert stem.canon["stride"] == [stem.attrs["stride_h"], stem.attrs["stride_w"]] == [2, 2]
+    assert stem.canon["activation"] == "relu6"

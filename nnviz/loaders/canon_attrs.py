@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 from nnviz.ir import Graph, Node
+from nnviz.shape_rules import kernel_param
 
 # canonical name -> the framework spellings it is read from, first present wins. Names that
 # only one family uses are listed under that family below.
@@ -44,6 +45,46 @@ _BOOL = {
     "batch_first": ("batch_first",),                          # torch recurrent / attention
 }
 _DIMSUFFIX = re.compile(r"([123])[dD]$")
+
+# ATen schemas: positional argument -> torch's keyword, for calls recorded as ``argN``
+# (torch.export and TorchScript keep arguments by position).
+_CONV_ARGS = {3: "stride", 4: "padding", 5: "dilation", 6: "groups"}
+_ATEN_ARGS: dict[str, dict[int, str]] = {
+    **{f"conv{d}d": _CONV_ARGS for d in (1, 2, 3)},
+    **{f"conv_transpose{d}d": {3: "stride", 4: "padding", 5: "output_padding", 6: "groups",
+                               7: "dilation"} for d in (1, 2, 3)},
+    "convolution": {3: "stride", 4: "padding", 5: "dilation", 6: "transposed",
+                    7: "output_padding", 8: "groups"},
+    **{f"max_pool{d}d{s}": {1: "kernel_size", 2: "stride", 3: "padding", 4: "dilation",
+                            5: "ceil_mode"} for d in (1, 2, 3) for s in ("", "_with_indices")},
+    **{f"avg_pool{d}d": {1: "kernel_size", 2: "stride", 3: "padding", 4: "ceil_mode"}
+       for d in (1, 2, 3)},
+    **{f"adaptive_{k}_pool{d}d": {1: "output_size"} for k in ("avg", "max") for d in (1, 2, 3)},
+}
+
+
+def _aten_base(op: str) -> str:
+    """'aten.conv2d.default' / 'aten::conv2d' / 'aten.conv2d' -> 'conv2d'; '' otherwise."""
+    if op.startswith("aten::"):
+        return op[6:].split(".")[0]
+    if op.startswith("aten."):
+        return op.split(".")[1]
+    return ""
+
+
+def _torch_named(op: str, attrs: dict[str, Any]) -> dict[str, Any]:
+    """A torch call's attributes with its positional ``argN`` named by the ATen schema (a
+    keyword the call spelled out wins; an empty pool stride means 'the kernel')."""
+    schema = _ATEN_ARGS.get(_aten_base(op))
+    if not schema:
+        return attrs
+    named = dict(attrs)
+    for pos, key in schema.items():
+        value = attrs.get(f"arg{pos}")
+        if value is None or key in attrs or (key == "stride" and value == []):
+            continue
+        named[key] = value
+    return named
 
 
 def _first(attrs: dict[str, Any], names: tuple[str, ...]) -> Any:
@@ -102,6 +143,8 @@ def _padding(attrs: dict[str, Any]) -> Any:
 
 def canonical(op: str, kind: str, attrs: dict[str, Any], family: str = "") -> dict[str, Any]:
     """The canonical attributes of one node, from its framework attributes."""
+    if family == "torch":
+        attrs = _torch_named(op, attrs)
     out: dict[str, Any] = {}
     m = _DIMSUFFIX.search(op)
     rank = int(m.group(1)) if m else 1
@@ -182,14 +225,59 @@ def _tflite(attrs: dict[str, Any], out: dict[str, Any]) -> None:
     act = attrs.get("fused_activation_function")
     if isinstance(act, str) and act:
         out["activation"] = act.lower()
+    for name, (h, w) in (("stride", ("stride_h", "stride_w")),
+                         ("dilation", ("dilation_hfactor", "dilation_wfactor")),
+                         ("kernel", ("filter_height", "filter_width"))):  # pools' window
+        pair = _ints((attrs.get(h), attrs.get(w)))
+        if pair is not None:
+            out[name] = pair
+
+
+def _ints(dims: Any) -> list[int] | None:
+    if dims is None or not all(isinstance(d, int) and not isinstance(d, bool) for d in dims):
+        return None
+    return [int(d) for d in dims]
+
+
+def from_weights(node: Node, family: str) -> dict[str, Any]:
+    """What a family's weight layout says of a convolution or linear layer: kernel size and
+    channels (ONNX, torch: (out, in/groups, k...); TFLite: (out, kh, kw, in), depthwise
+    (1, kh, kw, channels)); features of a torch Linear (out, in)."""
+    w = kernel_param(node)
+    shape = w.shape if w is not None else None
+    if shape is None or len(shape) < 2:
+        return {}
+    out: dict[str, Any] = {}
+    if node.kind == "conv" and family in ("onnx", "torch") and len(shape) >= 3:
+        groups = node.canon.get("groups", 1)
+        kernel = _ints(shape[2:])
+        if kernel is not None:
+            out["kernel"] = kernel
+        transposed = "transpose" in node.op.lower() or node.canon.get("transposed")
+        o, i = (shape[1], shape[0]) if transposed else (shape[0], shape[1])
+        if isinstance(o, int) and isinstance(groups, int):
+            out["channels_out"] = o * groups if transposed else o
+        if isinstance(i, int) and isinstance(groups, int):
+            out["channels_in"] = i if transposed else i * groups
+    elif node.kind == "conv" and family == "tflite" and len(shape) == 4:
+        kernel = _ints(shape[1:3])
+        if kernel is not None:
+            out["kernel"] = kernel
+    elif node.kind == "linear" and family == "torch" and node.op.lower().endswith("linear") \
+            and len(shape) == 2 and all(isinstance(d, int) for d in shape):
+        out["features_out"], out["features_in"] = int(shape[0]), int(shape[1])
+    return out
 
 
 def canonicalize(graph: Graph, family: str | None = None) -> Graph:
     """Fill ``node.canon`` for every node of ``graph`` (in place), by its family's spellings
-    (``family`` defaults to the graph's ``meta["framework"]``)."""
+    (``family`` defaults to the graph's ``meta["framework"]``). Facts the loader already put
+    in ``canon`` (a torch module box takes its convolution's) win over its attributes."""
     fam = family if family is not None else str(graph.meta.get("framework", "")).lower()
     for node in graph.nodes.values():
-        node.canon = canonical(node.op, node.kind, node.attrs, fam)
+        node.canon = {**canonical(node.op, node.kind, node.attrs, fam), **node.canon}
+        if node.kind in ("conv", "linear") and node.params:
+            node.canon = {**from_weights(node, fam), **node.canon}
     return graph
 
 

@@ -286,12 +286,43 @@ def _finish(graph: Graph, capture: str, module: Any = None) -> Graph:
     graph.meta.update({"framework": "torch", "producer": f"torch {torch.__version__}",
                        "capture": capture})
     if module is not None:
+        _module_canon(graph, module)
         # Parameters no captured op touched (unused layers) are still part of the model.
         seen = {p.name for n in graph.nodes.values() for p in n.params}
         unused = [n for n, _ in module.named_parameters() if n not in seen]
         if unused:
             graph.meta["unused_params"] = unused
     return graph
+
+
+# A layer's own settings, as nn.Conv2d / nn.MaxPool2d / nn.Linear keep them.
+_MODULE_ATTRS = ("kernel_size", "stride", "padding", "dilation", "groups", "in_channels",
+                 "out_channels", "output_padding", "transposed", "ceil_mode", "output_size",
+                 "in_features", "out_features")
+
+
+def _module_canon(graph: Graph, module: Any) -> None:
+    """A live model's conv, pool and linear boxes take their canonical attributes from the
+    module itself: every capture route (the eager hooks run records no positional
+    arguments) then says what a .pt2 file of the same model says."""
+    from nnviz.loaders.canon_attrs import canonical
+
+    for node in graph.nodes.values():
+        path = node.attrs.get("module")
+        if node.kind not in ("conv", "pool", "linear") or not isinstance(path, str):
+            continue
+        try:
+            sub = module.get_submodule(path) if path else module
+        except (AttributeError, ValueError, TypeError):
+            continue
+        own = {}
+        for key in _MODULE_ATTRS:
+            value = getattr(sub, key, None)
+            if isinstance(value, (bool, int, str)) or (
+                    isinstance(value, (tuple, list)) and all(isinstance(v, int) for v in value)):
+                own[key] = list(value) if isinstance(value, tuple) else value
+        if own:
+            node.canon = {**node.canon, **canonical(node.op, node.kind, own, "torch")}
 
 
 # ---- files ----------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from typing import Any
 
 from nnviz.ir import Graph, Node, Param, Shape, Tensor
 from nnviz.kinds import kind_for
-from nnviz.loaders.canon_attrs import canonicalize
+from nnviz.loaders.canon_attrs import canonical, canonicalize
 
 
 @dataclass(frozen=True)
@@ -353,6 +353,10 @@ def _add_module_node(graph: Graph, frame: Frame, members: list[TOp],
     node = Node(graph.unique_node_id(nid), frame.cls, module_kind(frame.cls, members),
                 name=comps[-1], attrs={"module": frame.path}, inputs=inputs, outputs=outputs,
                 params=params, group=comps[:-1])
+    main = next((m for m in members if op_kind(m.op) == node.kind), None)
+    if main is not None and node.kind in ("conv", "pool"):
+        # a Conv2d / MaxPool2d box: its kernel, stride, padding... are its call's
+        node.canon = canonical(main.op, node.kind, main.attrs, "torch")
     node.meta["class"] = frame.qualname or frame.cls
     node.meta["ops"] = len(members)
     if frame.call:
