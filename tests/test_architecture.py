@@ -302,3 +302,12 @@ def test_tflite_canonical_attributes() -> None:
     stem = next(n for n in graph.nodes.values() if n.op == "CONV_2D")
     assert stem.canon["stride"] == [stem.attrs["stride_h"], stem.attrs["stride_w"]] == [2, 2]
     assert stem.canon["activation"] == "relu6"
+    # a depthwise kernel (1, kh, kw, channels): one kh x kw window per output element
+    from nnviz.passes import annotate
+
+    face = annotate(load(PACKAGE.parent / "tests" / "fixtures" / "tflite" /
+                         "face_detection_short_range.tflite"))
+    dw = next(n for n in face.nodes.values() if n.op == "DEPTHWISE_CONV_2D")
+    out = face.tensors[dw.outputs[0]].shape
+    assert dw.canon["channels_out"] == out[-1]
+    assert dw.meta["macs"] == out[0] * out[1] * out[2] * out[3] * 3 * 3

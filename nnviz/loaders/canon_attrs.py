@@ -263,6 +263,10 @@ def from_weights(node: Node, family: str) -> dict[str, Any]:
         kernel = _ints(shape[1:3])
         if kernel is not None:
             out["kernel"] = kernel
+        if "DEPTHWISE" in node.op.upper() and isinstance(shape[3], int):
+            out["channels_out"] = shape[3]  # (1, kh, kw, channels x multiplier)
+        elif "TRANSPOSE" not in node.op.upper() and isinstance(shape[0], int):
+            out["channels_out"], out["channels_in"] = shape[0], shape[3]
     elif node.kind == "linear" and family == "torch" and node.op.lower().endswith("linear") \
             and len(shape) == 2 and all(isinstance(d, int) for d in shape):
         out["features_out"], out["features_in"] = int(shape[0]), int(shape[1])

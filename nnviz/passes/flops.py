@@ -178,10 +178,12 @@ def _conv_macs(graph: Graph, node: Node, op: str, x: Shape, out: Shape) -> int |
         if in_n is None or not isinstance(cin, int) or cin <= 0:
             return None
         return in_n * (w.count // cin)
-    if keras:
-        cout = w.shape[-2] * w.shape[-1] if op == "depthwiseconv" else w.shape[-1]
-    else:
-        cout = w.shape[0]
+    cout = node.canon.get("channels_out")
+    if cout is None:
+        if keras:
+            cout = w.shape[-2] * w.shape[-1] if op == "depthwiseconv" else w.shape[-1]
+        else:
+            cout = w.shape[0]
     if out_n is None or not isinstance(cout, int) or cout <= 0:
         return None
     return out_n * (w.count // cout)
