@@ -245,6 +245,15 @@ def _conv(graph: Graph, node: Node, x: Shape, transposed: bool) -> Shape:
             cout = wshape[1] * g if known(wshape[1]) else None
         else:
             cout = wshape[0]
+    spatial = _spatial_out(node, x, last, nsp, kernel, strides, dil, transposed=transposed)
+    batch = x[0]
+    return (batch, *spatial, cout) if last else (batch, cout, *spatial)
+
+
+def _spatial_out(node: Node, x: tuple, last: bool, nsp: int, kernel: list[int],
+                 strides: list[int], dil: list[int], transposed: bool = False,
+                 ceil: bool = False) -> list[Dim]:
+    """Output sizes of the spatial axes of a convolution or pool (canonical padding)."""
     mode, pads = _padding(node, nsp)
     spatial_in = list(x[1:-1]) if last else list(x[2:])
     spatial: list[Dim] = []
@@ -265,9 +274,8 @@ def _conv(graph: Graph, node: Node, x: Shape, transposed: bool) -> Shape:
             spatial.append(same_out(size, strides[i]))
         else:
             spatial.append(conv_out(size, kernel[i], strides[i], dil[i], pads[i],
-                                        pads[i + nsp]))
-    batch = x[0]
-    return (batch, *spatial, cout) if last else (batch, cout, *spatial)
+                                    pads[i + nsp], ceil))
+    return spatial
 
 
 def _pool(graph: Graph, node: Node, x: Shape) -> Shape:
@@ -283,18 +291,7 @@ def _pool(graph: Graph, node: Node, x: Shape) -> Shape:
     if strides is None or dil is None:
         return None
     ceil = bool(node.canon.get("ceil_mode", False))
-    mode, pads = _padding(node, nsp)
-    spatial_in = list(x[1:-1]) if last else list(x[2:])
-    spatial: list[Dim] = []
-    for i in range(nsp):
-        size = spatial_in[i]
-        if mode == "unknown":
-            spatial.append(None)
-        elif mode == "same":
-            spatial.append(same_out(size, strides[i]))
-        else:
-            spatial.append(conv_out(size, kernel[i], strides[i], dil[i], pads[i],
-                                        pads[i + nsp], ceil))
+    spatial = _spatial_out(node, x, last, nsp, kernel, strides, dil, ceil=ceil)
     if last:
         return (x[0], *spatial, x[-1])
     return (x[0], x[1], *spatial)
