@@ -21,7 +21,7 @@
   });
 
   // ---- page data (nnviz/viewer/payload.py) ----------------------------------------------------
-  // base64 of [u32 header length | header JSON | pad to 4 | int32 columns], deflated unless the
+  // base64 of [u32 header length | header JSON | pad to 4 | integer columns], deflated unless the
   // page was written with compress=False; inflated by the browser's own DecompressionStream.
   function loadData(text, encoding) {
     var bin = atob(text.trim()), n = bin.length, bytes = new Uint8Array(n);
@@ -43,14 +43,20 @@
     var head = JSON.parse(new TextDecoder().decode(new Uint8Array(buf, 4, size)));
     performance.mark('nnviz-header');
     var start = 4 + size + (4 - (4 + size) % 4) % 4;
-    // (Int32Array is little-endian on every platform browsers run on, as written.)
-    return expand(head, new Int32Array(buf, start, (buf.byteLength - start) >> 2));
+    return expand(head, buf, start);
   }
   // Columns become typed-array views; tables of distinct dicts are looked up; per view, the
   // offsets of its slices (a view with "s" draws with the geometry of view s).
-  function expand(D, ints) {
+  function expand(D, buf, start) {
     var cols = D.cols;
-    function col(name) { var c = cols[name] || [0, 0]; return ints.subarray(c[0], c[0] + c[1]); }
+    function col(name) {
+      // [byte offset, length, bytes per value]; typed arrays are little-endian on every
+      // platform browsers run on, as written
+      var c = cols[name];
+      if (!c) return new Int32Array(0);
+      var Type = c[2] === 1 ? Int8Array : c[2] === 2 ? Int16Array : Int32Array;
+      return new Type(buf, start + c[0], c[1]);
+    }
     function offsets(name) {  // per-node counts -> prefix sums (slices are cut on demand)
       var cnt = col(name), o = new Int32Array(cnt.length + 1);
       for (var i = 0; i < cnt.length; i++) o[i + 1] = o[i] + cnt[i];

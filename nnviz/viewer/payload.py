@@ -4,12 +4,13 @@
 form, easy to build and to test). A 50k-node model gives about 18 MB of such JSON, which
 costs the browser seconds to parse, so ``encode`` ships it as one binary container:
 
-    u32 header length | header JSON (UTF-8) | zero padding to 4 bytes | int32 columns (LE)
+    u32 header length | header JSON | zero padding to 4 bytes | integer columns (LE)
 
 - **Numbers as typed arrays**: every per-node, per-tensor, per-box and per-edge integer column
-  (and box/frame coordinates, in tenths of a pixel) is an int32 slice of one buffer; the header
-  names each column's [offset, length] under ``cols``. The page reads them as Int32Array views:
-  no JSON number parsing for a million numbers.
+  (and box/frame coordinates, in tenths of a pixel) is a slice of one buffer, int8, int16 or
+  int32 as its values need; the header names each column's [byte offset, length, bytes per
+  value] under ``cols``. The page reads them as typed-array views: no JSON number parsing for
+  a million numbers.
 - **Shared geometry**: views whose boxes, edges and frames are identical (the 48 blocks of a
   transformer; the layout stage already reuses one sub-layout for identical blocks) store
   their geometry once; a later view names the first one (``s``) and keeps only its own box
@@ -43,8 +44,19 @@ _EDGE_GEOM = ("src", "dst", "count", "delta")
 _TENTHS = {"x", "y", "w", "h"}  # coordinates travel as int32 tenths of a pixel
 
 
+_WIDTHS = ((1, "b", 1 << 7), (2, "h", 1 << 15), (4, "i", 1 << 31))
+
+
+def _narrowest(col: array) -> tuple[int, str]:
+    """Bytes per value and array typecode of the narrowest signed type holding ``col``."""
+    lo, hi = (min(col), max(col)) if col else (0, 0)
+    return next((w, t) for w, t, lim in _WIDTHS if -lim <= lo and hi < lim)
+
+
 class _Columns:
-    """Named int32 columns appended to one buffer, in a fixed (deterministic) order."""
+    """Named integer columns in one buffer, in a fixed (deterministic) order. Each column is
+    stored as int8, int16 or int32, the narrowest that holds its values (most are small
+    indices and counts: less to inflate in the page), and starts on a 4-byte boundary."""
 
     def __init__(self) -> None:
         self.data: dict[str, array] = {}
@@ -56,14 +68,17 @@ class _Columns:
         col.extend(values)
 
     def blob(self) -> tuple[dict[str, list[int]], bytes]:
+        """({name: [byte offset, length, bytes per value]}, the little-endian bytes)."""
         index, parts, off = {}, [], 0
         for name, col in self.data.items():
-            index[name] = [off, len(col)]
-            off += len(col)
+            width, code = _narrowest(col)
+            out = array(code, col)
             if sys.byteorder == "big":
-                col = array("i", col)
-                col.byteswap()
-            parts.append(col.tobytes())
+                out.byteswap()
+            data = out.tobytes() + b"\0" * (-len(col) * width % 4)
+            index[name] = [off, len(col), width]
+            parts.append(data)
+            off += len(data)
         return index, b"".join(parts)
 
 
@@ -114,9 +129,9 @@ def _is_int(v: Any) -> bool:
 
 
 def _records(rows: list[dict], prefix: str, cols: _Columns, dicts: _Dicts) -> dict:
-    """A list of same-keyed dicts (the groups) as columns: int32 where every value fits, the
-    ``attrs`` dicts interned, JSON lists otherwise. Keys this encoder does not know (new
-    per-group statistics) travel too, in the same order."""
+    """A list of same-keyed dicts (the groups) as columns: integer columns where every value
+    fits int32, the ``attrs`` dicts interned, JSON lists otherwise. Keys this encoder does
+    not know (new per-group statistics) travel too, in the same order."""
     keys = list(rows[0]) if rows else []
     if any(list(r) != keys for r in rows):
         return {"rows": rows}
@@ -145,7 +160,7 @@ def _unrecords(table: dict, col: Any, dict_at: Any, prefix: str) -> list[dict]:
 
 
 def compact(data: dict) -> tuple[dict, bytes]:
-    """The logical page data -> (header, int32 column bytes)."""
+    """The logical page data -> (header, column bytes)."""
     cols = _Columns()
     dicts = _Dicts()
     head = {k: v for k, v in data.items() if k not in ("tensors", "nodes", "groups", "views")}
@@ -255,22 +270,23 @@ def decode(text: str, encoding: str = "deflate-base64") -> dict:
     (size,) = struct.unpack_from("<I", raw)
     head = json.loads(raw[4:4 + size].decode("utf-8"))
     start = 4 + size + (-(4 + size) % 4)
-    ints = array("i")
-    ints.frombytes(raw[start:])
-    if sys.byteorder == "big":
-        ints.byteswap()
     cursor: dict[str, int] = {}
     cols = head.pop("cols")
+    columns: dict[str, array] = {}
+    for name, (off, length, width) in cols.items():
+        columns[name] = array({1: "b", 2: "h", 4: "i"}[width])
+        columns[name].frombytes(raw[start + off:start + off + length * width])
+        if sys.byteorder == "big":
+            columns[name].byteswap()
 
     def col(name: str, count: int | None = None) -> list[int]:
         """The next ``count`` values of a column (all of it when count is None)."""
         if name not in cols:  # (no value of this kind in the page)
             return []
-        off, length = cols[name]
         at = cursor.get(name, 0)
-        count = length - at if count is None else count
+        count = len(columns[name]) - at if count is None else count
         cursor[name] = at + count
-        return ints[off + at:off + at + count].tolist()
+        return columns[name][at:at + count].tolist()
 
     dicts = head.pop("dicts")
     texts = head.pop("texts")
