@@ -113,6 +113,9 @@ def _is_onnx_object(obj: Any) -> bool:
 _KERAS = Conventions(data_layout="channels_last", weight_layout="spatial_in_out",
                      batch_first=True, transpose_reverses=False)
 _TORCH = Conventions(flatten_start_dim=1)
+# TFLite tensors are NHWC; kernels (out, kh, kw, in) are neither of the weight layouts, so
+# the TFLite loader gives each convolution's kernel and channels itself (canon_attrs).
+_TFLITE = Conventions(data_layout="channels_last")
 
 
 # ---- the table: order is precedence, for sniffing and for live objects ----------------------
@@ -132,7 +135,7 @@ LOADERS: tuple[Loader, ...] = (
            "nnviz.loaders.weights:torch_file", "nnviz.loaders.weights:torch_object",
            conventions=_TORCH),
     Loader("tflite", (".tflite",), "nnviz.loaders.tflite:load_file", _is_tflite_file,
-           file_weights="nnviz.loaders.tflite:iter_weights"),
+           file_weights="nnviz.loaders.tflite:iter_weights", conventions=_TFLITE),
     Loader("onnx", (".onnx",), "nnviz.loaders.onnx:load_file",
            _is_onnx_file, _is_onnx_object, "nnviz.loaders.onnx:load_model_proto",
            "nnviz.loaders.weights:onnx_file", "nnviz.loaders.weights:onnx_object"),
