@@ -51,6 +51,11 @@ def is_channels_last(graph: Graph, node: Node) -> bool:
     return node.canon.get("data_layout", graph.conventions.data_layout) == "channels_last"
 
 
+def weights_last(graph: Graph, node: Node) -> bool:
+    """Kernels stored (k..., in, out) (Keras), not (out, in, k...)."""
+    return node.canon.get("weight_layout", graph.conventions.weight_layout) == "spatial_in_out"
+
+
 def kernel_param(node: Node) -> Param | None:
     """The main weight: the largest parameter with at least two dimensions."""
     best = None
@@ -341,7 +346,7 @@ def _dense(graph: Graph, node: Node, x: Shape) -> Shape:
         if w is None or w.shape is None or len(w.shape) != 2:
             return None
         # torch Linear stores (out, in); Keras Dense stores (in, out).
-        units = w.shape[-1] if op == "dense" else w.shape[0]
+        units = w.shape[-1] if weights_last(graph, node) else w.shape[0]
     return tuple(x[:-1]) + (units,)
 
 

@@ -103,7 +103,8 @@ def _fmt(*dims: Dim) -> str:
 
 def _kernel(graph: Graph, node: Node) -> str:
     """"3×3" (with "/2" for a stride) for convolutions and pools, "" when unknown."""
-    from nnviz.passes.util import as_list, is_channels_last, kernel_param
+    from nnviz.passes.util import as_list, kernel_param
+    from nnviz.shape_rules import weights_last
 
     if node.kind not in ("conv", "pool"):
         return ""
@@ -112,7 +113,7 @@ def _kernel(graph: Graph, node: Node) -> str:
         w = kernel_param(node)
         if w is not None and w.shape is not None and len(w.shape) >= 3:
             # Keras stores (k..., in, out); ONNX and torch (out, in, k...).
-            k = list(w.shape[:-2] if is_channels_last(graph, node) else w.shape[2:])
+            k = list(w.shape[:-2] if weights_last(graph, node) else w.shape[2:])
     if not isinstance(k, (list, tuple)) or not k or not all(isinstance(v, int) for v in k):
         return ""
     text = "\u00d7".join(str(v) for v in k)

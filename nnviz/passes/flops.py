@@ -32,6 +32,7 @@ from nnviz.passes.util import (
     opname,
     resolve,
 )
+from nnviz.shape_rules import weights_last
 
 _ZERO_KINDS = {"reshape", "io", "constant", "embedding"}
 _ZERO_OPS = {"dropout", "identity", "cast", "alphadropout", "gaussiandropout", "gaussiannoise",
@@ -152,15 +153,9 @@ def _cheap_flops(graph: Graph, node: Node, op: str, ins: list[Shape], out: Shape
     return None  # "other": not an op we know how to count
 
 
-def _keras_weights(graph: Graph, node: Node) -> bool:
-    """Kernels stored (k..., in, out), as Keras does, rather than (out, in, k...)."""
-    layout = node.canon.get("weight_layout", graph.conventions.weight_layout)
-    return layout == "spatial_in_out"
-
-
 def _conv_macs(graph: Graph, node: Node, op: str, x: Shape, out: Shape) -> int | None:
     out_n, in_n = numel(out), numel(x)
-    keras = _keras_weights(graph, node)
+    keras = weights_last(graph, node)  # (k..., in, out), as Keras stores kernels
     if op == "separableconv":
         dw = next((p for p in node.params if "depthwise" in p.name), None)
         pw = next((p for p in node.params if "pointwise" in p.name), None)
