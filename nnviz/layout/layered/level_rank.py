@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from nnviz.layout.layered.cycles import find_back_edges
 from nnviz.layout.layered.problem import LevelInput
-from nnviz.layout.layered.ranking import assign_ranks
+from nnviz.layout.layered.ranking import assign_ranks, settle_chains
 
 
 @dataclass
@@ -79,6 +79,18 @@ def rank_level(inp: LevelInput, no_span: frozenset[int]) -> Ranked:
         for v, r in first_dst.items():
             if r >= 0:
                 rank[v] = r
+    # side chains to their narrowest layers: only plain one-layer items whose every edge is
+    # an item edge (a port edge, a stub or a tall item pins an item where it is)
+    movable = [span[v] == 1 and not is_aux[v] for v in range(n)]
+    for s_, d_, _, _ in edges:
+        for v in (s_, d_):
+            if v < n and (s_ >= n or d_ >= n or s_ == d_):
+                movable[v] = False
+    for s_, d_ in oriented:
+        if is_aux[s_] or is_aux[d_]:
+            movable[s_] = movable[d_] = False
+    if n:
+        settle_chains(rank, oriented, inp.widths, inp.node_sep, movable, span)
     if inp.framed:
         top = 1
         max_r = max((rank[v] + span[v] - 1 for v in range(n)), default=0)

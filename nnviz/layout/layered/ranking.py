@@ -97,3 +97,58 @@ def assign_ranks(n: int, edges: list[tuple[int, int]], max_passes: int = 8,
     if low:
         rank = [r - low for r in rank]
     return rank
+
+
+def settle_chains(rank: list[int], edges: list[tuple[int, int]], widths: list[float],
+                  sep: float, movable: list[bool], span: list[int]) -> None:
+    """Slide side chains to the narrowest layers they can take (``rank`` changed in place).
+
+    A chain of one-in-one-out vertices between two fixed ends (a ResNet's downsample, a
+    transformer's value path) can sit in any run of layers between its ends at the same
+    total edge length, and longest-path ranking stacks it right under its source, beside the
+    other branches of the same fork: the drawing is as wide as all of them side by side. ELK
+    and dot break that tie by nothing; here the chain moves, as one block (so it stays
+    compact), to the offset whose widest layer (boxes and gaps already there) is the
+    narrowest, and only when that is strictly narrower than where it is. Vertices past
+    ``len(movable)`` (ports) are not looked at.
+    """
+    n = len(movable)
+    succ: list[list[int]] = [[] for _ in range(n)]
+    pred: list[list[int]] = [[] for _ in range(n)]
+    for s, d in edges:
+        succ[s].append(d)
+        pred[d].append(s)
+    ok = [movable[v] and len(pred[v]) == 1 and len(succ[v]) == 1 for v in range(n)]
+    if not any(ok):
+        return
+    nl = max(rank[v] + span[v] for v in range(n))
+    load = [0.0] * nl  # boxes and gaps in each layer
+    for v in range(n):
+        for r in range(rank[v], rank[v] + span[v]):
+            load[r] += widths[v] + sep
+    for head in range(n):
+        if not ok[head] or ok[pred[head][0]]:
+            continue
+        chain = [head]
+        while ok[succ[chain[-1]][0]] and succ[chain[-1]][0] != head:
+            chain.append(succ[chain[-1]][0])
+        p, s = pred[head][0], succ[chain[-1]][0]
+        cur = rank[head]
+        if any(rank[c] != cur + i for i, c in enumerate(chain)):
+            continue  # not a compact run (a longer min length inside): leave it
+        lo, hi = rank[p] + span[p], rank[s] - len(chain)  # (a tall source ends lower)
+        if hi <= lo:
+            continue
+        for i, c in enumerate(chain):
+            load[cur + i] -= widths[c] + sep
+
+        need = [widths[c] + sep for c in chain]
+        best_t = cur
+        best_c = max(load[cur + i] + w for i, w in enumerate(need))
+        for t in range(lo, hi + 1):
+            c_ = max(load[t + i] + w for i, w in enumerate(need))
+            if c_ < best_c - 0.5:
+                best_t, best_c = t, c_
+        for i, c in enumerate(chain):
+            rank[c] = best_t + i
+            load[best_t + i] += widths[c] + sep
