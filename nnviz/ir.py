@@ -18,7 +18,8 @@ class Conventions:
     """How a family's graphs spell what the IR leaves to the framework: declared once per
     loader (``nnviz.loaders.LOADERS``) and read by the passes and layouts as
     ``graph.conventions``, so no code outside ``loaders/`` tests a framework name. A node's
-    own attribute (``data_format``, ``batch_first``...) still wins.
+    own canonical attribute (``Node.canon``: ``data_layout``, ``weight_layout``,
+    ``batch_first``) still wins.
     """
 
     data_layout: str = "channels_first"  # or "channels_last" (Keras): where channels sit
