@@ -273,7 +273,7 @@ def arrow_items(points: list[Point], spline: bool, color: str, width: float,
     base = (tip[0] - ux * size, tip[1] - uy * size)
     head = _new(Path, ([tip, (base[0] - uy * half, base[1] + ux * half),
                         (base[0] + uy * half, base[1] - ux * half)],
-                       paint(color), None, 1.0, False, True, None))
+                       _PAINTED.get(color) or paint(color), None, 1.0, False, True, None))
     cut = min(size * 0.8, length * 0.9)
     new_end = (tip[0] - ux * cut, tip[1] - uy * cut)
     pts = points[:-1]
@@ -292,8 +292,8 @@ def edge_items(edge: EdgePath, theme: Theme) -> list[Item]:
 
 def _edge_items(points: list[Point], spline: bool, stroke: str, width: float,
                 arrow: float) -> list[Item]:
-    pts, head = arrow_items(list(points), spline, stroke, width, arrow)
-    items: list[Item] = [_new(Path, (pts, None, paint(stroke), width,
+    pts, head = arrow_items(points, spline, stroke, width, arrow)  # it copies what it changes
+    items: list[Item] = [_new(Path, (pts, None, _PAINTED.get(stroke) or paint(stroke), width,
                                      spline and len(pts) >= 4 and (len(pts) - 1) % 3 == 0,
                                      False, None))]
     if head is not None:
@@ -323,10 +323,14 @@ def _band_index(edges: list[EdgePath], frames: list[GroupFrame],
     flat = np.fromiter(chain.from_iterable(chain.from_iterable(e.points for e in edges)),
                        dtype=np.float64, count=2 * total)
     ys = flat[1::2]
-    lo = np.minimum(ys[:-1], ys[1:]) // _ROW
-    hi = np.maximum(ys[:-1], ys[1:]) // _ROW
-    need_arr = np.array(need, dtype=np.float64)
-    hits = np.searchsorted(need_arr, hi, "right") > np.searchsorted(need_arr, lo, "left")
+    lo = np.minimum(ys[:-1], ys[1:])
+    hi = np.maximum(ys[:-1], ys[1:])
+    # A segment can block a title only if it meets some title band (fy, fy + band) in y:
+    # the first band top above lo - band (1 px of slack for rounding) must lie below hi.
+    tops = np.array(sorted(fr.y for fr in frames if fr.label), dtype=np.float64)
+    first_top = np.searchsorted(tops, lo - band - 1.0, "right")
+    hits = tops[np.minimum(first_top, len(tops) - 1)] < hi + 1.0
+    hits &= first_top < len(tops)
     ends = np.cumsum(lens) - 1  # a segment starts at every point but an edge's last
     hits[ends[(ends >= 0) & (ends < total - 1)]] = False
     if not hits.any():
@@ -413,9 +417,11 @@ def graph_scene(graph: Graph, layout: Layout, theme: Theme) -> Scene:
         if kp is None:
             style = theme.kind_style(kind)
             color = style.get("text", font["color"])
-            kp = paints[kind] = (style["fill"], style.get("stroke", node_t["stroke"]), color,
-                                 style.get("muted", font.get("muted", color)))
-        fill, stroke, color, muted = kp
+            fill, stroke = style["fill"], style.get("stroke", node_t["stroke"])
+            kp = paints[kind] = (fill, stroke, color,
+                                 style.get("muted", font.get("muted", color)),
+                                 paint(fill), paint(stroke))
+        fill, stroke, color, muted, painted_fill, painted_stroke = kp
         meta = node.meta if node is not None else None
         diff = meta.get("diff") if meta else None
         ov = meta.get("overlay") if meta and not stub else None
@@ -434,7 +440,7 @@ def graph_scene(graph: Graph, layout: Layout, theme: Theme) -> Scene:
             else:
                 shape = Rect(box.x, box.y, box.w, box.h, fill, stroke, width, radius)
         else:
-            shape = _new(Rect, (box.x, box.y, box.w, box.h, paint(fill), paint(stroke),
+            shape = _new(Rect, (box.x, box.y, box.w, box.h, painted_fill, painted_stroke,
                                 sw * 1, radius, None))
         # block_height + text_block inlined (the same arithmetic, so the same coordinates)
         lines = box.lines
