@@ -87,6 +87,23 @@ def _torch_named(op: str, attrs: dict[str, Any]) -> dict[str, Any]:
     return named
 
 
+# Every attribute name this module reads: a node with none of them has nothing to translate.
+_READ = frozenset(
+    {s for table in (_SPATIAL, _SCALAR, _BOOL) for spellings in table.values() for s in spellings}
+    | {"auto_pad", "pads", "padding", "axis", "axes", "dim", "dims", "perm", "permutation",
+       "dim0", "shape", "target_shape", "size", "equation", "data_format", "activation",
+       "num_heads", "fused_activation_function", "stride_h", "stride_w", "dilation_hfactor",
+       "dilation_wfactor", "filter_height", "filter_width"})
+
+
+# spelling -> the canonical names of the tables above read from it
+_NAMES_OF: dict[str, list[str]] = {}
+for _table in (_SPATIAL, _SCALAR, _BOOL):
+    for _name, _spellings in _table.items():
+        for _s in _spellings:
+            _NAMES_OF.setdefault(_s, []).append(_name)
+
+
 def _first(attrs: dict[str, Any], names: tuple[str, ...]) -> Any:
     for n in names:
         v = attrs.get(n)
@@ -146,9 +163,17 @@ def canonical(op: str, kind: str, attrs: dict[str, Any], family: str = "") -> di
     if family == "torch":
         attrs = _torch_named(op, attrs)
     out: dict[str, Any] = {}
+    if not attrs or attrs.keys().isdisjoint(_READ):
+        # most nodes of a big graph (Add, MatMul, Relu): nothing to translate
+        if family == "keras":
+            _keras(op, kind, attrs, out)
+        return out
+    wanted = {name for key in attrs if key in _NAMES_OF for name in _NAMES_OF[key]}
     m = _DIMSUFFIX.search(op)
     rank = int(m.group(1)) if m else 1
     for name, spellings in _SPATIAL.items():
+        if name not in wanted:
+            continue
         v = _spatial(_first(attrs, spellings), rank)
         if v is not None:
             out[name] = v
@@ -159,10 +184,14 @@ def canonical(op: str, kind: str, attrs: dict[str, Any], family: str = "") -> di
     if pad is not None:
         out["padding"] = pad
     for name, spellings in _SCALAR.items():
+        if name not in wanted:
+            continue
         v = _first(attrs, spellings)
         if v is not None:
             out[name] = list(v) if isinstance(v, tuple) else v
     for name, spellings in _BOOL.items():
+        if name not in wanted:
+            continue
         v = _first(attrs, spellings)
         if v is not None and not isinstance(v, (list, tuple, dict)):
             out[name] = bool(v)
