@@ -132,7 +132,8 @@ def _write_layers(layers: list[tuple[str, dict[str, str], list[Item]]], out: lis
     f = _f
     get = _NUMBERS.get
     append = out.append
-    text_tails: dict[tuple, str] = {}  # (anchor, size, bold, color) -> attributes after y
+    text_tails: dict[tuple, str] = {}  # (size, color, bold, anchor) -> attributes after y
+    escaped: dict[str, str] = {}  # scene text -> its XML text
     rect_tails: dict[tuple, str] = {}  # (radius, fill, stroke, width, dash) -> after height
     path_tails: dict[tuple, str] = {}  # (fill, stroke, width, dash) -> after d
     layer_heads: dict[str, str] = {}  # css class -> '<g class="...'
@@ -155,19 +156,23 @@ def _write_layers(layers: list[tuple[str, dict[str, str], list[Item]]], out: lis
         for it in items:
             kind = type(it)
             if kind is Text:
-                x, y, t, size, color, bold, anchor = it
-                # Scene text is already clean; escape only what needs it (as _text does).
-                if not (t.isascii() and t.isprintable()) or "&" in t or "<" in t or ">" in t:
-                    t = _text(t)
-                key = (anchor, size, bold, color)
+                x, y, t = it[:3]
+                # Scene text is already clean; escape only what needs it (as _text does),
+                # once per distinct string (labels repeat: op names, shapes).
+                e = escaped.get(t)
+                if e is None:
+                    e = escaped[t] = t if t.isascii() and t.isprintable() and "&" not in t \
+                        and "<" not in t and ">" not in t else _text(t)
+                key = it[3:]  # (size, color, bold, anchor)
                 tail = text_tails.get(key)
                 if tail is None:
+                    size, color, bold, anchor = key
                     tail = text_tails[key] = (
                         ("" if anchor == "start" else f' text-anchor="{anchor}"')
                         + f' font-size="{f(size)}"'
                         + (' font-weight="bold"' if bold else "")
                         + f' fill="{_escape(color)}">')
-                append(f'<text x="{get(x) or f(x)}" y="{get(y) or f(y)}"{tail}{t}</text>')
+                append(f'<text x="{get(x) or f(x)}" y="{get(y) or f(y)}"{tail}{e}</text>')
             elif kind is Path:
                 pts, fill, stroke, width, spline, closed, dash = it
                 key = (fill, stroke, width, dash)
