@@ -88,33 +88,39 @@ def node_flops(graph: Graph, node: Node, dims: dict[str, int]) -> tuple[int | No
     if node.kind == "group":  # a collapsed group keeps the sum computed before collapsing
         return node.meta.get("flops"), node.meta.get("macs")
     op = opname(node.op)
-    if node.kind in _ZERO_KINDS or op in _ZERO_OPS:
+    kind = node.kind
+    if kind in _ZERO_KINDS or op in _ZERO_OPS:
         return 0, 0
-
-    def shape(tid: str) -> Shape:
-        t = graph.tensors.get(tid)
-        return resolve(t.shape, dims) if t is not None else None
-
-    ins = [shape(t) for t in node.inputs]
-    outs = [shape(t) for t in node.outputs]
-    out = outs[0] if outs else None
+    tensors = graph.tensors
+    # Shapes as resolve() gives them (it returns a shape unchanged when there are no dims):
+    # the call per tensor is skipped for the usual empty dims.
+    if dims:
+        ins = [resolve(t.shape, dims) if (t := tensors.get(tid)) is not None else None
+               for tid in node.inputs]
+        out = resolve(t.shape, dims) if node.outputs and \
+            (t := tensors.get(node.outputs[0])) is not None else None
+    else:
+        ins = [t.shape if (t := tensors.get(tid)) is not None else None
+               for tid in node.inputs]
+        out = t.shape if node.outputs and \
+            (t := tensors.get(node.outputs[0])) is not None else None
     x = ins[0] if ins else None
-    out_n = numel(out)
-    has_bias = any(p.shape is not None and len(p.shape) == 1 for p in node.params)
 
-    if node.kind == "conv":
+    if kind == "conv":
         macs = _conv_macs(graph, node, op, x, out)
-    elif node.kind == "linear":
+    elif kind == "linear":
         macs = _linear_macs(node, op, ins, out)
-    elif node.kind == "attention":
+    elif kind == "attention":
         macs = _attention_macs(graph, node, op, ins, out)
-    elif node.kind == "recurrent":
+    elif kind == "recurrent":
         macs = _recurrent_macs(node, x)
     else:
         cheap = _cheap_flops(graph, node, op, ins, out)
         return cheap, (None if cheap is None else 0)
     if macs is None:
         return None, None
+    out_n = numel(out)
+    has_bias = any(p.shape is not None and len(p.shape) == 1 for p in node.params)
     flops = 2 * macs + (out_n if has_bias and out_n is not None else 0)
     return flops, macs
 

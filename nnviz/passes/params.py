@@ -38,48 +38,61 @@ def count_params(graph: Graph) -> Graph:
 
 def count_params_inplace(g: Graph) -> Graph:
     # Each distinct group path's prefixes once (50k nodes share a few thousand paths), and
-    # each Param's count/bytes once: param_totals recomputes them from the shape per call.
-    prefixes: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
-    members: dict[tuple[str, ...], list[Param]] = {path: [] for path in g.groups}
+    # each Param's (name, count, trainable, bytes, role) row once: param_totals recomputes
+    # them from the shape per call. Roll-ups sum those rows.
+    lists_of: dict[tuple[str, ...], list[list[_Row]]] = {}
+    members: dict[tuple[str, ...], list[_Row]] = {path: [] for path in g.groups}
     stats: dict[int, _Row] = {}
-    every: list[Param] = []
+    every: list[_Row] = []
     for node in g.nodes.values():
         params = node.params
         group = node.group
-        pre = prefixes.get(group)
-        if pre is None:
-            pre = prefixes[group] = [group[:i] for i in range(1, len(group) + 1)]
-        for path in pre:  # also for nodes without params: every path gets its totals
-            members.setdefault(path, []).extend(params)
+        lists = lists_of.get(group)
+        if lists is None:  # every path gets its totals, also one whose nodes hold nothing
+            lists = lists_of[group] = [members.setdefault(group[:i], [])
+                                       for i in range(1, len(group) + 1)]
+        meta = node.meta
         if not params:
-            node.meta["params"] = 0
-            node.meta["trainable_params"] = 0
-            node.meta["param_bytes"] = 0
+            meta["params"] = 0
+            meta["trainable_params"] = 0
+            meta["param_bytes"] = 0
             continue
+        rows = []
         for p in params:
-            if id(p) not in stats:
-                stats[id(p)] = (p.name, p.count or 0, p.trainable, p.nbytes, p.role)
-        totals = _totals(params, stats)
-        node.meta["params"] = totals["params"]
-        node.meta["trainable_params"] = totals["trainable_params"]
-        node.meta["param_bytes"] = totals["param_bytes"]
+            row = stats.get(id(p))
+            if row is None:
+                row = stats[id(p)] = (p.name, p.count or 0, p.trainable, p.nbytes, p.role)
+            rows.append(row)
+        for lst in lists:
+            lst.extend(rows)
+        every.extend(rows)
+        totals = _one(rows[0]) if len(rows) == 1 else _sum(rows)
+        meta["params"] = totals["params"]
+        meta["trainable_params"] = totals["trainable_params"]
+        meta["param_bytes"] = totals["param_bytes"]
         if totals["buffers"]:
-            node.meta["buffers"] = totals["buffers"]
-        every.extend(params)
-    for path, params in members.items():
-        if path not in g.groups:
+            meta["buffers"] = totals["buffers"]
+    groups = g.groups
+    for path, rows in members.items():
+        if path not in groups:
             g.ensure_group(path)
-        g.groups[path].attrs.update(_totals(params, stats))
-    g.meta.update(_totals(every, stats))
+        groups[path].attrs.update(_sum(rows))
+    g.meta.update(_sum(every))
     return g
 
 
 _Row = tuple[str, int, bool, int | None, str]
 
 
-def _totals(params: list[Param], stats: dict[int, _Row]) -> dict[str, int | None]:
-    """param_totals with each Param's (name, count, trainable, bytes, role) from ``stats``."""
-    return _sum(stats[id(p)] for p in params)
+def _one(row: _Row) -> dict[str, int | None]:
+    """_sum of one row (most weighted nodes hold one Param), without the name set."""
+    _, n, train, b, role = row
+    if role != "param":
+        return {"params": 0, "trainable_params": 0, "non_trainable_params": 0,
+                "param_bytes": 0, "buffers": n if role == "buffer" else 0}
+    trainable = n if train else 0
+    return {"params": n, "trainable_params": trainable, "non_trainable_params": n - trainable,
+            "param_bytes": (None if n else 0) if b is None else b, "buffers": 0}
 
 
 def _sum(rows: Iterable[_Row]) -> dict[str, int | None]:

@@ -22,12 +22,16 @@ def infer_shapes(graph: Graph) -> Graph:
 def infer_shapes_inplace(g: Graph, order: list[str] | None = None) -> Graph:
     """infer_shapes on a graph the caller owns (annotate copies once for all passes);
     ``order``: ``topological_order(g)`` when the caller has it already."""
+    nodes, tensors = g.nodes, g.tensors
     for nid in order if order is not None else topological_order(g):
-        node = g.nodes[nid]
-        missing = [t for t in node.outputs if t in g.tensors and g.tensors[t].shape is None]
-        if not missing and all(t in g.tensors for t in node.outputs):
-            continue
-        ins = [g.tensors[t].shape if t in g.tensors else None for t in node.inputs]
+        node = nodes[nid]
+        for t in node.outputs:
+            tensor = tensors.get(t)
+            if tensor is None or tensor.shape is None:
+                break
+        else:
+            continue  # every output known already
+        ins = [t.shape if (t := tensors.get(tid)) is not None else None for tid in node.inputs]
         try:
             outs = output_shapes(g, node, ins)
         except (ValueError, TypeError, IndexError, ZeroDivisionError, OverflowError):
