@@ -143,9 +143,12 @@ def cut_edges(graph: Graph, tree: LevelTree, aux: bool
             pieces.append((e_src, e_dst, tensor, [(lv.path, i)]))
             continue
         cu, cv = chain[e_src], chain[e_dst]
-        common = 0
-        while common < len(cu) and common < len(cv) and cu[common] == cv[common]:
-            common += 1
+        if cu is cv:  # one list per group path (build_tree): both ends in the same level
+            common = len(cu)
+        else:
+            common = 0
+            while common < len(cu) and common < len(cv) and cu[common] == cv[common]:
+                common += 1
         seq: list[tuple[tuple[str, ...], int]] = []
         # up: out of every group that holds the source but not the target
         for j in range(len(cu) - 1, common - 1, -1):
