@@ -7,8 +7,8 @@ so tools and the HTML viewer can find them.
 
 from __future__ import annotations
 
-from xml.sax.saxutils import escape, quoteattr
-
+from nnviz.escape import xml_escape as escape
+from nnviz.escape import xml_quoteattr as quoteattr
 from nnviz.ir import Graph
 from nnviz.layout.model import Layout
 from nnviz.render.build import build_scene
