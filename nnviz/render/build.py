@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from nnviz.ir import Graph
 from nnviz.layout.model import Layout
-from nnviz.render.paper import paper_scene
 from nnviz.render.scene import Scene, add_overlay_legend, graph_scene
 from nnviz.theme import Theme
 
@@ -16,6 +15,8 @@ from nnviz.theme import Theme
 def build_scene(graph: Graph, layout: Layout, theme: Theme) -> Scene:
     """The scene for any layout style (paper styles live in nnviz.render.paper)."""
     if layout.style != "graph":
+        from nnviz.render.paper import paper_scene  # imported only for the paper styles
+
         scene = paper_scene(graph, layout, theme)
     else:
         scene = graph_scene(graph, layout, theme)
