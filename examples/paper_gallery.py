@@ -47,8 +47,11 @@ def main(argv: list[str] | None = None) -> int:
 
     args.out.mkdir(parents=True, exist_ok=True)
     index = ["# Paper figures", "",
-             "Regenerate with `python examples/paper_gallery.py`. Paper theme, PNG at 110 dpi; the "
-             "number is the smallest printed font size at that width (⚠ below 6 pt).", ""]
+             "Regenerate with `python examples/paper_gallery.py`. Paper theme, PNG at 110 dpi; "
+             "under each figure the smallest printed font size at that width (⚠ below 6 pt, "
+             "with the `--depth` that would print readable text), the printed height, and "
+             "how the figure flows (a left-to-right figure wraps into as many rows as the "
+             "width needs). A page's text block is about 9 in tall.", ""]
     for name in args.models:
         graph = pm.load_torch(name, capture="auto")
         index += [f"## {name}", "", "| figure | " + " | ".join(WIDTHS) + " |",
@@ -72,7 +75,11 @@ def main(argv: list[str] | None = None) -> int:
                     d.save(args.out / f"{base}.svg")
                 pt = d.smallest_font_pt
                 flag = " ⚠" if pt is not None and pt < 6 else ""
-                cells.append(f"![{base}]({base}.png)<br>{pt:.1f} pt{flag}")
+                tall = d.layout.height / d.layout.width * float(width[:-2])
+                how = d.flow_note()
+                hint = f" (try {d.readable_with})" if flag and d.readable_with else ""
+                cells.append(f"![{base}]({base}.png)<br>{pt:.1f} pt{flag}{hint}, "
+                             f"{tall:.1f} in tall" + (f", {how}" if how else ""))
                 print(f"{base}: smallest text {pt:.1f} pt", file=sys.stderr)
             if all(c.startswith("refused") for c in cells):
                 cells = [cells[0]] + [""] * (len(cells) - 1)

@@ -31,6 +31,9 @@ class Drawing:
         self.render_options = render_options
         self.width_in: float | None = None  # --width, in inches, once check_print_size ran
         self.smallest_font_pt: float | None = None
+        # a readable alternative the small-print warning names ("--depth 1: 9 boxes, 8.1
+        # pt"), filled by draw() when it found one
+        self.readable_with: str = ""
 
     @property
     def layout(self) -> Layout:
@@ -78,6 +81,8 @@ class Drawing:
                 hint = ("--depth N to draw fewer, bigger boxes, or a wider --width" +
                         (", --rows N or --direction TB" if lay.direction in ("LR", "RL")
                          else ""))
+                if self.readable_with:
+                    hint = f"{self.readable_with}, or " + hint
             else:
                 other = "TB" if lay.direction in ("LR", "RL") else "LR"
                 hint = f"--depth N to collapse groups or --direction {other}"
@@ -149,6 +154,7 @@ def draw(model: Any, output: str | os.PathLike | None = None, *, fmt: str | None
         if key in render_options:
             load_options[key] = render_options.pop(key)
     graph = load(model, **load_options)
+    loaded = graph
     # The HTML viewer opens and closes groups in the page and lays out each group on its own
     # (nnviz.render.html): unless the user asked for a depth or collapse, it gets the whole
     # unfolded graph, and no whole-graph layout is computed for it.
@@ -200,6 +206,12 @@ def draw(model: Any, output: str | os.PathLike | None = None, *, fmt: str | None
                           theme, render_options)
     else:
         drawing = Drawing(graph, layout_fn(), theme, render_options)
+    if style != "graph" and render_options.get("width") is not None and \
+            options.depth is None:
+        drawing.readable_with = _readable_depth(loaded, options, drawing, engine,
+                                                direction if not pick_flow else None, theme,
+                                                style, proportions, rows,
+                                                render_options["width"])
     if render_options.get("width") is not None and not viewer:
         drawing.check_print_size()
     if output is not None:
@@ -247,6 +259,35 @@ def _fit_paper(graph: Graph, engine: str, direction: str | None, theme: Theme, s
 
 
 MAX_ROWS = 8  # rows a left-to-right paper figure may wrap into at a printed width
+
+
+def _readable_depth(loaded: Graph, options: ViewOptions, drawing: Drawing, engine: str,
+                    direction: str | None, theme: Theme, style: str,
+                    proportions: str | None, rows: int | None, width: str) -> str:
+    """When a paper figure at ``width`` prints below 6 pt: the shallowest ``--depth`` (1 to
+    3) that draws fewer boxes and prints readable text, said as "--depth 1 (9 boxes, 8.1
+    pt)"; '' when the figure is readable or no depth helps."""
+    from dataclasses import replace
+
+    from nnviz.render.build import build_scene
+    from nnviz.render.physical import MIN_READABLE_PT, parse_length, smallest_font_pt
+
+    width_in = parse_length(width)
+    now = smallest_font_pt(build_scene(drawing.graph, drawing.layout, theme), width_in)
+    if now is None or now >= MIN_READABLE_PT:
+        return ""
+    for depth in (1, 2, 3):
+        view = prepare(loaded, replace(options, depth=depth))
+        if len(view.nodes) >= len(drawing.graph.nodes):
+            break  # deeper views only draw more
+        try:
+            lay = _fit_paper(view, engine, direction, theme, style, proportions, rows, width)
+        except NnvizError:
+            continue  # e.g. the neurons style refuses a collapsed dense head
+        pt = smallest_font_pt(build_scene(view, lay, theme), width_in) or 0.0
+        if pt >= MIN_READABLE_PT:
+            return f"--depth {depth} ({len(lay.nodes)} boxes, {pt:.1f} pt)"
+    return ""
 
 
 def svg_string(graph: Graph) -> str:

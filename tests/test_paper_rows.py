@@ -167,3 +167,24 @@ def test_auto_proportions_make_a_vgg_pyramid_obvious(loaded) -> None:
                  theme=THEME).extras["blocks"]
     heights = [b["h"] for b in res if b["kind"] == "conv"]
     assert min(heights) > THEME["paper"]["blocks"].get("min_height", 10)  # 7x7 not clamped
+
+
+def test_unreadable_column_figure_names_a_depth_that_reads(loaded) -> None:
+    """ResNet-18's 20 boxes cannot print at 6 pt in a 3.3 in column (even wrapped, within a
+    page's height): the warning names the --depth that does, with its box count and size,
+    and that depth really prints that size."""
+    g = graph(loaded, "resnet18")
+    with pytest.warns(UserWarning, match=r"below 6 pt.*try --depth 1 \((\d+) boxes, "
+                                         r"([0-9.]+) pt\)") as rec:
+        d = nnviz.draw(g, style="blocks", theme=THEME, width="3.3in", direction="LR")
+    assert d.smallest_font_pt < 6
+    import re
+
+    boxes, pt = re.search(r"--depth 1 \((\d+) boxes, ([0-9.]+) pt\)",
+                          str(rec[0].message)).groups()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        shallow = nnviz.draw(g, style="blocks", theme=THEME, width="3.3in", direction="LR",
+                             view=ViewOptions(depth=1))
+    assert len(shallow.layout.nodes) == int(boxes) < len(d.layout.nodes)
+    assert shallow.smallest_font_pt == pytest.approx(float(pt), abs=0.05)

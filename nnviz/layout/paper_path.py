@@ -165,7 +165,8 @@ GENERIC = frozenset(("Sequential", "ModuleList", "ModuleDict", "Functional", "Mo
 def layer_title(graph: Graph, node: Node, alone: bool = False) -> str:
     """What a box is called: the op ("Conv2d", "adaptive_avg_pool2d" for aten/torch calls);
     a collapsed generic container ("Sequential") that is the only box of its parent takes
-    the parent's class ("InvertedResidual"), or else stays as it is."""
+    the parent's class ("InvertedResidual"), one of N blocks of one class is "BasicBlock
+    ×N", or else stays as it is."""
     if node.kind == "io":
         return "Input"
     op = node.op
@@ -178,6 +179,14 @@ def layer_title(graph: Graph, node: Node, alone: bool = False) -> str:
             len(path) > 1 else None
         if parent is not None and parent.op and parent.op not in GENERIC:
             return parent.op
+    if node.kind == "group" and op in GENERIC and isinstance(node.meta.get("group"), list):
+        # a container of N blocks of one class (ResNet's layer1: two BasicBlocks) is named
+        # by them, as papers do ("BasicBlock ×2"); "Sequential" says nothing
+        path = tuple(node.meta["group"])
+        kids = [g.op for p, g in graph.groups.items()
+                if len(p) == len(path) + 1 and p[:len(path)] == path]
+        if kids and len(set(kids)) == 1 and kids[0] and kids[0] not in GENERIC:
+            return kids[0] + (f" \u00d7{len(kids)}" if len(kids) > 1 else "")
     return op
 
 
