@@ -144,6 +144,9 @@ def wrap(text: str, size: float, max_width: float, bold: bool = False,
             else:
                 hi = mid - 1
         cut = max((rest.rfind(ch, 0, n) for ch in " /._\u00d7"), default=-1) + 1
+        space = rest.rfind(" ", 0, n) + 1
+        if space > n // 3:  # between words first: "AvgPool2d | 2×2/2", not "2× | 2/2"
+            cut = space
         # or before a capital inside a word ("Multihead|Attention")
         camel = max((i for i in range(1, n) if rest[i].isupper() and rest[i - 1].islower()),
                     default=0)
