@@ -133,6 +133,19 @@ class MiniGPT(nn.Module):
         return self.lm_head(self.ln_f(x))
 
 
+class BackToBack(nn.Module):
+    """One activation module called twice with nothing between, Tanh and ReLU."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.act = nn.Tanh()
+        self.relu = nn.ReLU()
+
+    def forward(self, x):
+        return self.relu(self.relu(self.act(self.act(self.fc(x)))))
+
+
 class LSTMNet(nn.Module):
     def __init__(self) -> None:
         super().__init__()
@@ -170,6 +183,7 @@ _EXAMPLES = {
     "repeat": (Repeat, lambda: (torch.randn(2, 8),)),
     "gpt": (MiniGPT, lambda: (torch.randint(0, 50, (1, 16)),)),
     "lstm": (LSTMNet, lambda: (torch.randn(2, 5, 4),)),
+    "back_to_back": (BackToBack, lambda: (torch.randn(2, 4),)),
 }
 
 
@@ -516,3 +530,14 @@ def test_folded_batchnorm_is_named_in_the_title_not_spelled_out() -> None:
     g = Graph()
     node = g.add_node(Node("c", "Conv", "conv", name="conv1+bn1", meta={"fused": ["BatchNorm"]}))
     assert node_lines(g, node)[0].text == "Conv + BatchNorm"
+
+
+def test_back_to_back_calls_of_one_module_are_two_boxes(export):
+    """``act(act(x))``: the two calls run one right after the other, so only their fx nodes
+    tell them apart; each is its own box (``act``, ``act@1``), as on the PyTorch route. The
+    exporter's optimizer merges ``relu(relu(x))`` into one Relu: that box says "Relu + Relu"."""
+    g, _ = export("back_to_back")
+    acts = [(n.op, n.group) for n in g.nodes.values() if n.op == "Tanh"]
+    assert acts == [("Tanh", ("act",)), ("Tanh", ("act@1",))]
+    relus = [n for n in g.nodes.values() if n.op == "Relu"]
+    assert [(n.group, n.meta.get("fused")) for n in relus] == [(("relu",), ["Relu"])]

@@ -32,6 +32,7 @@ from nnviz.kinds import kind_for
 from nnviz.loaders.canon_attrs import canonicalize
 from nnviz.loaders.onnx_fidelity import (
     ANONYMOUS,
+    ONE_OP_MODULES,
     CallTracker,
     Folded,
     Read,
@@ -489,6 +490,17 @@ def _torch_scopes(meta: dict[str, str]) -> list[tuple[str, str]] | None:
         out.append((rel, cls))
         parent = full
     return out
+
+
+def _fx_op_name(meta: dict[str, str]) -> str | None:
+    """The fx node an ONNX node was made from: the last entry of torch.onnx's name_scopes
+    (``['', 'act', 'tanh_1']`` -> ``tanh_1``)."""
+    text = meta.get(_TORCH_SCOPES, "").rstrip("] ")
+    cut = max(text.rfind("'"), text.rfind('"'))
+    if cut <= 0:
+        return None
+    start = max(text.rfind("'", 0, cut), text.rfind('"', 0, cut))
+    return text[start + 1:cut] if start >= 0 else None
 
 
 def _last(name: str) -> str:
@@ -971,8 +983,11 @@ class _Converter:
             self._fx_ops.setdefault(props[_TORCH_FX], []).append(
                 (nid, {_fx_key(p.name) for p in params}))
         if torch_scope is not None:
+            one_op = None
+            if torch_scope and torch_scope[-1][1] in ONE_OP_MODULES:
+                one_op = _fx_op_name(props)
             labels = self._calls.path(base_group, [p for p, _ in torch_scope], inputs,
-                                      outputs)
+                                      outputs, one_op)
             group = base_group + tuple(labels)
             self._has_scopes = True
             self._torch_groups(base_group, [(lab, cls) for lab, (_, cls)
@@ -987,6 +1002,10 @@ class _Converter:
         meta: dict[str, Any] = {}
         if node.domain and node.domain not in ("ai.onnx",):
             meta["domain"] = node.domain
+        if props and "FuseSuccessive" in props.get(_TORCH_RULES, ""):
+            # onnxscript merged back-to-back calls (relu(relu(x)) -> one Relu): the box says
+            # it stands for two ("Relu + Relu"), as a BatchNorm folded into a Conv does.
+            meta["fused"] = [op]
         if graph_attrs:
             label = _last(nid)
             cf_group = self._group(group + (label,), op)

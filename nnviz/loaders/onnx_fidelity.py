@@ -147,6 +147,21 @@ class _Run:
     last_seq: int
     call: int = 0
     outs: set[str] = field(default_factory=set)
+    fx_op: str | None = None  # the fx node of a one-op module's current call
+
+
+# torch.nn leaf modules whose call is exactly one aten op in torch.export (checked by export:
+# the dynamo exporter's name_scopes end in one fx node per call). Two back-to-back calls of
+# one of them (``self.act(self.act(x))``) are told apart by their fx nodes.
+ONE_OP_MODULES = frozenset(
+    f"torch.nn.modules.{m}" for m in (
+        "activation.ReLU", "activation.ReLU6", "activation.Tanh", "activation.Sigmoid",
+        "activation.GELU", "activation.SiLU", "activation.ELU", "activation.LeakyReLU",
+        "activation.Softplus", "activation.Mish", "activation.Hardswish",
+        "activation.Hardsigmoid", "activation.Hardtanh", "activation.SELU", "activation.CELU",
+        "activation.LogSigmoid", "activation.Softmax", "activation.LogSoftmax",
+        "activation.PReLU", "linear.Linear", "sparse.Embedding", "normalization.LayerNorm",
+        "conv.Conv1d", "conv.Conv2d", "conv.Conv3d"))
 
 
 class CallTracker:
@@ -160,19 +175,28 @@ class CallTracker:
         self._runs: dict[tuple[tuple[str, ...], str], _Run] = {}
 
     def path(self, base: tuple[str, ...], scope: list[str], inputs: Iterable[str],
-             outputs: Iterable[str]) -> list[str]:
-        """The call-qualified labels of ``scope`` (relative module names, outermost first)."""
+             outputs: Iterable[str], fx_op: str | None = None) -> list[str]:
+        """The call-qualified labels of ``scope`` (relative module names, outermost first).
+
+        ``fx_op``: the fx node this op comes from, when the innermost module is one of
+        :data:`ONE_OP_MODULES` (each of its calls is one fx node)."""
         self._seq += 1
         seq = self._seq
         parent = base
         labels: list[str] = []
         ins: list[str] | None = None
         outs = list(outputs)
-        for rel in scope:
+        for depth, rel in enumerate(scope):
             key = (parent, rel)
             run = self._runs.get(key)
+            one_op = fx_op if depth == len(scope) - 1 else None
             if run is None:
-                run = self._runs[key] = _Run(seq)
+                run = self._runs[key] = _Run(seq, fx_op=one_op)
+            elif one_op is not None and run.fx_op is not None and one_op != run.fx_op:
+                # the same one-op module again, right after its last call: a new call
+                run.call += 1
+                run.outs = set()
+                run.fx_op = one_op
             elif run.last_seq != seq - 1:
                 # Other modules' ops ran since this module's last op: a new call, unless this
                 # op reads what the earlier run produced (a node the optimizer moved).
@@ -181,6 +205,8 @@ class CallTracker:
                 if not any(t in run.outs for t in ins):
                     run.call += 1
                     run.outs = set()
+            if one_op is not None:
+                run.fx_op = one_op
             run.last_seq = seq
             run.outs.update(outs)
             label = rel if run.call == 0 else f"{rel}@{run.call}"

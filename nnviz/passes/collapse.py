@@ -116,8 +116,7 @@ def _build(g: Graph, owner: dict[str, tuple[str, ...]]) -> Graph:
             continue
         if path in box_for:
             continue
-        grp = g.groups.get(path)
-        if len(members[path]) == 1 and not (grp is not None and grp.attrs.get("repeat")):
+        if len(members[path]) == 1 and not _stands_for_more(g, path, node):
             # A group of one layer collapses to that layer itself, moved to the parent: a
             # "group" box would only hide the op name.
             node.group = path[:-1]
@@ -133,6 +132,19 @@ def _build(g: Graph, owner: dict[str, tuple[str, ...]]) -> Graph:
     # Groups inside a collapsed group are gone from the drawing; the box sits in the parent.
     prune(g, box_for)
     return g
+
+
+def _stands_for_more(g: Graph, path: tuple[str, ...], node: Node) -> bool:
+    """Does the one node left in group ``path`` stand for more than itself? It does when the
+    group, or a group between it and the node, is a folded run (the other blocks were
+    removed by the fold, the box must say "×N"), or when the node is a folded box itself."""
+    if node.meta.get("repeat"):
+        return True
+    for k in range(len(path), len(node.group) + 1):
+        grp = g.groups.get(node.group[:k])
+        if grp is not None and grp.attrs.get("repeat"):
+            return True
+    return False
 
 
 def _make_box(g: Graph, path: tuple[str, ...], nodes: list[Node], prod: dict[str, str],
