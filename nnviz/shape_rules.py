@@ -232,8 +232,7 @@ def _conv(graph: Graph, node: Node, x: Shape, transposed: bool) -> Shape:
         kernel = [int(k) for k in ks] if all(known(k) for k in ks) else None
     if kernel is None:
         return None
-    strides = as_list(node.canon.get("stride", 1), nsp)
-    dil = as_list(node.canon.get("dilation", 1), nsp)
+    strides, dil = _stride_dilation(node, nsp)
     if strides is None or dil is None:
         return None
     # Output channels, from the attribute or the kernel's layout.
@@ -253,6 +252,12 @@ def _conv(graph: Graph, node: Node, x: Shape, transposed: bool) -> Shape:
     spatial = _spatial_out(node, x, last, nsp, kernel, strides, dil, transposed=transposed)
     batch = x[0]
     return (batch, *spatial, cout) if last else (batch, cout, *spatial)
+
+
+def _stride_dilation(node: Node, nsp: int) -> tuple[list[int] | None, list[int] | None]:
+    """Canonical stride and dilation per spatial axis (1 when absent), or None if malformed."""
+    return (as_list(node.canon.get("stride", 1), nsp),
+            as_list(node.canon.get("dilation", 1), nsp))
 
 
 def _spatial_out(node: Node, x: tuple, last: bool, nsp: int, kernel: list[int],
@@ -291,8 +296,7 @@ def _pool(graph: Graph, node: Node, x: Shape) -> Shape:
     kernel = as_list(node.canon.get("kernel"), nsp)
     if kernel is None:
         return None
-    strides = as_list(node.canon.get("stride", 1), nsp)
-    dil = as_list(node.canon.get("dilation", 1), nsp)
+    strides, dil = _stride_dilation(node, nsp)
     if strides is None or dil is None:
         return None
     ceil = bool(node.canon.get("ceil_mode", False))
