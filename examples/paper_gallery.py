@@ -3,6 +3,7 @@ a paper's column width (3.3 in) and full width (6.9 in).
 
     python examples/paper_gallery.py            # writes examples/gallery/paper/
     python examples/paper_gallery.py --out DIR
+    python examples/paper_gallery.py --models unet   # only its figures and index section
 
 The models are written by hand in tests/paper_models.py (torchvision-style ResNet-18 and
 MobileNetV2, a UNet, a GPT-style decoder, an MLP 784-256-128-10 and LeNet-5; random weights,
@@ -85,8 +86,35 @@ def main(argv: list[str] | None = None) -> int:
                 cells = [cells[0]] + [""] * (len(cells) - 1)
             index.append(f"| {style} {direction} | " + " | ".join(cells) + " |")
         index.append("")
-    (args.out / "README.md").write_text("\n".join(index), encoding="utf-8")
+    readme = args.out / "README.md"
+    if set(args.models) != set(MODELS) and readme.exists():
+        # a subset (--models unet): replace only those models' sections of the index
+        index = merge_sections(readme.read_text(encoding="utf-8"), "\n".join(index))
+    readme.write_text("\n".join(index), encoding="utf-8")
     return 0
+
+
+def merge_sections(old: str, new: str) -> list[str]:
+    """The index ``old`` with each "## model" section that ``new`` has replaced by new's
+    (sections new does not have are kept, in their place)."""
+    def split(text: str) -> tuple[list[str], dict[str, list[str]], list[str]]:
+        head: list[str] = []
+        sections: dict[str, list[str]] = {}
+        order: list[str] = []
+        cur: list[str] = head
+        for line in text.split("\n"):
+            if line.startswith("## "):
+                cur = sections.setdefault(line[3:].strip(), [])
+                order.append(line[3:].strip())
+            cur.append(line)
+        return head, sections, order
+
+    head, old_secs, order = split(old)
+    _, new_secs, new_order = split(new)
+    out = list(head)
+    for name in order + [n for n in new_order if n not in old_secs]:
+        out += new_secs.get(name, old_secs.get(name, []))
+    return out
 
 
 if __name__ == "__main__":

@@ -112,6 +112,26 @@ def check_represented(g: Graph, lay) -> None:
         if is_unit(node) and nid not in own:
             named = layer_title(g, node) if node.kind != "group" else node.meta["group"][-1]
             assert named in arc_text.get(nid, ""), f"{node.op} {nid} is not drawn"
+    check_arcs_are_edges(g, lay)
+
+
+def check_arcs_are_edges(g: Graph, lay) -> None:
+    """True before pretty: every arc stands for edges of the view. A direct skip leaves the
+    box holding the tensor's producer and lands on the box holding its consumer (a UNet's
+    concat rides with the decoder conv it feeds, so the arc lands there); a side branch
+    drawn on its arc is entered from the box it leaves and exits into the box it lands on."""
+    succ = g.successors()
+    holder = {m: item["id"] for item in lay.extras.get("blocks", []) +
+              lay.extras.get("columns", []) for m in item["members"]}
+    for s in lay.extras.get("skips", []):
+        edges = [tuple(e) for e in s["edges"]]
+        assert edges, f"arc {s['src']} -> {s['dst']} stands for no edge"
+        for u, v in edges:
+            assert v in succ[u], f"arc {s['src']} -> {s['dst']}: {u} -> {v} is no edge"
+            assert holder.get(u) == s["src"] or u in s["members"], (s["src"], u)
+            assert holder.get(v) == s["dst"] or v in s["members"], (s["dst"], v)
+        assert any(holder.get(u) == s["src"] for u, _ in edges), s
+        assert any(holder.get(v) == s["dst"] for _, v in edges), s
 
 
 @pytest.mark.parametrize("view", list(VIEWS))

@@ -566,7 +566,7 @@ def layout_sequence(graph: Graph, theme: Theme, ppath: PaperPath, direction: str
         for pts in pieces:
             edges.append(EdgePath(src.id, dst.id, "", pts, label=""))
         skips_x.append({"src": src.id, "dst": dst.id, "level": lvl, "members": sk.members,
-                        "label": text, "label_pos": lab,
+                        "edges": [list(e) for e in sk.edges], "label": text, "label_pos": lab,
                         "points": [list(p) for p in pieces[0]],
                         "pieces": [[list(p) for p in pts] for pts in pieces]})
 

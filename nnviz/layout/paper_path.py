@@ -86,6 +86,9 @@ class Skip:
     dst: int  # unit index the arc lands on
     members: list[str] = field(default_factory=list)  # side-branch layers drawn on the arc
     label: str = ""
+    # the view's edges the arc stands for (producer id, consumer id): a direct skip's one
+    # edge, or a side branch's edges in from the box it leaves and out to the box it lands on
+    edges: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -100,6 +103,18 @@ class PaperPath:
     units: list[Unit]
     skips: list[Skip]
     folds: list[Fold] = field(default_factory=list)
+
+
+CONCAT_OPS = frozenset(("concat", "concatenate", "cat"))
+
+
+def is_concat_join(graph: Graph, nid: str, pred: dict[str, list[str]]) -> bool:
+    """A concatenation of two or more computed tensors (torch.cat, ONNX Concat, Keras
+    Concatenate): where a UNet's skip joins the decoder."""
+    node = graph.nodes[nid]
+    op = node.op.removeprefix("aten.").removeprefix("torch.").split(".")[0].lower()
+    return op in CONCAT_OPS and sum(
+        1 for p in pred[nid] if graph.nodes[p].kind != "constant") >= 2
 
 
 def _unit_path(node: Node) -> tuple[str, ...]:
@@ -220,16 +235,21 @@ def paper_path(graph: Graph, style: str) -> PaperPath:
     pos: dict[str, int] = {}
     # Riders between two boxes go with the box before them ("Conv + BN + ReLU"), except the
     # ones after the last fork of the segment: in a pre-norm block the LayerNorm after the
-    # residual fork belongs to the attention it feeds ("pre: LN"), not to the box before.
+    # residual fork belongs to the attention it feeds ("pre: LN"), not to the box before;
+    # and the ones from a concatenation that joins a skip on: a UNet's torch.cat assembles
+    # the decoder conv's input, so the skip lands on that conv, not on the up-sampling
+    # before it (a residual Add, which changes the box's own output, stays with that box).
     pending: list[str] = []
 
     def flush(pre_of: Unit | None) -> None:
         fork = max((i for i, nid in enumerate(pending) if len(succ[nid]) > 1), default=-1)
         if fork < 0 and (not units or len(succ[units[-1].node.id]) <= 1):
             fork = len(pending)  # no fork at all: everything rides with the box before
+        join = min((i for i, nid in enumerate(pending) if is_concat_join(graph, nid, pred)),
+                   default=len(pending))
         for i, nid in enumerate(pending):
             node = graph.nodes[nid]
-            owner = units[-1] if (pre_of is None or i <= fork) else pre_of
+            owner = units[-1] if (pre_of is None or (i <= fork and i < join)) else pre_of
             owner.members.append(nid)
             pos[nid] = len(units) if owner is pre_of else len(units) - 1
             if node.kind in NAMED_RIDERS or node.op.lower().endswith("dropout"):
@@ -259,16 +279,17 @@ def paper_path(graph: Graph, style: str) -> PaperPath:
 
     skips: dict[tuple[int, int], Skip] = {}
 
-    def add_skip(a: int, b: int, members: list[str]) -> None:
+    def add_skip(a: int, b: int, members: list[str], edges: list[tuple[str, str]]) -> None:
         sk = skips.setdefault((a, b), Skip(a, b))
         sk.members.extend(members)
+        sk.edges.extend(e for e in edges if e not in sk.edges)
 
     # Edges between path nodes that jump over boxes: residual adds, UNet concatenations.
     nxt = {a: b for a, b in zip(path, path[1:])}
     for u in path:
         for v in succ[u]:
             if v in on_path and nxt.get(u) != v and pos[v] > pos[u]:
-                add_skip(pos[u], pos[v], [])
+                add_skip(pos[u], pos[v], [], [(u, v)])
 
     # Everything off the path, in connected pieces.
     off = [nid for nid in graph.topological_order() if nid not in on_path]
@@ -316,7 +337,9 @@ def paper_path(graph: Graph, style: str) -> PaperPath:
         if a >= b:  # a branch inside one box's riders (e.g. a gate): that box represents it
             units[a].members.extend(comp)
             continue
-        add_skip(a, b, comp)
+        ends = [(p, c) for c in comp for p in pred[c] if p in on_path and pos[p] == a] + \
+            [(c, t) for c in comp for t in succ[c] if t in on_path and pos[t] == b]
+        add_skip(a, b, comp, ends)
         del comp_set
     out = []
     for key in sorted(skips):
