@@ -144,9 +144,9 @@ def draw(model: Any, output: str | os.PathLike | None = None, *, fmt: str | None
     pick_flow = direction is None and style != "graph" and \
         render_options.get("width") is not None
     # At a printed width a paper style also picks how many rows a left-to-right figure
-    # wraps into (unless --rows says).
+    # wraps into and how large its boxes are next to the text (unless --rows says).
     fit = style != "graph" and render_options.get("width") is not None and \
-        (pick_flow or (rows is None and (direction or "").upper() in ("LR", "RL")))
+        (pick_flow or rows is None)
     direction = (direction or ("TB" if style == "graph" else "LR")).upper()
     load_options = dict(load_options or {})
     for key in ("example_input", "input_shape", "dtype", "trust_pickle", "aten", "input_dtype",
@@ -229,12 +229,60 @@ def _fit_paper(graph: Graph, engine: str, direction: str | None, theme: Theme, s
     """A paper figure laid out for a printed ``width``: of the candidate flows (LR wrapped
     into 1, 2, ... rows, and TB when no ``direction`` is given) no taller than a page,
     the shortest one whose smallest text is at least 7 pt, else the one with the largest
-    text."""
-    from nnviz.render.build import build_scene
-    from nnviz.render.physical import parse_length, smallest_font_pt
+    text.
+
+    Each flow is also tried with the boxes (and neuron circles) drawn smaller next to the
+    text (BOX_SCALES): at a fixed printed width and page height, box height is what each
+    row of a wrapped figure spends beside its labels. Of the readable candidates the one
+    with the largest boxes wins unless a smaller scale makes the figure clearly shorter
+    (SHORTER); of unreadable ones a smaller scale must buy clearly larger text."""
+    from nnviz.render.physical import parse_length
+    from nnviz.theme import scale_paper
 
     width_in = parse_length(width)
-    found: list[tuple[float, float, int, Layout]] = []  # (pt, height in, order, layout)
+    comfy: list[tuple[float, float, Layout]] = []  # (height in, -scale, layout)
+    best: tuple[float, Layout] | None = None
+    for factor in BOX_SCALES:
+        found = _fit_flows(graph, engine, direction, scale_paper(theme, factor), style,
+                           proportions, rows, width_in)
+        for _, _, _, lay in found:
+            if factor != 1.0:
+                lay.extras["box_scale"] = factor
+        fitting = [f for f in found if f[1] <= MAX_PRINT_HEIGHT_IN] or found
+        readable = [f for f in fitting if f[0] >= COMFORT_PT]
+        if readable:
+            short = min(readable, key=lambda f: (round(f[1], 2), f[2]))
+            comfy.append((short[1], -factor, short[3]))
+            continue
+        top = max(fitting, key=lambda f: (round(f[0], 1), -f[2]))
+        # smaller boxes must buy clearly larger text, not a rounding difference
+        if best is None or top[0] >= best[0] + 0.25:
+            best = (top[0], top[3])
+    if comfy:
+        shortest = min(h for h, _, _ in comfy)
+        return min((c for c in comfy if c[0] <= shortest * SHORTER),
+                   key=lambda c: (c[1], c[0]))[2]
+    assert best is not None
+    return best[1]
+
+
+# Box sizes tried at a printed width: the smallest keeps a ResNet's 224 x 224 input 60 px
+# tall next to 9 px text.
+BOX_SCALES = (1.0, 0.8, 0.65, 0.5)
+# A readable figure keeps its larger boxes unless smaller ones make it shorter than this
+# part of its height (a LeNet in one row rather than two, not a 5 % saving).
+SHORTER = 1.3
+
+
+def _fit_flows(graph: Graph, engine: str, direction: str | None, theme: Theme, style: str,
+               proportions: str | None, rows: int | None,
+               width_in: float) -> list[tuple[float, float, int, Layout]]:
+    """(smallest pt, printed height in, order, layout) of each flow tried at ``theme``'s
+    sizes, see ``_fit_paper``."""
+    from nnviz.render.build import build_scene
+    from nnviz.render.physical import smallest_font_pt
+
+    found: list[tuple[float, float, int, Layout]] = []
     for flow in ("LR", "TB") if direction is None else (direction,):
         if flow in ("TB", "BT"):
             counts: range | list[int] = [1]
@@ -251,11 +299,7 @@ def _fit_paper(graph: Graph, engine: str, direction: str | None, theme: Theme, s
             found.append((pt, tall, len(found), lay))
             if tall > MAX_PRINT_HEIGHT_IN or pt >= COMFORT_PT:
                 break  # more rows only make it taller
-    fitting = [f for f in found if f[1] <= MAX_PRINT_HEIGHT_IN] or found
-    comfy = [f for f in fitting if f[0] >= COMFORT_PT]
-    if comfy:
-        return min(comfy, key=lambda f: (round(f[1], 2), f[2]))[3]
-    return max(fitting, key=lambda f: (round(f[0], 1), -f[2]))[3]
+    return found
 
 
 MAX_ROWS = 8  # rows a left-to-right paper figure may wrap into at a printed width

@@ -89,3 +89,24 @@ def paper_settings(theme: Theme, style: str) -> dict[str, Any]:
                    "proportions": "auto", "stroke_width": 0.8, "arc": "#555555"},
     }[style]
     return {**defaults, **theme.get("paper", {}).get(style, {})}
+
+
+# The paper styles' sizes that draw the network (largest box, neuron circles, the gaps
+# between columns); the text, the smallest boxes and the line widths stay as they are.
+PAPER_SIZES = {"blocks": ("max_height", "max_thickness", "vector_width"),
+               "neurons": ("radius", "unit_gap", "layer_gap")}
+
+
+def scale_paper(theme: Theme, factor: float) -> Theme:
+    """``theme`` with the paper styles' boxes and neuron circles ``factor`` times their size
+    and the text unchanged: at a printed width a figure whose boxes are smaller next to its
+    text prints that text larger. The smallest boxes keep their size (min_height,
+    min_thickness), so a 7x7 map stays visible, and proportions between boxes hold above it."""
+    if factor == 1.0:
+        return theme
+    paper = dict(theme.get("paper", {}))
+    for style, keys in PAPER_SIZES.items():
+        cfg = paper_settings(theme, style)
+        paper[style] = {**paper.get(style, {}),
+                        **{k: round(float(cfg[k]) * factor, 2) for k in keys}}
+    return Theme({**theme, "paper": paper})

@@ -103,6 +103,53 @@ def test_gallery_models_print_readable_blocks_at_full_width(loaded, name: str) -
         assert d.layout.height / d.layout.width * 6.9 <= 9.0
 
 
+# Smallest printed text (pt) each gallery figure reaches in a 3.3 in column (style,
+# direction): 6 where the figure reads; below it where no flow, row count or box size can
+# (the warning then names the --depth that reads where one does). None: the style refuses.
+COLUMN_FLOOR = {
+    "resnet18": {("blocks", "LR"): 6.0, ("blocks", "TB"): 5.5, ("neurons", "LR"): 6.0,
+                 ("neurons", "TB"): 4.9},
+    "unet": {("blocks", "LR"): 5.5, ("blocks", "TB"): 6.0, ("neurons", "LR"): None,
+             ("neurons", "TB"): None},
+    "mobilenetv2": {("blocks", "LR"): 6.0, ("blocks", "TB"): 6.0, ("neurons", "LR"): 5.8,
+                    ("neurons", "TB"): 6.0},
+    "gpt": {("blocks", "LR"): 6.0, ("blocks", "TB"): 6.0, ("neurons", "LR"): None,
+            ("neurons", "TB"): None},
+    "mlp": {("blocks", "LR"): 6.0, ("blocks", "TB"): 6.0, ("neurons", "LR"): 6.0,
+            ("neurons", "TB"): 6.0},
+    "lenet5": {("blocks", "LR"): 6.0, ("blocks", "TB"): 6.0, ("neurons", "LR"): 5.5,
+               ("neurons", "TB"): 6.0},
+}
+
+
+@pytest.mark.parametrize("name", GALLERY)
+def test_gallery_smallest_font_at_column_and_full_width(loaded, name: str) -> None:
+    """Every gallery figure (each paper style, both flows) prints its smallest text at 6 pt
+    or more at full width (6.9 in), and at least COLUMN_FLOOR in a 3.3 in column; a figure
+    below 6 pt warns, naming the --depth that reads when one does. Every layer stays drawn."""
+    for (style, direction), floor in COLUMN_FLOOR[name].items():
+        for width in ("6.9in", "3.3in"):
+            try:
+                with warnings.catch_warnings(record=True) as rec:
+                    warnings.simplefilter("always")
+                    d = nnviz.draw(graph(loaded, name), style=style, theme=THEME,
+                                   width=width, direction=direction)
+            except NnvizError:
+                assert floor is None, (name, style)
+                break
+            assert floor is not None, (name, style)
+            pt = d.smallest_font_pt
+            want = 6.0 if width == "6.9in" else floor
+            assert pt >= want, (name, style, direction, width, pt)
+            assert d.layout.height / d.layout.width * float(width[:-2]) <= 9.0 or \
+                direction == "TB"  # a column of boxes is as tall as the network is deep
+            said = " ".join(str(w.message) for w in rec)
+            assert ("below 6 pt" in said) == (pt < 6), said
+            if d.readable_with:
+                assert d.readable_with in said
+            check_represented(d.graph, d.layout)
+
+
 @pytest.mark.parametrize("name", ["resnet18", "gpt", "mlp"])
 def test_legend_lists_exactly_the_kinds_drawn(loaded, name: str) -> None:
     """Each kind of layer has one colour from the theme (paper.kinds), norms and activations
@@ -170,13 +217,14 @@ def test_auto_proportions_make_a_vgg_pyramid_obvious(loaded) -> None:
 
 
 def test_unreadable_column_figure_names_a_depth_that_reads(loaded) -> None:
-    """ResNet-18's 20 boxes cannot print at 6 pt in a 3.3 in column (even wrapped, within a
-    page's height): the warning names the --depth that does, with its box count and size,
-    and that depth really prints that size."""
+    """ResNet-18's 20 boxes stacked top to bottom cannot print at 6 pt in a 3.3 in column
+    (their labels sit beside boxes a 224 x 224 input wide, and even the smallest boxes
+    leave the column too narrow for them): the warning names the --depth that does, with
+    its box count and size, and that depth really prints that size."""
     g = graph(loaded, "resnet18")
     with pytest.warns(UserWarning, match=r"below 6 pt.*try --depth 1 \((\d+) boxes, "
                                          r"([0-9.]+) pt\)") as rec:
-        d = nnviz.draw(g, style="blocks", theme=THEME, width="3.3in", direction="LR")
+        d = nnviz.draw(g, style="blocks", theme=THEME, width="3.3in", direction="TB")
     assert d.smallest_font_pt < 6
     import re
 
@@ -184,7 +232,7 @@ def test_unreadable_column_figure_names_a_depth_that_reads(loaded) -> None:
                           str(rec[0].message)).groups()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        shallow = nnviz.draw(g, style="blocks", theme=THEME, width="3.3in", direction="LR",
+        shallow = nnviz.draw(g, style="blocks", theme=THEME, width="3.3in", direction="TB",
                              view=ViewOptions(depth=1))
     assert len(shallow.layout.nodes) == int(boxes) < len(d.layout.nodes)
     assert shallow.smallest_font_pt == pytest.approx(float(pt), abs=0.05)

@@ -74,7 +74,8 @@ def test_smallest_font_is_reported_and_warned_below_6pt() -> None:
 def test_paper_style_at_a_width_takes_the_flow_with_larger_text() -> None:
     """At a column width a row of eight boxes prints its labels at ~4 pt; the same boxes
     wrapped into rows or stacked top to bottom (labels beside them) print readable text:
-    without --direction the readable candidate no taller than a page that is shortest wins."""
+    without --direction the readable candidate no taller than a page that is shortest wins
+    (smaller boxes next to the text only when they make it shorter still)."""
     kw = {"style": "blocks", "theme": "paper", "width": "3.3in"}
     with pytest.warns(UserWarning, match="below 6 pt"):
         row = nnviz.draw(lenet(), direction="LR", rows=1, **kw)
@@ -89,7 +90,7 @@ def test_paper_style_at_a_width_takes_the_flow_with_larger_text() -> None:
     def tall(d) -> float:
         return d.layout.height / d.layout.width * 3.3
 
-    assert readable and tall(auto) == pytest.approx(min(tall(c) for c in readable))
+    assert readable and tall(auto) <= min(tall(c) for c in readable) + 1e-6
     # without --width the default stays one LR row
     plain = nnviz.draw(lenet(), style="blocks")
     assert plain.layout.direction == "LR" and len(plain.layout.extras["rows"]) == 1

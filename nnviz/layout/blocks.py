@@ -166,6 +166,13 @@ def _title(graph: Graph, node: Node, repeat: int = 0, title: str = "") -> str:
     title = title or layer_title(graph, node)
     kernel = _kernel(graph, node)
     if kernel:
+        # "Conv 3×3/2", not "Conv2d 3×3/2": the kernel already says how many spatial axes
+        # there are, and the bold title is the widest line of most labels, so it sets how
+        # far apart the boxes of a column-width figure stand
+        rank = kernel.split("/")[0].count("\u00d7") + 1
+        if title.lower().endswith(f"{rank}d") and len(title) > 2 and \
+                not title[-3].isdigit():
+            title = title[:-2]
         title += f" {kernel}"
     # ×N: a folded box, or the only box of a folded group (MobileNetV2's "features/5" holds
     # one collapsed conv stack and a residual add)
