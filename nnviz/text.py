@@ -90,3 +90,25 @@ def subset_font(face: str, *, text: str = "", unicodes: list[int] | None = None,
     buf = io.BytesIO()
     font.save(buf, reorderTables=True)
     return buf.getvalue()
+
+
+def split_title(text: str, size: float, bold: bool = False) -> list[str]:
+    """``text`` as two lines of the least possible width, broken between words (the space
+    dropped) or after a '/' or '.' of a module path; ``[text]`` when it has no such place.
+
+    A frame whose title is wider than its content takes the title on two lines instead of
+    growing to the title's width (layout/layered/engine.py)."""
+    best: tuple[float, int, list[str]] | None = None
+    for i, ch in enumerate(text):
+        if ch == " ":
+            a, b = text[:i].rstrip(), text[i + 1:].lstrip()
+        elif ch in "/." and 0 < i < len(text) - 1:
+            a, b = text[:i + 1], text[i + 1:]
+        else:
+            continue
+        if not a or not b:
+            continue
+        w = max(text_width(a, size, bold), text_width(b, size, bold))
+        if best is None or (w, i) < best[:2]:
+            best = (w, i, [a, b])
+    return [text] if best is None else best[2]

@@ -383,7 +383,12 @@
         c.textBaseline = 'alphabetic';
         for (i = 0; i < P.nf; i++) {
           if (P.fx[i] > X1 || P.fx[i] + P.fw[i] < X0 || P.fy[i] > Y1 || P.fy[i] + P.fh[i] < Y0) continue;
-          c.fillText(fitText(P.fl[i], 1, P.fw[i] - 16, gt.label_size), P.fx[i] + 8, P.fy[i] + ascent(gt.label_size) + 4);
+          // a title wider than its frame's content comes on two lines ('\n' between them)
+          var tl = P.fl[i].split('\n');
+          for (var q = 0; q < tl.length; q++) {
+            c.fillText(fitText(tl[q], 1, P.fw[i] - 16, gt.label_size), P.fx[i] + 8,
+              P.fy[i] + ascent(gt.label_size) + 4 + q * lineHeight(gt.label_size));
+          }
         }
       }
     }
@@ -1408,8 +1413,11 @@
       if (P.fx[f] > X1 || P.fx[f] + P.fw[f] < X0 || P.fy[f] > Y1 || P.fy[f] + P.fh[f] < Y0) continue;
       out.push('<rect x="' + num(P.fx[f]) + '" y="' + num(P.fy[f]) + '" width="' + num(P.fw[f]) + '" height="' + num(P.fh[f]) +
         '" rx="' + num(gt.radius) + '" fill="' + xml(gt.fill) + '" stroke="' + xml(gt.stroke) + '"/>');
-      out.push('<text x="' + num(P.fx[f] + 8) + '" y="' + num(P.fy[f] + ascent(gt.label_size) + 4) + '" font-size="' + gt.label_size +
-        '" fill="' + xml(gt.label_color) + '">' + xml(fitText(P.fl[f], 1, P.fw[f] - 16, gt.label_size)) + '</text>');
+      var tls = P.fl[f].split('\n');
+      for (var q = 0; q < tls.length; q++) {
+        out.push('<text x="' + num(P.fx[f] + 8) + '" y="' + num(P.fy[f] + ascent(gt.label_size) + 4 + q * lineHeight(gt.label_size)) + '" font-size="' + gt.label_size +
+          '" fill="' + xml(gt.label_color) + '">' + xml(fitText(tls[q], 1, P.fw[f] - 16, gt.label_size)) + '</text>');
+      }
     }
     out.push('<g fill="none" stroke="' + xml(ed.stroke) + '" stroke-width="' + num(ed.width) + '">');
     for (var j = 0; j < P.ne; j++) {

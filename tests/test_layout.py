@@ -370,3 +370,44 @@ def test_random_graphs_keep_invariants(seed: int) -> None:
             assert_edges_on_borders(lay)
         assert_edges_avoid_boxes(lay)
         assert_frames(g, lay)
+
+
+@pytest.mark.parametrize("direction", ["TB", "BT"])
+def test_wide_title_breaks_into_two_lines(direction: str) -> None:
+    """A frame around two narrow boxes keeps the boxes' width and takes its long title on two
+    lines (broken between words) instead of growing to the title's width; the SVG draws
+    both lines on one patch, and the patch keeps inside the frame."""
+    from nnviz.ir import Group
+    from nnviz.render.build import build_scene
+    from nnviz.render.scene import Rect, Text
+    from nnviz.text import split_title, text_width
+
+    g = Graph("t")
+    for t in ("x", "y", "z", "w"):
+        g.add_tensor(Tensor(t))
+    g.add_node(Node("in", "Input", "io", outputs=["x"]))
+    for i, (a, b) in enumerate((("x", "y"), ("y", "z"))):
+        g.add_node(Node(f"relu{i}", "Relu", "activation", inputs=[a], outputs=[b],
+                        group=("patch_embeddings",)))
+    g.add_node(Node("out", "Relu", "activation", inputs=["z"], outputs=["w"]))
+    g.groups[("patch_embeddings",)] = Group(("patch_embeddings",), "patch_embeddings",
+                                            op="ViTPatchEmbeddings")
+    lay = layout(g, theme=THEME, direction=direction)
+    (fr,) = lay.groups
+    assert fr.label == "patch_embeddings (ViTPatchEmbeddings)"
+    assert fr.lines == ["patch_embeddings", "(ViTPatchEmbeddings)"]
+    size = float(THEME["group"]["label_size"])
+    assert fr.w < text_width(fr.label, size) + 16
+    assert fr.w >= max(text_width(t, size) for t in fr.lines) + 16 - TOL
+    assert_frames(g, lay)
+    assert_no_overlap(lay)
+    scene = build_scene(g, lay, THEME)
+    (items,) = [items for cls, _, items in scene.layers if cls == "group-label"]
+    patch, *texts = items
+    assert isinstance(patch, Rect) and [t.text for t in texts if isinstance(t, Text)] == fr.lines
+    assert fr.x <= patch.x and patch.x + patch.w <= fr.x + fr.w
+    assert texts[1].y > texts[0].y and patch.y + patch.h >= texts[1].y
+    # a title that fits its content, or has no place to break, stays on one line
+    assert split_title("encoder", size) == ["encoder"]
+    assert split_title("layers.0 (ViTLayer)", size) == ["layers.0", "(ViTLayer)"]
+    assert split_title("a/very/long/module/path", size) == ["a/very/long/", "module/path"]

@@ -54,6 +54,9 @@ class GroupFrame:
     y: float
     w: float
     h: float
+    # the title on two lines when it is wider than the frame's content; empty: one line,
+    # the label
+    lines: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -381,18 +381,20 @@ def graph_scene(graph: Graph, layout: Layout, theme: Theme) -> Scene:
     # Each title starts at the first place along the frame's top where no edge crosses its
     # band (an edge entering the frame at its left would otherwise run through the words).
     size = group_t["label_size"]
-    band = line_height(size) + 5
+    lh = line_height(size)
+    band = lh * max([1] + [len(fr.lines) for fr in frames]) + 5
     crossings = _band_index(layout.edges, frames, band) if frames else {}
     for fr in frames:
         if not fr.label:
             continue
-        tw = min(text_width(fr.label, size), max(0.0, fr.w - 12))
-        x = _title_x(crossings, fr.x, fr.y, fr.w, tw, band)
-        label = Text(x + 2, fr.y + ascent(size) + 4, fr.label, size, group_t["label_color"],
-                     anchor="start")
+        title = fr.lines or [fr.label]  # two lines where the layout broke a wide title
+        tw = min(max(text_width(t, size) for t in title), max(0.0, fr.w - 12))
+        x = _title_x(crossings, fr.x, fr.y, fr.w, tw, lh * len(title) + 5)
+        texts = [Text(x + 2, fr.y + ascent(size) + 4 + i * lh, t, size, group_t["label_color"],
+                      anchor="start") for i, t in enumerate(title)]
         scene.add("group-label", [
-            Rect(x, fr.y + 3, tw + 4, line_height(size) + 2, group_t["fill"], None),
-            label,
+            Rect(x, fr.y + 3, tw + 4, lh * len(title) + 2, group_t["fill"], None),
+            *texts,
         ], path="/".join(fr.path))
     labelled = [e for e in layout.edges if e.label and len(e.points) >= 2]
     for e in labelled:

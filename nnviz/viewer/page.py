@@ -659,7 +659,7 @@ def _pack_frames(view: _View, lay: Layout, gidx: dict) -> dict:
         if gi is None:
             continue
         out["group"].append(gi)
-        out["label"].append(fr.label)
+        out["label"].append("\n".join(fr.lines) if fr.lines else fr.label)  # a wide title's lines
         for k, v in (("x", fr.x), ("y", fr.y), ("w", fr.w), ("h", fr.h)):
             out[k].append(_num(v))
     return out

@@ -28,6 +28,7 @@ class Geometry:
     back: list[int]  # input edges routed in lanes (cycles), lane k at lane_x[k]
     lane_x: list[float]
     dst_off: dict[int, float]  # input edge -> attach offset at its target (spread_offsets)
+    title_extra: float = 0.0  # width + height the frame's title added to its content's
 
 
 def spread_offsets(inp: LevelInput, pg: Proper, xs: list[float]) -> dict[int, float]:
@@ -188,8 +189,10 @@ def place_bands(inp: LevelInput, ranked: Ranked, pg: Proper, layers: list[list[i
             layer_h[li] = max(layer_h[li], layer_top[rank[v]] + height[v] - cursor)
         cursor += layer_h[li] + gap[li]
     total_h = layer_top[-1] + layer_h[-1] if nlayers else 0.0
+    title_extra = 0.0
     if inp.framed and total_h < inp.min_size[1]:
-        layer_top[-1] += inp.min_size[1] - total_h
+        title_extra = inp.min_size[1] - total_h
+        layer_top[-1] += title_extra
         total_h = inp.min_size[1]
     lo = min((x[v] - width[v] / 2 for v in range(nv)), default=0.0)
     hi = max((x[v] + width[v] / 2 for v in range(nv)), default=0.0)
@@ -200,6 +203,7 @@ def place_bands(inp: LevelInput, ranked: Ranked, pg: Proper, layers: list[list[i
     left = lo - pad_l
     total_w = hi + pad_r - left
     extra = max(0.0, inp.min_size[0] - total_w)  # a title wider than the content
+    content_w = total_w
     if framed and inp.title_side and inp.title_w > 0:
         ports = (range(n, n + inp.n_in) if inp.title_side == "top"
                  else range(n + inp.n_in, n + inp.n_in + inp.n_out))
@@ -218,6 +222,7 @@ def place_bands(inp: LevelInput, ranked: Ranked, pg: Proper, layers: list[list[i
     else:
         left -= extra / 2
         total_w += extra
+    title_extra += total_w - content_w
     xs = [xv - left for xv in x]
     ys = [layer_top[pg.vrank[v]] + layer_h[pg.vrank[v]] / 2 for v in range(nv)]
     for v in range(n):
@@ -228,7 +233,8 @@ def place_bands(inp: LevelInput, ranked: Ranked, pg: Proper, layers: list[list[i
             ys[v] = 0.0
         for v in range(n + inp.n_in, n + inp.n_in + inp.n_out):
             ys[v] = total_h
-    return Geometry(xs, ys, layer_top, layer_h, total_w, total_h, left, back, lane_x, dst_off)
+    return Geometry(xs, ys, layer_top, layer_h, total_w, total_h, left, back, lane_x, dst_off,
+                    title_extra)
 
 
 TITLE_INSET = 6.0  # render/scene.py: a title's patch starts 6 px in from the frame's side

@@ -14,6 +14,8 @@ per-level phases) -> absolute placement, rotation and routing into a Layout (pla
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from nnviz.ir import Graph
 from nnviz.layout.layered.boxes import Key, measure_nodes, measure_stubs
 from nnviz.layout.layered.level import LevelInput, LevelResult, solve_level
@@ -21,7 +23,7 @@ from nnviz.layout.layered.place import assemble
 from nnviz.layout.layered.progress import LayoutProgress
 from nnviz.layout.layered.tree import LevelTree, build_tree, cut_edges
 from nnviz.layout.model import Layout
-from nnviz.text import line_height, text_width
+from nnviz.text import line_height, split_title, text_width
 from nnviz.theme import Theme
 
 
@@ -48,23 +50,60 @@ def layout_layered(graph: Graph, theme: Theme, direction: str = "TB",
         pieces, stub_of = cut_edges(graph, tree, aux)
         measure_stubs(graph, stub_of, theme, lines, size)
         labels = {p: group_label(graph, p, len(tree.parent[p])) for p in tree.levels if p}
-        solve_levels(tree, size, labels, theme, direction, progress)
+        title_lines = solve_levels(tree, size, labels, theme, direction, progress)
         progress.phase("placing and routing")
-        return assemble(tree, pieces, stub_of, lines, size, labels, theme, direction)
+        lay = assemble(tree, pieces, stub_of, lines, size, labels, theme, direction)
+        for fr in lay.groups:
+            fr.lines = list(title_lines.get(fr.path, ()))
+        return lay
     finally:
         progress.close()
 
 
+def _frame_title(title: list[str], direction: str, band: float, gpad: float,
+                 label_size: float) -> tuple[tuple[float, float, float, float],
+                                             tuple[float, float], float, str]:
+    """(padding, minimum size, title patch width, title side) of a level whose frame is
+    titled ``title`` (its lines; none for the unframed top level), in TB space."""
+    if not title:
+        return (0.0, 0.0, 0.0, 0.0), (0.0, 0.0), 0.0, ""
+    # the title's patch (render/scene.py: widest line + 4, 6 px in from the frame's side)
+    title_w = max(text_width(t, label_size) for t in title) + 4
+    label_w = title_w + 12
+    if direction == "TB":
+        return (band, gpad, gpad, gpad), (label_w, 0.0), title_w, "top"
+    if direction == "BT":
+        return (gpad, gpad, band, gpad), (label_w, 0.0), title_w, "bottom"
+    # LR / RL: TB-space left is the final top (no port edge runs there)
+    return (gpad, gpad, gpad, band), (0.0, label_w), title_w, ""
+
+
+def _solve_cached(inp: LevelInput, cache: dict[tuple, LevelResult], serial: dict[int, int],
+                  progress: LayoutProgress | None) -> LevelResult:
+    """``solve_level(inp)``, once per distinct input (the 48 blocks of a transformer)."""
+    sig = inp.signature()
+    res = cache.get(sig)
+    if res is None:
+        res = solve_level(inp, phase=progress.phase if progress is not None else None)
+        cache[sig] = res
+        serial[id(res)] = len(serial)
+    return res
+
+
 def solve_levels(tree: LevelTree, size: dict[Key, tuple[float, float]],
                  labels: dict[tuple[str, ...], str], theme: Theme, direction: str,
-                 progress: LayoutProgress) -> None:
+                 progress: LayoutProgress) -> dict[tuple[str, ...], list[str]]:
     """Solve every level bottom-up (children before parents), reusing identical ones:
-    sets ``Level.result`` in TB space."""
+    sets ``Level.result`` in TB space. Returns the frames whose title is drawn on two lines
+    (path -> the lines)."""
     levels, group_first = tree.levels, tree.first
     horizontal = direction in ("LR", "RL")
     sp = theme["spacing"]
     gt = theme["group"]
-    band = round(line_height(float(gt["label_size"])) + 4 + 6, 2)
+    label_size = float(gt["label_size"])
+    band = round(line_height(label_size) + 4 + 6, 2)
+    band2 = round(2 * line_height(label_size) + 4 + 6, 2)  # a title on two lines
+    title_lines: dict[tuple[str, ...], list[str]] = {}
     gpad = float(gt["padding"])
     cache: dict[tuple, LevelResult] = {}
     serial: dict[int, int] = {}  # id(result) -> creation number (deterministic class id)
@@ -111,34 +150,31 @@ def solve_levels(tree: LevelTree, size: dict[Key, tuple[float, float]],
                     assert cr.result is not None
                     do = cr.result.port_x[cr.in_ports[dst[2]]] - widths[d] / 2
             ledges.append((s, d, so, do))
-        title_w, title_side = 0.0, ""
-        if p:
-            # the title's patch (render/scene.py: text + 4, 6 px in from the frame's side)
-            title_w = text_width(labels[p], float(gt["label_size"])) + 4
-            label_w = title_w + 12
-            if direction == "TB":
-                pad, mins, title_side = (band, gpad, gpad, gpad), (label_w, 0.0), "top"
-            elif direction == "BT":
-                pad, mins, title_side = (gpad, gpad, band, gpad), (label_w, 0.0), "bottom"
-            else:  # LR / RL: TB-space left is the final top (no port edge runs there)
-                pad, mins = (gpad, gpad, gpad, band), (0.0, label_w)
-        else:
-            pad, mins = (0.0, 0.0, 0.0, 0.0), (0.0, 0.0)
         is_group = [k[0] == "g" for k in lv.items]
         item_class = [serial[id(levels[k[1]].result)] if k[0] == "g" else -1
                       for k in lv.items]
+        pad, mins, title_w, title_side = _frame_title([labels[p]] if p else [], direction,
+                                                      band, gpad, label_size)
         inp = LevelInput(widths, heights, n_in, len(lv.out_ports), ledges, spread, is_group,
                          item_class, [k[0] == "s" for k in lv.items], bool(p),
                          pad, mins, float(sp["node_sep"]), float(sp["rank_sep"]),
                          float(sp["edge_sep"]),
                          rank_sep_straight=float(sp.get("rank_sep_straight", 0.0)),
                          title_w=title_w, title_side=title_side)
-        sig = inp.signature()
-        res = cache.get(sig)
-        if res is None:
-            res = solve_level(inp, phase=progress.phase if n > 2000 else None)
-            cache[sig] = res
-            serial[id(res)] = len(serial)
+        res = _solve_cached(inp, cache, serial, progress if n > 2000 else None)
+        if p and res.title_extra > 0:
+            # The title is wider than the content: on two lines it costs one line of height
+            # instead of that width; kept when that makes the frame smaller.
+            two = split_title(labels[p], label_size)
+            if len(two) == 2:
+                pad, mins, title_w, title_side = _frame_title(two, direction, band2, gpad,
+                                                              label_size)
+                res2 = _solve_cached(replace(inp, pad=pad, min_size=mins, title_w=title_w),
+                                     cache, serial, progress if n > 2000 else None)
+                if res2.width * res2.height < res.width * res.height:
+                    res = res2
+                    title_lines[p] = two
         lv.result = res
         done += n
         progress.update(done, f"{len(levels)} groups")
+    return title_lines

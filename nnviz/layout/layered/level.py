@@ -57,4 +57,5 @@ def solve_level(inp: LevelInput, budget_scale: float = 1.0,
     say("routing")
     paths = route_level(inp, pg, geo)
     port_x = [geo.xs[v] for v in range(n, nbase)]
-    return LevelResult(geo.width, geo.height, geo.xs[:n], geo.ys[:n], port_x, paths)
+    return LevelResult(geo.width, geo.height, geo.xs[:n], geo.ys[:n], port_x, paths,
+                       title_extra=geo.title_extra)

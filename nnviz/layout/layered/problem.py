@@ -62,3 +62,4 @@ class LevelResult:
     port_x: list[float]  # in-ports then out-ports, relative to the left border
     paths: list[list[Point]]  # one polyline per input edge, from its source to its target
     crossings: int = 0
+    title_extra: float = 0.0  # width + height the frame's title added (engine: two lines?)
