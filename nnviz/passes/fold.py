@@ -18,8 +18,8 @@ from __future__ import annotations
 import json
 import re
 
-from nnviz.ir import Graph
-from nnviz.passes.params import param_totals
+from nnviz.ir import DTYPE_BYTES, Graph, shape_numel
+from nnviz.passes.params import sum_param_rows
 from nnviz.passes.util import copy_graph, prune, topological_order
 
 # With fold=None, folding happens only on graphs with more nodes than this.
@@ -144,49 +144,66 @@ class _Keys:
 
     def __init__(self, g: Graph):
         self.g = g
-        self.outs: dict[str, object] = {}  # tensor id -> its output-shape entry
+        self.outs_memo: dict[tuple, tuple] = {}  # exactly-typed shape -> its entry
+        self.shape_memo: dict[tuple, tuple] = {}  # exactly-typed param shape, interned
         self.plain = True
         self.produced: dict[Paths, set[str]] = {}  # block -> tensors its nodes produce
         self.reads: dict[Paths, list[str]] = {}  # block -> tensors its nodes read
 
-    def _out(self, t: str) -> object:
-        tensor = self.g.tensors.get(t)
-        if tensor is None or tensor.shape is None:
-            return None
+    def _out(self, shape: tuple) -> object:
+        """The output-shape entry of a known shape: int dims as they are, any other dim
+        "?" (exporters name unknown dims per layer: unk__0, unk__3 match)."""
         out = []
-        for d in tensor.shape:
+        exact = True
+        for d in shape:
             if type(d) is int:
                 out.append(d)
             elif isinstance(d, int):  # a bool or an int subclass: JSON spells it its way
                 self.plain = False
+                exact = False
                 out.append(d)
             else:
+                if d is not None and type(d) is not str:
+                    exact = False
                 out.append("?")
-        return tuple(out)
+        o = tuple(out)
+        if exact:
+            self.outs_memo[tuple(shape)] = o
+        return o
 
     def key(self, path: Paths, ids: list[str]) -> tuple:
         k = len(path)
         own = path[-1] if path else ""
-        nodes = self.g.nodes
+        nodes, tensors = self.g.nodes, self.g.tensors
         members = [nodes[nid] for nid in ids]
         prod: dict[str, tuple[int, int]] = {}
         for i, n in enumerate(members):
             for j, t in enumerate(n.outputs):
                 prod[t] = (i, j)
-        outs_of = self.outs
+        prod_get = prod.get
         rels: dict[Paths, Paths] = {}  # this block's groups -> their relative paths
         rows = []
         reads: list[str] = []
-        str_, int_ = str, int
+        str_, plain_types = str, _PLAIN_TYPES
+        outs_memo, shape_memo = self.outs_memo, self.shape_memo
         plain = True
+        # Per node one row; shapes go through memos keyed by the shape itself once its dims
+        # are known to be exactly int/str/None (there Python's == is JSON's), so the many
+        # copies of one block share one normalised tuple per distinct shape.
         for n in members:
             inputs = n.inputs
             reads.extend(inputs)
             outs = []
             for t in n.outputs:
-                o = outs_of.get(t, outs_of)
-                if o is outs_of:
-                    o = outs_of[t] = self._out(t)
+                tensor = tensors.get(t)
+                shape = None if tensor is None else tensor.shape
+                if shape is None:
+                    outs.append(None)
+                    continue
+                o = outs_memo.get(shape) if type(shape) is tuple and \
+                    set(map(type, shape)) <= plain_types else None
+                if o is None:
+                    o = self._out(shape)
                 outs.append(o)
             group = n.group
             rel = rels.get(group)
@@ -201,17 +218,25 @@ class _Keys:
             for p in n.params:
                 shape = p.shape
                 if shape is not None:
-                    shape = tuple(shape)
-                    for d in shape:
-                        if d is not None and type(d) is not int_ and type(d) is not str_:
-                            plain = False
+                    got = shape_memo.get(shape) if type(shape) is tuple and \
+                        set(map(type, shape)) <= plain_types else None
+                    if got is None:
+                        got = tuple(shape)
+                        if set(map(type, got)) <= plain_types:
+                            shape_memo[got] = got
+                        else:
+                            for d in got:
+                                if d is not None and type(d) is not int and \
+                                        type(d) is not str_:
+                                    plain = False
+                    shape = got
                 shapes.append(shape)
             op, kind, diff = n.op, n.kind, n.meta.get("diff")
             if type(op) is not str_ or type(kind) is not str_ or \
                     (diff is not None and type(diff) is not str_):
                 plain = False
             rows.append((op, kind, rel, diff, tuple(shapes), tuple(outs),
-                         tuple([prod[t] if t in prod else "ext" for t in inputs])))
+                         tuple([prod_get(t, "ext") for t in inputs])))
         if not plain:
             self.plain = False
         self.produced[path] = set(prod)
@@ -222,6 +247,9 @@ class _Keys:
         """Each block consumes something the previous one produced (directly)."""
         produced = self.produced[prev]
         return any(t in produced for t in self.reads[nxt])
+
+
+_PLAIN_TYPES = frozenset({int, str, type(None)})
 
 
 def _find_run(g: Graph, siblings: list[Paths],
@@ -271,19 +299,32 @@ def _fold(g: Graph, run: list[tuple[Paths, list[str]]], pos: dict[str, int]) -> 
     remap: dict[str, str] = {}
     removed: set[str] = set()
     nodes = g.nodes
-    all_params = []
-    flops_total = 0
     keep_nodes = [nodes[a] for a in keep_ids]
-    for n in keep_nodes:
-        all_params.extend(n.params)
-        flops_total += int(n.meta.get("flops") or 0)
-    for _, ids in run[1:]:
-        for na, b in zip(keep_nodes, ids):
+    # The run's parameter rows (name, count, trainable, bytes, role), each name once, as
+    # param_totals makes them. The blocks' signatures are equal, so the i-th weight of a
+    # node has the same shape in every block: its element count is computed once, from the
+    # kept block (dtype, role and trainable are read from each weight).
+    counts = [[shape_numel(p.shape) for p in n.params] for n in keep_nodes]
+    rows: list = []
+    seen: set[str] = set()
+    dtype_bytes = DTYPE_BYTES
+    flops_total = 0
+    for _, ids in run:
+        for na, b, cnts in zip(keep_nodes, ids, counts):
             nb = nodes[b]
-            all_params.extend(nb.params)
+            for p, n in zip(nb.params, cnts):
+                name = p.name
+                if name in seen:
+                    continue
+                seen.add(name)
+                size = dtype_bytes.get(p.dtype or "")
+                rows.append((name, n or 0, p.trainable,
+                             None if n is None or size is None else n * size, p.role))
             flops_total += int(nb.meta.get("flops") or 0)
-            for ta, tb in zip(na.outputs, nb.outputs):
-                remap[tb] = ta
+            if nb is not na:
+                for ta, tb in zip(na.outputs, nb.outputs):
+                    remap[tb] = ta
+    for _, ids in run[1:]:
         removed.update(ids)
     g.nodes = {nid: n for nid, n in nodes.items() if nid not in removed}
     # Survivors outside the run that read a removed block's tensor read the kept block's.
@@ -298,7 +339,7 @@ def _fold(g: Graph, run: list[tuple[Paths, list[str]]], pos: dict[str, int]) -> 
     count = len(run)
     group.attrs["repeat"] = count
     group.attrs["repeat_of"] = [list(p) for p, _ in run[:1]] + [list(run[-1][0])]
-    totals = param_totals(all_params)
+    totals = sum_param_rows(rows)
     group.attrs["params_total"] = totals["params"]
     group.attrs["trainable_params_total"] = totals["trainable_params"]
     group.attrs["flops_total"] = flops_total

@@ -84,6 +84,12 @@ def count_params_inplace(g: Graph) -> Graph:
 _Row = tuple[str, int, bool, int | None, str]
 
 
+def sum_param_rows(rows: Iterable[_Row]) -> dict[str, int | None]:
+    """param_totals over rows made as param_totals makes them ((name, count or 0,
+    trainable, bytes, role) of each weight), for a caller that has the counts already."""
+    return _sum(rows)
+
+
 def _one(row: _Row) -> dict[str, int | None]:
     """_sum of one row (most weighted nodes hold one Param), without the name set."""
     _, n, train, b, role = row
