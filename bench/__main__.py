@@ -14,6 +14,8 @@ fresh process with its peak RSS. Then the fitted exponent of our time vs n per f
 Then the end-to-end rows of issue 19 (bench/e2e.py `--rows`; `--e2e-only`, `--no-e2e`): the
 50k-node GPT-style export fully drawn and in the default view, and a 1.4 GB ONNX file with
 weights inside, file -> SVG in fresh processes, with the targets.
+Then the live PyTorch rows (bench/torch_bench.py; `--torch-only`, `--no-torch`): ResNet-18 and a
+48-layer encoder, live nn.Module -> SVG in cold processes, nnviz vs torchview.
 Last, the HTML viewer rows (bench/viewer_page.py; `--viewer-only`, `--no-viewer`): the 50k-node
 GPT-style export and the zoo's GPT-2 as viewer pages, file size and first frame in Chromium.
 """
@@ -117,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="only the end-to-end rows (50k-node export full and default view, "
                          "1.4 GB ONNX file)")
     ap.add_argument("--e2e-reps", type=int, default=3, help="fresh processes per e2e row")
+    ap.add_argument("--no-torch", action="store_true",
+                    help="skip the live PyTorch rows (nnviz vs torchview, cold processes)")
+    ap.add_argument("--torch-only", action="store_true", help="only the live PyTorch rows")
     ap.add_argument("--json", help="also write the rows as JSON to this file")
     args = ap.parse_args(argv)
     sizes = [100, 500, 2000] if args.quick else [int(s) for s in args.sizes.split(",")]
@@ -129,6 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict] = []
     if args.viewer_only:
         return _viewer(args, rows)
+    if args.torch_only:
+        _torch_rows(args, rows)
+        if args.json:
+            Path(args.json).write_text(json.dumps(rows, indent=1, default=str))
+        return 0
     if args.e2e_only:
         _e2e_rows(args, rows)
         if args.json:
@@ -217,6 +227,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_e2e:
         print()
         _e2e_rows(args, rows)
+    if not args.no_torch:
+        print()
+        _torch_rows(args, rows)
     if not args.no_viewer:
         print()
         return _viewer(args, rows)
@@ -232,6 +245,20 @@ def _e2e_rows(args: argparse.Namespace, rows: list[dict]) -> None:
     table = e2e_bench.rows(reps=args.e2e_reps)
     e2e_bench.print_rows(table)
     rows += table
+
+
+def _torch_rows(args: argparse.Namespace, rows: list[dict]) -> None:
+    """Issue 19's live PyTorch rows (bench/torch_bench.py): ResNet-18 and a 48-layer encoder,
+    nn.Module -> SVG in cold processes, the default capture vs torchview (when installed)."""
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        print("torch not installed: the live PyTorch rows are skipped")
+        return
+    from bench import torch_bench
+
+    rows += [{"graph": f"torch:{r['model']}", **r}
+             for r in torch_bench.main(["--captures", "auto", "--repeat", str(args.e2e_reps)])]
 
 
 def _viewer(args: argparse.Namespace, rows: list[dict]) -> int:

@@ -204,3 +204,29 @@ def test_fast_capture_never_imports_dynamo():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
+
+
+class ThreadProbe(nn.Module):
+    """Notes the intra-op thread count its forward runs with."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.seen: list[int] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen.append(torch.get_num_threads())
+        return self.fc(x)
+
+
+def test_fast_capture_runs_on_one_thread_and_gives_the_count_back():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        model = ThreadProbe()
+        g = load_object(model, example_input=torch.randn(2, 4))
+        assert g.meta["capture"] == "forward hooks"
+        assert model.seen == [1]  # small ops: no OpenMP region per op
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
