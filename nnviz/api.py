@@ -231,44 +231,50 @@ def _fit_paper(graph: Graph, engine: str, direction: str | None, theme: Theme, s
     the shortest one whose smallest text is at least 7 pt, else the one with the largest
     text.
 
-    Each flow is also tried with the boxes (and neuron circles) drawn smaller next to the
-    text (BOX_SCALES): at a fixed printed width and page height, box height is what each
-    row of a wrapped figure spends beside its labels. Of the readable candidates the one
-    with the largest boxes wins unless a smaller scale makes the figure clearly shorter
-    (SHORTER); of unreadable ones a smaller scale must buy clearly larger text."""
+    Each flow is also tried more compactly (VARIANTS): boxes and neuron circles smaller next
+    to the text (at a fixed printed width and page height, box height is what each row of
+    a wrapped figure spends beside its labels, box width what a column spends), and labels
+    in narrower lines ("Conv" over "3×3/2": the widest label line sets how far apart the
+    boxes of a row stand). Of the readable candidates the least compact wins unless a more
+    compact one makes the figure clearly shorter (SHORTER); of unreadable ones a more
+    compact one must buy clearly larger text."""
     from nnviz.render.physical import parse_length
     from nnviz.theme import scale_paper
 
     width_in = parse_length(width)
-    comfy: list[tuple[float, float, Layout]] = []  # (height in, -scale, layout)
-    best: tuple[float, Layout] | None = None
-    for factor in BOX_SCALES:
-        found = _fit_flows(graph, engine, direction, scale_paper(theme, factor), style,
-                           proportions, rows, width_in)
-        for _, _, _, lay in found:
+    found: list[tuple[float, float, int, Layout]] = []  # (pt, height in, variant, layout)
+    for v, (factor, wrap) in enumerate(VARIANTS):
+        for pt, tall, _, lay in _fit_flows(graph, engine, direction,
+                                           scale_paper(theme, factor, wrap), style,
+                                           proportions, rows, width_in):
             if factor != 1.0:
                 lay.extras["box_scale"] = factor
-        fitting = [f for f in found if f[1] <= MAX_PRINT_HEIGHT_IN] or found
-        readable = [f for f in fitting if f[0] >= COMFORT_PT]
-        if readable:
-            short = min(readable, key=lambda f: (round(f[1], 2), f[2]))
-            comfy.append((short[1], -factor, short[3]))
-            continue
-        top = max(fitting, key=lambda f: (round(f[0], 1), -f[2]))
-        # smaller boxes must buy clearly larger text, not a rounding difference
-        if best is None or top[0] >= best[0] + 0.25:
-            best = (top[0], top[3])
-    if comfy:
-        shortest = min(h for h, _, _ in comfy)
-        return min((c for c in comfy if c[0] <= shortest * SHORTER),
-                   key=lambda c: (c[1], c[0]))[2]
-    assert best is not None
-    return best[1]
+            found.append((pt, tall, v, lay))
+    # a column asked for (--direction TB) is as tall as the network is deep whatever its
+    # box sizes: only the text size is left to win there
+    column = direction in ("TB", "BT")
+    fitting = [f for f in found if column or f[1] <= MAX_PRINT_HEIGHT_IN] or found
+    readable = [f for f in fitting if f[0] >= COMFORT_PT]
+    if readable:
+        shortest = min(f[1] for f in readable)
+        return min((f for f in readable if f[1] <= shortest * SHORTER),
+                   key=lambda f: (f[2], round(f[1], 2)))[3]
+    best = fitting[0]
+    for f in fitting[1:]:
+        # a more compact figure must buy clearly larger text, not a rounding difference
+        if f[0] >= best[0] + (0.25 if f[2] > best[2] else 0.05):
+            best = f
+    return best[3]
 
 
 # Box sizes tried at a printed width: the smallest keeps a ResNet's 224 x 224 input 60 px
 # tall next to 9 px text.
 BOX_SCALES = (1.0, 0.8, 0.65, 0.5)
+# Label line widths (px) tried: the theme's own, then one that fits "Conv 3×3/2" and a
+# "layer2.0/conv1" name on a line but puts "MaxPool" over "3×3/2".
+LABEL_WRAPS = (None, 72.0)
+# least compact first: each box size with the theme's labels, then with narrower ones
+VARIANTS = tuple((s, w) for s in BOX_SCALES for w in LABEL_WRAPS)
 # A readable figure keeps its larger boxes unless smaller ones make it shorter than this
 # part of its height (a LeNet in one row rather than two, not a 5 % saving).
 SHORTER = 1.3

@@ -86,7 +86,8 @@ def paper_settings(theme: Theme, style: str) -> dict[str, Any]:
                     "connection_width": 0.6, "stroke_width": 1.2},
         "blocks": {"gap": 20, "min_height": 10, "max_height": 120, "min_thickness": 3,
                    "max_thickness": 36, "depth_ratio": 0.45, "vector_width": 6,
-                   "proportions": "auto", "stroke_width": 0.8, "arc": "#555555"},
+                   "proportions": "auto", "stroke_width": 0.8, "arc": "#555555",
+                   "label_wrap": 96},
     }[style]
     return {**defaults, **theme.get("paper", {}).get(style, {})}
 
@@ -97,16 +98,21 @@ PAPER_SIZES = {"blocks": ("max_height", "max_thickness", "vector_width"),
                "neurons": ("radius", "unit_gap", "layer_gap")}
 
 
-def scale_paper(theme: Theme, factor: float) -> Theme:
+def scale_paper(theme: Theme, factor: float, label_wrap: float | None = None) -> Theme:
     """``theme`` with the paper styles' boxes and neuron circles ``factor`` times their size
     and the text unchanged: at a printed width a figure whose boxes are smaller next to its
     text prints that text larger. The smallest boxes keep their size (min_height,
-    min_thickness), so a 7x7 map stays visible, and proportions between boxes hold above it."""
-    if factor == 1.0:
+    min_thickness), so a 7x7 map stays visible, and proportions between boxes hold above it.
+    ``label_wrap`` (px) narrows the labels' lines when it is less than the theme's."""
+    blocks = paper_settings(theme, "blocks")
+    narrower = label_wrap is not None and label_wrap < float(blocks["label_wrap"])
+    if factor == 1.0 and not narrower:
         return theme
     paper = dict(theme.get("paper", {}))
     for style, keys in PAPER_SIZES.items():
         cfg = paper_settings(theme, style)
         paper[style] = {**paper.get(style, {}),
                         **{k: round(float(cfg[k]) * factor, 2) for k in keys}}
+    if narrower:
+        paper["blocks"]["label_wrap"] = label_wrap
     return Theme({**theme, "paper": paper})

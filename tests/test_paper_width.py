@@ -107,3 +107,29 @@ def test_cli_reports_the_smallest_font(tmp_path, examples_dir) -> None:
     res = CliRunner().invoke(main, [str(examples_dir / "mlp.onnx"), "-o", str(out),
                                     "--width", "3.3"])
     assert res.exit_code != 0 and "--width" in res.output
+
+
+def test_compact_labels_keep_every_word_and_break_before_a_rider() -> None:
+    """The fitting's narrower label lines and shorter titles drop no text: "Conv2d" with a
+    3×3 kernel reads "Conv 3×3/2" (the kernel gives the rank), a fused rider moves to the
+    next line whole ("Linear" over "+ Tanh", not "Linear +" over "Tanh"), and the smaller
+    boxes of scale_paper keep the smallest sizes that keep a 7x7 map visible."""
+    from nnviz.layout.blocks import wrap
+    from nnviz.theme import load_theme, paper_settings, scale_paper
+
+    assert wrap("Linear + Tanh", 11, 72.0, True) == ["Linear", "+ Tanh"]
+    assert wrap("MaxPool 3×3/2", 11, 72.0, True) == ["MaxPool", "3×3/2"]
+    theme = load_theme("paper")
+    small = scale_paper(theme, 0.5, 72.0)
+    a, b = paper_settings(theme, "blocks"), paper_settings(small, "blocks")
+    assert b["max_height"] == a["max_height"] / 2 and b["min_height"] == a["min_height"]
+    assert b["label_wrap"] == 72.0 and scale_paper(theme, 1.0) is theme
+    assert paper_settings(small, "neurons")["radius"] == paper_settings(theme, "neurons")[
+        "radius"] / 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        d = nnviz.draw(lenet(), style="blocks", theme="paper", direction="LR", width="2.5in")
+    titles = [ln.text for box in d.layout.nodes.values() for ln in box.lines
+              if ln.style == "title"]
+    assert not any("2d" in t for t in titles if "×" in t), titles
+    assert any(t.startswith("Conv") for t in titles), titles

@@ -155,6 +155,8 @@ def wrap(text: str, size: float, max_width: float, bold: bool = False,
             space = rest.find(" ", n)
             end = space if space > 0 else len(rest)
             cut = end if text_width(rest[:end], size, bold) <= max_width * 1.35 else n
+        if rest[:cut].rstrip().endswith(" +"):  # "Linear | + Tanh", not "Linear + | Tanh"
+            cut = len(rest[:cut].rstrip()) - 1
         lines.append(rest[:cut].rstrip())
         rest = rest[cut:].lstrip()
     if rest:
@@ -183,9 +185,13 @@ def _title(graph: Graph, node: Node, repeat: int = 0, title: str = "") -> str:
 
 
 def unit_lines(graph: Graph, unit: Unit, name: str, shape_text: str, theme: Theme,
-               fused_in_title: bool = False, wrap_width: float = LABEL_WRAP) -> list[LabelLine]:
-    """A unit's label: title (op, kernel, ×N), name, fused riders and side inputs, shape."""
+               fused_in_title: bool = False,
+               wrap_width: float | None = None) -> list[LabelLine]:
+    """A unit's label: title (op, kernel, ×N), name, fused riders and side inputs, shape;
+    lines wrap at ``wrap_width`` px (default: the theme's paper.blocks.label_wrap)."""
     size_t, size_d = float(theme["font"]["title_size"]), float(theme["font"]["size"])
+    if wrap_width is None:
+        wrap_width = float(_settings(theme).get("label_wrap", LABEL_WRAP))
     title = _title(graph, unit.node, unit.repeat, unit.title)
     act = activation_name(unit.node)
     fused = list(unit.fused)
