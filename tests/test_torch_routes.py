@@ -139,3 +139,49 @@ def test_same_total_for_transformers(which, tmp_path):
     else:
         assert partial == {}
         assert onnx_graph.total_params == want
+
+
+class _NoOps(torch.nn.Module):
+    """Real layers joined by plumbing that keeps its input's values: a full slice (export
+    writes ``aten.alias``, as for GPT-2's ``hidden_states[:, -0:]`` before ``lm_head``), a
+    device move to where the tensor is, ``contiguous``, ``clone`` and a same-shape view. A
+    same-shape transpose moves values and must stay; a module made only of plumbing is a
+    module call and must stay a box."""
+
+    class Contiguous(torch.nn.Module):
+        def forward(self, x):
+            return x.contiguous().clone()
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b, self.c = (torch.nn.Linear(8, 8) for _ in range(3))
+        self.keep = self.Contiguous()
+
+    def forward(self, x):
+        h = self.a(x)[:, -0:]
+        h = h.to(h.device).contiguous().clone()
+        y = self.b(h)
+        y = y.view(y.shape) + h
+        return self.c(self.keep(y.t()))
+
+
+@pytest.mark.parametrize("route", ["auto", "export", "pt2"])
+def test_plumbing_no_ops_are_no_boxes(route, tmp_path):
+    torch.manual_seed(0)
+    model, x = _NoOps().eval(), torch.randn(8, 8)
+    pt2 = tmp_path / "noops.pt2"
+    if route == "pt2":
+        torch.export.save(torch.export.export(model, (x,)), pt2)
+    g = load_file(pt2) if route == "pt2" else \
+        load_object(model, example_input=x, **({} if route == "auto" else {"capture": route}))
+    ops = [n.op for n in g.nodes.values()]
+    assert ops[:4] == ["Input", "Linear", "Linear", "aten.add"], ops
+    assert ops[4] in ("aten.t", "aten.permute", "aten.transpose") and \
+        ops[5:] == ["Contiguous", "Linear", "Output"], ops
+    succ = g.successors()
+    ids = list(g.nodes)
+    edges = {(ids.index(a), ids.index(b)) for a in succ for b in succ[a]}
+    # Every data edge between real ops survives the splice: a -> b, a -> add (the residual
+    # through the spliced copies), b -> add, then the transpose, the plumbing module, c.
+    assert edges == {(0, 1), (1, 2), (1, 3), (2, 3), (3, 4), (4, 5), (5, 6), (6, 7)}, edges
+    assert g.total_params == R.param_count(model)

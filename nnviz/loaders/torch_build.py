@@ -170,6 +170,64 @@ def _fold_weight_views(ops: list[TOp], outputs: list[str]) -> list[TOp]:
     return [op for op in ops if op.name not in dropped]
 
 
+# Ops whose result is their input's values when it keeps the input's shape and dtype: a full
+# slice (export writes ``h[:, -0:]`` as ``aten.alias``), ``.to(device)`` to where the tensor
+# already is, ``clone``, ``contiguous``, a view to the same shape. They are plumbing, not
+# computation: drawn, each would be a box between two real layers (GPT-2's ``alias`` before
+# ``lm_head``). A transpose or permute can keep the shape and still move values: not here.
+_NO_OPS = frozenset({
+    "alias", "detach", "lift_fresh_copy", "clone", "contiguous", "to", "to_copy", "type_as",
+    "view", "reshape", "unsafe_view", "view_as", "reshape_as", "expand", "expand_as",
+    "flatten", "unflatten", "squeeze", "slice", "narrow",
+})
+
+
+def _is_no_op(op: TOp, tensors: dict[str, tuple[Shape, str | None]]) -> bool:
+    name = op.op.rsplit(".", 1)[-1].strip("_").lower()
+    if name not in _NO_OPS or op.params or len(op.inputs) != 1 or len(op.outputs) != 1:
+        return False
+    shape_in, dtype_in = tensors.get(op.inputs[0], (None, None))
+    shape_out, dtype_out = tensors.get(op.outputs[0], (None, None))
+    return shape_in is not None and dtype_in is not None and \
+        (shape_in, dtype_in) == (shape_out, dtype_out)
+
+
+def _splice_no_ops(ops: list[TOp], trace: Trace) -> tuple[list[TOp], list[str], set[str]]:
+    """``ops`` without value-preserving plumbing (``_NO_OPS``), each reader of a spliced op's
+    result reading its input instead, so every data edge between real ops is kept; also the
+    graph outputs so remapped, and the tensors that went. A module call made only of such ops
+    (a user's ``Contiguous`` module) stays: each module call is a box."""
+    parents = {f.key for op in ops for f in op.stack[:-1]}
+    real_calls = {op.stack[-1].key for op in ops
+                  if op.stack and not _is_no_op(op, trace.tensors)}
+    graph_inputs = {t for _, t in trace.inputs}
+    source: dict[str, str] = {}  # spliced tensor -> the tensor that stands for it
+    dropped: set[str] = set()
+    outputs = list(trace.outputs)
+    for op in ops:
+        if not _is_no_op(op, trace.tensors):
+            continue
+        leaf = op.stack[-1].key if op.stack else None
+        if leaf is not None and leaf not in parents and leaf not in real_calls:
+            continue
+        out, src = op.outputs[0], source.get(op.inputs[0], op.inputs[0])
+        if out in outputs and (src in outputs or src in graph_inputs):
+            continue  # an output must stay its own tensor, produced by an op
+        source[out] = src
+        dropped.add(op.name)
+    if not dropped:
+        return ops, outputs, set()
+    kept = []
+    for op in ops:
+        if op.name in dropped:
+            continue
+        if any(t in source for t in op.inputs):
+            op = _copy_op(op)
+            op.inputs = list(dict.fromkeys(source.get(t, t) for t in op.inputs))
+        kept.append(op)
+    return kept, [source.get(t, t) for t in outputs], set(source)
+
+
 def _merge_params(ops: list[TOp]) -> list[Param]:
     params: list[Param] = []
     names: set[str] = set()
@@ -184,8 +242,10 @@ def _merge_params(ops: list[TOp]) -> list[Param]:
 def build_graph(trace: Trace, aten: bool = False) -> Graph:
     """The IR for a trace: leaf module calls folded into one node each unless ``aten``."""
     graph = Graph(name=trace.name, meta=dict(trace.meta))
+    ops, outputs, spliced = _splice_no_ops(_live_ops(trace), trace)
     for tid, (shape, dtype) in trace.tensors.items():
-        graph.add_tensor(Tensor(tid, shape, dtype))
+        if tid not in spliced:
+            graph.add_tensor(Tensor(tid, shape, dtype))
 
     used_names: set[str] = set()
     for name, tid in trace.inputs:
@@ -194,9 +254,8 @@ def build_graph(trace: Trace, aten: bool = False) -> Graph:
         graph.add_node(Node(nid, "Input", "io", name=name, outputs=[tid]))
         graph.inputs.append(tid)
 
-    ops = _live_ops(trace)
     if not aten:
-        ops = _fold_weight_views([_copy_op(op) for op in ops], trace.outputs)
+        ops = _fold_weight_views([_copy_op(op) for op in ops], outputs)
     # Frames that call another frame are containers (groups); the rest are leaf calls.
     parents = {f.key for op in ops for f in op.stack[:-1]}
     frames: dict[str, Frame] = {}
@@ -241,7 +300,7 @@ def build_graph(trace: Trace, aten: bool = False) -> Graph:
             who = owner.get(op.name, op.name)
             for t in op.inputs:
                 consumed_by.setdefault(t, set()).add(who)
-        graph_outputs = set(trace.outputs)
+        graph_outputs = set(outputs)
         for what, item in order:
             if what == "op":
                 _add_op_node(graph, item, _components(item.stack))
@@ -255,11 +314,11 @@ def build_graph(trace: Trace, aten: bool = False) -> Graph:
     graph.groups = {p: g for p, g in graph.groups.items() if p in occupied}
 
     _mark_shared(graph)
-    names = trace.output_names if len(trace.output_names) == len(trace.outputs) else []
-    for i, tid in enumerate(trace.outputs):
-        base = "output" if len(trace.outputs) == 1 else f"output_{i}"
+    names = trace.output_names if len(trace.output_names) == len(outputs) else []
+    for i, tid in enumerate(outputs):
+        base = "output" if len(outputs) == 1 else f"output_{i}"
         nid = graph.unique_node_id(base)
-        label = names[i] if names and names[i] and len(trace.outputs) > 1 else base
+        label = names[i] if names and names[i] and len(outputs) > 1 else base
         graph.add_node(Node(nid, "Output", "io", name=label, inputs=[tid]))
         graph.outputs.append(tid)
     return canonicalize(graph, "torch")
