@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import re
 from bisect import bisect_left, bisect_right
-from dataclasses import dataclass, field
 from itertools import chain
 from typing import NamedTuple
 
@@ -181,27 +180,121 @@ class Text(_TextFields):
 Item = Rect | Circle | Path | Text
 
 
-@dataclass
-class Scene:
-    width: float
-    height: float
-    background: str | None
-    title: str = ""
-    # (css class, data attributes, items): SVG keeps the grouping; other formats flatten it
-    layers: list[tuple[str, dict[str, str], list[Item]]] = field(default_factory=list)
+Layer = tuple[str, dict[str, str], list[Item]]  # (css class, data attributes, items)
 
-    def __post_init__(self) -> None:
-        self.background = paint(self.background)  # None: transparent (a theme's "none")
+
+class Scene:
+    """What every vector format draws: a canvas and its layers, each (css class, data
+    attributes, items); SVG keeps the grouping, other formats flatten it.
+
+    A big graph drawing keeps its node and edge layers as columns (:class:`NodeRun`,
+    :class:`EdgeRun`: one entry per box or edge, no item objects): the SVG writer formats
+    the columns directly, and ``layers`` expands them into the very items they stand for
+    when a format walks items (PDF, TikZ), so every format still draws one geometry.
+    """
+
+    def __init__(self, width: float, height: float, background: str | None, title: str = "",
+                 layers: list[Layer] | None = None) -> None:
+        self.background = paint(background)  # None: transparent (a theme's "none")
         # A whole number of px: rasterisers round a fractional canvas up on their own, so an
         # integral canvas makes the PNG size (ceil(size * zoom)) and the PDF page agree.
-        self.width = float(math.ceil(self.width - 1e-6))
-        self.height = float(math.ceil(self.height - 1e-6))
+        self.width = float(math.ceil(width - 1e-6))
+        self.height = float(math.ceil(height - 1e-6))
+        self.title = title
+        self.runs: list[Layer | NodeRun | EdgeRun] = list(layers or [])
+        self._layers: list[Layer] | None = None
+
+    @property
+    def layers(self) -> list[Layer]:
+        """Every layer as (css class, data, items), runs expanded (once per scene)."""
+        if self._layers is None:
+            out: list[Layer] = []
+            for run in self.runs:
+                if type(run) is tuple:
+                    out.append(run)
+                else:
+                    out.extend(run.expand())  # type: ignore[union-attr]
+            self._layers = out
+        return self._layers
 
     def add(self, cls: str, items: list[Item], **data: str) -> None:
-        self.layers.append((cls, data, items))
+        self.runs.append((cls, data, items))
+        self._layers = None
+
+    def add_run(self, run: NodeRun | EdgeRun) -> None:
+        self.runs.append(run)
+        self._layers = None
 
     def items(self) -> list[Item]:
         return [it for _, _, items in self.layers for it in items]
+
+
+class NodeRun:
+    """Consecutive ``node`` layers as columns: per box its id, kind, rectangle and the index
+    of its rectangle's paint (``rect_styles``: (fill, stroke, width, radius, dash)); per
+    text line (``text_end[i]`` ends box i's lines) its baseline, text and style index
+    (``text_styles``: (size, colour, bold, anchor)), all lines of a box centred on ``cx``."""
+
+    __slots__ = ("ids", "kinds", "x", "y", "w", "h", "rect_style", "rect_styles", "cx",
+                 "text_end", "ty", "text", "text_style", "text_styles")
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+        self.kinds: list[str] = []
+        self.x: list[float] = []
+        self.y: list[float] = []
+        self.w: list[float] = []
+        self.h: list[float] = []
+        self.rect_style: list[int] = []
+        self.rect_styles: list[tuple] = []
+        self.cx: list[float] = []
+        self.text_end: list[int] = []
+        self.ty: list[float] = []
+        self.text: list[str] = []
+        self.text_style: list[int] = []
+        self.text_styles: list[tuple] = []
+
+    def expand(self) -> list[Layer]:
+        out: list[Layer] = []
+        rs, ts = self.rect_styles, self.text_styles
+        ty, text, text_style = self.ty, self.text, self.text_style
+        start = 0
+        for i, end in enumerate(self.text_end):
+            items: list[Item] = [_new(Rect, (self.x[i], self.y[i], self.w[i], self.h[i],
+                                             *rs[self.rect_style[i]]))]
+            cx = self.cx[i]
+            for j in range(start, end):
+                items.append(_new(Text, (cx, ty[j], text[j], *ts[text_style[j]])))
+            start = end
+            out.append(("node", {"id": self.ids[i], "kind": self.kinds[i]}, items))
+        return out
+
+
+class EdgeRun:
+    """Consecutive ``edge`` layers as columns: per edge its ends, its (already shortened)
+    points, whether they are a spline, and its arrowhead's three points (or None); one
+    stroke and one head fill for the run."""
+
+    __slots__ = ("src", "dst", "points", "spline", "heads", "stroke", "width", "head_fill")
+
+    def __init__(self, stroke: str | None, width: float, head_fill: str | None) -> None:
+        self.src: list[str] = []
+        self.dst: list[str] = []
+        self.points: list[list[Point]] = []
+        self.spline: list[bool] = []
+        self.heads: list[list[Point] | None] = []
+        self.stroke, self.width, self.head_fill = stroke, width, head_fill
+
+    def expand(self) -> list[Layer]:
+        out: list[Layer] = []
+        stroke, width, fill = self.stroke, self.width, self.head_fill
+        for src, dst, pts, spline, head in zip(self.src, self.dst, self.points, self.spline,
+                                               self.heads):
+            items: list[Item] = [_new(Path, (pts, None, stroke, width, spline, False, None))]
+            if head is not None:
+                items.append(_new(Path, (head, fill, None, 1.0, False, True, None)))
+            out.append(("edge", {"src": src, "dst": dst}, items))
+        return out
 
 
 # font size -> (ascent, line height): the shipped font's metrics never change, and a big
@@ -251,6 +344,16 @@ def arrow_items(points: list[Point], spline: bool, color: str, width: float,
     An explicit triangle (not an SVG marker) draws the same in PDF and TikZ; shortening the
     line keeps its stroke from poking through the tip.
     """
+    pts, head = _arrow(points, spline, size)
+    if head is None:
+        return pts, None
+    return pts, _new(Path, (head, _PAINTED.get(color) or paint(color), None, 1.0, False, True,
+                            None))
+
+
+def _arrow(points: list[Point], spline: bool, size: float
+           ) -> tuple[list[Point], list[Point] | None]:
+    """arrow_items' geometry: (the shortened points, the arrowhead's three points or None)."""
     if len(points) < 2:
         return points, None
     tip = points[-1]
@@ -271,9 +374,8 @@ def arrow_items(points: list[Point], spline: bool, color: str, width: float,
     ux, uy = dx / length, dy / length
     half = size * 0.4
     base = (tip[0] - ux * size, tip[1] - uy * size)
-    head = _new(Path, ([tip, (base[0] - uy * half, base[1] + ux * half),
-                        (base[0] + uy * half, base[1] - ux * half)],
-                       _PAINTED.get(color) or paint(color), None, 1.0, False, True, None))
+    head = [tip, (base[0] - uy * half, base[1] + ux * half),
+            (base[0] + uy * half, base[1] - ux * half)]
     cut = min(size * 0.8, length * 0.9)
     new_end = (tip[0] - ux * cut, tip[1] - uy * cut)
     pts = points[:-1]
@@ -370,12 +472,21 @@ def graph_scene(graph: Graph, layout: Layout, theme: Theme) -> Scene:
         scene.add("group", [Rect(fr.x, fr.y, fr.w, fr.h, group_t["fill"], group_t["stroke"],
                                  group_t["stroke_width"], group_t["radius"])],
                   path="/".join(fr.path))
-    layers = scene.layers
     e_stroke, e_width, e_arrow = edge_t["stroke"], edge_t["width"], edge_t["arrow_size"]
+    # The edges as one run of columns (what _edge_items would make, edge by edge)
+    e_paint = _PAINTED.get(e_stroke) or paint(e_stroke)
+    erun = EdgeRun(e_paint, e_width, e_paint)
+    e_src, e_dst, e_pts, e_spline, e_heads = (erun.src, erun.dst, erun.points, erun.spline,
+                                              erun.heads)
     for e in layout.edges:
         if len(e.points) >= 2:
-            layers.append(("edge", {"src": e.src, "dst": e.dst},
-                           _edge_items(e.points, e.spline, e_stroke, e_width, e_arrow)))
+            pts, head = _arrow(e.points, e.spline, e_arrow)  # it copies what it changes
+            e_src.append(e.src)
+            e_dst.append(e.dst)
+            e_pts.append(pts)
+            e_spline.append(e.spline and len(pts) >= 4 and (len(pts) - 1) % 3 == 0)
+            e_heads.append(head)
+    scene.add_run(erun)
     # Frame labels go over the edges, on a patch of the frame's fill: an edge that crosses a
     # label then passes under it instead of striking the text through.
     # Each title starts at the first place along the frame's top where no edge crosses its
@@ -408,6 +519,28 @@ def graph_scene(graph: Graph, layout: Layout, theme: Theme) -> Scene:
     paints: dict[str, tuple] = {}  # kind -> its theme colours (a drawing has a dozen kinds)
     nodes_get = graph.nodes.get
     sw, radius = node_t["stroke_width"], node_t["radius"]
+    # The boxes as one run of columns; rectangle and text paints are interned per style
+    run = NodeRun()
+    ids, kinds, xs, ys, ws, hs, rect_style, cxs = (run.ids, run.kinds, run.x, run.y, run.w,
+                                                   run.h, run.rect_style, run.cx)
+    text_end, tys, texts, text_style = run.text_end, run.ty, run.text, run.text_style
+    rect_index: dict[tuple, int] = {}
+    text_index: dict[tuple, int] = {}
+
+    def rect_id(key: tuple) -> int:
+        i = rect_index.get(key)
+        if i is None:
+            i = rect_index[key] = len(run.rect_styles)
+            run.rect_styles.append(key)
+        return i
+
+    def text_id(key: tuple) -> int:
+        i = text_index.get(key)
+        if i is None:
+            i = text_index[key] = len(run.text_styles)
+            run.text_styles.append(key)
+        return i
+
     for box in layout.nodes.values():
         bid = box.id
         node = nodes_get(bid)
@@ -420,10 +553,12 @@ def graph_scene(graph: Graph, layout: Layout, theme: Theme) -> Scene:
             style = theme.kind_style(kind)
             color = style.get("text", font["color"])
             fill, stroke = style["fill"], style.get("stroke", node_t["stroke"])
-            kp = paints[kind] = (fill, stroke, color,
-                                 style.get("muted", font.get("muted", color)),
-                                 paint(fill), paint(stroke))
-        fill, stroke, color, muted, painted_fill, painted_stroke = kp
+            muted = style.get("muted", font.get("muted", color))
+            kp = paints[kind] = (fill, stroke, color, muted,
+                                 rect_id((paint(fill), paint(stroke), sw * 1, radius, None)),
+                                 {})
+        # tstyles: line style -> text style index, for this kind's colours
+        fill, stroke, color, muted, rs, tstyles = kp
         meta = node.meta if node is not None else None
         diff = meta.get("diff") if meta else None
         ov = meta.get("overlay") if meta and not stub else None
@@ -437,13 +572,20 @@ def graph_scene(graph: Graph, layout: Layout, theme: Theme) -> Scene:
                 if ov.get("flags"):
                     stroke, width = OVERLAY_FLAG_STROKE, max(width, 3.0)
             if stub:
-                shape: Item = Rect(box.x, box.y, box.w, box.h, fill, stroke, sw, box.h / 2,
-                                   dash=(3, 2))
+                shape = Rect(box.x, box.y, box.w, box.h, fill, stroke, sw, box.h / 2,
+                             dash=(3, 2))
             else:
                 shape = Rect(box.x, box.y, box.w, box.h, fill, stroke, width, radius)
-        else:
-            shape = _new(Rect, (box.x, box.y, box.w, box.h, painted_fill, painted_stroke,
-                                sw * 1, radius, None))
+            rs = rect_id(tuple(shape[4:]))
+            if ov:
+                tstyles = {}  # the value's colours, not the kind's
+        ids.append(bid)
+        kinds.append(kind)
+        xs.append(box.x)
+        ys.append(box.y)
+        ws.append(box.w)
+        hs.append(box.h)
+        rect_style.append(rs)
         # block_height + text_block inlined (the same arithmetic, so the same coordinates)
         lines = box.lines
         rows = []
@@ -455,16 +597,21 @@ def graph_scene(graph: Graph, layout: Layout, theme: Theme) -> Scene:
                                          ln.style == "detail")
             rows.append(m)
         y = box.y + (box.h - (sum([m[2] for m in rows]) + gap * max(0, len(lines) - 1))) / 2
-        items: list[Item] = [shape]
-        cx = box.x + box.w / 2
+        cxs.append(box.x + box.w / 2)
         for ln, (size, asc, height, bold, detail) in zip(lines, rows):
             t = ln.text
             if type(t) is not str or not (t.isascii() and t.isprintable()):
                 t = clean_text(t)
-            items.append(_new(Text, (cx, y + asc, t, size, muted if detail else color, bold,
-                                     "middle")))
+            tys.append(y + asc)
+            texts.append(t)
+            k = tstyles.get(ln.style)
+            if k is None:
+                k = tstyles[ln.style] = text_id((size, muted if detail else color, bold,
+                                                 "middle"))
+            text_style.append(k)
             y += height + gap
-        layers.append(("node", {"id": bid, "kind": kind}, items))
+        text_end.append(len(texts))
+    scene.add_run(run)
     return scene
 
 

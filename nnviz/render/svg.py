@@ -7,12 +7,14 @@ so tools and the HTML viewer can find them.
 
 from __future__ import annotations
 
+from itertools import chain
+
 from nnviz.escape import xml_escape as escape
 from nnviz.escape import xml_quoteattr as quoteattr
 from nnviz.ir import Graph
 from nnviz.layout.model import Layout
 from nnviz.render.build import build_scene
-from nnviz.render.scene import Circle, Item, Path, Rect, Scene, Text, clean_text
+from nnviz.render.scene import Circle, EdgeRun, Item, NodeRun, Path, Rect, Scene, Text, clean_text
 from nnviz.text import FONT_FAMILY
 from nnviz.theme import Theme
 from nnviz.util import paused_gc
@@ -123,6 +125,140 @@ def _item(it: Item) -> str:
     raise TypeError(f"unknown scene item {type(it).__name__}")
 
 
+def _data_attr(key: str, value: str) -> str:
+    """' data-key="value"', quoted as _attr quotes it."""
+    return f" data-{key}={_quoted(value)}"
+
+
+def _quoted(value: str) -> str:
+    """An attribute value with its quotes, as _attr quotes it."""
+    if type(value) is str and value.isascii() and value.isprintable() and "&" not in value \
+            and "<" not in value and ">" not in value and '"' not in value and "'" not in value:
+        return f'"{value}"'  # what _attr gives a plain string
+    return _attr(value)
+
+
+def _text_tail(size: float, color: str, bold: bool, anchor: str) -> str:
+    """A text element's attributes after y, up to its text."""
+    return (("" if anchor == "start" else f' text-anchor="{anchor}"')
+            + f' font-size="{_f(size)}"' + (' font-weight="bold"' if bold else "")
+            + f' fill="{_escape(color)}">')
+
+
+def _xml_text(t: str) -> str:
+    """Scene text (already clean) as XML text: escaped only where it needs it (as _text)."""
+    if t.isascii() and t.isprintable() and "&" not in t and "<" not in t and ">" not in t:
+        return t
+    return _text(t)
+
+
+def format_numbers(values: list[float]) -> list[str]:
+    """[_f(v) for v in values], in bulk: each distinct value formatted once, by one C-level
+    map per rounding case. A 50k-node drawing has ~1M coordinates, half of them distinct,
+    so the memo alone missed ~500k times (a Python call each).
+
+    numpy reads the two decimals (round(v * 100)); '{:.0f}' / '{:.1f}' / '{:.2f}' then
+    print exactly what _f prints with its trailing zeros stripped. A value whose
+    hundredths sit within 0.01 of a tie (where v * 100 may round differently from
+    '{:.2f}'), and any huge or non-finite value, goes through _f itself.
+    """
+    import numpy as np
+
+    uniq, inverse = np.unique(np.asarray(values, dtype=np.float64), return_inverse=True)
+    hundredths = uniq * 100
+    with np.errstate(invalid="ignore"):
+        k = np.rint(hundredths)
+        ok = np.isfinite(uniq) & (np.abs(uniq) < 1e12) & (np.abs(hundredths - k) < 0.49)
+    ki = np.where(ok, k, 0).astype(np.int64)
+    whole = ok & (ki % 100 == 0)
+    tenths = ok & (ki % 10 == 0) & ~whole
+    out = np.empty(len(uniq), dtype=object)
+    for mask, fmt in ((whole, "{:.0f}".format), (tenths, "{:.1f}".format),
+                      (ok & ~whole & ~tenths, "{:.2f}".format)):
+        idx = np.flatnonzero(mask)
+        out[idx] = list(map(fmt, uniq[idx].tolist()))
+    out[whole & (ki == 0)] = "0"  # "-0.00" and "0.00" are both "0"
+    for i in np.flatnonzero(~ok).tolist():
+        out[i] = _f(float(uniq[i]))
+    return out[inverse.reshape(-1)].tolist()
+
+
+def _write_nodes(run: NodeRun, out: list[str]) -> None:
+    """A run of node layers, one string per box (its group, rectangle and text lines), from
+    the columns, numbers formatted in bulk: what _write_layers writes for the layers the run
+    expands to."""
+    f = _f
+    append = out.append
+    n = len(run.ids)
+    nums = format_numbers(run.x + run.y + run.w + run.h + run.cx + run.ty)
+    xs, ys, ws, hs, cxs = (nums[i * n:(i + 1) * n] for i in range(5))
+    tys = nums[5 * n:]
+    rect_tails = [(f' rx="{f(radius)}"' if radius else "") + _paint(fill, stroke, width, dash)
+                  + "/>" for fill, stroke, width, radius, dash in run.rect_styles]
+    text_tails = [_text_tail(*key) for key in run.text_styles]
+    kind_attrs: dict[str, str] = {}
+    escaped: dict[str, str] = {}  # labels repeat (op names, shapes): each escaped once
+    text, text_style = run.text, run.text_style
+    start = 0
+    for bid, kind, x, y, w, h, rs, cx, end in zip(run.ids, run.kinds, xs, ys, ws, hs,
+                                                  run.rect_style, cxs, run.text_end):
+        ka = kind_attrs.get(kind)
+        if ka is None:
+            ka = kind_attrs[kind] = _data_attr("kind", kind) + ">"
+        parts = [f'<g class="node" data-id={_quoted(bid)}{ka}',
+                 f'<rect x="{x}" y="{y}" width="{w}" height="{h}"{rect_tails[rs]}']
+        for j in range(start, end):
+            t = text[j]
+            e = escaped.get(t)
+            if e is None:
+                e = escaped[t] = _xml_text(t)
+            parts.append(f'<text x="{cx}" y="{tys[j]}"{text_tails[text_style[j]]}{e}</text>')
+        start = end
+        parts.append("</g>")
+        append("\n".join(parts))
+
+
+def _write_edges(run: EdgeRun, out: list[str]) -> None:
+    """A run of edge layers, one string per edge (its group, line and arrowhead), from the
+    columns, numbers formatted in bulk: what _write_layers writes for the layers the run
+    expands to."""
+    append = out.append
+    line_tail = (f'"{_paint(None, run.stroke, run.width)}'
+                 + (' stroke-linejoin="round"' if run.stroke else "") + "/>")
+    head_tail = f' Z"{_paint(run.head_fill, None, 1.0)}/>'
+    # every point of every line, then every arrowhead's three, as "x,y"
+    flat = list(chain.from_iterable(run.points))
+    flat.extend(chain.from_iterable(h for h in run.heads if h is not None))
+    nums = format_numbers(list(chain.from_iterable(flat)))
+    pairs = list(map(",".join, zip(nums[0::2], nums[1::2])))
+    quoted: dict[str, str] = {}  # node id -> its attribute value (ids end several edges)
+    a = 0
+    h = sum(map(len, run.points))
+    for src, dst, pts, spline, head in zip(run.src, run.dst, run.points, run.spline,
+                                           run.heads):
+        b = a + len(pts)
+        if spline and len(pts) >= 4 and (len(pts) - 1) % 3 == 0:
+            toks = pairs[a:b]  # "M p0 Cp1 p2 p3 Cp4 ...", as _points_d writes a spline
+            toks[0] = "M" + toks[0]
+            toks[1::3] = ["C" + t for t in toks[1::3]]
+            d = " ".join(toks)
+        else:
+            d = "M" + " L".join(pairs[a:b])
+        a = b
+        qs = quoted.get(src)
+        if qs is None:
+            qs = quoted[src] = _quoted(src)
+        qd = quoted.get(dst)
+        if qd is None:
+            qd = quoted[dst] = _quoted(dst)
+        if head is None:
+            append(f'<g class="edge" data-src={qs} data-dst={qd}>\n<path d="{d}{line_tail}\n</g>')
+        else:
+            append(f'<g class="edge" data-src={qs} data-dst={qd}>\n<path d="{d}{line_tail}\n'
+                   f'<path d="M{pairs[h]} L{pairs[h + 1]} L{pairs[h + 2]}{head_tail}\n</g>')
+            h += 3
+
+
 def _write_layers(layers: list[tuple[str, dict[str, str], list[Item]]], out: list[str]) -> None:
     """Every layer and item as SVG lines, appended to ``out``: one loop, the per-item work of
     :func:`_item` inlined. A 50k-node drawing has ~300k items; a function call, an isinstance
@@ -142,15 +278,7 @@ def _write_layers(layers: list[tuple[str, dict[str, str], list[Item]]], out: lis
         if head is None:
             head = layer_heads[cls] = f'<g class="{_escape(cls)}"'
         if data:
-            parts = [head]
-            for k, v in data.items():
-                if type(v) is str and v.isascii() and v.isprintable() and "&" not in v and \
-                        "<" not in v and ">" not in v and '"' not in v and "'" not in v:
-                    parts.append(f' data-{k}="{v}"')  # what _attr gives a plain string
-                else:
-                    parts.append(f" data-{k}={_attr(v)}")
-            parts.append(">")
-            append("".join(parts))
+            append(head + "".join([_data_attr(k, v) for k, v in data.items()]) + ">")
         else:
             append(head + ">")
         for it in items:
@@ -161,17 +289,11 @@ def _write_layers(layers: list[tuple[str, dict[str, str], list[Item]]], out: lis
                 # once per distinct string (labels repeat: op names, shapes).
                 e = escaped.get(t)
                 if e is None:
-                    e = escaped[t] = t if t.isascii() and t.isprintable() and "&" not in t \
-                        and "<" not in t and ">" not in t else _text(t)
+                    e = escaped[t] = _xml_text(t)
                 key = it[3:]  # (size, color, bold, anchor)
                 tail = text_tails.get(key)
                 if tail is None:
-                    size, color, bold, anchor = key
-                    tail = text_tails[key] = (
-                        ("" if anchor == "start" else f' text-anchor="{anchor}"')
-                        + f' font-size="{f(size)}"'
-                        + (' font-weight="bold"' if bold else "")
-                        + f' fill="{_escape(color)}">')
+                    tail = text_tails[key] = _text_tail(*key)
                 append(f'<text x="{get(x) or f(x)}" y="{get(y) or f(y)}"{tail}{e}</text>')
             elif kind is Path:
                 pts, fill, stroke, width, spline, closed, dash = it
@@ -254,7 +376,18 @@ def scene_to_svg(scene: Scene, embed_font: bool = False, width_in: float | None 
         css = font_face_css(scene)
         if css:
             out.insert(2, f"<style>{css}</style>")
-    _write_layers(scene.layers, out)
+    layers: list = []  # consecutive plain layers, written together
+    for run in scene.runs:
+        if type(run) is tuple:
+            layers.append(run)
+            continue
+        _write_layers(layers, out)
+        layers = []
+        if type(run) is NodeRun:
+            _write_nodes(run, out)
+        else:
+            _write_edges(run, out)  # type: ignore[arg-type]
+    _write_layers(layers, out)
     out.append("</svg>\n")
     # The memo is for one drawing: a long-lived process (viewer, notebook) should not keep
     # a big drawing's 300k number strings alive.
