@@ -168,7 +168,10 @@ def draw(model: Any, output: str | os.PathLike | None = None, *, fmt: str | None
         graph = hide_noise(graph) if options.hide_noise else graph
     else:
         loaded = graph
-        graph = prepare(loaded, options)
+        # A graph this call loaded is ours to annotate in place, unless a style below
+        # prepares it again (neurons) or tries other depths of it (paper figures).
+        graph = prepare(loaded, options,
+                        owned=style == "graph" and not isinstance(model, Graph))
         if style == "neurons" and options.depth is None:
             # A collapsed group of dense layers ("classifier") is drawn as its neuron
             # columns: open it, as --expand would (nothing else of the view changes).

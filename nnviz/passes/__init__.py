@@ -31,9 +31,11 @@ def annotate(graph: Graph, dims: dict[str, int] | None = None) -> Graph:
     return _annotate(graph, dims)[0]
 
 
-def _annotate(graph: Graph, dims: dict[str, int] | None) -> tuple[Graph, list[str]]:
+def _annotate(graph: Graph, dims: dict[str, int] | None,
+              owned: bool = False) -> tuple[Graph, list[str]]:
     """annotate, and the annotated graph's topological order (the view passes reuse it: no
-    pass of annotate changes which node feeds which)."""
+    pass of annotate changes which node feeds which). ``owned``: the caller hands ``graph``
+    over, so it is annotated in place instead of copied first."""
     from nnviz.passes.flops import count_flops_inplace
     from nnviz.passes.params import count_params_inplace
     from nnviz.passes.shapes import infer_shapes_inplace
@@ -42,7 +44,13 @@ def _annotate(graph: Graph, dims: dict[str, int] | None) -> tuple[Graph, list[st
     from nnviz.util import paused_gc
 
     with paused_gc():
-        g = copy_graph(graph)  # one copy; the analyses then work on it in place
+        if owned:
+            g = graph
+            for node in g.nodes.values():  # what copy_graph would normalise
+                if type(node.group) is not tuple:
+                    node.group = tuple(node.group)
+        else:
+            g = copy_graph(graph)  # one copy; the analyses then work on it in place
         order = topological_order(g)
         # Flat graphs get groups from their layer names first, so the roll-ups cover them.
         g = infer_structure_inplace(g, order=order)
@@ -142,8 +150,13 @@ _ROLLUPS = ("params", "trainable_params", "non_trainable_params", "param_bytes",
             "flops", "macs", "flops_unknown")
 
 
-def prepare(graph: Graph, options: ViewOptions | None = None) -> Graph:
-    """annotate + the view transforms (noise hiding, fold, collapse) for drawing."""
+def prepare(graph: Graph, options: ViewOptions | None = None, *, owned: bool = False) -> Graph:
+    """annotate + the view transforms (noise hiding, fold, collapse) for drawing.
+
+    ``owned``: the caller hands ``graph`` over (nothing reads it afterwards, as when it was
+    just loaded for this drawing): the passes then work on it in place, which saves copying
+    every node (a quarter of a second at 50k nodes). Otherwise ``graph`` is never mutated.
+    """
     from nnviz.util import paused_gc
 
     options = options or ViewOptions()
@@ -152,5 +165,5 @@ def prepare(graph: Graph, options: ViewOptions | None = None) -> Graph:
     # folded stack's nodes) is freed already, so that scan is short.
     with paused_gc():
         # annotate's result is a fresh graph nobody else holds: the view passes may reuse it.
-        annotated, order = _annotate(graph, options.dims)
+        annotated, order = _annotate(graph, options.dims, owned)
         return _view_transforms(annotated, options, None, True, owned=True, order=order)
