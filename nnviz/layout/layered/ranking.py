@@ -5,8 +5,10 @@ length (the network-simplex objective) node by node: a node whose in-degree exce
 out-degree moves up to its lowest feasible rank, one with more successors moves down to its
 highest feasible rank. This is coordinate descent on the same objective network simplex
 solves; on NN graphs (chains, diamonds, skips) it reaches the same optimum for the typical
-cases: a source such as a mask slice or a position-id input lands right above its consumer
-instead of at the top of the drawing. The number of passes is capped (work budget ~ k * E).
+cases. Then every vertex that no main source reaches hangs as low as it can (the moves of a
+whole side graph that network simplex makes and single-node moves cannot): a mask slice, a
+position-id computation or a bias graph lands right above its consumer instead of at the
+top of the drawing. The number of passes is capped (work budget ~ k * E).
 """
 
 from __future__ import annotations
@@ -79,20 +81,29 @@ def assign_ranks(n: int, edges: list[tuple[int, int]], max_passes: int = 8,
                     moved += 1
         if not moved:
             break
-    # Hanging trees: a free source whose only way into the graph is one edge (and every
-    # vertex all of whose predecessors are such, with one successor) hangs right above its
-    # consumer. Node-by-node moves cannot get there: a 1-in-1-out vertex (the Unsqueeze
-    # after a Concat of slices) moves nothing, so the whole tree stayed at the top and a
-    # recurrent model's twelve slices stood in one 4,000-px row. Network simplex moves the
-    # tree as one; so does this (reverse topological order: consumers first).
-    hanging = [False] * n
-    for v in order:
-        if len(out_e[v]) == 1 and not (anchored and anchored[v]):
-            hanging[v] = all(hanging[edges[i][0]] for i in in_e[v])
+    # Hanging side graphs: every vertex that no main source reaches (a source on a longest
+    # path, or an item fed through the frame's in-ports) hangs as low as it can, right above
+    # where it is consumed. Nothing above it pulls it up, so network simplex puts it there
+    # too (the set moves down as one and only its outgoing edges shorten); node-by-node moves
+    # cannot: a 1-in-1-out vertex (the Unsqueeze after a Concat of slices) moves nothing, so
+    # a recurrent model's twelve slices stood in one 4,000-px row, and T5's position-bucket
+    # graphs (a few aranges, then some twenty ops) stood side by side at the top, a
+    # 2,500-px-wide drawing that ELK draws 1,800 wide.
+    below = [0] * n  # longest path down to a sink
     for v in rev:
-        if hanging[v]:
-            i = out_e[v][0]
-            rank[v] = rank[edges[i][1]] - lens[i]
+        for i in out_e[v]:
+            d = edges[i][1]
+            if below[d] + lens[i] > below[v]:
+                below[v] = below[d] + lens[i]
+    top = max(below)
+    main = [False] * n
+    for v in order:
+        ie = in_e[v]
+        main[v] = ((anchored is not None and anchored[v]) or (not ie and below[v] == top)
+                   or any(main[edges[i][0]] for i in ie))
+    for v in rev:
+        if not main[v] and out_e[v]:
+            rank[v] = min(rank[edges[i][1]] - lens[i] for i in out_e[v])
     low = min(rank)
     if low:
         rank = [r - low for r in rank]
