@@ -125,7 +125,7 @@ def _kernel(graph: Graph, node: Node) -> str:
 
 def wrap(text: str, size: float, max_width: float, bold: bool = False,
          max_lines: int = MAX_LINES) -> list[str]:
-    """Lines of at most ``max_width`` px, broken after ' ', '/', '.', '_' or '×' where
+    """Lines of at most ``max_width`` px, broken after ' ', '/', '.', '_', '-' or '×' where
     possible (anywhere otherwise); the last allowed line ends with an ellipsis if cut."""
     lines: list[str] = []
     rest = text
@@ -143,14 +143,15 @@ def wrap(text: str, size: float, max_width: float, bold: bool = False,
                 n, lo = mid, mid + 1
             else:
                 hi = mid - 1
-        cut = max((rest.rfind(ch, 0, n) for ch in " /._\u00d7"), default=-1) + 1
+        cut = max((rest.rfind(ch, 0, n) for ch in " /._-\u00d7"), default=-1) + 1
         space = rest.rfind(" ", 0, n) + 1
         if space > n // 3:  # between words first: "AvgPool2d | 2×2/2", not "2× | 2/2"
             cut = space
-        # or before a capital inside a word ("Multihead|Attention")
-        camel = max((i for i in range(1, n) if rest[i].isupper() and rest[i - 1].islower()),
-                    default=0)
-        cut = max(cut, camel)
+        if cut <= n // 3:
+            # or before a capital inside a word ("Multihead|Attention"), but not where a
+            # separator breaks ("Conv2d-BN-|ReLU6", not "Conv2d-BN-Re|LU6")
+            cut = max(cut, max((i for i in range(1, n)
+                                if rest[i].isupper() and rest[i - 1].islower()), default=0))
         if cut <= n // 3:  # no good break point: run on to the next space if that is short
             space = rest.find(" ", n)
             end = space if space > 0 else len(rest)
@@ -202,7 +203,9 @@ def unit_lines(graph: Graph, unit: Unit, name: str, shape_text: str, theme: Them
         title += " + " + " + ".join(fused)
         fused = []
     lines += [LabelLine(t, "title") for t in wrap(title, size_t, wrap_width, True)]
-    if name:
+    if unit.title and name.endswith("/" + unit.title):
+        name = name[:-len(unit.title) - 1]  # "mlp" over "h.0/mlp": the name says "h.0"
+    if name and name != unit.title:
         lines += [LabelLine(t, "name") for t in wrap(name, size_d, wrap_width)]
     parts = (["pre: " + " + ".join(unit.pre)] if unit.pre else []) + \
         (["+ " + " + ".join(fused)] if fused else [])

@@ -59,6 +59,67 @@ def display_name(node: Node) -> str:
     return name
 
 
+SHORT = {"batchnorm": "BN", "batchnorm1d": "BN", "batchnorm2d": "BN", "batchnorm3d": "BN",
+         "batchnormalization": "BN", "layernorm": "LN", "layernormalization": "LN",
+         "groupnorm": "GN", "groupnormalization": "GN", "instancenorm": "IN",
+         "rmsnorm": "RMSNorm", "dropout": "Dropout"}
+
+
+def short_op(op: str) -> str:
+    """A compact op name for a label: "BatchNorm2d" -> "BN", "aten.relu" -> "relu"."""
+    base = op.split(".")[1] if op.startswith("aten.") and "." in op[5:] else op
+    base = base.removeprefix("aten.")
+    return SHORT.get(base.lower().replace("_", ""), base)
+
+
+GENERIC = frozenset(("Sequential", "ModuleList", "ModuleDict", "Functional", "Model",
+                     "Module"))  # container classes that say nothing about the layer
+SUMMARY_PARTS = 4  # a bare container's title lists at most this many of its children
+
+
+def group_title(graph: Graph, path: tuple[str, ...], op: str, runs: list | None = None,
+                alone: bool = False) -> str:
+    """What a group (a collapsed box or a frame) is called: its class, unless the class is
+    a bare container ("Sequential"), which says nothing. Then, first that applies:
+
+    - ``alone`` (the caller knows it is the only box of its parent scope): the parent's
+      class ("InvertedResidual" for MobileNetV2's ``features.3.conv``);
+    - children all of one class: "BasicBlock ×2" (ResNet's ``layer1``);
+    - a meaningful attribute name: "mlp", "classifier", "downsample";
+    - a bare index ("0", an nn.Sequential child): a summary of what it holds,
+      "Conv2d-BN-ReLU6";
+    - else the class.
+
+    ``runs`` are its children as ``[op, count]`` runs (nnviz.passes.collapse.child_runs).
+    """
+    if op not in GENERIC:
+        return op
+    if alone and len(path) > 1:
+        parent = graph.groups.get(path[:-1])
+        if parent is not None and parent.op and parent.op not in GENERIC:
+            return parent.op
+    runs = runs or []
+    if len(runs) == 1 and runs[0][0] not in GENERIC:
+        # a container of N blocks of one class is named by them, as papers do
+        return runs[0][0] + (f" \u00d7{runs[0][1]}" if runs[0][1] > 1 else "")
+    name = path[-1] if path else ""
+    if name and not name.isdigit() and "\u2026" not in name:
+        return name
+    parts = [short_op(o) + (f"\u00d7{c}" if c > 1 else "") for o, c in runs]
+    if parts:
+        more = len(parts) > SUMMARY_PARTS
+        return "-".join(parts[:SUMMARY_PARTS]) + ("\u2026" if more else "")
+    return op
+
+
+def box_title(graph: Graph, node: Node, alone: bool = False) -> str:
+    """A box's title: the op; for a collapsed group, group_title."""
+    path = node.meta.get("group") if node.kind == "group" else None
+    if not isinstance(path, list):
+        return node.op
+    return group_title(graph, tuple(path), node.op, node.meta.get("inner_runs"), alone)
+
+
 _ACTIVATIONS = {"relu": "ReLU", "relu6": "ReLU6", "sigmoid": "Sigmoid", "tanh": "Tanh",
                 "softmax": "Softmax", "gelu": "GELU", "swish": "SiLU", "silu": "SiLU",
                 "elu": "ELU", "selu": "SELU", "leaky_relu": "LeakyReLU",
@@ -86,9 +147,10 @@ def node_lines(graph: Graph, node: Node) -> list[LabelLine]:
     if own and own not in acts:
         acts.append(own)
     fused = "".join(f" + {a}" for a in acts)
-    lines = [LabelLine(node.op + fused + badge, "title")]
+    title = box_title(graph, node)
+    lines = [LabelLine(title + fused + badge, "title")]
     short = display_name(node)
-    if short:
+    if short and short != title:  # "classifier" titled by its name says it once
         lines.append(LabelLine(short, "name"))
     if node.meta.get("opaque"):  # user code (a Keras Lambda, a custom class): not read, not run
         lines.append(LabelLine("(opaque)", "detail"))

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from nnviz.errors import NnvizError
 from nnviz.ir import Graph, Node
+from nnviz.layout.labels import GENERIC, box_title, short_op
 
 # Kinds that never get a box of their own: they ride along with the box before them.
 RIDER_KINDS = frozenset(("activation", "norm", "reshape", "elementwise", "constant"))
@@ -30,19 +31,6 @@ RIDER_KINDS = frozenset(("activation", "norm", "reshape", "elementwise", "consta
 # arcs instead).
 NAMED_RIDERS = frozenset(("activation", "norm"))
 MAX_ARC_LAYERS = 3  # a side branch with more layers than this is not an arc label any more
-SHORT = {"batchnorm": "BN", "batchnorm1d": "BN", "batchnorm2d": "BN", "batchnorm3d": "BN",
-         "batchnormalization": "BN", "layernorm": "LN", "layernormalization": "LN",
-         "groupnorm": "GN", "groupnormalization": "GN", "instancenorm": "IN",
-         "rmsnorm": "RMSNorm", "dropout": "Dropout"}
-
-
-def short_op(op: str) -> str:
-    """A compact op name for a label: "BatchNorm2d" -> "BN", "aten.relu" -> "relu"."""
-    base = op.split(".")[1] if op.startswith("aten.") and "." in op[5:] else op
-    base = base.removeprefix("aten.")
-    return SHORT.get(base.lower().replace("_", ""), base)
-
-
 def is_unit(node: Node) -> bool:
     """A layer drawn as its own box (or neuron column)."""
     if node.kind == "io":
@@ -173,35 +161,19 @@ def main_path(graph: Graph, counts) -> list[str]:
     return path[::-1]
 
 
-GENERIC = frozenset(("Sequential", "ModuleList", "ModuleDict", "Functional", "Model",
-                     "Module"))  # container classes that say nothing about the layer
-
-
 def layer_title(graph: Graph, node: Node, alone: bool = False) -> str:
     """What a box is called: the op ("Conv2d", "adaptive_avg_pool2d" for aten/torch calls);
-    a collapsed generic container ("Sequential") that is the only box of its parent takes
-    the parent's class ("InvertedResidual"), one of N blocks of one class is "BasicBlock
-    ×N", or else stays as it is."""
+    a collapsed bare container ("Sequential") is named as labels.group_title says (its
+    parent's class when it is the parent's only box, "BasicBlock ×2", "mlp",
+    "Conv2d-BN-ReLU6")."""
     if node.kind == "io":
         return "Input"
+    if node.kind == "group":
+        return box_title(graph, node, alone)
     op = node.op
     for prefix in ("aten.", "torch.", "F."):
         if op.startswith(prefix):
             op = op[len(prefix):].split(".")[0]
-    if node.kind == "group" and op in GENERIC and alone:
-        path = node.meta.get("group")
-        parent = graph.groups.get(tuple(path[:-1])) if isinstance(path, list) and \
-            len(path) > 1 else None
-        if parent is not None and parent.op and parent.op not in GENERIC:
-            return parent.op
-    if node.kind == "group" and op in GENERIC and isinstance(node.meta.get("group"), list):
-        # a container of N blocks of one class (ResNet's layer1: two BasicBlocks) is named
-        # by them, as papers do ("BasicBlock ×2"); "Sequential" says nothing
-        path = tuple(node.meta["group"])
-        kids = [g.op for p, g in graph.groups.items()
-                if len(p) == len(path) + 1 and p[:len(path)] == path]
-        if kids and len(set(kids)) == 1 and kids[0] and kids[0] not in GENERIC:
-            return kids[0] + (f" \u00d7{len(kids)}" if len(kids) > 1 else "")
     return op
 
 

@@ -97,6 +97,41 @@ def collapse_groups_inplace(g: Graph, depth: int | None = None,
     return _build(g, owner)
 
 
+MAX_RUNS = 8  # runs of children a box records for its title ("Conv2d-BN-ReLU6")
+
+
+def child_runs(groups: dict, path: tuple[str, ...], nodes) -> list[list]:
+    """What group ``path`` holds, one level down, in order: runs of equal children as
+    ``[op, count]`` (a layer's op, a sub-module's class), e.g. ``[["BasicBlock", 2]]`` or
+    ``[["Conv2d", 1], ["BatchNorm2d", 1], ["ReLU6", 1]]``; at most MAX_RUNS runs. ``nodes``
+    are the nodes under ``path``, in graph order; a folded child counts as its repeats. A
+    bare container ("Sequential") is titled by this (nnviz.layout.labels.group_title)."""
+    runs: list[list] = []
+    seen: set[tuple[str, ...]] = set()
+    depth = len(path)
+    for n in nodes:
+        if n.kind in ("constant", "io"):
+            continue
+        if len(n.group) > depth:
+            kid = n.group[:depth + 1]
+            if kid in seen:
+                continue
+            seen.add(kid)
+            grp = groups.get(kid)
+            op = grp.op if grp is not None and grp.op else kid[-1]
+            # a folded block stands for its whole run (layer1's "layer1.0 … layer1.1")
+            count = int(grp.attrs.get("repeat") or 1) if grp is not None else 1
+        else:
+            op, count = n.op, int(n.meta.get("repeat") or 1)
+        if runs and runs[-1][0] == op:
+            runs[-1][1] += count
+        elif len(runs) < MAX_RUNS:
+            runs.append([op, count])
+        else:
+            break
+    return runs
+
+
 def _build(g: Graph, owner: dict[str, tuple[str, ...]]) -> Graph:
     members: dict[tuple[str, ...], list[Node]] = {}
     for node in g.nodes.values():
@@ -202,6 +237,7 @@ def _make_box(g: Graph, path: tuple[str, ...], nodes: list[Node], prod: dict[str
             kinds[k] = kinds.get(k, 0) + c
     meta: dict = {"group": list(path), "group_op": group.op if group else "",
                   "collapsed_nodes": len(nodes), "inner_kinds": dict(sorted(kinds.items())),
+                  "inner_runs": child_runs(g.groups, path, nodes),
                   "flops": flops,
                   "macs": macs, "flops_unknown": unknown}
     meta.update(param_totals(params))

@@ -14,29 +14,53 @@ per-level phases) -> absolute placement, rotation and routing into a Layout (pla
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 from nnviz.ir import Graph
+from nnviz.layout.labels import GENERIC, group_title
 from nnviz.layout.layered.boxes import Key, measure_nodes, measure_stubs
 from nnviz.layout.layered.level import LevelInput, LevelResult, solve_level
 from nnviz.layout.layered.place import assemble
 from nnviz.layout.layered.progress import LayoutProgress
 from nnviz.layout.layered.tree import LevelTree, build_tree, cut_edges
 from nnviz.layout.model import Layout
+from nnviz.passes.collapse import child_runs
 from nnviz.text import line_height, split_title, text_width
 from nnviz.theme import Theme
 
 
-def group_label(graph: Graph, path: tuple[str, ...], parent_len: int) -> str:
+def group_label(graph: Graph, path: tuple[str, ...], parent_len: int,
+                runs: Callable[[tuple[str, ...]], list]) -> str:
     parts = []
     for i in range(parent_len + 1, len(path) + 1):
         g = graph.groups.get(path[:i])
         parts.append(g.label if g is not None and g.label else path[i - 1])
     label = "/".join(parts)
     g = graph.groups.get(path)
-    if g is not None and g.op and g.op not in label:
-        label = f"{label} ({g.op})"
+    if g is None or not g.op:
+        return label
+    # a bare container says what it holds instead of "(Sequential)", or nothing when its
+    # name already says what it is ("features"), as a collapsed box's title does
+    title = group_title(graph, path, g.op, runs(path) if g.op in GENERIC else None)
+    if title != path[-1] and title not in label:
+        label = f"{label} ({title})"
     return label
+
+
+def frame_runs(graph: Graph, paths: list[tuple[str, ...]]
+               ) -> Callable[[tuple[str, ...]], list]:
+    """The children runs (passes.collapse.child_runs) of the framed groups whose class is a
+    bare container, read in one pass over the nodes and only when there is such a frame."""
+    wanted = {p for p in paths if (g := graph.groups.get(p)) is not None and g.op in GENERIC}
+    inside: dict[tuple[str, ...], list] = {p: [] for p in wanted}
+    if wanted:
+        for node in graph.nodes.values():
+            for k in range(1, len(node.group) + 1):
+                bucket = inside.get(node.group[:k])
+                if bucket is not None:
+                    bucket.append(node)
+    return lambda p: child_runs(graph.groups, p, inside.get(p, []))
 
 
 def layout_layered(graph: Graph, theme: Theme, direction: str = "TB",
@@ -49,7 +73,9 @@ def layout_layered(graph: Graph, theme: Theme, direction: str = "TB",
         tree = build_tree(graph)
         pieces, stub_of = cut_edges(graph, tree, aux)
         measure_stubs(graph, stub_of, theme, lines, size)
-        labels = {p: group_label(graph, p, len(tree.parent[p])) for p in tree.levels if p}
+        runs = frame_runs(graph, [p for p in tree.levels if p])
+        labels = {p: group_label(graph, p, len(tree.parent[p]), runs) for p in tree.levels
+                  if p}
         title_lines = solve_levels(tree, size, labels, theme, direction, progress)
         progress.phase("placing and routing")
         lay = assemble(tree, pieces, stub_of, lines, size, labels, theme, direction)
