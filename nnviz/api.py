@@ -92,15 +92,18 @@ class Drawing:
         return self.smallest_font_pt
 
     def flow_note(self) -> str:
-        """How a paper figure flows ("left to right in 3 rows", "top to bottom"); '' for a
-        graph drawing."""
+        """How a paper figure flows ("left to right in 3 rows", "top to bottom, boxes at
+        65%"); '' for a graph drawing."""
         lay = self.layout
         if lay.style not in ("blocks", "neurons"):
             return ""
+        # smaller boxes than the theme's, chosen to print the text larger (_fit_paper)
+        scale = lay.extras.get("box_scale")
+        boxes = f", boxes at {scale:.0%}" if scale else ""
         if lay.direction in ("TB", "BT"):
-            return "top to bottom"
+            return "top to bottom" + boxes
         n = len(lay.extras.get("rows", [])) or 1
-        return "left to right" + (f" in {n} rows" if n > 1 else "")
+        return "left to right" + (f" in {n} rows" if n > 1 else "") + boxes
 
     def _repr_svg_(self) -> str:
         return self.to_bytes("svg").decode("utf-8")
@@ -238,9 +241,9 @@ def _fit_paper(graph: Graph, engine: str, direction: str | None, theme: Theme, s
     to the text (at a fixed printed width and page height, box height is what each row of
     a wrapped figure spends beside its labels, box width what a column spends), and labels
     in narrower lines ("Conv" over "3×3/2": the widest label line sets how far apart the
-    boxes of a row stand). Of the readable candidates the least compact wins unless a more
-    compact one makes the figure clearly shorter (SHORTER); of unreadable ones a more
-    compact one must buy clearly larger text."""
+    boxes of a row stand). Readable candidates: the flow and row count of the shortest
+    one (a LeNet in one row rather than two), drawn as little compacted as still reads;
+    unreadable ones: a more compact one must buy clearly larger text."""
     from nnviz.render.physical import parse_length
     from nnviz.theme import scale_paper
 
@@ -259,8 +262,13 @@ def _fit_paper(graph: Graph, engine: str, direction: str | None, theme: Theme, s
     fitting = [f for f in found if column or f[1] <= MAX_PRINT_HEIGHT_IN] or found
     readable = [f for f in fitting if f[0] >= COMFORT_PT]
     if readable:
-        shortest = min(f[1] for f in readable)
-        return min((f for f in readable if f[1] <= shortest * SHORTER),
+        # the arrangement (flow, rows) of the shortest readable figure, drawn with the
+        # largest boxes and widest lines that still read in it
+        def arrangement(lay: Layout) -> tuple[str, int]:
+            return lay.direction, len(lay.extras.get("rows", [])) or 1
+
+        target = arrangement(min(readable, key=lambda f: (round(f[1], 2), f[2]))[3])
+        return min((f for f in readable if arrangement(f[3]) == target),
                    key=lambda f: (f[2], round(f[1], 2)))[3]
     best = fitting[0]
     for f in fitting[1:]:
@@ -278,9 +286,6 @@ BOX_SCALES = (1.0, 0.8, 0.65, 0.5)
 LABEL_WRAPS = (None, 72.0)
 # least compact first: each box size with the theme's labels, then with narrower ones
 VARIANTS = tuple((s, w) for s in BOX_SCALES for w in LABEL_WRAPS)
-# A readable figure keeps its larger boxes unless smaller ones make it shorter than this
-# part of its height (a LeNet in one row rather than two, not a 5 % saving).
-SHORTER = 1.3
 
 
 def _fit_flows(graph: Graph, engine: str, direction: str | None, theme: Theme, style: str,

@@ -23,7 +23,7 @@ from nnviz.errors import NnvizError  # noqa: E402
 from nnviz.layout import layout  # noqa: E402
 from nnviz.passes import ViewOptions, prepare  # noqa: E402
 from nnviz.render.build import build_scene  # noqa: E402
-from nnviz.theme import load_theme  # noqa: E402
+from nnviz.theme import load_theme, paper_settings  # noqa: E402
 
 THEME = load_theme("paper")
 GALLERY = ("resnet18", "unet", "mobilenetv2", "gpt", "mlp", "lenet5")
@@ -147,6 +147,14 @@ def test_gallery_smallest_font_at_column_and_full_width(loaded, name: str) -> No
             assert ("below 6 pt" in said) == (pt < 6), said
             if d.readable_with:
                 assert d.readable_with in said
+            scale = d.layout.extras.get("box_scale")
+            if scale:  # smaller boxes, said in the flow note (and the CLI's size line)
+                top = max((max(b["h"], b["w"]) for b in d.layout.extras["blocks"]),
+                          default=0.0)  # an MLP's neurons figure has no box
+                assert top <= paper_settings(THEME, "blocks")["max_height"] * scale + 0.01
+                for col in d.layout.extras.get("columns", []):
+                    assert col["radius"] <= paper_settings(THEME, "neurons")["radius"] * scale
+                assert f"boxes at {scale:.0%}" in d.flow_note()
             check_represented(d.graph, d.layout)
 
 

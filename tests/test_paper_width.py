@@ -68,7 +68,9 @@ def test_smallest_font_is_reported_and_warned_below_6pt() -> None:
         wrapped = nnviz.draw(lenet(), style="blocks", theme="paper", direction="LR",
                              width="2.5in")
     assert len(wrapped.layout.extras["rows"]) > 1 and wrapped.smallest_font_pt >= 6
-    assert wrapped.flow_note() == f"left to right in {len(wrapped.layout.extras['rows'])} rows"
+    scale = wrapped.layout.extras.get("box_scale")
+    assert wrapped.flow_note() == f"left to right in {len(wrapped.layout.extras['rows'])} rows" \
+        + (f", boxes at {scale:.0%}" if scale else "")
 
 
 def test_paper_style_at_a_width_takes_the_flow_with_larger_text() -> None:
