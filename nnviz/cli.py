@@ -328,8 +328,9 @@ def _draw_many(models: tuple[str, ...], out_dir: str, fmt: str, jobs: int | None
                options: dict[str, Any]) -> int:
     """Batch mode of `draw`: every model into ``out_dir``; a bad file is reported in one line
     and skipped. Exit 0 when all were drawn, 1 when any failed."""
-    from nnviz.batch import draw_many, expand_sources
+    from nnviz.batch import draw_many, expand_sources, one_thread_per_worker
 
+    one_thread_per_worker()  # this process stays forkable; workers do not oversubscribe
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         _fail(f"{out_dir}: several models are drawn into a folder, and this is a file")
     files = expand_sources(models)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -101,3 +102,48 @@ def test_cli_batch(zoo: Path, tmp_path: Path) -> None:
                           capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert (out / "mlp.json").exists() and (out / "resnet_block.json").exists()
+
+
+_POOL_PROBE = """
+import os, sys, threading, time
+from nnviz.batch import default_pool, draw_many, one_thread_per_worker, preload_modules
+
+def imported():  # what a worker has imported before it draws anything
+    return sorted(m for m in ("onnx", "nnviz.loaders.onnx", "h5py") if m in sys.modules)
+
+if __name__ == "__main__":
+    if sys.argv[1] == "threaded":  # a program with a thread of its own (torch, Jupyter)
+        threading.Thread(target=time.sleep, args=(30,), daemon=True).start()
+    else:
+        one_thread_per_worker()  # as the CLI does
+    mods = preload_modules([sys.argv[2], "net.keras"])
+    pool = default_pool(2, mods)
+    print(pool._mp_context.get_start_method(), "onnx" in sys.modules)
+    print(*pool.submit(imported).result())
+    pool.shutdown()
+    (res,) = draw_many([sys.argv[2]], sys.argv[3])
+"""
+
+
+@pytest.mark.parametrize("parent, start, preloaded_here", [
+    ("cli", "fork", True), ("threaded", "forkserver", False)])
+def test_workers_start_with_the_imports_done(tmp_path: Path, parent: str, start: str,
+                                             preloaded_here: bool) -> None:
+    # The imports (onnx, h5py, numpy: ~0.5 s of CPU) are made once, not once per worker:
+    # here before forking when this process runs one thread, else in the fork server.
+    script = tmp_path / "probe.py"
+    script.write_text(_POOL_PROBE)
+    proc = subprocess.run([sys.executable, str(script), parent, str(EXAMPLES / "mlp.onnx"),
+                           str(tmp_path / "out")], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 0, proc.stderr
+    first, second = proc.stdout.strip().splitlines()
+    assert first == f"{start} {preloaded_here}"
+    assert second.split() == ["h5py", "nnviz.loaders.onnx", "onnx"]
+
+
+def test_results_say_which_worker_spent_how_much(zoo: Path, tmp_path: Path) -> None:
+    results = draw_many([zoo / "mlp.onnx", zoo / "resnet_block.onnx"], tmp_path / "o",
+                        max_workers=2)
+    assert all(r.ok and r.cpu_seconds > 0 and r.worker not in (0, os.getpid())
+               for r in results)

@@ -63,6 +63,25 @@ def test_sniffing_routes_like_the_extension(name: str, tmp_path: Path) -> None:
     assert {n.kind for n in graph.nodes.values()} <= set(KINDS)
 
 
+@pytest.mark.parametrize("name", sorted(FILES))
+def test_a_loaders_declared_imports_are_what_reading_its_file_imports(name: str) -> None:
+    """``Loader.imports`` (what a batch imports once before forking its workers) names
+    third-party modules reading the family's file really imports, in a fresh process."""
+    import subprocess
+    import sys
+
+    spec = loaders.BY_NAME[name]
+    for mod in spec.imports:
+        pytest.importorskip(mod, reason=f"the {name} loader's extra is not installed")
+    code = ("import sys\nfrom nnviz.loaders import load\nbefore = set(sys.modules)\n"
+            f"load({str(FILES[name])!r})\n"
+            "print(*sorted(m for m in set(sys.modules) - before if '.' not in m))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "PYTHONPATH": str(
+                              Path(__file__).resolve().parent.parent)}, check=True)
+    assert set(spec.imports) <= set(proc.stdout.split())
+
+
 def test_graph_json_round_trip_is_sniffed(tmp_path: Path) -> None:
     graph = load(FILES["onnx"])
     anon = tmp_path / "graph.data"

@@ -43,6 +43,9 @@ class Loader:
     no_weights: str = "holds no weight values nnviz can read"  # said by stats when no reader
     framework: str = ""  # meta["framework"] of its graphs, when not ``name`` (conventions)
     conventions: Conventions = Conventions()  # its spelling of layouts and op defaults
+    # Third-party modules its file reader imports lazily: a batch imports them once in the
+    # parent before forking its workers (nnviz.batch.preload), not once per worker.
+    imports: tuple[str, ...] = ()
 
     @property
     def tag(self) -> str:
@@ -125,7 +128,7 @@ LOADERS: tuple[Loader, ...] = (
     Loader("keras", (".keras", ".h5", ".hdf5"), "nnviz.loaders.keras:load_file",
            _is_keras_file, _is_keras_object, "nnviz.loaders.keras:load_object",
            "nnviz.loaders.weights:keras_file", "nnviz.loaders.weights:keras_object",
-           conventions=_KERAS),
+           conventions=_KERAS, imports=("h5py",)),
     # torch.jit.save archives are .pt/.pth too: read as data, not by torch.load
     Loader("torchscript", (".ptl", ".pt", ".pth"), "nnviz.loaders.torchscript:load_file",
            _is_torchscript_file, file_weights="nnviz.loaders.torchscript:iter_weights",
@@ -135,10 +138,12 @@ LOADERS: tuple[Loader, ...] = (
            "nnviz.loaders.weights:torch_file", "nnviz.loaders.weights:torch_object",
            conventions=_TORCH),
     Loader("tflite", (".tflite",), "nnviz.loaders.tflite:load_file", _is_tflite_file,
-           file_weights="nnviz.loaders.tflite:iter_weights", conventions=_TFLITE),
+           file_weights="nnviz.loaders.tflite:iter_weights", conventions=_TFLITE,
+           imports=("tflite",)),
     Loader("onnx", (".onnx",), "nnviz.loaders.onnx:load_file",
            _is_onnx_file, _is_onnx_object, "nnviz.loaders.onnx:load_model_proto",
-           "nnviz.loaders.weights:onnx_file", "nnviz.loaders.weights:onnx_object"),
+           "nnviz.loaders.weights:onnx_file", "nnviz.loaders.weights:onnx_object",
+           imports=("onnx",)),
     Loader("json", (".json",), "nnviz.loaders.graph_json:load_file",
            lambda path, head: head[:1] == b"{",
            no_weights="is an nnviz graph JSON; it holds shapes but no weight values"),
