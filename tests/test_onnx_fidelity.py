@@ -146,6 +146,46 @@ class BackToBack(nn.Module):
         return self.relu(self.relu(self.act(self.act(self.fc(x)))))
 
 
+class Mlp(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1, self.act, self.fc2 = nn.Linear(4, 8), nn.GELU(), nn.Linear(8, 4)
+
+    def forward(self, x):
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class PreNorm(nn.Module):
+    """Calls its first child twice in one call, from two lines: one call, not two."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.norm, self.fc = nn.LayerNorm(4), nn.Linear(4, 4)
+
+    def forward(self, x):
+        h = self.norm(x)
+        h = self.fc(h)
+        return self.norm(h)
+
+
+class CompositeBackToBack(nn.Module):
+    """Composite modules called twice with nothing between: a Sequential and a custom module
+    on one line (``seq(seq(x))``, the two calls' ops carry equal metadata), a custom module
+    from two lines, and a module that itself calls a child twice."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seq = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 4))
+        self.mlp = Mlp()
+        self.pre = PreNorm()
+
+    def forward(self, x):
+        x = self.mlp(self.mlp(self.seq(self.seq(x))))
+        x = self.pre(x)
+        x = self.pre(x)
+        return x
+
+
 class LSTMNet(nn.Module):
     def __init__(self) -> None:
         super().__init__()
@@ -184,6 +224,7 @@ _EXAMPLES = {
     "gpt": (MiniGPT, lambda: (torch.randint(0, 50, (1, 16)),)),
     "lstm": (LSTMNet, lambda: (torch.randn(2, 5, 4),)),
     "back_to_back": (BackToBack, lambda: (torch.randn(2, 4),)),
+    "composite_back_to_back": (CompositeBackToBack, lambda: (torch.randn(2, 4),)),
 }
 
 
@@ -541,3 +582,21 @@ def test_back_to_back_calls_of_one_module_are_two_boxes(export):
     assert acts == [("Tanh", ("act",)), ("Tanh", ("act@1",))]
     relus = [n for n in g.nodes.values() if n.op == "Relu"]
     assert [(n.group, n.meta.get("fused")) for n in relus] == [(("relu",), ["Relu"])]
+
+
+def test_back_to_back_calls_of_a_composite_module_are_two_boxes(export):
+    """``seq(seq(x))``, ``mlp(mlp(x))``: each call is its own group, as on the PyTorch route,
+    and a module calling its own child twice (``PreNorm``) is still one call per call."""
+    g, model = export("composite_back_to_back")
+    calls = {}
+    for n in g.nodes.values():
+        if n.group:
+            calls.setdefault(n.group[0], []).append("/".join(n.group[1:]))
+    seq, mlp, pre = ["0", "1", "2"], ["fc1", "act", "fc2"], ["norm", "fc", "norm@1"]
+    assert calls == {"seq": seq, "seq@1": seq, "mlp": mlp, "mlp@1": mlp, "pre": pre,
+                     "pre@1": pre}, calls
+    from nnviz.loaders.torch import load_object
+
+    live = load_object(model, example_input=torch.randn(2, 4), capture="export")
+    assert {p[0] for p in live.groups} == set(calls)
+    assert g.total_params == live.total_params == torch_params(model)

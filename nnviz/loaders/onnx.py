@@ -44,6 +44,7 @@ from nnviz.loaders.onnx_fidelity import (
     mark_shared,
     module_names,
     parse_signature,
+    stack_frames,
     tie_transposed_copies,
 )
 
@@ -509,7 +510,8 @@ _TORCH_CLASSES = "pkg.torch.onnx.class_hierarchy"
 _TORCH_FX = "pkg.torch.onnx.fx_node"
 _TORCH_RULES = "pkg.onnxscript.rewriter.rule_name"
 _FUSED_BN = "FuseBatchNormIntoConv"
-_TORCH_KEYS = (_TORCH_SCOPES, _TORCH_CLASSES, _TORCH_FX, _TORCH_RULES)
+_TORCH_STACK = "pkg.torch.onnx.stack_trace"
+_TORCH_KEYS = (_TORCH_SCOPES, _TORCH_CLASSES, _TORCH_FX, _TORCH_RULES, _TORCH_STACK)
 _SIGNATURE = "pkg.torch.export.ExportedProgram.graph_signature"  # graph metadata
 _FOLDED_FROM = "pkg.onnxscript.optimizer.folded_from"  # value_info metadata
 
@@ -637,6 +639,7 @@ class _Converter:
         self._folded: dict[str, Folded] = {}  # folded initializer -> the parameter it is
         self._declared: dict[str, str] = {}  # Param name -> role the export's signature gives
         self._partial: dict[str, int] = {}  # parameter -> elements of it the file holds
+        self._stacks: dict[str, tuple[str, ...] | None] = {}  # stack trace -> its frames
         self._sig_targets: dict[str, str] = {}  # fx token -> model tensor name (signature)
         # PyTorch's exporters name initializers after the state_dict, their constants not
         self._state_names = str(graph.meta.get("producer") or "").startswith("pytorch")
@@ -659,6 +662,15 @@ class _Converter:
             if op and not self.g.groups[path].op:
                 self.g.groups[path].op = op
         return path
+
+    def _frames(self, props: dict[str, str]) -> tuple[str, ...] | None:
+        """A node's stack frames, split once per distinct trace (most nodes share one)."""
+        text = props.get(_TORCH_STACK)
+        if text is None:
+            return None
+        if text not in self._stacks:
+            self._stacks[text] = stack_frames(text)
+        return self._stacks[text]
 
     def _torch_groups(self, base: tuple[str, ...], scope: list[tuple[str, str]]) -> None:
         """Name the groups of a torch.onnx (dynamo) scope after their module classes."""
@@ -1069,7 +1081,8 @@ class _Converter:
             if torch_scope and torch_scope[-1][1] in ONE_OP_MODULES:
                 one_op = _fx_op_name(props)
             labels = self._calls.path(base_group, [p for p, _ in torch_scope], inputs,
-                                      outputs, one_op)
+                                      outputs, one_op, op, self._frames(props),
+                                      [c for _, c in torch_scope])
             group = base_group + tuple(labels)
             self._has_scopes = True
             self._torch_groups(base_group, [(lab, cls) for lab, (_, cls)

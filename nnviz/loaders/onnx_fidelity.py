@@ -8,7 +8,10 @@ leave gaps that this module closes after the whole graph is read:
   BasicBlock's ``self.relu`` carry the same path. In execution order the ops of one call are
   contiguous, so a module whose ops resume after ops of other modules ran is a new call,
   unless the resumed ops read what the earlier run produced (the optimizer moved a node).
-  Later calls are named ``relu@1``, ``relu@2`` like the PyTorch loader names them.
+  Later calls are named ``relu@1``, ``relu@2`` like the PyTorch loader names them. Calls
+  back to back (``block(block(x))``) are contiguous too: a one-op module's calls differ in
+  their fx node, a composite's second call repeats its first call's first op
+  (:meth:`_Run.restarts`).
 * **Unscoped nodes** (:func:`adopt_unscoped`): nodes an optimizer or exporter created without
   scope (the dynamo exporter's q/k/v ``Split``, TorchScript's ``Unsqueeze_30`` of LSTM state
   plumbing) join the deepest group enclosing all their scoped neighbours.
@@ -148,6 +151,52 @@ class _Run:
     call: int = 0
     outs: set[str] = field(default_factory=set)
     fx_op: str | None = None  # the fx node of a one-op module's current call
+    # The first op of the current call: (scope below this module, ONNX op, stack frames);
+    # how many leading stack frames every op of the call shares so far; whether an op of
+    # another child (or another line of this module's forward) ran since.
+    first: tuple[tuple[str, ...], str, tuple[str, ...]] | None = None
+    shared: int = 0
+    left_first: bool = False
+
+    def start(self, tail: tuple[str, ...], op: str, frames: tuple[str, ...] | None) -> None:
+        self.first = (tail, op, frames) if frames is not None else None
+        self.shared = len(frames) if frames is not None else 0
+        self.left_first = False
+
+    def extend(self, tail: tuple[str, ...], frames: tuple[str, ...] | None) -> None:
+        if self.first is None or frames is None:
+            return
+        ftail, _, fframes = self.first
+        n = 0
+        for a, b in zip(fframes[:self.shared], frames):
+            if a != b:
+                break
+            n += 1
+        self.shared = n
+        if _child(tail, frames) != _child(ftail, fframes):
+            self.left_first = True
+
+    def restarts(self, tail: tuple[str, ...], op: str, frames: tuple[str, ...] | None) -> bool:
+        """Whether this op begins a new call of the module, run back to back with the last.
+
+        It does when it repeats the call's first op (same child module path, same op, same
+        frames from the module's own forward down) after the call went on to other children:
+        the frames every op of one call shares are the module's callers (and, for a
+        Sequential, its one forward line), so what follows them is inside the module. A
+        forward that loops over its whole body from the same line reads the same and is
+        drawn as repeated calls: the exporter records nothing that tells the two apart."""
+        if not self.left_first or self.first is None or frames is None:
+            return False
+        ftail, fop, fframes = self.first
+        k = self.shared
+        return tail == ftail and op == fop and len(frames) == len(fframes) and \
+            frames[k:] == fframes[k:]
+
+
+def _child(tail: tuple[str, ...], frames: tuple[str, ...]) -> object:
+    """Which part of a module's call an op belongs to: its child module, or for an op of
+    the module's own forward, its source line."""
+    return tail[0] if tail else frames
 
 
 # torch.nn leaf modules whose call is exactly one aten op in torch.export (checked by export:
@@ -162,6 +211,16 @@ ONE_OP_MODULES = frozenset(
         "activation.LogSigmoid", "activation.Softmax", "activation.LogSoftmax",
         "activation.PReLU", "linear.Linear", "sparse.Embedding", "normalization.LayerNorm",
         "conv.Conv1d", "conv.Conv2d", "conv.Conv3d"))
+# nn.Sequential's forward calls each child exactly once: a new call of a child is a new call
+# of the Sequential.
+SEQUENTIAL = "torch.nn.modules.container.Sequential"
+
+
+def stack_frames(text: str | None) -> tuple[str, ...] | None:
+    """torch.onnx's ``stack_trace`` of a node -> its frames, outermost first."""
+    if not text:
+        return None
+    return tuple(f.strip() for f in text.split("\n  File ") if f.strip())
 
 
 class CallTracker:
@@ -175,13 +234,18 @@ class CallTracker:
         self._runs: dict[tuple[tuple[str, ...], str], _Run] = {}
 
     def path(self, base: tuple[str, ...], scope: list[str], inputs: Iterable[str],
-             outputs: Iterable[str], fx_op: str | None = None) -> list[str]:
+             outputs: Iterable[str], fx_op: str | None = None, op: str = "",
+             frames: tuple[str, ...] | None = None,
+             classes: list[str] | None = None) -> list[str]:
         """The call-qualified labels of ``scope`` (relative module names, outermost first).
 
         ``fx_op``: the fx node this op comes from, when the innermost module is one of
-        :data:`ONE_OP_MODULES` (each of its calls is one fx node)."""
+        :data:`ONE_OP_MODULES` (each of its calls is one fx node). ``op``, ``frames`` (its
+        :func:`stack_frames`) and ``classes`` (each scope module's class): what tells a
+        composite module called back to back (``block(block(x))``) from one long call."""
         self._seq += 1
         seq = self._seq
+        restart = self._restart(base, scope, fx_op, op, frames, classes or [])
         parent = base
         labels: list[str] = []
         ins: list[str] | None = None
@@ -190,13 +254,16 @@ class CallTracker:
             key = (parent, rel)
             run = self._runs.get(key)
             one_op = fx_op if depth == len(scope) - 1 else None
+            tail = tuple(scope[depth + 1:])
             if run is None:
                 run = self._runs[key] = _Run(seq, fx_op=one_op)
-            elif one_op is not None and run.fx_op is not None and one_op != run.fx_op:
-                # the same one-op module again, right after its last call: a new call
+                run.start(tail, op, frames)
+            elif depth == restart or (one_op is not None and run.fx_op is not None and
+                                      one_op != run.fx_op):
+                # the same module again, right after its last call: a new call
                 run.call += 1
                 run.outs = set()
-                run.fx_op = one_op
+                run.start(tail, op, frames)
             elif run.last_seq != seq - 1:
                 # Other modules' ops ran since this module's last op: a new call, unless this
                 # op reads what the earlier run produced (a node the optimizer moved).
@@ -205,6 +272,11 @@ class CallTracker:
                 if not any(t in run.outs for t in ins):
                     run.call += 1
                     run.outs = set()
+                    run.start(tail, op, frames)
+                else:
+                    run.extend(tail, frames)
+            else:
+                run.extend(tail, frames)
             if one_op is not None:
                 run.fx_op = one_op
             run.last_seq = seq
@@ -213,6 +285,28 @@ class CallTracker:
             labels.append(label)
             parent = parent + (label,)
         return labels
+
+    def _restart(self, base: tuple[str, ...], scope: list[str], fx_op: str | None, op: str,
+                 frames: tuple[str, ...] | None, classes: list[str]) -> int | None:
+        """The shallowest scope depth whose module this op calls anew, back to back with its
+        last call (None: no such module)."""
+        seq = self._seq
+        parent = base
+        found: int | None = None
+        for depth, rel in enumerate(scope):
+            run = self._runs.get((parent, rel))
+            if run is None or run.last_seq != seq - 1:
+                break  # a module met for the first time, or after a gap (the old rule)
+            last = depth == len(scope) - 1
+            if run.restarts(tuple(scope[depth + 1:]), op, frames) or \
+                    (last and fx_op is not None and run.fx_op is not None and
+                     fx_op != run.fx_op):
+                found = depth
+                break
+            parent = parent + (rel if run.call == 0 else f"{rel}@{run.call}",)
+        while found and found <= len(classes) and classes[found - 1] == SEQUENTIAL:
+            found -= 1  # a Sequential calls each child once: it was called again too
+        return found
 
 
 # ---- unscoped nodes ---------------------------------------------------------------------
