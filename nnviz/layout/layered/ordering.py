@@ -205,11 +205,16 @@ def _chain_cost(segs: list[tuple[int, int]], up: list[list[int]], layer_of: list
     return total
 
 
+# a long edge is tried at this many evenly spread places across its layers (and both ends)
+CHAIN_PLACES = 8
+
+
 def sift_long_edges(layers: list[list[int]], up: list[list[int]], layer_of: list[int],
                     chains: list[list[int]], budget: int) -> int:
     """Move whole long edges across the trunk: each chain of dummies (shortest first: cheap
-    to try, within the budget) goes to the left or right end of all its layers at once when
-    that removes crossings.
+    to try, within the budget) goes to the place that removes the most crossings among the
+    same fraction of every layer it passes (the left end, 1/8 of the way, ..., the right
+    end), all its dummies at once.
 
     Barycenter sweeps move one vertex at a time, so a residual edge that runs right of the
     trunk, where an attention mask's edges must cross it into every block, stays there: each
@@ -224,28 +229,28 @@ def sift_long_edges(layers: list[list[int]], up: list[list[int]], layer_of: list
         dummies = chain[1:-1]
         segs = list(zip(chain, chain[1:]))
         span = sum(len(layers[layer_of[b]]) for _, b in segs)
-        if work + 4 * span > budget:
+        cost = (CHAIN_PLACES + 2) * span  # every place priced once, plus where it is
+        if work + cost > budget:
             break
-        work += 4 * span
+        work += cost
         now = _chain_cost(segs, up, layer_of, layers, pos, {})
         if now == 0:
             continue
-        best, best_side = now, 0
-        for side in (-1, 1):
-            moved = {d: (-1.0 if side < 0 else float(len(layers[layer_of[d]])))
-                     for d in dummies}
+        best, best_moved = now, None
+        for k in range(CHAIN_PLACES + 1):
+            f = k / CHAIN_PLACES
+            moved = {d: -0.5 + f * len(layers[layer_of[d]]) for d in dummies}
             c = _chain_cost(segs, up, layer_of, layers, pos, moved)
             if c < best:
-                best, best_side = c, side
-        if best_side == 0:
+                best, best_moved = c, moved
+        if best_moved is None:
             continue
         for d in dummies:
             layer = layers[layer_of[d]]
             layer.remove(d)
-            if best_side < 0:
-                layer.insert(0, d)
-            else:
-                layer.append(d)
+            _set_pos(layer, pos)
+            at = sum(1 for w in layer if pos[w] < best_moved[d])
+            layer.insert(at, d)
             _set_pos(layer, pos)
     return work
 
