@@ -263,3 +263,44 @@ def test_fold_keys_find_the_runs_json_signatures_find():
         children, members = _children(g, topological_order(g))
         for sib in children.values():
             assert _find_run(g, sib, members) == _reference_run(g, sib, members)
+
+
+def test_fold_key_columns_decide_like_json_rows():
+    """The fold's key flattens per-node lists (outputs, inputs, weights) into columns with
+    the lengths beside them, and names a wire by its output's position in the block: it
+    must decide like the per-node JSON rows when blocks differ in how many outputs,
+    inputs or weights a node has, which output a node reads, or a sub-group."""
+    from nnviz.passes.fold import _children, _find_run
+
+    rng = random.Random(5)
+    for _ in range(300):
+        g = Graph()
+        g.add_tensor(Tensor("x", (1, 4)))
+        g.add_tensor(Tensor("side", (1, 4)))
+        # per node: (outputs, weights, in a sub-group, which earlier output it reads: -1 side)
+        base = [(rng.randint(1, 2), rng.randint(0, 2), rng.random() < 0.3, rng.randint(-1, 2))
+                for _ in range(3)]
+        prev = ["x"]
+        for b in range(rng.randint(2, 5)):
+            spec = list(base)
+            if rng.random() < 0.5:  # one node of this block differs in one way
+                k = rng.randrange(3)
+                outs, nparams, sub, src = spec[k]
+                spec[k] = rng.choice([(3 - outs, nparams, sub, src),
+                                      (outs, (nparams + 1) % 3, sub, src),
+                                      (outs, nparams, not sub, src),
+                                      (outs, nparams, sub, (src + 2) % 4 - 1)])
+            made: list[str] = []
+            for k, (outs, nparams, sub, src) in enumerate(spec):
+                ins = [prev[-1]] if k == 0 else ["side" if src < 0 else made[src % len(made)]]
+                names = [f"b{b}t{k}o{j}" for j in range(outs)]
+                for t in names:
+                    g.add_tensor(Tensor(t, (1, 4)))
+                g.add_node(Node(f"b{b}n{k}", "Op", "elementwise", inputs=ins, outputs=names,
+                                params=[Param(f"b{b}p{k}{j}", (4, 4)) for j in range(nparams)],
+                                group=(f"layer.{b}",) + (("sub",) if sub else ())))
+                made.extend(names)
+            prev = made
+        children, members = _children(g, topological_order(g))
+        for sib in children.values():
+            assert _find_run(g, sib, members) == _reference_run(g, sib, members)

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import json
 import re
+from itertools import chain, repeat
+from operator import attrgetter
 
-from nnviz.ir import DTYPE_BYTES, Graph, shape_numel
+from nnviz.ir import DTYPE_BYTES, Graph, Tensor, shape_numel
 from nnviz.passes.params import sum_param_rows
 from nnviz.passes.util import copy_graph, prune, topological_order
 
@@ -144,104 +146,87 @@ class _Keys:
 
     def __init__(self, g: Graph):
         self.g = g
-        self.outs_memo: dict[tuple, tuple] = {}  # exactly-typed shape -> its entry
-        self.shape_memo: dict[tuple, tuple] = {}  # exactly-typed param shape, interned
+        self.outs_memo: dict[object, object] = {None: None}  # exactly-typed shape -> entry
         self.plain = True
         self.produced: dict[Paths, set[str]] = {}  # block -> tensors its nodes produce
         self.reads: dict[Paths, list[str]] = {}  # block -> tensors its nodes read
 
-    def _out(self, shape: tuple) -> object:
-        """The output-shape entry of a known shape: int dims as they are, any other dim
-        "?" (exporters name unknown dims per layer: unk__0, unk__3 match)."""
-        out = []
-        exact = True
-        for d in shape:
-            if type(d) is int:
-                out.append(d)
-            elif isinstance(d, int):  # a bool or an int subclass: JSON spells it its way
-                self.plain = False
-                exact = False
-                out.append(d)
-            else:
-                if d is not None and type(d) is not str:
-                    exact = False
-                out.append("?")
-        o = tuple(out)
-        if exact:
-            self.outs_memo[tuple(shape)] = o
-        return o
-
     def key(self, path: Paths, ids: list[str]) -> tuple:
+        """The block's signature as columns: each row field of every node in one tuple
+        (ops, kinds, relative groups, diff marks), each per-node list flattened with the
+        nodes' lengths beside it (parameter shapes, output shapes, the inputs' wiring).
+        Two keys are equal exactly when the row signatures are; a wire names the producing
+        output by its position among the block's outputs, which with equal output counts
+        is the same as (node, output) in the rows. The columns are built by C-level maps:
+        a 50k-node stack is compared in a few passes over flat lists, not a Python loop
+        per node."""
         k = len(path)
         own = path[-1] if path else ""
-        nodes, tensors = self.g.nodes, self.g.tensors
-        members = [nodes[nid] for nid in ids]
-        prod: dict[str, tuple[int, int]] = {}
-        for i, n in enumerate(members):
-            for j, t in enumerate(n.outputs):
-                prod[t] = (i, j)
-        prod_get = prod.get
-        rels: dict[Paths, Paths] = {}  # this block's groups -> their relative paths
-        rows = []
-        reads: list[str] = []
-        str_, plain_types = str, _PLAIN_TYPES
-        outs_memo, shape_memo = self.outs_memo, self.shape_memo
-        plain = True
-        # Per node one row; shapes go through memos keyed by the shape itself once its dims
-        # are known to be exactly int/str/None (there Python's == is JSON's), so the many
-        # copies of one block share one normalised tuple per distinct shape.
-        for n in members:
-            inputs = n.inputs
-            reads.extend(inputs)
-            outs = []
-            for t in n.outputs:
-                tensor = tensors.get(t)
-                shape = None if tensor is None else tensor.shape
-                if shape is None:
-                    outs.append(None)
-                    continue
-                o = outs_memo.get(shape) if type(shape) is tuple and \
-                    set(map(type, shape)) <= plain_types else None
-                if o is None:
-                    o = self._out(shape)
-                outs.append(o)
-            group = n.group
-            rel = rels.get(group)
-            if rel is None:
-                rel = group[k:]
-                if own and rel and rel[0].startswith(own):
-                    rel = ("\0" + rel[0][len(own):],) + rel[1:]
-                # A str subclass is a str to JSON and to ==: only other types are not plain.
-                plain = plain and all(isinstance(x, str_) for x in rel)
-                rels[group] = rel
-            shapes = []
-            for p in n.params:
-                shape = p.shape
-                if shape is not None:
-                    got = shape_memo.get(shape) if type(shape) is tuple and \
-                        set(map(type, shape)) <= plain_types else None
-                    if got is None:
-                        got = tuple(shape)
-                        if set(map(type, got)) <= plain_types:
-                            shape_memo[got] = got
-                        else:
-                            for d in got:
-                                if d is not None and type(d) is not int and \
-                                        type(d) is not str_:
-                                    plain = False
-                    shape = got
-                shapes.append(shape)
-            op, kind, diff = n.op, n.kind, n.meta.get("diff")
-            if type(op) is not str_ or type(kind) is not str_ or \
-                    (diff is not None and type(diff) is not str_):
-                plain = False
-            rows.append((op, kind, rel, diff, tuple(shapes), tuple(outs),
-                         tuple([prod_get(t, "ext") for t in inputs])))
+        g = self.g
+        members = list(map(g.nodes.__getitem__, ids))
+        outputs = list(map(_OUTPUTS, members))
+        inputs = list(map(_INPUTS, members))
+        params = list(map(_PARAMS, members))
+        flat_outs = list(chain.from_iterable(outputs))
+        flat_ins = list(chain.from_iterable(inputs))
+        prod = dict(zip(flat_outs, range(len(flat_outs))))
+        ops = tuple(map(_OP, members))
+        kinds = tuple(map(_KIND, members))
+        diffs = tuple(map(dict.get, map(_META, members), repeat("diff")))
+        plain = set(map(type, ops)) <= _STR and set(map(type, kinds)) <= _STR and \
+            set(map(type, diffs)) <= _STR_NONE
+        groups = list(map(_GROUP, members))
+        rels: dict[Paths, Paths] = {}
+        for group in set(groups):
+            rel = group[k:]
+            if own and rel and rel[0].startswith(own):
+                # Sub-groups named after their block (structure from names: block_4 holds
+                # block_4_expand) match their twins in block_5 by the rest of the name.
+                rel = ("\0" + rel[0][len(own):],) + rel[1:]
+            # A str subclass is a str to JSON and to ==: only other types are not plain.
+            plain = plain and all(isinstance(x, str) for x in rel)
+            rels[group] = rel
+        pshapes = list(map(_SHAPE, chain.from_iterable(params)))
+        if not set(map(type, pshapes)) <= _TUPLE_NONE:
+            pshapes = [None if s is None else tuple(s) for s in pshapes]
+        if not set(map(type, chain.from_iterable(filter(None, pshapes)))) <= _PLAIN_TYPES:
+            plain = False
+        shapes = list(map(_SHAPE, map(g.tensors.get, flat_outs, repeat(_NO_TENSOR))))
+        outs = self._outs(shapes)
+        if outs is None:
+            plain = False
+            outs = shapes  # not compared: the set falls back to JSON signatures
         if not plain:
             self.plain = False
         self.produced[path] = set(prod)
-        self.reads[path] = reads
-        return tuple(rows)
+        self.reads[path] = flat_ins
+        return (ops, kinds, tuple(map(rels.__getitem__, groups)), diffs,
+                tuple(map(len, params)), tuple(pshapes), tuple(map(len, outputs)),
+                tuple(outs), tuple(map(len, inputs)),
+                tuple(map(prod.get, flat_ins, repeat("ext"))))
+
+    def _outs(self, shapes: list) -> list | None:
+        """Output-shape entries: int dims as they are, any other dim "?" (exporters name
+        unknown dims per layer: unk__0, unk__3 match); None when a dim is a bool or another
+        int subclass (JSON spells it its own way: not plain)."""
+        memo = self.outs_memo
+        dim_types = set(map(type, chain.from_iterable(filter(None, shapes))))
+        if dim_types <= _PLAIN_TYPES and set(map(type, shapes)) <= _TUPLE_NONE:
+            # Exactly typed, hashable shapes: equal shapes have equal entries, look each
+            # distinct one up once.
+            outs = list(map(memo.get, shapes, repeat(_MISS)))
+            if _MISS not in outs:
+                return outs
+            for i, o in enumerate(outs):
+                if o is _MISS:
+                    shape = shapes[i]
+                    o = memo[shape] = tuple([d if type(d) is int else "?" for d in shape])
+                    outs[i] = o
+            return outs
+        if any(t is not int and issubclass(t, int) for t in dim_types):
+            return None
+        return [None if s is None else tuple([d if type(d) is int else "?" for d in s])
+                for s in shapes]
 
     def chained(self, prev: Paths, nxt: Paths) -> bool:
         """Each block consumes something the previous one produced (directly)."""
@@ -250,6 +235,14 @@ class _Keys:
 
 
 _PLAIN_TYPES = frozenset({int, str, type(None)})
+_STR = frozenset({str})
+_STR_NONE = frozenset({str, type(None)})
+_TUPLE_NONE = frozenset({tuple, type(None)})
+_OP, _KIND, _GROUP = attrgetter("op"), attrgetter("kind"), attrgetter("group")
+_META, _PARAMS, _SHAPE = attrgetter("meta"), attrgetter("params"), attrgetter("shape")
+_INPUTS, _OUTPUTS = attrgetter("inputs"), attrgetter("outputs")
+_NO_TENSOR = Tensor("")  # a missing tensor: its shape is None, like an unknown one
+_MISS = object()
 
 
 def _find_run(g: Graph, siblings: list[Paths],
