@@ -100,6 +100,9 @@ class Drawing:
         # smaller boxes than the theme's, chosen to print the text larger (_fit_paper)
         scale = lay.extras.get("box_scale")
         boxes = f", boxes at {scale:.0%}" if scale else ""
+        if "ushape" in lay.extras:
+            return "as a U, " + ("top to bottom" if lay.direction in ("TB", "BT") else
+                                 "a row per resolution") + boxes
         if lay.direction in ("TB", "BT"):
             return "top to bottom" + boxes
         n = len(lay.extras.get("rows", [])) or 1
@@ -298,21 +301,21 @@ def _fit_flows(graph: Graph, engine: str, direction: str | None, theme: Theme, s
 
     found: list[tuple[float, float, int, Layout]] = []
     for flow in ("LR", "TB") if direction is None else (direction,):
-        if flow in ("TB", "BT"):
-            counts: range | list[int] = [1]
-        else:
-            counts = [rows] if rows else range(1, MAX_ROWS + 1)
+        # rows=None lets the style choose (an encoder-decoder becomes a U, which has no
+        # rows to try; anything else is one row, then 2, 3, ... are tried)
+        counts: list[int | None] = [rows] if rows or flow in ("TB", "BT") else \
+            [None, *range(2, MAX_ROWS + 1)]
         for n in counts:
             lay = _layout(graph, engine=engine, direction=flow, theme=theme, style=style,
                           proportions=proportions, rows=n)
             got = len(lay.extras.get("rows", [])) or 1
-            if got < n:  # no more places to cut the chain
+            if "ushape" not in lay.extras and got < (n or 1):  # no more places to cut
                 break
             pt = smallest_font_pt(build_scene(graph, lay, theme), width_in) or 0.0
             tall = lay.height * width_in / max(lay.width, 1.0)
             found.append((pt, tall, len(found), lay))
-            if tall > MAX_PRINT_HEIGHT_IN or pt >= COMFORT_PT:
-                break  # more rows only make it taller
+            if tall > MAX_PRINT_HEIGHT_IN or pt >= COMFORT_PT or "ushape" in lay.extras:
+                break  # more rows only make it taller (and a U has none)
     return found
 
 

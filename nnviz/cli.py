@@ -239,7 +239,8 @@ def _format_warning(message: Any, category: Any, filename: str, lineno: int,
                    "small maps stay visible).")
 @click.option("--rows", type=click.IntRange(min=1, max=50), default=None,
               help="Paper styles left to right: wrap the boxes into at most N rows "
-                   "(default: one, or as many as --width needs for readable text).")
+                   "(default: one, or as many as --width needs for readable text; an "
+                   "encoder-decoder such as a UNet is drawn as a U unless N is given).")
 @click.option("--width", "print_width", default=None, metavar="LENGTH",
               help="Scale the figure to a printed width (3.3in for a paper column, 6.9in "
                    "for a full-width figure; cm, mm, pt and px too) and report the "

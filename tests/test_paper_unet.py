@@ -38,3 +38,167 @@ def test_unet_skips_land_on_the_decoder_conv(graphs, direction: str) -> None:
         # the box the arc lands on is the decoder conv the concatenation feeds, not the
         # ConvTranspose2d whose output is the concatenation's other input
         assert s["dst"] in succ[v] and g.nodes[s["dst"]].op == "DoubleConv", s["dst"]
+
+
+# ---- the U ------------------------------------------------------------------------------
+
+def spatial(g, nid: str) -> tuple:
+    return tuple(g.tensors[g.nodes[nid].outputs[0]].shape[-2:])
+
+
+def segments(points: list) -> list[tuple]:
+    return [(tuple(p), tuple(q)) for p, q in zip(points, points[1:])]
+
+
+def cross(s: tuple, t: tuple) -> bool:
+    """Do two segments properly intersect or overlap (touching at a shared end is fine)?"""
+    def orient(a, b, c) -> float:
+        return (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
+
+    (p1, p2), (q1, q2) = s, t
+    d1, d2 = orient(q1, q2, p1), orient(q1, q2, p2)
+    d3, d4 = orient(p1, p2, q1), orient(p1, p2, q2)
+    if ((d1 > 0) != (d2 > 0)) and ((d3 > 0) != (d4 > 0)) and 0 not in (d1, d2, d3, d4):
+        return True
+    if d1 == d2 == 0:  # collinear: overlapping for more than a point
+        axis = 0 if p1[0] != p2[0] else 1
+        lo = max(min(p1[axis], p2[axis]), min(q1[axis], q2[axis]))
+        hi = min(max(p1[axis], p2[axis]), max(q1[axis], q2[axis]))
+        return hi - lo > 0.5
+    return False
+
+
+def hits_box(seg: tuple, box) -> bool:
+    """Does an axis-parallel segment run through the inside of a box (1 px margin)?"""
+    (x0, y0), (x1, y1) = seg
+    bx0, by0, bx1, by1 = box.x + 1, box.y + 1, box.x + box.w - 1, box.y + box.h - 1
+    return min(x0, x1) < bx1 and max(x0, x1) > bx0 and min(y0, y1) < by1 and max(y0, y1) > by0
+
+
+@pytest.mark.parametrize("direction", ["LR", "TB"])
+def test_unet_is_drawn_as_a_u(graphs, direction: str) -> None:
+    """The U comes from the graph: the arms hold the encoder and decoder stages, paired by
+    equal spatial size at every level, the bottleneck at the bottom."""
+    g = view_of(graphs, "unet", "default")
+    lay = layout(g, theme=THEME, style="blocks", direction=direction)
+    u = lay.extras["ushape"]
+    arm, level = u["arm"], u["level"]
+    assert [n for n in g.nodes if arm.get(n) == "bottom"] == ["pool@3", "group:downs.3"]
+    assert {n for n, a in arm.items() if a == "up"} == {
+        "ups.0", "ups.1", "ups.2", "ups.3", "group:dec.0", "group:dec.1", "group:dec.2",
+        "group:dec.3", "outc"}
+    for k in range(4):  # each level: every box of both arms has one spatial size
+        down = {spatial(g, n) for n in level if level[n] == k and arm[n] == "down"}
+        up = {spatial(g, n) for n in level if level[n] == k and arm[n] == "up"}
+        assert len(down) == 1 and down == up, (k, down, up)
+    sizes = [spatial(g, n) for n in level if level[n] == 4]
+    assert all(s[0] < 8 for s in sizes)  # the bottleneck is the coarsest
+    boxes = lay.nodes
+
+    def mid(nid: str) -> tuple[float, float]:
+        b = boxes[nid]
+        return (b.x + b.w / 2, b.y + b.h / 2)
+
+    for s in lay.extras["skips"]:
+        a, b = s["src"], s["dst"]
+        assert level[a] == level[b] and arm[a] == "down" and arm[b] == "up"
+        assert spatial(g, a) == spatial(g, s["edges"][0][1])  # the concat it joins
+        # the encoder arm is on the left, the decoder on the right, at the same height
+        assert mid(a)[0] < mid(b)[0]
+        if direction == "TB":
+            (p, q) = s["points"]
+            # one straight arrow across the U
+            assert p[1] == q[1] and boxes[a].x < p[0] < q[0] <= boxes[b].x
+        else:
+            assert abs(mid(a)[1] - mid(b)[1]) < 1.0  # the same row
+    # down the encoder, up the decoder, the bottleneck's end below every decoder box
+    order = list(lay.nodes)
+    downs = [mid(n)[1] for n in order if arm[n] != "up"]
+    ups = [mid(n)[1] for n in order if arm[n] == "up"]
+    assert downs == sorted(downs) and ups == sorted(ups, reverse=True)
+    assert mid("group:downs.3")[1] > max(ups)
+
+
+@pytest.mark.parametrize("direction", ["LR", "TB"])
+def test_u_arrows_cross_nothing(graphs, direction: str) -> None:
+    """No skip arrow crosses another arrow or runs through a box; no label overlaps another
+    or leaves the canvas."""
+    from test_paper import assert_inside, assert_no_overlap, text_boxes
+
+    from nnviz.render.build import build_scene
+
+    g = view_of(graphs, "unet", "default")
+    lay = layout(g, theme=THEME, style="blocks", direction=direction)
+    skips = [segments(s["points"]) for s in lay.extras["skips"]]
+    flows = [segments(e.points) for e in lay.edges if e.tensor]
+    assert len(flows) == len(lay.nodes) - 1
+    for i, arc in enumerate(skips):
+        for other in skips[i + 1:] + flows:
+            assert not any(cross(s, t) for s in arc for t in other), (arc, other)
+        ends = {lay.extras["skips"][i]["src"], lay.extras["skips"][i]["dst"]}
+        for nid, box in lay.nodes.items():
+            if nid not in ends:
+                assert not any(hits_box(s, box) for s in arc), (nid, arc)
+    for i, a in enumerate(flows):  # the flow's own arrows do not cross either
+        for b in flows[i + 1:]:
+            assert not any(cross(s, t) for s in a for t in b), (a, b)
+    scene = build_scene(g, lay, THEME)
+    texts = text_boxes(scene)
+    assert_no_overlap(texts)
+    assert_inside(texts, lay.width + 0.01, lay.height + 0.01)
+
+
+def test_the_u_is_read_from_the_graph_not_the_name() -> None:
+    """find_u on hand-made paths: nested skips between equal sizes with a coarser middle are
+    a U; chained skips (ResNet), equal sizes everywhere, or a skip between different sizes
+    are not."""
+    from nnviz.ir import Node
+    from nnviz.layout.paper_path import PaperPath, Skip, Unit
+    from nnviz.layout.ushape import find_u
+
+    def path(n: int, skips: list[tuple[int, int]]) -> PaperPath:
+        return PaperPath([Unit(Node(f"n{i}", "Conv", "conv")) for i in range(n)],
+                         [Skip(a, b) for a, b in skips])
+
+    #       0   1   2   3   4   5   6   7   8
+    sizes = [64, 64, 32, 32, 16, 32, 32, 64, 64]
+    hw = [(s, s) for s in sizes]
+    u = find_u(path(9, [(1, 7), (3, 5)]), hw)
+    assert u is not None and u.level == [0, 0, 1, 1, 2, 1, 1, 0, 0]
+    assert u.arm == ["down"] * 4 + ["bottom"] + ["up"] * 4
+    assert find_u(path(9, [(1, 3), (3, 5)]), hw) is None  # chained, not nested
+    assert find_u(path(9, [(1, 7), (3, 5)]), [(8, 8)] * 9) is None  # nothing coarser
+    assert find_u(path(9, [(1, 6), (3, 5)]), hw) is None  # 64x64 skipped onto 32x32
+    assert find_u(path(9, [(1, 7)]), hw) is None  # one skip is no U
+    assert find_u(path(9, [(1, 7), (3, 5)]), hw[:8] + [None]) is None  # not all maps
+
+
+@pytest.mark.parametrize("name", ["resnet18", "mobilenetv2", "gpt", "lenet5"])
+def test_models_without_a_u_keep_their_layout(graphs, name: str) -> None:
+    g = view_of(graphs, name, "default")
+    for direction in ("LR", "TB"):
+        lay = layout(g, theme=THEME, style="blocks", direction=direction)
+        assert "ushape" not in lay.extras
+
+
+def test_rows_still_win_and_a_width_picks_the_u(graphs) -> None:
+    import warnings
+
+    import nnviz
+
+    g = view_of(graphs, "unet", "default")
+    lay = layout(g, theme=THEME, style="blocks", direction="LR", rows=3)
+    assert "ushape" not in lay.extras and len(lay.extras["rows"]) == 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for direction in ("LR", "TB", None):
+            d = nnviz.draw(graphs["unet"], style="blocks", theme=THEME, width="6.9in",
+                           direction=direction)
+            assert "ushape" in d.layout.extras and d.flow_note().startswith("as a U")
+            assert d.smallest_font_pt >= 7.0
+            assert d.layout.height / d.layout.width * 6.9 <= 9.0  # fits a page
+        d = nnviz.draw(graphs["unet"], style="blocks", theme=THEME, width="6.9in",
+                       direction="LR", rows=2)
+        assert "ushape" not in d.layout.extras and len(d.layout.extras["rows"]) == 2
+    a = nnviz.draw(graphs["unet"], style="blocks", theme=THEME).to_bytes("svg")
+    assert a == nnviz.draw(graphs["unet"], style="blocks", theme=THEME).to_bytes("svg")

@@ -32,6 +32,7 @@ from nnviz.layout.paper_path import (
     paper_path,
     short_op,
 )
+from nnviz.layout.ushape import UP, UShape, find_u
 from nnviz.text import line_height, text_width, truncate
 from nnviz.theme import Theme, paper_settings
 
@@ -328,6 +329,100 @@ def _skip_levels(skips: list[tuple[int, int]]) -> list[int]:
     return levels
 
 
+def sequence_items(graph: Graph, theme: Theme, ppath: PaperPath, horizontal: bool,
+                   proportions: str,
+                   columns: dict[int, dict[str, Any]] | None = None,
+                   box_scale: float = 1.0,
+                   wrap_width: float = LABEL_WRAP) -> list[dict[str, Any]]:
+    """Per unit, what placing it needs: its extent along the flow (``main``, ``lead``) and
+    across it (``cross``, from the centre line), the front face (``fw``, ``fh``, ``dx``,
+    ``dy``), its label lines and their size (``label_w``, ``label_h``). ``box_scale``
+    shrinks the largest box (the smallest stays as the theme says)."""
+    cfg = _settings(theme)
+    if box_scale != 1.0:
+        cfg = {**cfg, "max_height": max(float(cfg["min_height"]) * 2,
+                                        float(cfg["max_height"]) * box_scale)}
+    columns = columns or {}
+    ratio = float(cfg["depth_ratio"])
+    units = ppath.units
+    names = display_names([u.node for u in units])
+    geo = block_geometry(graph, units, cfg, proportions)
+    items: list[dict[str, Any]] = []
+    for i, (unit, name, g) in enumerate(zip(units, names, geo)):
+        if i in columns:
+            col = columns[i]
+            r = col["radius"]
+            cross = (min(col["centers_cross"] + col["dots_cross"]) - r,
+                     max(col["centers_cross"] + col["dots_cross"]) + r)
+            items.append({"kind": "column", "unit": unit, "main": 2 * r, "lead": 0.0,
+                          "cross": cross, "lines": col["lines"], "col": col})
+            continue
+        lines = unit_lines(graph, unit, name, g["shape"], theme, wrap_width=wrap_width)
+        dx, dy = g["d"] * ratio, -g["d"] * ratio * 0.8  # oblique projection, up and right
+        if horizontal:
+            # main extent: thickness + oblique x; across: face height, top face above it
+            item = {"main": g["t"] + dx, "lead": 0.0, "cross": (-g["h"] / 2 + dy, g["h"] / 2),
+                    "fw": g["t"], "fh": g["h"]}
+        else:
+            # top to bottom: the face is h wide and t tall; the top face leans into the gap
+            item = {"main": g["t"] - dy, "lead": -dy, "cross": (-g["h"] / 2, g["h"] / 2 + dx),
+                    "fw": g["h"], "fh": g["t"]}
+        item.update({"kind": "block", "unit": unit, "lines": lines, "dx": dx, "dy": dy})
+        items.append(item)
+    for it in items:
+        it["label_w"], it["label_h"] = lines_size(it["lines"], theme)
+    return items
+
+
+Point = tuple[float, float]
+
+
+def item_box(it: dict[str, Any], at: Any) -> tuple[NodeBox, dict[str, Point]]:
+    """The item's bounding box and its anchors (``in``, ``out`` on the centre line, ``arc``
+    on the near face: the top (LR) or left (TB)); ``at(m, c)`` is the point at main offset
+    ``m`` from the item's start and cross offset ``c`` from its centre line."""
+    nid = it["unit"].node.id
+    x0, y0 = at(0.0, it["cross"][0])
+    x1, y1 = at(it["main"], it["cross"][1])
+    box = NodeBox(nid, min(x0, x1), min(y0, y1), round(abs(x1 - x0), 2),
+                  round(abs(y1 - y0), 2), it["lines"],
+                  shape="block" if it["kind"] == "block" else "neurons")
+    return box, {"in": at(0.0, 0.0), "out": at(it["main"], 0.0),
+                 "arc": at(it["main"] / 2, it["cross"][0])}
+
+
+def block_entry(graph: Graph, it: dict[str, Any], at: Any, label: dict[str, Any],
+                horizontal: bool) -> dict[str, Any]:
+    """What the renderer draws for a box: front face corner and size, oblique offsets,
+    kind, rider bands, label position, members (and the overlay, if any)."""
+    unit: Unit = it["unit"]
+    nid = unit.node.id
+    fx, fy = at(0.0, -it["fh"] / 2) if horizontal else at(it["lead"], -it["fw"] / 2)
+    entry = {
+        "id": nid, "kind": paper_kind(unit.node), "bands": rider_bands(graph, unit),
+        "x": fx, "y": fy,
+        "w": round(it["fw"], 2), "h": round(it["fh"], 2), "dx": round(it["dx"], 2),
+        "dy": round(it["dy"], 2), "label": label, "label_x": label["x"],
+        "members": list(unit.members),
+    }
+    ov = merged_overlay(graph, unit.members or [nid])
+    if ov:
+        entry["overlay"] = ov
+    return entry
+
+
+def next_start(start_a: float, a: dict[str, Any], b: dict[str, Any], gap: float,
+               horizontal: bool) -> float:
+    """Where the item ``b`` after item ``a`` (starting at ``start_a``) starts along the flow:
+    an arrow of ``gap`` between them, and their labels (centred under them, LR, or beside
+    them, TB) apart."""
+    start = start_a + a["main"] + gap
+    centre_a = start_a + a["main"] / 2
+    if horizontal:
+        return max(start, centre_a + (a["label_w"] + b["label_w"]) / 2 + 12 - b["main"] / 2)
+    return max(start, centre_a + (a["label_h"] + b["label_h"]) / 2 + 8 - b["main"] / 2)
+
+
 def layout_sequence(graph: Graph, theme: Theme, ppath: PaperPath, direction: str,
                     proportions: str, style: str,
                     columns: dict[int, dict[str, Any]] | None = None,
@@ -343,34 +438,8 @@ def layout_sequence(graph: Graph, theme: Theme, ppath: PaperPath, direction: str
     columns = columns or {}
     horizontal = direction in ("LR", "RL")
     margin = float(theme["spacing"]["margin"])
-    ratio = float(cfg["depth_ratio"])
     units = ppath.units
-    names = display_names([u.node for u in units])
-    geo = block_geometry(graph, units, cfg, proportions)
-    items: list[dict[str, Any]] = []
-    for i, (unit, name, g) in enumerate(zip(units, names, geo)):
-        if i in columns:
-            col = columns[i]
-            r = col["radius"]
-            cross = (min(col["centers_cross"] + col["dots_cross"]) - r,
-                     max(col["centers_cross"] + col["dots_cross"]) + r)
-            items.append({"kind": "column", "unit": unit, "main": 2 * r, "lead": 0.0,
-                          "cross": cross, "lines": col["lines"], "col": col})
-            continue
-        lines = unit_lines(graph, unit, name, g["shape"], theme)
-        dx, dy = g["d"] * ratio, -g["d"] * ratio * 0.8  # oblique projection, up and right
-        if horizontal:
-            # main extent: thickness + oblique x; across: face height, top face above it
-            item = {"main": g["t"] + dx, "lead": 0.0, "cross": (-g["h"] / 2 + dy, g["h"] / 2),
-                    "fw": g["t"], "fh": g["h"]}
-        else:
-            # top to bottom: the face is h wide and t tall; the top face leans into the gap
-            item = {"main": g["t"] - dy, "lead": -dy, "cross": (-g["h"] / 2, g["h"] / 2 + dx),
-                    "fw": g["h"], "fh": g["t"]}
-        item.update({"kind": "block", "unit": unit, "lines": lines, "dx": dx, "dy": dy})
-        items.append(item)
-    for it in items:
-        it["label_w"], it["label_h"] = lines_size(it["lines"], theme)
+    items = sequence_items(graph, theme, ppath, horizontal, proportions, columns)
 
     # Main-axis positions: boxes apart by an arrow (or the layer gap between neuron columns),
     # and far enough that neighbouring labels do not collide.
@@ -383,14 +452,7 @@ def layout_sequence(graph: Graph, theme: Theme, ppath: PaperPath, direction: str
         need = gap
         if a["kind"] == "column" or b["kind"] == "column":
             need = float(ncfg["layer_gap"]) if ncfg else gap  # type: ignore[index]
-        start = starts[-1] + a["main"] + need
-        if horizontal:  # labels centred under each item: centre distance >= half widths
-            centre_a = starts[-1] + a["main"] / 2
-            start = max(start, centre_a + (a["label_w"] + b["label_w"]) / 2 + 12 - b["main"] / 2)
-        else:
-            centre_a = starts[-1] + a["main"] / 2
-            start = max(start, centre_a + (a["label_h"] + b["label_h"]) / 2 + 8 - b["main"] / 2)
-        starts.append(start)
+        starts.append(next_start(starts[-1], a, b, need, horizontal))
 
     # Arcs: levels above the boxes (LR) or left of them (TB).
     skip_pairs = [(s.src, s.dst) for s in ppath.skips]
@@ -479,45 +541,28 @@ def layout_sequence(graph: Graph, theme: Theme, ppath: PaperPath, direction: str
         unit: Unit = it["unit"]
         row = geo_rows[row_of[k]]
         nid = unit.node.id
-        x0, y0 = xy(k, 0.0, it["cross"][0])
-        x1, y1 = xy(k, it["main"], it["cross"][1])
-        bx, by, bw, bh = min(x0, x1), min(y0, y1), abs(x1 - x0), abs(y1 - y0)
-        nodes[nid] = NodeBox(nid, bx, by, round(bw, 2), round(bh, 2), it["lines"],
-                             shape="block" if it["kind"] == "block" else "neurons")
-        mid_x, mid_y = xy(k, it["main"] / 2, 0.0)
+
+        def at(m: float, c: float, k: int = k) -> tuple[float, float]:
+            return xy(k, m, c)
+
+        mid_x, mid_y = at(it["main"] / 2, 0.0)
         if horizontal:
             label = {"x": mid_x, "y": round(row["label_band"], 2), "anchor": "middle"}
         else:
             label = {"x": round(row["label_band"], 2),
                      "y": round(mid_y - it["label_h"] / 2, 2), "anchor": "start"}
+        nodes[nid], anchor = item_box(it, at)
+        anchors.append(anchor)
         if it["kind"] == "block":
-            if horizontal:
-                fx, fy = xy(k, 0.0, -it["fh"] / 2)
-            else:
-                fx, fy = xy(k, it["lead"], -it["fw"] / 2)
-            blocks_x.append({
-                "id": nid, "kind": paper_kind(unit.node), "bands": rider_bands(graph, unit),
-                "x": fx, "y": fy,
-                "w": round(it["fw"], 2), "h": round(it["fh"], 2), "dx": round(it["dx"], 2),
-                "dy": round(it["dy"], 2), "label": label, "label_x": label["x"],
-                "members": list(unit.members),
-            })
-            ov = merged_overlay(graph, unit.members or [nid])
-            if ov:
-                blocks_x[-1]["overlay"] = ov
+            blocks_x.append(block_entry(graph, it, at, label, horizontal))
         else:
             col = it["col"]
-            centers = [xy(k, it["main"] / 2, c) for c in col["centers_cross"]]
-            dots = [xy(k, it["main"] / 2, c) for c in col["dots_cross"]]
+            centers = [at(it["main"] / 2, c) for c in col["centers_cross"]]
+            dots = [at(it["main"] / 2, c) for c in col["dots_cross"]]
             cols_x.append({"id": nid, "kind": paper_kind(unit.node), "units": col["units"],
                            "shown": len(centers), "centers": [list(p) for p in centers],
                            "ellipsis": [list(p) for p in dots], "label": label,
                            "radius": col["radius"], "members": list(unit.members)})
-        anchors.append({
-            "in": xy(k, 0.0, 0.0), "out": xy(k, it["main"], 0.0),
-            # arcs leave from / land on the near face of the box: its top (LR) or left (TB)
-            "arc": xy(k, it["main"] / 2, it["cross"][0]),
-        })
 
     edges: list[EdgePath] = []
     fans: list[list[Any]] = []
@@ -628,6 +673,257 @@ def layout_sequence(graph: Graph, theme: Theme, ppath: PaperPath, direction: str
     if cols_x:
         extras.update({"columns": cols_x, "connections": connections, "fans": fans,
                        "radius": cols_x[0]["radius"]})
+    return Layout(width=round(width, 2), height=round(height, 2), nodes=nodes, edges=edges,
+                  direction=direction, engine=style, style=style, extras=extras)
+
+
+U_GAP = 40.0  # px between the two arms of a U (the skip arrows cross it)
+U_BOXES = 0.5  # a U's largest box, as a fraction of the theme's
+U_LABEL_WRAP = 130.0  # px: label lines of a left-to-right U (rows are its scarce room)
+
+
+def _u_sizes(graph: Graph, units: list[Unit]) -> list[tuple[int, int] | None]:
+    """Each unit's output (H, W) when it is a feature map of known size, else None."""
+    out: list[tuple[int, int] | None] = []
+    for u in units:
+        what, _, h, w = _dims(graph, u.node)
+        out.append((h, w) if what == "map" and isinstance(h, int) and isinstance(w, int)
+                   else None)
+    return out
+
+
+def layout_u(graph: Graph, theme: Theme, ppath: PaperPath, shape: UShape, direction: str,
+             proportions: str, style: str) -> Layout:
+    """An encoder-decoder as a U (nnviz.layout.ushape): the encoder down the left arm, the
+    bottleneck at the bottom, the decoder back up the right arm, and each skip a short
+    horizontal arrow across the U between the stages of equal resolution.
+
+    Top to bottom (Ronneberger et al.'s arms, PlotNeuralNet's U-shaped UNet turned
+    upright): each arm is one column of flat boxes, labels outside the U, every skip one
+    straight arrow from its encoder box to the decoder box it feeds, at the same height.
+    Left to right: each resolution is one row, the encoder's rows on the left read like
+    text, down to the bottleneck row; the decoder's rows on the right climb back up; each
+    skip is a short arc over its row from the encoder to the decoder."""
+    cfg = _settings(theme)
+    horizontal = direction in ("LR", "RL")
+    margin = float(theme["spacing"]["margin"])
+    size_d = float(theme["font"]["size"])
+    gap = max(MIN_ARROW, float(cfg["gap"]))
+    units = ppath.units
+    # Two arms side by side (TB) or a row per resolution (LR) hold twice the boxes across
+    # the figure that one chain does: smaller boxes keep the text as large in print.
+    # Left to right the rows stack up: labels a little wider save a line in each row.
+    items = sequence_items(graph, theme, ppath, horizontal, proportions, box_scale=U_BOXES,
+                           wrap_width=U_LABEL_WRAP if horizontal else LABEL_WRAP)
+    n = len(items)
+    left = [i for i in range(n) if shape.arm[i] != UP]  # the encoder and the bottleneck
+    right = [i for i in range(n) if shape.arm[i] == UP]
+    pairs = shape.pairs
+    by_src = {sk.src: sk for sk in ppath.skips}
+    arc_labels = [wrap(by_src[a].label, size_d, 140.0, max_lines=1)[0]
+                  if by_src[a].label else "" for a, _ in pairs]
+    label_room = line_height(size_d) + 2 if any(arc_labels) else 0.0
+    arm_gap = max(U_GAP, max((text_width(t, size_d) for t in arc_labels), default=0.0) + 16)
+    start = [0.0] * n  # along the flow axis of each item (y for TB, x for LR)
+    centre = [0.0] * n  # its centre line across the flow
+    edges: list[EdgePath] = []
+
+    def edge(a: int, b: int, pts: list[Point]) -> None:
+        edges.append(EdgePath(units[a].node.id, units[b].node.id,
+                              (units[a].node.outputs or [""])[0],
+                              [(round(x, 2), round(y, 2)) for x, y in pts]))
+
+    if not horizontal:
+        # Face centre (where skips meet a box) from the item's start; how far apart two
+        # neighbours in a column must be (boxes an arrow apart, labels not touching).
+        off = [it["lead"] + it["fh"] / 2 for it in items]
+
+        def dist(up: int, low: int) -> float:
+            a, b = items[up], items[low]
+            return max(a["main"] - off[up] + gap + off[low],
+                       (a["label_h"] + b["label_h"]) / 2 + 8 + off[low] - b["main"] / 2
+                       - off[up] + a["main"] / 2)
+
+        # Columns top to bottom: the encoder in flow order, the decoder against it.
+        cols = [left, right[::-1]]
+        anchors = [[cols[0].index(a) for a, _ in pairs], [cols[1].index(b) for _, b in pairs]]
+        cum = []
+        for col in cols:
+            c = [0.0]
+            for up, low in zip(col, col[1:]):
+                c.append(c[-1] + dist(up, low))
+            cum.append(c)
+        # face-centre height of each skip pair: both arms' stretches fit between them
+        ys = [max(cum[0][anchors[0][0]], cum[1][anchors[1][0]])]
+        for k in range(1, len(pairs)):
+            ys.append(ys[-1] + max(cum[c][anchors[c][k]] - cum[c][anchors[c][k - 1]]
+                                   for c in (0, 1)))
+        # the bottom: the bottleneck reaches below the decoder's first box, whose arrow
+        # comes in from below
+        first_up = cols[1][-1]
+        low_r = cum[1][-1] - cum[1][anchors[1][-1]]
+        need = low_r - off[first_up] + items[first_up]["main"] + gap
+        low_l = cum[0][-1] - cum[0][anchors[0][-1]]
+        fc = [0.0] * n
+        for c, col in enumerate(cols):
+            ac, cc = anchors[c], cum[c]
+            for pos, i in enumerate(col):
+                if pos <= ac[0]:
+                    fc[i] = ys[0] - (cc[ac[0]] - cc[pos])
+                elif pos >= ac[-1]:
+                    stretch = max(1.0, need / low_l) if c == 0 and low_l > 0 else 1.0
+                    fc[i] = ys[-1] + (cc[pos] - cc[ac[-1]]) * stretch
+                else:
+                    k = next(k for k in range(1, len(ac)) if pos <= ac[k])
+                    span = cc[ac[k]] - cc[ac[k - 1]]
+                    frac = (cc[pos] - cc[ac[k - 1]]) / span if span else 0.0
+                    fc[i] = ys[k - 1] + frac * (ys[k] - ys[k - 1])
+        top = min(min(fc[i] - off[i], fc[i] - off[i] + items[i]["main"] / 2
+                      - items[i]["label_h"] / 2) for i in range(n))
+        fc = [y - top + margin for y in fc]
+        ys = [y - top + margin for y in ys]
+        for i in range(n):
+            start[i] = fc[i] - off[i]
+        lo = [min(items[i]["cross"][0] for i in col) for col in (left, right)]
+        hi = [max(items[i]["cross"][1] for i in col) for col in (left, right)]
+        lw = [max(items[i]["label_w"] for i in col) for col in (left, right)]
+        xl = margin + lw[0] + LABEL_GAP - lo[0]
+        xr = xl + hi[0] + arm_gap - lo[1]
+        for i in left:
+            centre[i] = xl
+        for i in right:
+            centre[i] = xr
+        width = xr + hi[1] + LABEL_GAP + lw[1] + margin
+        height = max(max(start[i] + items[i]["main"], start[i] + items[i]["main"] / 2
+                         + items[i]["label_h"] / 2) for i in range(n)) + margin
+
+        def label_of(i: int) -> dict[str, Any]:
+            mid = start[i] + items[i]["main"] / 2 - items[i]["label_h"] / 2
+            if shape.arm[i] == UP:
+                return {"x": round(xr + hi[1] + LABEL_GAP, 2), "y": round(mid, 2),
+                        "anchor": "start"}
+            return {"x": round(xl + lo[0] - LABEL_GAP, 2), "y": round(mid, 2),
+                    "anchor": "end"}
+
+        for a, b in zip(range(n), range(1, n)):
+            if shape.arm[b] != UP:  # down the left arm
+                edge(a, b, [(xl, start[a] + items[a]["main"] + 2), (xl, start[b] - 1)])
+            elif shape.arm[a] != UP:  # the bottom of the U: across, then up
+                edge(a, b, [(xl + items[a]["fw"] / 2, fc[a]), (xr, fc[a]),
+                            (xr, start[b] + items[b]["main"] + 1)])
+            else:  # up the right arm
+                edge(a, b, [(xr, start[a] - 2), (xr, start[b] + items[b]["main"] + 1)])
+        skip_pts = [[(xl + items[a]["fw"] / 2, ys[k]), (xr - items[b]["fw"] / 2 - 1, ys[k])]
+                    for k, (a, b) in enumerate(pairs)]
+    else:
+        gutter = ROW_RETURN
+        rows_l: dict[int, list[int]] = {}
+        rows_r: dict[int, list[int]] = {}
+        for i in range(n):
+            (rows_r if shape.arm[i] == UP else rows_l).setdefault(shape.level[i], []).append(i)
+
+        def overhang(i: int) -> float:
+            return max(0.0, (items[i]["label_w"] - items[i]["main"]) / 2)
+
+        def lay_run(run: list[int], x0: float) -> float:  # -> the run's right edge
+            start[run[0]] = x0 + overhang(run[0])
+            for a, b in zip(run, run[1:]):
+                start[b] = next_start(start[a], items[a], items[b], gap, True)
+            return start[run[-1]] + items[run[-1]]["main"] + overhang(run[-1])
+
+        xl = margin + gutter
+        right_l = max(lay_run(run, xl) for run in rows_l.values())
+        xr = right_l + arm_gap
+        right_r = max(lay_run(run, xr) for run in rows_r.values())
+        width = right_r + gutter + margin
+        levels = sorted(rows_l)
+        cursor = margin
+        row_c: dict[int, float] = {}
+        row_bottom: dict[int, float] = {}
+        band: dict[int, float] = {}
+        arc_y: dict[int, float] = {}
+        for lvl in levels:
+            members = rows_l[lvl] + rows_r.get(lvl, [])
+            lo = min(items[i]["cross"][0] for i in members)
+            hi = max(items[i]["cross"][1] for i in members)
+            space = ARC_GAP + label_room + 4 if lvl < len(pairs) else 0.0
+            row_c[lvl] = cursor + space - lo
+            arc_y[lvl] = row_c[lvl] + lo - ARC_GAP
+            band[lvl] = row_c[lvl] + hi + LABEL_GAP
+            row_bottom[lvl] = band[lvl] + max(items[i]["label_h"] for i in members)
+            cursor = row_bottom[lvl] + ROW_GAP
+        height = cursor - ROW_GAP + margin
+        for i in range(n):
+            centre[i] = row_c[shape.level[i]]
+
+        def label_of(i: int) -> dict[str, Any]:
+            return {"x": round(start[i] + items[i]["main"] / 2, 2),
+                    "y": round(band[shape.level[i]], 2), "anchor": "middle"}
+
+        def reach(i: int) -> tuple[float, float]:  # x extent of the box and its label
+            mid = start[i] + items[i]["main"] / 2
+            return (min(start[i], mid - items[i]["label_w"] / 2),
+                    max(start[i] + items[i]["main"], mid + items[i]["label_w"] / 2))
+
+        for a, b in zip(range(n), range(1, n)):
+            ca, cb = centre[a], centre[b]
+            pa, pb = start[a] + items[a]["main"] + 2, start[b] - 1
+            if ca == cb:
+                edge(a, b, [(pa, ca), (pb, cb)])
+            elif reach(b)[0] >= right_l + 12 and reach(a)[1] <= right_l:
+                # from the left rows across the U's middle into the decoder: a step
+                xv = right_l + arm_gap / 2
+                edge(a, b, [(pa, ca), (xv, ca), (xv, cb), (pb, cb)])
+            else:  # back to the start of the next row, through the gap between the rows
+                lane = row_bottom[min(shape.level[a], shape.level[b])] + ROW_GAP / 2
+                x_out, x_in = reach(a)[1] + 6, reach(b)[0] - 6
+                edge(a, b, [(pa, ca), (x_out, ca), (x_out, lane), (x_in, lane), (x_in, cb),
+                            (pb, cb)])
+        skip_pts = []
+        for k, (a, b) in enumerate(pairs):
+            xa = start[a] + items[a]["main"] / 2 + 3
+            xb = start[b] + items[b]["main"] / 2 - 3
+            ya = centre[a] + items[a]["cross"][0] - 1
+            yb = centre[b] + items[b]["cross"][0] - 2
+            skip_pts.append([(xa, ya), (xa, arc_y[k]), (xb, arc_y[k]), (xb, yb)])
+
+    nodes: dict[str, NodeBox] = {}
+    blocks_x: list[dict[str, Any]] = []
+    for k, it in enumerate(items):
+        def at(m: float, c: float, k: int = k) -> tuple[float, float]:
+            mm, cc = start[k] + m, centre[k] + c
+            return (round(mm, 2), round(cc, 2)) if horizontal else (round(cc, 2), round(mm, 2))
+
+        label = label_of(k)
+        nodes[it["unit"].node.id], _ = item_box(it, at)
+        blocks_x.append(block_entry(graph, it, at, label, horizontal))
+    skips_x: list[dict[str, Any]] = []
+    for k, ((a, b), pts, text) in enumerate(zip(pairs, skip_pts, arc_labels)):
+        sk = by_src[a]
+        pts = [(round(x, 2), round(y, 2)) for x, y in pts]
+        src, dst = units[a].node, units[b].node
+        edges.append(EdgePath(src.id, dst.id, "", pts, label=""))
+        mid = ((pts[0][0] + pts[-1][0]) / 2, min(p[1] for p in pts))
+        # level: as for arcs over a chain, the outer skip is the higher one (row 0 on top)
+        skips_x.append({"src": src.id, "dst": dst.id, "level": len(pairs) - 1 - k,
+                        "members": sk.members,
+                        "edges": [list(e) for e in sk.edges], "label": text,
+                        "label_pos": {"x": round(mid[0], 2), "y": round(mid[1] - 3, 2),
+                                      "anchor": "middle"},
+                        "points": [list(p) for p in pts], "pieces": [[list(p) for p in pts]]})
+    legend = legend_entries(blocks_x)
+    extras: dict[str, Any] = {"blocks": blocks_x, "skips": skips_x, "folds": [],
+                              "proportions": proportions,
+                              "ushape": {"level": {units[i].node.id: shape.level[i]
+                                                   for i in range(n)},
+                                         "arm": {units[i].node.id: shape.arm[i]
+                                                 for i in range(n)}}}
+    if legend:
+        entries, legend_h, legend_w = place_legend(legend, width - 2 * margin,
+                                                   height - margin + 4, margin, size_d)
+        width = max(width, legend_w + 2 * margin)
+        height += legend_h + 4
+        extras["legend"] = entries
     return Layout(width=round(width, 2), height=round(height, 2), nodes=nodes, edges=edges,
                   direction=direction, engine=style, style=style, extras=extras)
 
@@ -747,6 +1043,10 @@ def layout_blocks(graph: Graph, theme: Theme, direction: str = "LR",
     mode = proportions or str(cfg.get("proportions", "auto"))
     ppath = paper_path(graph, "blocks")
     flow = "LR" if direction in ("LR", "RL") else "TB"
+    if rows is None:  # an explicit row count asks for the chain, U or not
+        shape = find_u(ppath, _u_sizes(graph, ppath.units))
+        if shape is not None:
+            return layout_u(graph, theme, ppath, shape, flow, mode, "blocks")
     return layout_sequence(graph, theme, ppath, flow, mode, "blocks", rows=rows or 1)
 
 
