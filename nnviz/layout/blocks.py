@@ -332,16 +332,12 @@ def _skip_levels(skips: list[tuple[int, int]]) -> list[int]:
 def sequence_items(graph: Graph, theme: Theme, ppath: PaperPath, horizontal: bool,
                    proportions: str,
                    columns: dict[int, dict[str, Any]] | None = None,
-                   box_scale: float = 1.0,
-                   wrap_width: float = LABEL_WRAP) -> list[dict[str, Any]]:
+                   wrap_width: float | None = None) -> list[dict[str, Any]]:
     """Per unit, what placing it needs: its extent along the flow (``main``, ``lead``) and
     across it (``cross``, from the centre line), the front face (``fw``, ``fh``, ``dx``,
-    ``dy``), its label lines and their size (``label_w``, ``label_h``). ``box_scale``
-    shrinks the largest box (the smallest stays as the theme says)."""
+    ``dy``), its label lines (``wrap_width``: see ``unit_lines``) and their size
+    (``label_w``, ``label_h``)."""
     cfg = _settings(theme)
-    if box_scale != 1.0:
-        cfg = {**cfg, "max_height": max(float(cfg["min_height"]) * 2,
-                                        float(cfg["max_height"]) * box_scale)}
     columns = columns or {}
     ratio = float(cfg["depth_ratio"])
     units = ppath.units
@@ -677,9 +673,12 @@ def layout_sequence(graph: Graph, theme: Theme, ppath: PaperPath, direction: str
                   direction=direction, engine=style, style=style, extras=extras)
 
 
-U_GAP = 40.0  # px between the two arms of a U (the skip arrows cross it)
-U_BOXES = 0.5  # a U's largest box, as a fraction of the theme's
-U_LABEL_WRAP = 130.0  # px: label lines of a left-to-right U (rows are its scarce room)
+# A U holds two arms side by side (TB) or five rows (LR) where a chain has one line, so
+# its spacing is tighter than the chain's: that is what keeps its text large in print.
+U_GAP = 28.0  # px between the two arms (the skip arrows cross it)
+U_ROW_GAP = 12.0  # px between two rows, left to right (a return arrow runs in it)
+U_LABEL_GAP = 6.0  # px between a box and its label
+U_ARC_GAP = 8.0  # px from a row's boxes up to its skip arc, left to right
 
 
 def _u_sizes(graph: Graph, units: list[Unit]) -> list[tuple[int, int] | None]:
@@ -710,11 +709,7 @@ def layout_u(graph: Graph, theme: Theme, ppath: PaperPath, shape: UShape, direct
     size_d = float(theme["font"]["size"])
     gap = max(MIN_ARROW, float(cfg["gap"]))
     units = ppath.units
-    # Two arms side by side (TB) or a row per resolution (LR) hold twice the boxes across
-    # the figure that one chain does: smaller boxes keep the text as large in print.
-    # Left to right the rows stack up: labels a little wider save a line in each row.
-    items = sequence_items(graph, theme, ppath, horizontal, proportions, box_scale=U_BOXES,
-                           wrap_width=U_LABEL_WRAP if horizontal else LABEL_WRAP)
+    items = sequence_items(graph, theme, ppath, horizontal, proportions)
     n = len(items)
     left = [i for i in range(n) if shape.arm[i] != UP]  # the encoder and the bottleneck
     right = [i for i in range(n) if shape.arm[i] == UP]
@@ -787,22 +782,22 @@ def layout_u(graph: Graph, theme: Theme, ppath: PaperPath, shape: UShape, direct
         lo = [min(items[i]["cross"][0] for i in col) for col in (left, right)]
         hi = [max(items[i]["cross"][1] for i in col) for col in (left, right)]
         lw = [max(items[i]["label_w"] for i in col) for col in (left, right)]
-        xl = margin + lw[0] + LABEL_GAP - lo[0]
+        xl = margin + lw[0] + U_LABEL_GAP - lo[0]
         xr = xl + hi[0] + arm_gap - lo[1]
         for i in left:
             centre[i] = xl
         for i in right:
             centre[i] = xr
-        width = xr + hi[1] + LABEL_GAP + lw[1] + margin
+        width = xr + hi[1] + U_LABEL_GAP + lw[1] + margin
         height = max(max(start[i] + items[i]["main"], start[i] + items[i]["main"] / 2
                          + items[i]["label_h"] / 2) for i in range(n)) + margin
 
         def label_of(i: int) -> dict[str, Any]:
             mid = start[i] + items[i]["main"] / 2 - items[i]["label_h"] / 2
             if shape.arm[i] == UP:
-                return {"x": round(xr + hi[1] + LABEL_GAP, 2), "y": round(mid, 2),
+                return {"x": round(xr + hi[1] + U_LABEL_GAP, 2), "y": round(mid, 2),
                         "anchor": "start"}
-            return {"x": round(xl + lo[0] - LABEL_GAP, 2), "y": round(mid, 2),
+            return {"x": round(xl + lo[0] - U_LABEL_GAP, 2), "y": round(mid, 2),
                     "anchor": "end"}
 
         for a, b in zip(range(n), range(1, n)):
@@ -816,7 +811,7 @@ def layout_u(graph: Graph, theme: Theme, ppath: PaperPath, shape: UShape, direct
         skip_pts = [[(xl + items[a]["fw"] / 2, ys[k]), (xr - items[b]["fw"] / 2 - 1, ys[k])]
                     for k, (a, b) in enumerate(pairs)]
     else:
-        gutter = ROW_RETURN
+        gutter = ROW_RETURN - 4  # a return arrow runs 6 px left of the rows
         rows_l: dict[int, list[int]] = {}
         rows_r: dict[int, list[int]] = {}
         for i in range(n):
@@ -846,13 +841,13 @@ def layout_u(graph: Graph, theme: Theme, ppath: PaperPath, shape: UShape, direct
             members = rows_l[lvl] + rows_r.get(lvl, [])
             lo = min(items[i]["cross"][0] for i in members)
             hi = max(items[i]["cross"][1] for i in members)
-            space = ARC_GAP + label_room + 4 if lvl < len(pairs) else 0.0
+            space = U_ARC_GAP + label_room + 4 if lvl < len(pairs) else 0.0
             row_c[lvl] = cursor + space - lo
-            arc_y[lvl] = row_c[lvl] + lo - ARC_GAP
-            band[lvl] = row_c[lvl] + hi + LABEL_GAP
+            arc_y[lvl] = row_c[lvl] + lo - U_ARC_GAP
+            band[lvl] = row_c[lvl] + hi + U_LABEL_GAP
             row_bottom[lvl] = band[lvl] + max(items[i]["label_h"] for i in members)
-            cursor = row_bottom[lvl] + ROW_GAP
-        height = cursor - ROW_GAP + margin
+            cursor = row_bottom[lvl] + U_ROW_GAP
+        height = cursor - U_ROW_GAP + margin
         for i in range(n):
             centre[i] = row_c[shape.level[i]]
 
@@ -875,7 +870,7 @@ def layout_u(graph: Graph, theme: Theme, ppath: PaperPath, shape: UShape, direct
                 xv = right_l + arm_gap / 2
                 edge(a, b, [(pa, ca), (xv, ca), (xv, cb), (pb, cb)])
             else:  # back to the start of the next row, through the gap between the rows
-                lane = row_bottom[min(shape.level[a], shape.level[b])] + ROW_GAP / 2
+                lane = row_bottom[min(shape.level[a], shape.level[b])] + U_ROW_GAP / 2
                 x_out, x_in = reach(a)[1] + 6, reach(b)[0] - 6
                 edge(a, b, [(pa, ca), (x_out, ca), (x_out, lane), (x_in, lane), (x_in, cb),
                             (pb, cb)])
