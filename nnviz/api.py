@@ -308,6 +308,7 @@ def _fit_flows(graph: Graph, engine: str, direction: str | None, theme: Theme, s
         for n in counts:
             lay = _layout(graph, engine=engine, direction=flow, theme=theme, style=style,
                           proportions=proportions, rows=n)
+            lay.extras["print_width_in"] = width_in  # what must stay visible in print
             got = len(lay.extras.get("rows", [])) or 1
             if "ushape" not in lay.extras and got < (n or 1):  # no more places to cut
                 break

@@ -84,3 +84,62 @@ def test_frames_of_bare_containers_are_not_called_sequential() -> None:
     res = nnviz.draw(graph(MODELS, "resnet18"), theme=THEME)
     frames = [f.label for f in res.layout.groups]
     assert "layer2 (BasicBlock \u00d72)" in frames, frames
+
+
+def band_fills(drawing) -> list[tuple[float, float, float]]:
+    """Per rider band on a box's front face: (its thickness along the flow, the box's outline
+    width, the band line's width), in scene px, read from the drawn scene."""
+    from nnviz.render.build import build_scene
+    from nnviz.render.scene import Path
+
+    horizontal = drawing.layout.direction in ("LR", "RL")
+    scene = build_scene(drawing.graph, drawing.layout, drawing.theme)
+    out = []
+    for cls, _, items in scene.layers:
+        paths = [it for it in items if isinstance(it, Path)] if cls == "node" else []
+        fills = [p for p in paths if p.closed and p.fill is not None and p.stroke is None]
+        if len(fills) <= 3:
+            continue  # a box without bands: three faces
+        outline = next(p.width for p in paths if p.closed and p.fill is None)
+        line = min(p.width for p in paths if not p.closed)
+        for strip in fills[3::2]:  # front-face strips (each band: front, then top/side)
+            axis = [pt[0 if horizontal else 1] for pt in strip.points]
+            out.append((max(axis) - min(axis), outline, line))
+    return out
+
+
+@pytest.mark.parametrize("name,direction", [("gpt", "LR"), ("resnet18", "LR"),
+                                            ("resnet18", "TB"), ("lenet5", "LR")])
+def test_rider_bands_show_at_column_width(name: str, direction: str) -> None:
+    """A norm or activation band across a box (GPT's pre-LN on its thin sequence boxes,
+    ResNet's BN + ReLU on 64-channel convs) shows at least 0.6 pt of its colour between the
+    box outline and its own line when the figure prints 3.3 in wide (it was ~0.35 pt on
+    ResNet-18's convs: two thin lines with nothing between)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # small text is another test's business
+        d = nnviz.draw(graph(MODELS, name), style="blocks", theme=THEME, direction=direction,
+                       width="3.3in")
+    from nnviz.render.build import build_scene
+    from nnviz.render.physical import bp_per_px
+
+    k = bp_per_px(build_scene(d.graph, d.layout, d.theme), 3.3)
+    bands = band_fills(d)
+    assert bands, "the figure draws rider bands"
+    for thick, outline, line in bands:
+        visible = (thick - outline / 2 - line / 2) * k
+        assert visible >= 0.6, (name, thick, k)
+
+
+def test_bands_never_swallow_a_box() -> None:
+    """However small the print, bands cover at most BANDS_AT_MOST of a box's front (the box
+    keeps its size and its colour)."""
+    from nnviz.render.paper import BANDS_AT_MOST, band_px
+
+    for length in (1.0, 3.0, 10.0, 60.0):
+        for count in (1, 2, 3):
+            for k in (0.05, 0.3, 1.0, 3.0):
+                each = band_px(length, count, k, 0.7)
+                assert 0 < each * count <= BANDS_AT_MOST * length + 1e-6
+    assert band_px(60.0, 1, 1.0, 0.7) == 5.0  # a big box keeps the natural 5 px band

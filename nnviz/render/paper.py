@@ -7,6 +7,8 @@ PDF and TikZ outputs of a paper figure are the same picture.
 
 from __future__ import annotations
 
+import math
+
 from nnviz.errors import NnvizError
 from nnviz.ir import Graph
 from nnviz.layout.model import LabelLine, Layout
@@ -53,7 +55,37 @@ def _strip(a: tuple, b: tuple, c: tuple, d: tuple, t0: float, t1: float) -> list
     return [at(a, d, t0), at(b, c, t0), at(b, c, t1), at(a, d, t1)]
 
 
-def _block_items(graph: Graph, blk: dict, theme: Theme, sw: float, horizontal: bool) -> list:
+MIN_BAND_PT = 0.8  # a rider band's fill, between its lines, at least this where it prints
+BAND_PX = 5.0  # a band's thickness at natural size (a fraction of a thin box, at most this)
+BANDS_AT_MOST = 0.8  # of a box's front: the face along the flow keeps the box's colour
+SEPARATOR = 0.4  # a band's inner line, in box strokes
+
+
+def band_px(length: float, count: int, pt_per_px: float, stroke: float) -> float:
+    """How thick (scene px) each of ``count`` rider bands across a box ``length`` px long is:
+    a fraction of the box, at most BAND_PX, and thick enough that MIN_BAND_PT of fill shows
+    between the box's outline and the band's line where it prints (``pt_per_px``: the
+    printed scale; ``stroke``: the box outline), so a pre-LN band on a thin sequence box is
+    still seen at a column's width. All bands together cover at most BANDS_AT_MOST of the
+    front; the box is never made thicker for them (its size is its tensor's), and the side
+    face along the flow keeps its colour."""
+    lines = stroke * (0.5 + SEPARATOR / 2)  # half the outline, half the separator
+    want = max(min(0.3 * length, BAND_PX), MIN_BAND_PT / max(pt_per_px, 1e-9) + lines)
+    return math.floor(min(want, BANDS_AT_MOST * length / max(count, 1)) * 1000) / 1000
+
+
+def print_scale(layout: Layout) -> float:
+    """pt per scene px where the figure is printed: its ``--width`` (the paper fit records
+    it), else its natural size (96 px per inch)."""
+    width_in = layout.extras.get("print_width_in")
+    if width_in:
+        # the scene's canvas is a whole number of px (Scene), and that is what is scaled
+        return float(width_in) * 72.0 / max(math.ceil(layout.width - 1e-6), 1.0)
+    return 0.75
+
+
+def _block_items(graph: Graph, blk: dict, theme: Theme, sw: float, horizontal: bool,
+                 pt_per_px: float = 0.75) -> list:
     """A 3-D box: front face, lit top face, shaded side face; the norms and activations it
     carries as bands across its input or output end (PlotNeuralNet's Conv+ReLU look)."""
     style = theme.paper_kind_style(blk["kind"])
@@ -75,35 +107,46 @@ def _block_items(graph: Graph, blk: dict, theme: Theme, sw: float, horizontal: b
     f = [(x, y), (x + w, y), (x + w, y + h), (x, y + h)]
     t = [(x, y), (x + dx, y + dy), (x + w + dx, y + dy), (x + w, y)]
     sd = [(x + w, y), (x + w + dx, y + dy), (x + w + dx, y + h + dy), (x + w, y + h)]
-    items: list[Item] = [Path(f, fill, stroke, fsw, closed=True),
-                         Path(t, lit(fill), stroke, sw, closed=True),
-                         Path(sd, shade(fill, 0.18), stroke, sw, closed=True)]
+    pre, post = bands.get("pre", []), bands.get("post", [])
+    if not pre and not post:
+        return [Path(f, fill, stroke, fsw, closed=True),
+                Path(t, lit(fill), stroke, sw, closed=True),
+                Path(sd, shade(fill, 0.18), stroke, sw, closed=True)]
+    # Faces filled first, then the bands, then every outline on top: a band's own outline
+    # would eat a thin band (two dark lines with nothing between at a column's width).
+    items: list[Item] = [Path(f, fill, None, 0.0, closed=True),
+                         Path(t, lit(fill), None, 0.0, closed=True),
+                         Path(sd, shade(fill, 0.18), None, 0.0, closed=True)]
     # Bands run across the flow: LR flows along x (stripes on the front and top faces), TB
     # along y (stripes on the front and side faces). The end faces keep the box's colour:
     # a stripe-coloured end face (the big one, depth x height) would read as another kind
-    # of layer. Each band is a fraction of the box, at most 5 px.
+    # of layer.
     length = w if horizontal else h
-    frac = min(0.3, 5.0 / max(length, 1.0))
-    order = [(k, i) for i, k in enumerate(bands.get("pre", []))] + \
-        [(k, len(bands.get("post", [])) - 1 - i) for i, k in enumerate(bands.get("post", []))]
+    frac = band_px(length, len(pre) + len(post), pt_per_px, sw) / max(length, 1e-9)
+    order = [(k, i) for i, k in enumerate(pre)] + \
+        [(k, len(post) - 1 - i) for i, k in enumerate(post)]
+    if horizontal:  # a=(x,y) b=(x,y+h) along +x; the top face along +x too
+        faces = [((x, y), (x, y + h), (x + w, y + h), (x + w, y)),
+                 ((x, y), (x + dx, y + dy), (x + w + dx, y + dy), (x + w, y))]
+    else:  # the front and the side face along +y
+        faces = [((x, y), (x + w, y), (x + w, y + h), (x, y + h)),
+                 ((x + w, y), (x + w + dx, y + dy), (x + w + dx, y + h + dy), (x + w, y + h))]
+    edges: list[Item] = []
     for n, (kind, slot) in enumerate(order):
         bfill = theme.paper_kind_style(kind)["fill"]
-        pre = n < len(bands.get("pre", []))
-        t0, t1 = (slot * frac, (slot + 1) * frac) if pre else \
+        is_pre = n < len(pre)
+        t0, t1 = (slot * frac, (slot + 1) * frac) if is_pre else \
             (1 - (slot + 1) * frac, 1 - slot * frac)
-        if horizontal:
-            # front: left edge (x) -> right edge (x + w): a=(x,y) b=(x,y+h) along +x
-            items.append(Path(_strip((x, y), (x, y + h), (x + w, y + h), (x + w, y), t0, t1),
-                              bfill, stroke, sw * 0.6, closed=True))
-            items.append(Path(_strip((x, y), (x + dx, y + dy), (x + w + dx, y + dy),
-                                     (x + w, y), t0, t1), lit(bfill), stroke, sw * 0.6,
-                              closed=True))
-        else:
-            items.append(Path(_strip((x, y), (x + w, y), (x + w, y + h), (x, y + h), t0, t1),
-                              bfill, stroke, sw * 0.6, closed=True))
-            items.append(Path(_strip((x + w, y), (x + w + dx, y + dy),
-                                     (x + w + dx, y + h + dy), (x + w, y + h), t0, t1),
-                              shade(bfill, 0.18), stroke, sw * 0.6, closed=True))
+        inner = t1 if is_pre else t0  # the band's edge toward the box's middle
+        for face, paint in zip(faces, (bfill, lit(bfill) if horizontal else
+                                       shade(bfill, 0.18))):
+            strip = _strip(*face, t0, t1)
+            items.append(Path(strip, paint, None, 0.0, closed=True))
+            edge = _strip(*face, inner, inner)
+            edges.append(Path([edge[0], edge[1]], None, stroke, sw * SEPARATOR))
+    items += edges
+    items += [Path(f, None, stroke, fsw, closed=True), Path(t, None, stroke, sw, closed=True),
+              Path(sd, None, stroke, sw, closed=True)]
     return items
 
 
@@ -166,10 +209,11 @@ def sequence_scene(graph: Graph, layout: Layout, theme: Theme) -> Scene:
                     pos["x"], pos["y"],
                     pos["anchor"])])
     sw = float(bcfg["stroke_width"])
+    pt_per_px = print_scale(layout)
     drawn: dict[str, list[Item]] = {}
     for blk in ex.get("blocks", []):
         drawn[blk["id"]] = _block_items(graph, blk, theme, sw,
-                                        layout.direction in ("LR", "RL"))
+                                        layout.direction in ("LR", "RL"), pt_per_px)
     for col in cols:
         style = theme.paper_kind_style(col["kind"])
         stroke = style.get("stroke", theme["node"]["stroke"])
