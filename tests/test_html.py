@@ -493,6 +493,30 @@ def test_payload_round_trips_and_is_compact():
     assert len(encode(data, compress=False)[1]) > 5 * len(text)
 
 
+def test_string_tables_hold_each_string_once_in_first_seen_order():
+    """The page's ops, kinds, shapes and dtypes and the wire's box text lines are all string
+    tables of one interner: each distinct string once, numbered by first use (deterministic
+    bytes), a missing dtype or shape is -1, and every reference resolves to its string."""
+    from viewer_model import transformer
+
+    from nnviz.viewer.page import pack_page
+    from nnviz.viewer.payload import compact
+
+    graph = transformer(layers=3)
+    graph.tensors[next(iter(graph.tensors))].dtype = None
+    theme = load_theme()
+    data = pack_page(graph, layout(graph, theme=theme), theme, "layered", "TB")
+    nodes = list(graph.nodes.values())
+    for table, refs, want in (("ops", data["nodes"]["op"], [n.op for n in nodes]),
+                              ("kinds", data["nodes"]["kind"], [n.kind for n in nodes])):
+        assert data[table] == list(dict.fromkeys(want)), table
+        assert [data[table][i] for i in refs] == want, table
+    assert len(set(data["shapes"])) == len(data["shapes"])
+    assert None not in data["dtypes"] and -1 in data["tensors"]["dtype"]
+    head, _ = compact(data)
+    assert len(set(head["texts"])) == len(head["texts"]) > 10
+
+
 @pytest.mark.parametrize("compress", [True, False])
 def test_page_decodes_like_python(viewer, compress):
     from viewer_model import transformer

@@ -17,6 +17,7 @@ from nnviz.ir import Graph, Node, Param, Tensor, format_shape
 from nnviz.layout.labels import box_size, fit_lines, node_lines
 from nnviz.layout.model import EdgePath, LabelLine, Layout, NodeBox
 from nnviz.theme import Theme
+from nnviz.viewer.payload import Interner
 
 _ATTR_LIMIT = 400  # characters of one attribute / meta value shown; more is cut
 _STYLE_CODES = {"title": 0, "name": 1, "detail": 2}
@@ -61,23 +62,6 @@ def _front_code(name: str, prev: str) -> str | list:
     while k < limit and name[k] == prev[k]:
         k += 1
     return [k, name[k:]] if k >= 8 else name
-
-
-class _Interner:
-    """Strings -> small ints, in first-seen order (deterministic)."""
-
-    def __init__(self) -> None:
-        self.index: dict[str, int] = {}
-        self.items: list[str] = []
-
-    def __call__(self, s: str | None) -> int:
-        if s is None:
-            return -1
-        i = self.index.get(s)
-        if i is None:
-            i = self.index[s] = len(self.items)
-            self.items.append(s)
-        return i
 
 
 # ---- the per-group views ---------------------------------------------------------------------
@@ -426,10 +410,10 @@ def pack_page(graph: Graph, layout: Layout, theme: Theme, engine: str, direction
     homes = _homes(graph, paths, stats, inline)
     views = _build_views(graph, paths, tindex, homes)
 
-    shapes = _Interner()
-    dtypes = _Interner()
-    ops = _Interner()
-    kinds = _Interner()
+    shapes = Interner()
+    dtypes = Interner()
+    ops = Interner()
+    kinds = Interner()
 
     producers = graph.producers()
     t_shape, t_dtype, t_prod = [], [], []

@@ -90,37 +90,40 @@ def _untenths(values: list[int]) -> list[float | int]:
     return [v // 10 if v % 10 == 0 else v / 10 for v in values]
 
 
-class _Dicts:
-    """Distinct small dicts (node meta / attrs, group attrs) -> index; 0 (empty) -> -1."""
+class Interner:
+    """Strings -> small ints in first-seen order, so the output is deterministic; None -> -1.
 
-    def __init__(self) -> None:
-        self.index: dict[str, int] = {}
-        self.items: list[dict] = []
-
-    def __call__(self, d: Any) -> int:
-        if not d:
-            return -1
-        key = json.dumps(d, ensure_ascii=False, separators=(",", ":"), allow_nan=False,
-                         default=str)
-        i = self.index.get(key)
-        if i is None:
-            i = self.index[key] = len(self.items)
-            self.items.append(d)
-        return i
-
-
-class _Strings:
-    """Strings -> index in first-seen order (box lines repeat: "Input", "params: 7.1M")."""
+    The one string table of the page data: op names, kinds, shapes and dtypes
+    (``viewer.page``) and box text lines (``compact``: "Input", "params: 7.1M" repeat)."""
 
     def __init__(self) -> None:
         self.index: dict[str, int] = {}
         self.items: list[str] = []
 
-    def __call__(self, s: str) -> int:
+    def __call__(self, s: str | None) -> int:
+        if s is None:
+            return -1
         i = self.index.get(s)
         if i is None:
             i = self.index[s] = len(self.items)
             self.items.append(s)
+        return i
+
+
+class _Dicts:
+    """Distinct small dicts (node meta / attrs, group attrs) -> index; 0 (empty) -> -1."""
+
+    def __init__(self) -> None:
+        self._keys = Interner()  # a dict's JSON spelling is its identity
+        self.items: list[dict] = []
+
+    def __call__(self, d: Any) -> int:
+        if not d:
+            return -1
+        i = self._keys(json.dumps(d, ensure_ascii=False, separators=(",", ":"),
+                                  allow_nan=False, default=str))
+        if i == len(self.items):
+            self.items.append(d)
         return i
 
 
@@ -201,7 +204,7 @@ def compact(data: dict) -> tuple[dict, bytes]:
     head["groups"] = _records(data["groups"], "g.", cols, dicts)
 
     views, owners = [], {}
-    texts = _Strings()
+    texts = Interner()
     for vi, v in enumerate(data["views"]):
         box, edge, frame = v["box"], v["edge"], v["frame"]
         geom = (tuple(tuple(box[k]) for k in _BOX_GEOM) + tuple(tuple(edge[k]) for k in _EDGE_GEOM)
