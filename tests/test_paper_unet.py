@@ -202,3 +202,31 @@ def test_rows_still_win_and_a_width_picks_the_u(graphs) -> None:
         assert "ushape" not in d.layout.extras and len(d.layout.extras["rows"]) == 2
     a = nnviz.draw(graphs["unet"], style="blocks", theme=THEME).to_bytes("svg")
     assert a == nnviz.draw(graphs["unet"], style="blocks", theme=THEME).to_bytes("svg")
+
+
+def test_decoder_arm_bands_sit_at_its_output_end(graphs) -> None:
+    """Top to bottom, the decoder arm flows upwards: the norm and activation bands a conv
+    carries are drawn at its top (where its output leaves), the encoder's at its bottom."""
+    from nnviz.render.build import build_scene
+    from nnviz.render.scene import Path
+
+    g = view_of(graphs, "unet", "expanded")
+    lay = layout(g, theme=THEME, style="blocks", direction="TB")
+    arm = lay.extras["ushape"]["arm"]
+    banded = {b["id"]: b for b in lay.extras["blocks"] if b["bands"]["post"]}
+    assert {arm[n] for n in banded} == {"down", "bottom", "up"}
+    seen = set()
+    for cls, data, items in build_scene(g, lay, THEME).layers:
+        if cls != "node" or data.get("id") not in banded:
+            continue
+        b = banded[data["id"]]
+        top, bottom = b["y"], b["y"] + b["h"]
+        # the bands: filled strips after the three faces, each on the front face and then
+        # on the side face
+        strips = [it for it in items[3:] if isinstance(it, Path) and it.fill and it.closed]
+        fronts = strips[0::2]
+        ys = [p[1] for it in fronts for p in it.points]
+        middle = sum(ys) / len(ys)
+        assert (middle < (top + bottom) / 2) == (arm[b["id"]] == "up"), b["id"]
+        seen.add(arm[b["id"]])
+    assert seen == {"down", "bottom", "up"}

@@ -892,6 +892,8 @@ def layout_u(graph: Graph, theme: Theme, ppath: PaperPath, shape: UShape, direct
         label = label_of(k)
         nodes[it["unit"].node.id], _ = item_box(it, at)
         blocks_x.append(block_entry(graph, it, at, label, horizontal))
+        if not horizontal and shape.arm[k] == UP:
+            blocks_x[-1]["upward"] = True  # rider bands: the input end is the bottom
     skips_x: list[dict[str, Any]] = []
     for k, ((a, b), pts, text) in enumerate(zip(pairs, skip_pts, arc_labels)):
         sk = by_src[a]

@@ -137,7 +137,10 @@ def _block_items(graph: Graph, blk: dict, theme: Theme, sw: float, horizontal: b
         is_pre = n < len(pre)
         t0, t1 = (slot * frac, (slot + 1) * frac) if is_pre else \
             (1 - (slot + 1) * frac, 1 - slot * frac)
-        inner = t1 if is_pre else t0  # the band's edge toward the box's middle
+        upward = bool(blk.get("upward"))
+        if upward:  # a U's decoder arm flows bottom to top: its input end is below
+            t0, t1 = 1 - t1, 1 - t0
+        inner = t1 if is_pre != upward else t0  # the band's edge toward the box's middle
         for face, paint in zip(faces, (bfill, lit(bfill) if horizontal else
                                        shade(bfill, 0.18))):
             strip = _strip(*face, t0, t1)
