@@ -219,3 +219,66 @@ def test_deep_stack_of_forking_blocks_keeps_one_straight_trunk() -> None:
     assert len(adds) >= 40
     assert max(adds) - min(adds) < 1.0, sorted(set(round(a) for a in adds))
     assert lay.width < 1000
+
+
+def _side_graph_model(chain: int = 12) -> Graph:
+    """A main chain of ``chain`` ops. Op 3 also reads one side graph, op 7 two (an LSTM's
+    input and recurrent weights): four wide weight slices joined by a Concat each; op 9
+    reads a position computation (two sources, then a chain of six ops)."""
+    g = Graph("side")
+    g.add_tensor(Tensor("x0"))
+    g.add_node(Node("in", "Input", "io", outputs=["x0"]))
+    for i in range(chain):
+        ins = [f"x{i}"]
+        for grp in {3: ("a",), 7: ("b", "c")}.get(i, ()):
+            for k in range(4):
+                g.add_tensor(Tensor(f"w{grp}{k}"))
+                g.add_node(Node(f"slice_{grp}{k}", "Slice", "reshape", outputs=[f"w{grp}{k}"],
+                                name=f"a_rather_long_weight_slice_name_{grp}{k}"))
+            g.add_tensor(Tensor(f"cat_{grp}"))
+            g.add_node(Node(f"concat_{grp}", "Concat", "reshape",
+                            inputs=[f"w{grp}{k}" for k in range(4)], outputs=[f"cat_{grp}"]))
+            ins.append(f"cat_{grp}")
+        if i == 9:
+            for t in ("p0", "p1", "p2", "p3", "p4", "p5", "p6", "p7"):
+                g.add_tensor(Tensor(t))
+            g.add_node(Node("arange0", "Range", "other", outputs=["p0"]))
+            g.add_node(Node("arange1", "Range", "other", outputs=["p1"]))
+            g.add_node(Node("sub", "Sub", "elementwise", inputs=["p0", "p1"], outputs=["p2"]))
+            for k in range(2, 7):
+                g.add_node(Node(f"pos{k}", "Abs", "elementwise", inputs=[f"p{k}"],
+                                outputs=[f"p{k + 1}"]))
+            ins.append("p7")
+        g.add_tensor(Tensor(f"x{i + 1}"))
+        g.add_node(Node(f"op{i}", "Relu", "activation", inputs=ins, outputs=[f"x{i + 1}"]))
+    return g
+
+
+def test_side_graphs_hang_above_their_consumer_and_stack(monkeypatch) -> None:
+    """What no main source reaches hangs right above where it is consumed (a position
+    computation does not stand at the top beside the input); side graphs hanging side by
+    side in the widest layer are lifted only when that solves the level better (fewer
+    crossings, then less area) than leaving them there."""
+    from nnviz.layout.layered import level_rank
+    from nnviz.layout.layered.engine import layout_layered
+
+    g = _side_graph_model()
+    lay = layout_layered(g, THEME)
+    assert_no_overlap(lay)
+    n = lay.nodes
+    # the position chain ends right above its consumer, its sources not at the top
+    assert n["pos6"].y + n["pos6"].h < n["op9"].y < n["pos6"].y + n["pos6"].h + 60
+    assert n["arange0"].y > n["op1"].y
+    lifts = []
+    real = level_rank.settle_side_graphs
+
+    def spy(*args, **kwargs):
+        lifts.append(real(*args, **kwargs))
+        return lifts[-1]
+
+    monkeypatch.setattr(level_rank, "settle_side_graphs", spy)
+    assert layout_layered(g, THEME).to_json() == lay.to_json()
+    assert lifts == [True]  # the two groups that feed op 7 were tried in two rows
+    monkeypatch.setattr(level_rank, "settle_side_graphs", lambda *a, **k: False)
+    flat = layout_layered(g, THEME)
+    assert lay.width * lay.height <= flat.width * flat.height

@@ -13,7 +13,13 @@ from dataclasses import dataclass
 
 from nnviz.layout.layered.cycles import find_back_edges
 from nnviz.layout.layered.problem import LevelInput
-from nnviz.layout.layered.ranking import assign_ranks, settle_chains
+from nnviz.layout.layered.ranking import (
+    assign_ranks,
+    main_vertices,
+    settle_chains,
+    settle_side_graphs,
+    topo_order,
+)
 
 
 @dataclass
@@ -22,6 +28,7 @@ class Ranked:
     span: list[int]  # per item: how many layers it occupies (tall laid-out groups)
     reversed_: list[bool]  # per input edge: reversed to break a cycle (routed in a lane)
     nlayers: int
+    lifted: bool = False  # a side graph was lifted to narrower layers (settle_side_graphs)
 
 
 def item_spans(inp: LevelInput, no_span: frozenset[int]) -> list[int]:
@@ -39,7 +46,7 @@ def item_spans(inp: LevelInput, no_span: frozenset[int]) -> list[int]:
     return out
 
 
-def rank_level(inp: LevelInput, no_span: frozenset[int]) -> Ranked:
+def rank_level(inp: LevelInput, no_span: frozenset[int], lift: bool = True) -> Ranked:
     n = len(inp.widths)
     edges = inp.edges
     n_ports = inp.n_in + inp.n_out
@@ -91,6 +98,18 @@ def rank_level(inp: LevelInput, no_span: frozenset[int]) -> Ranked:
             movable[s_] = movable[d_] = False
     if n:
         settle_chains(rank, oriented, inp.widths, inp.node_sep, movable, span)
+    lifted = False
+    if n and lift:
+        # side graphs hanging side by side in the widest layers go up, one after another
+        succ: list[list[int]] = [[] for _ in range(n)]
+        npred = [0] * n
+        for s_, d_ in oriented:
+            succ[s_].append(d_)
+            npred[d_] += 1
+        main = main_vertices(n, oriented, [span[a] for a, _ in oriented], anchored,
+                             topo_order(n, succ, npred))
+        lifted = settle_side_graphs(rank, oriented, inp.widths, inp.node_sep, inp.edge_sep,
+                                    movable, main, span)
     if inp.framed:
         top = 1
         max_r = max((rank[v] + span[v] - 1 for v in range(n)), default=0)
@@ -103,4 +122,4 @@ def rank_level(inp: LevelInput, no_span: frozenset[int]) -> Ranked:
         nlayers = max_r + 3
     else:
         nlayers = max((rank[v] + span[v] - 1 for v in range(n)), default=0) + 1
-    return Ranked(rank, span, reversed_, nlayers)
+    return Ranked(rank, span, reversed_, nlayers, lifted)

@@ -89,18 +89,7 @@ def assign_ranks(n: int, edges: list[tuple[int, int]], max_passes: int = 8,
     # a recurrent model's twelve slices stood in one 4,000-px row, and T5's position-bucket
     # graphs (a few aranges, then some twenty ops) stood side by side at the top, a
     # 2,500-px-wide drawing that ELK draws 1,800 wide.
-    below = [0] * n  # longest path down to a sink
-    for v in rev:
-        for i in out_e[v]:
-            d = edges[i][1]
-            if below[d] + lens[i] > below[v]:
-                below[v] = below[d] + lens[i]
-    top = max(below)
-    main = [False] * n
-    for v in order:
-        ie = in_e[v]
-        main[v] = ((anchored is not None and anchored[v]) or (not ie and below[v] == top)
-                   or any(main[edges[i][0]] for i in ie))
+    main = main_vertices(n, edges, lens, anchored, order)
     for v in rev:
         if not main[v] and out_e[v]:
             rank[v] = min(rank[edges[i][1]] - lens[i] for i in out_e[v])
@@ -108,6 +97,101 @@ def assign_ranks(n: int, edges: list[tuple[int, int]], max_passes: int = 8,
     if low:
         rank = [r - low for r in rank]
     return rank
+
+
+def main_vertices(n: int, edges: list[tuple[int, int]], lens: list[int],
+                  anchored: list[bool] | None, order: list[int]) -> list[bool]:
+    """Per vertex: reached from a main source (a source on a longest path, or an anchored
+    vertex: fed through the frame's in-ports). ``order`` is a topological order. What is not
+    main hangs off the main graph: nothing above it pulls it up."""
+    succ: list[list[tuple[int, int]]] = [[] for _ in range(n)]
+    has_pred = [False] * n
+    for i, (s_, d) in enumerate(edges):
+        succ[s_].append((d, lens[i]))
+        has_pred[d] = True
+    below = [0] * n  # longest path down to a sink
+    for v in reversed(order):
+        for d, ln in succ[v]:
+            if below[d] + ln > below[v]:
+                below[v] = below[d] + ln
+    top = max(below, default=0)
+    main = [(anchored is not None and anchored[v]) or (not has_pred[v] and below[v] == top)
+            for v in range(n)]
+    for v in order:
+        if main[v]:
+            for d, _ in succ[v]:
+                main[d] = True
+    return main
+
+
+def settle_side_graphs(rank: list[int], edges: list[tuple[int, int]], widths: list[float],
+                       sep: float, edge_sep: float, movable: list[bool], main: list[bool],
+                       span: list[int]) -> bool:
+    """Lift side graphs to narrower layers (``rank`` changed in place); True if any moved.
+
+    A side graph (a connected part of what no main source reaches: the weight slices and
+    Concat that feed a recurrent layer, a mask or position computation) hangs right above
+    its consumer, and several of them hang side by side in the same layers: an LSTM's
+    two weight groups stood in one row of eight 150-px slices. Lifted as a whole (only its
+    outgoing edges get longer), each goes where its layers are narrowest, when it stands
+    in the widest layer of the level and the move makes that strictly narrower.
+    """
+    n = len(movable)
+    parent = list(range(n))
+
+    def find(v: int) -> int:
+        while parent[v] != v:
+            parent[v] = parent[parent[v]]
+            v = parent[v]
+        return v
+
+    out: dict[int, int] = {}  # side vertex -> its edges to the main graph
+    for s_, d in edges:
+        if s_ < n and d < n and not main[s_]:
+            if main[d]:
+                out[s_] = out.get(s_, 0) + 1
+            else:
+                parent[find(s_)] = find(d)
+    comps: dict[int, list[int]] = {}
+    for v in range(n):
+        if not main[v]:
+            comps.setdefault(find(v), []).append(v)
+    if not comps:
+        return False
+    moved = False
+    nl = max(rank[v] + span[v] for v in range(n))
+    load = [0.0] * nl
+    for v in range(n):
+        for r in range(rank[v], rank[v] + span[v]):
+            load[r] += widths[v] + sep
+    for comp in sorted(comps.values(), key=lambda c: c[0]):
+        if len(comp) < 2 or not all(movable[v] and span[v] == 1 for v in comp):
+            continue
+        need: dict[int, float] = {}
+        for v in comp:
+            need[rank[v]] = need.get(rank[v], 0.0) + widths[v] + sep
+        widest = max(load)
+        cur = max(load[r] for r in need)
+        if cur < widest - 0.5:
+            continue  # not in the widest layer: moving it cannot narrow the level
+        for r, w in need.items():
+            load[r] -= w
+        best_t, best_c = 0, cur
+        for t in range(1, min(rank[v] for v in comp) + 1):
+            c_ = max(load[r - t] + w for r, w in need.items())
+            # the lengthened edges pass the layers between as thin long-edge dummies
+            for v in comp:
+                for r in range(rank[v] - t + 1, rank[v] + 1):
+                    if out.get(v) and r not in need:
+                        c_ = max(c_, load[r] + out[v] * edge_sep)
+            if c_ < best_c - 0.5:
+                best_t, best_c = t, c_
+        for v in comp:
+            rank[v] -= best_t
+        for r, w in need.items():
+            load[r - best_t] += w
+        moved = moved or best_t > 0
+    return moved
 
 
 def settle_chains(rank: list[int], edges: list[tuple[int, int]], widths: list[float],
