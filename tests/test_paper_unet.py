@@ -230,3 +230,35 @@ def test_decoder_arm_bands_sit_at_its_output_end(graphs) -> None:
         assert (middle < (top + bottom) / 2) == (arm[b["id"]] == "up"), b["id"]
         seen.add(arm[b["id"]])
     assert seen == {"down", "bottom", "up"}
+
+
+def test_a_keras_unet_is_a_u_too() -> None:
+    """The U is found in a Keras functional UNet (Concatenate, Conv2DTranspose, fused
+    ReLUs) as in the torch one: the arcs land on the conv each Concatenate feeds."""
+    keras = pytest.importorskip("keras", reason="keras builds the Keras model")
+    from nnviz.loaders import load
+
+    L = keras.layers
+    inp = keras.Input((32, 32, 1))
+    x, skips = inp, []
+    for f in (8, 16):
+        x = L.Conv2D(f, 3, padding="same", activation="relu")(x)
+        skips.append(x)
+        x = L.MaxPooling2D()(x)
+    x = L.Conv2D(32, 3, padding="same", activation="relu")(x)
+    for f, s in zip((16, 8), reversed(skips)):
+        x = L.Conv2DTranspose(f, 2, strides=2)(x)
+        x = L.Concatenate()([x, s])
+        x = L.Conv2D(f, 3, padding="same", activation="relu")(x)
+    g = load(keras.Model(inp, L.Conv2D(2, 1)(x), name="segmenter"))
+    from nnviz.passes import ViewOptions, prepare
+
+    view = prepare(g, ViewOptions())
+    for direction in ("TB", "LR"):
+        lay = layout(view, theme=THEME, style="blocks", direction=direction)
+        assert "ushape" in lay.extras
+        check_arcs_are_edges(view, lay)
+        succ = view.successors()
+        for s in lay.extras["skips"]:
+            ((u, v),) = s["edges"]
+            assert view.nodes[v].op == "Concatenate" and s["dst"] in succ[v]
