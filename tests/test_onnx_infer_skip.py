@@ -26,6 +26,10 @@ def _model(second: str, tail: int = 0):
     return h.make_model(graph, opset_imports=[h.make_opsetid("", 17)])
 
 
+def _rows(model) -> list:
+    return onnx_loader._Converter._init_rows(model.graph)
+
+
 def _raises(model) -> bool:
     try:
         onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False,
@@ -38,7 +42,7 @@ def _raises(model) -> bool:
 def test_doomed_inference_is_proved_by_a_prefix(tmp_path, monkeypatch):
     model = _model("Reshape", tail=300)  # a Reshape without its shape input
     assert _raises(model)
-    assert onnx_loader._inference_fails(model, {"": 17})
+    assert onnx_loader._inference_fails(model, {"": 17}, _rows(model))
     path = tmp_path / "m.onnx"
     onnx.save(model, path)
     skipped = onnx_loader.load_file(path).to_dict()
@@ -50,7 +54,7 @@ def test_doomed_inference_is_proved_by_a_prefix(tmp_path, monkeypatch):
 def test_suspect_that_infers_keeps_inference(tmp_path):
     model = _model("Div")  # a Div without its divisor: inference skips it, no error
     assert not _raises(model)
-    assert not onnx_loader._inference_fails(model, {"": 17})
+    assert not onnx_loader._inference_fails(model, {"": 17}, _rows(model))
     path = tmp_path / "m.onnx"
     onnx.save(model, path)
     g = onnx_loader.load_file(path)
@@ -62,4 +66,4 @@ def test_valid_model_has_no_suspects():
     x = model.graph.node[1]
     x.input.append("a")
     assert not _raises(model)
-    assert not onnx_loader._inference_fails(model, {"": 17})
+    assert not onnx_loader._inference_fails(model, {"": 17}, _rows(model))

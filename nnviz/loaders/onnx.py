@@ -213,8 +213,11 @@ def convert(model: Any, *, file: str | None = None, name: str | None = None,
     scope_ops: dict[tuple[str, ...], str] = {}
     if functions:
         model = _inline_functions(model, functions, scope_ops)
+    # The initializers' names, dims and dtypes, read from protobuf once for every use below
+    # (a big export has tens of thousands; every read of a field makes new objects).
+    rows = _Converter._init_rows(model.graph)
     if infer and not _shapes_complete(model.graph) and \
-            (functions or not _inference_fails(model, opsets)):
+            (functions or not _inference_fails(model, opsets, rows)):
         try:
             # the file's bytes when no function was inlined into the model
             src = raw if raw is not None and not functions else model
@@ -226,7 +229,10 @@ def convert(model: Any, *, file: str | None = None, name: str | None = None,
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _convert(model, opsets, scope_ops, file, name, _Values(file, _spans, model.graph))
+        # rows name the initializers of the model as read; shape inference returns a copy
+        # with the same initializers, so they stand for its initializers too.
+        return _convert(model, opsets, scope_ops, file, name, _Values(file, _spans, rows),
+                        rows)
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -256,7 +262,7 @@ def _shapes_complete(gp: Any) -> bool:
     return True
 
 
-def _inference_fails(model: Any, opsets: dict[str, int]) -> bool:
+def _inference_fails(model: Any, opsets: dict[str, int], rows: list) -> bool:
     """True when onnx shape inference is certain to raise on ``model`` (it then only costs
     time: on a 50k-node file 0.2 s to say so). onnx infers the nodes in file order and stops
     at the first node whose inference reads an input the node lacks ("Input 1 is out of
@@ -284,7 +290,7 @@ def _inference_fails(model: Any, opsets: dict[str, int]) -> bool:
         found += 1
         if found not in tries:
             continue
-        if _prefix_raises(model, i + 1):
+        if _prefix_raises(model, i + 1, rows):
             return True
         if found == tries[-1]:
             return False
@@ -303,8 +309,9 @@ def _min_inputs(op: str, domain: str, opsets: dict[str, int]) -> int:
         return 0
 
 
-def _prefix_raises(model: Any, count: int) -> bool:
-    """Does onnx shape inference raise on the model cut after its first ``count`` nodes?"""
+def _prefix_raises(model: Any, count: int, rows: list) -> bool:
+    """Does onnx shape inference raise on the model cut after its first ``count`` nodes?
+    ``rows``: the model's initializers as ``_Converter._init_rows`` reads them."""
     import onnx
 
     gp = model.graph
@@ -325,7 +332,7 @@ def _prefix_raises(model: Any, count: int) -> bool:
                         reads(sg.node)
 
     reads(hg.node)
-    hg.initializer.extend(t for t in gp.initializer if t.name in read)
+    hg.initializer.extend(t for t, name, _, _ in rows if name in read)
     hg.sparse_initializer.extend(s for s in gp.sparse_initializer if s.values.name in read)
     hg.input.extend(gp.input)
     hg.value_info.extend(gp.value_info)
@@ -343,13 +350,16 @@ class _Values:
     embedded weight, never an external data file). None when neither has them."""
 
     def __init__(self, file: str | None, spans: dict[str, tuple[int, int]] | None,
-                 gp: Any) -> None:
+                 rows: list) -> None:
         self.file = file
         self.spans = spans or {}
-        self.inits = {t.name: t for t in gp.initializer}
+        self.rows = rows  # (initializer, name, dims, dtype), as _Converter._init_rows reads
+        self._inits: dict[str, Any] | None = None  # name -> initializer, made when first asked
 
     def sample(self, name: str, flat: list[int]) -> list[bytes] | None:
-        t = self.inits.get(name)
+        if self._inits is None:
+            self._inits = {n: t for t, n, _, _ in self.rows}
+        t = self._inits.get(name)
         if t is None or t.data_type != 1:  # float32 only
             return None
         if t.raw_data:
@@ -379,7 +389,8 @@ class _Values:
 
 
 def _convert(model: Any, opsets: dict[str, int], scope_ops: dict, file: str | None,
-             name: str | None, values: _Values | None = None) -> Graph:
+             name: str | None, values: _Values | None = None,
+             rows: list | None = None) -> Graph:
     g = Graph(name=_text(model.graph.name) or name or "model")
     producer = f"{_text(model.producer_name)} {_text(model.producer_version)}".strip()
     g.meta = {"framework": "onnx", "opset": opsets.get("", opsets.get("ai.onnx")),
@@ -387,7 +398,7 @@ def _convert(model: Any, opsets: dict[str, int], scope_ops: dict, file: str | No
               "opsets": dict(sorted(opsets.items()))}
     conv = _Converter(g, opsets, scope_ops)
     conv.values = values
-    conv.main(model.graph)
+    conv.main(model.graph, rows)
     return canonicalize(g, "onnx")
 
 
@@ -849,9 +860,10 @@ class _Converter:
         self._sig_targets = signature.targets
         self._folded = folded_parameters(folded_from, signature.roles)
 
-    def main(self, gp: Any) -> None:
+    def main(self, gp: Any, rows: list | None = None) -> None:
+        """Convert the main graph; ``rows``: its initializers as _init_rows reads them."""
         scope = _Scope()
-        rows = self._init_rows(gp)
+        rows = self._init_rows(gp) if rows is None else rows
         info = self._value_info(gp, None, rows)
         self._read_folds(gp)
         init_names = {name for _, name, _, _ in rows} | \
@@ -884,7 +896,7 @@ class _Converter:
                     self._module_path[nid] = ""
         self._restore_dropped()
         tie_transposed_copies(g, self._reads, self.values.transposed if self.values else None)
-        assign_roles(g, self._reads, self._declared)
+        users = assign_roles(g, self._reads, self._declared)
         if self._partial:
             # The total can only count the part the file holds: say so where it is read.
             g.meta["partial_params"] = dict(sorted(self._partial.items()))
@@ -893,7 +905,7 @@ class _Converter:
                 if part and not node.meta.get("note"):
                     node.meta["note"] = f"part of {part[0]} (folded by the exporter)"
         module_names(g, self._module_path)
-        mark_shared(g)
+        mark_shared(g, users)
 
     @staticmethod
     def _init_rows(gp: Any) -> list[tuple[Any, str, tuple[int, ...], str | None]]:
@@ -970,7 +982,7 @@ class _Converter:
                 continue
             ins = None
             if op in _CONST_FOLD_OPS and not node.domain and len(node.output) == 1:
-                ins = list(node.input)  # read once: each protobuf read makes new strings
+                ins = node.input[:]  # read once: each protobuf read makes new strings
                 real_inputs = [i for i in ins if i]
                 consts = [scope.lookup(i)[1] for i in real_inputs]
                 if real_inputs and all(c is not None for c in consts) and \
@@ -1021,7 +1033,8 @@ class _Converter:
         read_keys: set[str] | None = None
         tensors = g.tensors
         main_consts = scope.consts if scope.parent is None else None
-        for i, name in enumerate(node.input if ins is None else ins):
+        # (a slice of a repeated protobuf field is a list made in C, cheaper to walk)
+        for i, name in enumerate(node.input[:] if ins is None else ins):
             if not name:
                 continue
             if main_consts is not None:  # the main graph: tensor ids are the ONNX names
@@ -1063,7 +1076,7 @@ class _Converter:
                 params.append(Param(pname, const.shape, const.dtype))
         outputs: list[str] = []
         names = scope.names
-        for out in node.output:
+        for out in node.output[:]:
             if not out:
                 continue
             tid = prefix + out

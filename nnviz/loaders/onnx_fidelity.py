@@ -482,14 +482,17 @@ def tie_transposed_copies(g: Graph, reads: dict[str, list[Read]],
 
 
 def assign_roles(g: Graph, reads: dict[str, list[Read]],
-                 declared: dict[str, str] | None = None) -> None:
+                 declared: dict[str, str] | None = None) -> dict[str, list[Node]]:
     """Set every Param's role; ``declared`` roles (folded parameters the export's signature
-    names) win over the rule."""
+    names) win over the rule. Returns the readers of each parameter that is not
+    exporter-named, in node order, for :func:`mark_shared` (the same walk over every
+    weight, done once)."""
     declared = declared or {}
     # Both PyTorch exporters (TorchScript and dynamo) name a file's initializers after the
     # model's state_dict and their own constants anonymously.
     state_names = str(g.meta.get("producer") or "").startswith("pytorch")
     roles: dict[str, str] = {}  # decided at a weight's first reader, in node order
+    users: dict[str, list[Node]] = {}
     for node in g.nodes.values():
         for p in node.params:
             name = p.name
@@ -497,17 +500,27 @@ def assign_roles(g: Graph, reads: dict[str, list[Read]],
             if role is None:
                 role = roles[name] = declared.get(name) or \
                     role_of(name, p.shape, p.dtype, reads.get(name, []), state_names)
+                if role == "param" and ANONYMOUS.match(name) is None:
+                    users[name] = []
             p.role = role
             # ONNX has no trainable flag: every weight counts as trainable.
             p.trainable = role == "param"
+            readers = users.get(name)
+            if readers is not None:
+                readers.append(node)
+    return users
 
 
-def mark_shared(g: Graph) -> None:
+def mark_shared(g: Graph, users: dict[str, list[Node]] | None = None) -> None:
     """``meta["shared_params"] = {weight: [other boxes' names]}`` on every node reading a
     parameter that another node reads too (a tied embedding / LM head). Exporter-named
     tensors are left out: an exporter merges equal-valued tensors (the zero biases of a
-    fresh model), which is not sharing in the model."""
-    users: dict[str, list[Node]] = {}
+    fresh model), which is not sharing in the model. ``users``: what
+    :func:`assign_roles` returned, when the roles have not changed since."""
+    if users is not None:
+        _write_shared(users)
+        return
+    users = {}
     anonymous: dict[str, bool] = {}  # name -> exporter-made (one regex match per weight)
     for node in g.nodes.values():
         for p in node.params:
@@ -519,6 +532,10 @@ def mark_shared(g: Graph) -> None:
                 anon = anonymous[name] = ANONYMOUS.match(name) is not None
             if not anon:
                 users.setdefault(name, []).append(node)
+    _write_shared(users)
+
+
+def _write_shared(users: dict[str, list[Node]]) -> None:
     for name, nodes in users.items():
         if len(nodes) < 2:
             continue
