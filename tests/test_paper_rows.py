@@ -23,6 +23,7 @@ from nnviz.errors import NnvizError  # noqa: E402
 from nnviz.layout import layout  # noqa: E402
 from nnviz.passes import ViewOptions, prepare  # noqa: E402
 from nnviz.render.build import build_scene  # noqa: E402
+from nnviz.text import text_width  # noqa: E402
 from nnviz.theme import load_theme, paper_settings  # noqa: E402
 
 THEME = load_theme("paper")
@@ -107,8 +108,8 @@ def test_gallery_models_print_readable_blocks_at_full_width(loaded, name: str) -
 # direction): 6 where the figure reads; below it where no flow, row count or box size can
 # (the warning then names the --depth that reads where one does). None: the style refuses.
 COLUMN_FLOOR = {
-    "resnet18": {("graph", "TB"): 6.0, ("blocks", "LR"): 6.0, ("blocks", "TB"): 5.9,
-                 ("neurons", "LR"): 6.0, ("neurons", "TB"): 5.2},
+    "resnet18": {("graph", "TB"): 6.0, ("blocks", "LR"): 6.0, ("blocks", "TB"): 6.0,
+                 ("neurons", "LR"): 6.0, ("neurons", "TB"): 6.0},
     "unet": {("graph", "TB"): 6.0, ("blocks", "LR"): 5.5, ("blocks", "TB"): 6.0,
              ("neurons", "LR"): None, ("neurons", "TB"): None},
     "mobilenetv2": {("graph", "TB"): 6.0, ("blocks", "LR"): 6.0, ("blocks", "TB"): 6.0,
@@ -149,6 +150,9 @@ def test_gallery_smallest_font_at_column_and_full_width(loaded, name: str) -> No
                 assert d.readable_with in said
             if style == "graph":
                 continue
+            texts = text_boxes(build_scene(d.graph, d.layout, THEME))
+            assert_no_overlap(texts)
+            assert_inside(texts, d.layout.width, d.layout.height)
             scale = d.layout.extras.get("box_scale")
             if scale:  # smaller boxes, said in the flow note (and the CLI's size line)
                 top = max((max(b["h"], b["w"]) for b in d.layout.extras["blocks"]),
@@ -158,6 +162,26 @@ def test_gallery_smallest_font_at_column_and_full_width(loaded, name: str) -> No
                     assert col["radius"] <= paper_settings(THEME, "neurons")["radius"] * scale
                 assert f"boxes at {scale:.0%}" in d.flow_note()
             check_represented(d.graph, d.layout)
+
+
+def test_column_bracket_shares_the_arc_labels_column(loaded) -> None:
+    """Top to bottom, ResNet-18's "×2 layer1.0 … layer1.1" bracket sits left of the skip
+    arcs, where the arc labels ("downsample") take a column anyway and none sits beside
+    layer1: no column of its own right of the labels; clear of every arc and label."""
+    g = prepare(graph(loaded, "resnet18"), ViewOptions())
+    lay = layout(g, style="blocks", theme=THEME, direction="TB")
+    (fold,) = lay.extras["folds"]
+    xs = [p[0] for p in fold["points"]]
+    arcs = [p for s in lay.extras["skips"] for piece in s["pieces"] for p in piece]
+    assert max(xs) < min(p[0] for p in arcs) - 2
+    assert fold["label_pos"]["anchor"] == "end" and fold["label_pos"]["x"] < min(xs)
+    labels_right = max(lay.extras["label_band"] + max(
+        text_width(ln.text, 11 if ln.style == "title" else 9, ln.style == "title")
+        for ln in box.lines) for box in lay.nodes.values())
+    assert lay.width <= labels_right + THEME["spacing"]["margin"] + 0.5
+    scene = build_scene(g, lay, THEME)
+    assert_no_overlap(text_boxes(scene))
+    assert_inside(text_boxes(scene), lay.width, lay.height)
 
 
 @pytest.mark.parametrize("name", ["resnet18", "gpt", "mlp"])
@@ -227,14 +251,14 @@ def test_auto_proportions_make_a_vgg_pyramid_obvious(loaded) -> None:
 
 
 def test_unreadable_column_figure_names_a_depth_that_reads(loaded) -> None:
-    """ResNet-18's 20 boxes stacked top to bottom cannot print at 6 pt in a 3.3 in column
-    (their labels sit beside boxes a 224 x 224 input wide, and even the smallest boxes
-    leave the column too narrow for them): the warning names the --depth that does, with
-    its box count and size, and that depth really prints that size."""
+    """ResNet-18's 20 boxes cannot print at 6 pt in a 2.5 in column (even wrapped, with
+    half-size boxes and narrow label lines, within a page's height): the warning names the
+    --depth that does, with its box count and size, and that depth really prints that
+    size."""
     g = graph(loaded, "resnet18")
     with pytest.warns(UserWarning, match=r"below 6 pt.*try --depth 1 \((\d+) boxes, "
                                          r"([0-9.]+) pt\)") as rec:
-        d = nnviz.draw(g, style="blocks", theme=THEME, width="3.3in", direction="TB")
+        d = nnviz.draw(g, style="blocks", theme=THEME, width="2.5in", direction="LR")
     assert d.smallest_font_pt < 6
     import re
 
@@ -242,7 +266,7 @@ def test_unreadable_column_figure_names_a_depth_that_reads(loaded) -> None:
                           str(rec[0].message)).groups()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        shallow = nnviz.draw(g, style="blocks", theme=THEME, width="3.3in", direction="TB",
+        shallow = nnviz.draw(g, style="blocks", theme=THEME, width="2.5in", direction="LR",
                              view=ViewOptions(depth=1))
     assert len(shallow.layout.nodes) == int(boxes) < len(d.layout.nodes)
     assert shallow.smallest_font_pt == pytest.approx(float(pt), abs=0.05)

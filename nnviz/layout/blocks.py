@@ -462,6 +462,12 @@ def layout_sequence(graph: Graph, theme: Theme, ppath: PaperPath, direction: str
     fold_texts = [wrap(f.label, size_d, 200.0, max_lines=1) if horizontal else
                   wrap(f.label, size_d, 64.0, max_lines=3) for f in ppath.folds]
 
+    # Top to bottom, a bracket goes left of the arcs, in the column their labels take
+    # anyway, when no arc label sits beside the folded run: a bracket column right of
+    # the labels widened a column-width figure by its text (ResNet-18: 60 of 360 px).
+    folds_left = not horizontal and bool(ppath.folds) and any(arc_labels) and \
+        not _arc_labels_beside(items, starts, ppath, arc_labels, fold_texts, size_d, theme)
+
     # Rows: a long left-to-right chain wraps like text (at cuts no arc or bracket spans);
     # the arrow from a row's end runs down its right gutter, back along the gap between the
     # rows and in from the left gutter.
@@ -483,13 +489,14 @@ def layout_sequence(graph: Graph, theme: Theme, ppath: PaperPath, direction: str
         n_levels = max((levels[s] for s in row_skips), default=-1) + 1
         arc_space = (ARC_GAP + label_room + pitch * (n_levels - 1) + 4) if n_levels else 0.0
         row_folds = [f for f, fo in enumerate(ppath.folds) if i <= fo.first and fo.last <= j]
-        if not row_folds:
+        fold_w = max((text_width(t, size_d) for f in row_folds for t in fold_texts[f]),
+                     default=0.0)
+        if not row_folds or folds_left:
             fold_room = 0.0
         elif horizontal:
             fold_room = 6 + 4 + line_height(size_d) + 2
         else:
-            fold_room = 6 + 4 + max(text_width(t, size_d) for f in row_folds
-                                    for t in fold_texts[f]) + 4
+            fold_room = 6 + 4 + fold_w + 4
         label_h = max(it["label_h"] for it in its)
         label_w = max(it["label_w"] for it in its)
         base = starts[i]
@@ -511,7 +518,10 @@ def layout_sequence(graph: Graph, theme: Theme, ppath: PaperPath, direction: str
             height = bottom + margin
         else:
             arc_w = max((text_width(arc_labels[s], size_d) for s in row_skips), default=0.0)
-            centre = margin + arc_space + (arc_w + 4 if arc_w else 0.0) - lo_cross
+            left_text = arc_w + 4 if arc_w else 0.0
+            if folds_left:  # the bracket's text ends 14 px left of the farthest arc
+                left_text = max(left_text, fold_w + 14)
+            centre = margin + arc_space + left_text - lo_cross
             label_band = centre + hi_cross + LABEL_GAP
             bottom = right = 0.0
             width = label_band + label_w + margin + fold_room
@@ -519,7 +529,7 @@ def layout_sequence(graph: Graph, theme: Theme, ppath: PaperPath, direction: str
         geo_rows.append({"base": base, "origin": origin, "centre": centre, "lo": lo_cross,
                          "label_band": label_band, "label_h": label_h, "label_w": label_w,
                          "label_room": label_room, "pitch": pitch, "bottom": bottom,
-                         "right": right})
+                         "right": right, "levels": n_levels})
 
     def xy(k: int, m: float, c: float) -> tuple[float, float]:
         """Item ``k``'s point at main offset ``m`` (from its own start) and cross offset
@@ -638,12 +648,18 @@ def layout_sequence(graph: Graph, theme: Theme, ppath: PaperPath, direction: str
             lab = {"x": round((a.x + b.x + b.w) / 2, 2), "y": round(y + 3, 2),
                    "anchor": "middle"}
         else:
-            x = row["label_band"] + row["label_w"] + 6
-            pts = [(x - 4, a.y), (x, a.y), (x, b.y + b.h), (x - 4, b.y + b.h)]
             block_h = line_height(size_d) * len(text) + \
                 float(theme["node"]["line_gap"]) * (len(text) - 1)
-            lab = {"x": round(x + 4, 2), "y": round((a.y + b.y + b.h - block_h) / 2, 2),
-                   "anchor": "start"}
+            if folds_left:  # left of the farthest arc, ticks towards the boxes
+                x = row["centre"] + row["lo"] - ARC_GAP - \
+                    row["pitch"] * max(row["levels"] - 1, 0) - 10
+                pts = [(x + 4, a.y), (x, a.y), (x, b.y + b.h), (x + 4, b.y + b.h)]
+                lab = {"x": round(x - 4, 2), "anchor": "end"}
+            else:
+                x = row["label_band"] + row["label_w"] + 6
+                pts = [(x - 4, a.y), (x, a.y), (x, b.y + b.h), (x - 4, b.y + b.h)]
+                lab = {"x": round(x + 4, 2), "anchor": "start"}
+            lab["y"] = round((a.y + b.y + b.h - block_h) / 2, 2)
         folds_x.append({"first": a.id, "last": b.id, "label": " ".join(text),
                         "lines": text, "label_pos": lab,
                         "points": [[round(px, 2), round(py, 2)] for px, py in pts]})
@@ -923,6 +939,30 @@ def layout_u(graph: Graph, theme: Theme, ppath: PaperPath, shape: UShape, direct
         extras["legend"] = entries
     return Layout(width=round(width, 2), height=round(height, 2), nodes=nodes, edges=edges,
                   direction=direction, engine=style, style=style, extras=extras)
+
+
+def _arc_labels_beside(items: list[dict[str, Any]], starts: list[float], ppath: PaperPath,
+                       arc_labels: list[str], fold_texts: list[list[str]], size: float,
+                       theme: Theme) -> bool:
+    """Top to bottom: does an arc label sit beside a folded run's bracket (its text
+    included), along the flow? Then the bracket cannot share the arc labels' column."""
+    lh = line_height(size)
+    spans = []
+    for f, text in zip(ppath.folds, fold_texts):
+        lo = starts[f.first]
+        hi = starts[f.last] + items[f.last]["main"]
+        block_h = lh * len(text) + float(theme["node"]["line_gap"]) * (len(text) - 1)
+        mid = (lo + hi) / 2
+        spans.append((min(lo, mid - block_h / 2) - lh, max(hi, mid + block_h / 2) + lh))
+    for sk, text in zip(ppath.skips, arc_labels):
+        if not text:
+            continue
+        a = starts[sk.src] + items[sk.src]["main"] / 2 + 3
+        b = starts[sk.dst] + items[sk.dst]["main"] / 2 - 3
+        y = (a + b) / 2 + 3  # the label's baseline, as placed below
+        if any(lo <= y and y - size <= hi for lo, hi in spans):
+            return True
+    return False
 
 
 def rider_bands(graph: Graph, unit: Unit) -> dict[str, list[str]]:
