@@ -560,6 +560,45 @@ _IN_PLACE_DUNDERS = frozenset({"__setitem__", "__iadd__", "__isub__", "__imul__"
                                "__itruediv__", "__ior__", "__iand__"})
 
 
+def _getitem_aten(args: tuple) -> str | None:
+    """The one ATen op export records for ``x[index]`` (basic indexing), or None when it is
+    several ops or one this cannot tell. Checked against torch.export by
+    tests/test_torch_fast.py: an int is ``select``, a slice that cuts is ``slice`` (a whole
+    dimension, ``:`` or ``0:n`` with n >= its size, is no op), None is ``unsqueeze``, and an
+    index that does nothing at all is ``alias``."""
+    if len(args) != 2 or not isinstance(args[0], torch.Tensor):
+        return None
+    items = args[1] if isinstance(args[1], tuple) else (args[1],)
+    shape = args[0].shape
+    used = sum(1 for it in items if it is not None and it is not Ellipsis)
+    if used > len(shape) or sum(1 for it in items if it is Ellipsis) > 1:
+        return None
+    ops: list[str] = []
+    dim = 0
+    for it in items:
+        if it is None:
+            ops.append("unsqueeze")
+        elif it is Ellipsis:
+            dim += len(shape) - used
+        elif isinstance(it, int) and not isinstance(it, bool):
+            ops.append("select")
+            dim += 1
+        elif isinstance(it, slice) and all(v is None or (isinstance(v, int) and
+                                                         not isinstance(v, bool))
+                                           for v in (it.start, it.stop, it.step)):
+            start, stop, step = it.start, it.stop, it.step
+            if start is not None and start < 0 or stop is not None and stop < 0:
+                return None  # whether export's slice is whole after normalizing: not told
+            if start or (step or 1) != 1 or (stop is not None and stop < int(shape[dim])):
+                ops.append("slice")
+            dim += 1
+        else:
+            return None  # tensors, lists, bools: advanced indexing
+    if not ops:
+        return "alias"
+    return ops[0] if len(ops) == 1 else None
+
+
 def _aten_name(func_name: str) -> str | None:
     """The pre-dispatch ATen op export records for this torch function, if it is one op."""
     name = _DUNDER_ATEN.get(func_name, func_name)
@@ -643,7 +682,15 @@ class _Recorder:
             outs = [args[0]]  # x[i] = y writes x in place: later readers see a new version
         if not outs:
             return
-        name = self.fresh(fname)
+        if checks is not None and fname == "contiguous" and outs[0] is args[0]:
+            # x.contiguous() of a contiguous x is x itself and calls no ATen op: export's
+            # program has no node for it, so neither does this capture (x keeps its id).
+            return
+        # x[i, :n] is one ATen op in export's program when it selects, slices or unsqueezes
+        # once: that op names it, as export names it.
+        indexing = _getitem_aten(args) if checks is not None and \
+            fname == "__getitem__" else None
+        name = self.fresh(indexing or fname)
         data: list[str] = []
         params: list[Param] = []
         arg_tensors = _iter_tensors((args, kwargs))
@@ -673,7 +720,7 @@ class _Recorder:
             # dropout) cannot tell later readers of the one from readers of the other; inside
             # a leaf module's box that does not show, outside it does: export decides.
             same = any(o is a for o in outs for a in arg_tensors)
-            checks.aten[name] = None if in_place or same else _aten_name(fname)
+            checks.aten[name] = None if in_place or same else (indexing or _aten_name(fname))
         out_ids = []
         for i, t in enumerate(outs):
             tid = name if len(outs) == 1 else f"{name}.{i}"
@@ -698,6 +745,37 @@ def _input_names(module: torch.nn.Module, args: tuple, kwargs: dict) -> list[tup
     out = [(names[i] if i < len(names) else f"input_{i}", a) for i, a in enumerate(args)]
     out.extend((k, v) for k, v in kwargs.items())
     return out
+
+
+@contextlib.contextmanager
+def _tracing_queries(checks: _Checks) -> Any:
+    """Fail ``checks`` when code outside torch asks whether it is being compiled or exported
+    (Hugging Face's ``is_tracing`` does, and builds an attention mask only then): such a model
+    runs other code under export than in this eager run, so only export can draw it. torch's
+    own queries (``Module.__call__`` asks on every call with hooks) do not change what runs.
+    The functions are wrapped while the model runs and given back after; they still answer."""
+    import sys
+
+    saved = []
+    for fn_name in ("is_compiling", "is_exporting", "is_dynamo_compiling"):
+        original = getattr(torch.compiler, fn_name, None)
+        if original is None:
+            continue
+
+        def probe(*a: Any, _fn: Any = original, _name: str = fn_name, **k: Any) -> Any:
+            caller = sys._getframe(1).f_globals.get("__name__", "")
+            if caller != "torch" and not caller.startswith("torch."):
+                checks.fail(f"it asks whether it is being compiled or exported "
+                            f"(torch.compiler.{_name}, from {caller})")
+            return _fn(*a, **k)
+
+        setattr(torch.compiler, fn_name, probe)
+        saved.append((fn_name, original))
+    try:
+        yield
+    finally:
+        for fn_name, original in saved:
+            setattr(torch.compiler, fn_name, original)
 
 
 def capture_hooks(module: torch.nn.Module, args: tuple, kwargs: dict, name: str,
@@ -752,11 +830,12 @@ def capture_hooks(module: torch.nn.Module, args: tuple, kwargs: dict, name: str,
             if observer is not None:
                 observer.tensor(nm, t, None, (), {})
     handles = []
+    queries = _tracing_queries(checks) if checks is not None else contextlib.nullcontext()
     try:
         for _, sub in module.named_modules():
             handles.append(sub.register_forward_pre_hook(rec.pre_hook))
             handles.append(sub.register_forward_hook(rec.post_hook, always_call=True))
-        with reads_mode, _Mode():
+        with reads_mode, _Mode(), queries:
             result = module(*args, **kwargs)
     finally:
         for h in handles:
