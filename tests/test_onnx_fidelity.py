@@ -25,30 +25,9 @@ torch = pytest.importorskip("torch", reason="real exports need torch")
 pytest.importorskip("onnxscript", reason="the dynamo exporter needs onnxscript")
 nn = torch.nn
 
+from shared_models import BasicBlock  # noqa: E402
 
 # ---- models ---------------------------------------------------------------------------------
-
-class BasicBlock(nn.Module):
-    """torchvision's BasicBlock: one ``self.relu`` called twice."""
-
-    def __init__(self, cin: int, cout: int, stride: int = 1) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.relu = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.downsample = None
-        if stride != 1 or cin != cout:
-            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
-                                            nn.BatchNorm2d(cout))
-
-    def forward(self, x):
-        identity = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return self.relu(out + identity)
-
 
 class MiniResNet(nn.Module):
     def __init__(self) -> None:

@@ -100,3 +100,21 @@ def test_fx_tensor_constants_count_nowhere():
     mul = next(n for n in g.nodes.values() if n.op == "torch.mul" or "mul" in n.op)
     assert [(p.name, p.role) for p in mul.params] == [("table", "constant")]
     assert g.total_params == 20 and role_total(g, "buffer") == 0
+
+
+def test_resnet18s_built_from_the_shared_block_are_torchvisions():
+    """paper_models, torchscript_models and view_models build ResNet-18 from the one
+    shared_models.BasicBlock: each has torchvision's parameter names and shapes (those of
+    torch_real_models.resnet18, 11,689,512 parameters), in torchvision's order."""
+    import paper_models
+    import torchscript_models
+    import view_models
+
+    def spec(model):
+        return [(n, tuple(p.shape)) for n, p in model.named_parameters()]
+
+    want = spec(resnet18())
+    for model in (paper_models.ResNet18(), torchscript_models.ResNet18(),
+                  view_models.resnet18()[0]):
+        assert spec(model) == want
+        assert param_count(model) == RESNET18_PARAMS
