@@ -717,8 +717,9 @@ def layout_u(graph: Graph, theme: Theme, ppath: PaperPath, shape: UShape, direct
     upright): each arm is one column of flat boxes, labels outside the U, every skip one
     straight arrow from its encoder box to the decoder box it feeds, at the same height.
     Left to right: each resolution is one row, the encoder's rows on the left read like
-    text, down to the bottleneck row; the decoder's rows on the right climb back up; each
-    skip is a short arc over its row from the encoder to the decoder."""
+    text, a step down to the bottleneck's row at the bottom between the arms, and the
+    decoder's rows on the right climb back up; each skip is a short arc over its row from
+    the encoder to the decoder."""
     cfg = _settings(theme)
     horizontal = direction in ("LR", "RL")
     margin = float(theme["spacing"]["margin"])
@@ -843,10 +844,14 @@ def layout_u(graph: Graph, theme: Theme, ppath: PaperPath, shape: UShape, direct
             return start[run[-1]] + items[run[-1]]["main"] + overhang(run[-1])
 
         xl = margin + gutter
-        right_l = max(lay_run(run, xl) for run in rows_l.values())
+        bottom = len(pairs)  # the bottleneck's row: the bottom of the U, between the arms
+        right_l = max(lay_run(run, xl) for lvl, run in rows_l.items() if lvl != bottom)
         xr = right_l + arm_gap
         right_r = max(lay_run(run, xr) for run in rows_r.values())
-        width = right_r + gutter + margin
+        # it starts right of the encoder (a step down from its last row) and ends under the
+        # decoder (a return up into its first row)
+        right_b = lay_run(rows_l[bottom], right_l + arm_gap / 2 + 8)
+        width = max(right_r, right_b) + gutter + margin
         levels = sorted(rows_l)
         cursor = margin
         row_c: dict[int, float] = {}
@@ -882,7 +887,7 @@ def layout_u(graph: Graph, theme: Theme, ppath: PaperPath, shape: UShape, direct
             if ca == cb:
                 edge(a, b, [(pa, ca), (pb, cb)])
             elif reach(b)[0] >= right_l + 12 and reach(a)[1] <= right_l:
-                # from the left rows across the U's middle into the decoder: a step
+                # from the encoder's last row down into the bottleneck's: a step
                 xv = right_l + arm_gap / 2
                 edge(a, b, [(pa, ca), (xv, ca), (xv, cb), (pb, cb)])
             else:  # back to the start of the next row, through the gap between the rows
