@@ -87,8 +87,10 @@ def main(argv: list[str] | None = None) -> int:
             index.append(f"| {style} {direction} | " + " | ".join(cells) + " |")
         index.append("")
     readme = args.out / "README.md"
-    if set(args.models) != set(MODELS) and readme.exists():
-        # a subset (--models unet): replace only those models' sections of the index
+    if readme.exists():
+        # a subset (--models unet) replaces only those models' sections of the index; the
+        # hand-written sections (the comparison with NN-SVG, PlotNeuralNet and visualkeras)
+        # are kept where they are
         index = merge_sections(readme.read_text(encoding="utf-8"), "\n".join(index))
     readme.write_text("\n".join(index), encoding="utf-8")
     return 0

@@ -143,3 +143,37 @@ def test_bands_never_swallow_a_box() -> None:
                 each = band_px(length, count, k, 0.7)
                 assert 0 < each * count <= BANDS_AT_MOST * length + 1e-6
     assert band_px(60.0, 1, 1.0, 0.7) == 5.0  # a big box keeps the natural 5 px band
+
+
+def test_folded_position_embedding_is_named() -> None:
+    """GPT's position embedding (wpe looked up from a constant table) reaches the view
+    folded into the add that joins it; the paper figure names it on the embedding box
+    ("+ wpe") instead of drawing a GPT without position embeddings."""
+    d = nnviz.draw(graph(MODELS, "gpt"), style="blocks", theme=THEME)
+    emb = next(box for box in d.layout.nodes.values() if box.lines[0].text == "Embedding")
+    assert "+ wpe" in [ln.text for ln in emb.lines]
+    # a norm's own weights are not another module: no "+ h.0.ln_1"
+    assert not any("ln_" in ln.text for box in d.layout.nodes.values() for ln in box.lines
+                   if ln.style == "detail")
+
+
+def test_box_titled_by_its_parent_is_named_by_it() -> None:
+    """MobileNetV2's features.3.conv is the only box of features.3 and titled
+    "InvertedResidual"; its name line is that block's, "features/3"."""
+    d = nnviz.draw(graph(MODELS, "mobilenetv2"), style="blocks", theme=THEME)
+    names = [[ln.text for ln in box.lines if ln.style == "name"]
+             for nid, box in d.layout.nodes.items() if titles(d)[nid] == "InvertedResidual"]
+    assert ["features/3"] in names and not any(n[0].endswith("/conv") for n in names)
+
+
+def test_lone_input_map_is_a_plate() -> None:
+    """An MLP on 1×28×28 images: the input is the only feature map, so its one channel has
+    nothing to be proportional to; it is drawn as a plate (the thinnest box), not as the
+    thickest cube of the figure."""
+    d = nnviz.draw(graph(MODELS, "mlp"), style="blocks", theme=THEME)
+    blocks = d.layout.extras["blocks"]
+    inp = next(b for b in blocks if b["kind"] == "io")
+    assert inp["w"] <= min(b["w"] for b in blocks if b["kind"] != "io")
+    from nnviz.theme import paper_settings
+
+    assert inp["w"] == paper_settings(THEME, "blocks")["min_thickness"]

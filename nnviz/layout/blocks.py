@@ -204,6 +204,8 @@ def unit_lines(graph: Graph, unit: Unit, name: str, shape_text: str, theme: Them
         title += " + " + " + ".join(fused)
         fused = []
     lines += [LabelLine(t, "title") for t in wrap(title, size_t, wrap_width, True)]
+    if unit.named_by_parent and "/" in name:
+        name = name.rsplit("/", 1)[0]
     if unit.title and name.endswith("/" + unit.title):
         name = name[:-len(unit.title) - 1]  # "mlp" over "h.0/mlp": the name says "h.0"
     if name and name != unit.title:
@@ -287,6 +289,12 @@ def block_geometry(graph: Graph, units: list[Unit], cfg: dict[str, Any],
     sp = Scaler(proportions, spatial, float(cfg["min_height"]), hi)
     ch = Scaler(proportions, channels, float(cfg["min_thickness"]), float(cfg["max_thickness"]),
                 decide=layer_channels or channels)
+    if not layer_channels:
+        # only the input is a map (an MLP on 1×28×28 images): its channels have nothing to
+        # be proportional to, and the largest-is-thickest rule drew one channel as a cube;
+        # it is a plate, as NN-SVG draws an input image
+        ch = Scaler(proportions, channels, float(cfg["min_thickness"]),
+                    float(cfg["min_thickness"]))
     vec = Scaler(proportions, vectors, float(cfg["min_height"]), hi * 0.8)
     vw = float(cfg["vector_width"])
     out = []

@@ -66,6 +66,7 @@ class Unit:
     side: list[str] = field(default_factory=list)  # side inputs joining here, for the label
     repeat: int = 0  # ×N of a folded group this unit is the only box of
     title: str = ""  # what the box is called (layer_title)
+    named_by_parent: bool = False  # the title is its parent scope's class
 
 
 @dataclass
@@ -229,6 +230,13 @@ def paper_path(graph: Graph, style: str) -> PaperPath:
                 names = owner.pre if owner is pre_of and pre_of is not None else owner.fused
                 if op not in names:
                     names.append(op)
+            # a rider holding another module's weights (GPT's position embedding looked up
+            # from a constant table, folded into the add that joins it) names that module
+            held = node.params if node.kind not in NAMED_RIDERS else []  # a norm's are its own
+            for mod in dict.fromkeys(p.name.rsplit(".", 1)[0] for p in held
+                                     if p.role == "param" and "." in p.name):
+                if mod not in owner.side:
+                    owner.side.append(mod)
         pending.clear()
 
     lead: list[str] = []  # riders before the first box
@@ -327,6 +335,9 @@ def paper_path(graph: Graph, style: str) -> PaperPath:
     for u in units:
         p = parent(u.node)
         u.title = layer_title(graph, u.node, alone=bool(p) and parents[p] == 1)
+        # titled by its parent's class (MobileNetV2's features.3.conv is "InvertedResidual"):
+        # the name is the parent's too ("features/3", not "features/3/conv")
+        u.named_by_parent = u.node.kind == "group" and u.title != layer_title(graph, u.node)
     return PaperPath(units, out, find_folds(graph, units))
 
 
