@@ -60,12 +60,11 @@ def fold_with_order(g: Graph, fold: bool | None = None, min_nodes: int = AUTO_FO
         changed = False
         if order is None:
             order = topological_order(g)
-        pos = {nid: i for i, nid in enumerate(order)}
         children, members = _children(g, order)
         for parent in sorted(children, key=len):
-            run = _find_run(g, children[parent], members)
+            run, keys = _find_run_keys(g, children[parent], members)
             if run:
-                _fold(g, run, pos)
+                _fold(g, run, keys)
                 changed = True
                 order = None  # the wiring changed
                 break
@@ -150,6 +149,9 @@ class _Keys:
         self.plain = True
         self.produced: dict[Paths, set[str]] = {}  # block -> tensors its nodes produce
         self.reads: dict[Paths, list[str]] = {}  # block -> tensors its nodes read
+        # block -> what folding it needs, read while its nodes are in cache: its flat
+        # outputs, its weights' (name, dtype, trainable, role) columns, its nodes' flops
+        self.block: dict[Paths, tuple] = {}
 
     def key(self, path: Paths, ids: list[str]) -> tuple:
         """The block's signature as columns: each row field of every node in one tuple
@@ -167,12 +169,14 @@ class _Keys:
         outputs = list(map(_OUTPUTS, members))
         inputs = list(map(_INPUTS, members))
         params = list(map(_PARAMS, members))
+        flat_params = list(chain.from_iterable(params))
+        metas = list(map(_META, members))
         flat_outs = list(chain.from_iterable(outputs))
         flat_ins = list(chain.from_iterable(inputs))
         prod = dict(zip(flat_outs, range(len(flat_outs))))
         ops = tuple(map(_OP, members))
         kinds = tuple(map(_KIND, members))
-        diffs = tuple(map(dict.get, map(_META, members), repeat("diff")))
+        diffs = tuple(map(dict.get, metas, repeat("diff")))
         plain = set(map(type, ops)) <= _STR and set(map(type, kinds)) <= _STR and \
             set(map(type, diffs)) <= _STR_NONE
         groups = list(map(_GROUP, members))
@@ -186,7 +190,7 @@ class _Keys:
             # A str subclass is a str to JSON and to ==: only other types are not plain.
             plain = plain and all(isinstance(x, str) for x in rel)
             rels[group] = rel
-        pshapes = list(map(_SHAPE, chain.from_iterable(params)))
+        pshapes = list(map(_SHAPE, flat_params))
         if not set(map(type, pshapes)) <= _TUPLE_NONE:
             pshapes = [None if s is None else tuple(s) for s in pshapes]
         if not set(map(type, chain.from_iterable(filter(None, pshapes)))) <= _PLAIN_TYPES:
@@ -200,6 +204,10 @@ class _Keys:
             self.plain = False
         self.produced[path] = set(prod)
         self.reads[path] = flat_ins
+        self.block[path] = (flat_outs, list(map(_NAME, flat_params)),
+                            list(map(_DTYPE, flat_params)), list(map(_TRAINABLE, flat_params)),
+                            list(map(_ROLE, flat_params)),
+                            list(map(dict.get, metas, repeat("flops"))))
         return (ops, kinds, tuple(map(rels.__getitem__, groups)), diffs,
                 tuple(map(len, params)), tuple(pshapes), tuple(map(len, outputs)),
                 tuple(outs), tuple(map(len, inputs)),
@@ -241,6 +249,8 @@ _TUPLE_NONE = frozenset({tuple, type(None)})
 _OP, _KIND, _GROUP = attrgetter("op"), attrgetter("kind"), attrgetter("group")
 _META, _PARAMS, _SHAPE = attrgetter("meta"), attrgetter("params"), attrgetter("shape")
 _INPUTS, _OUTPUTS = attrgetter("inputs"), attrgetter("outputs")
+_NAME, _DTYPE = attrgetter("name"), attrgetter("dtype")
+_TRAINABLE, _ROLE = attrgetter("trainable"), attrgetter("role")
 _NO_TENSOR = Tensor("")  # a missing tensor: its shape is None, like an unknown one
 _MISS = object()
 
@@ -248,9 +258,15 @@ _MISS = object()
 def _find_run(g: Graph, siblings: list[Paths],
               members: dict[Paths, list[str]]) -> list[tuple[Paths, list[str]]] | None:
     """The first run of >= 2 consecutive, chained, identical siblings, or None."""
-    if len(siblings) < 2:
-        return None
+    return _find_run_keys(g, siblings, members)[0]
+
+
+def _find_run_keys(g: Graph, siblings: list[Paths], members: dict[Paths, list[str]],
+                   ) -> tuple[list[tuple[Paths, list[str]]] | None, _Keys]:
+    """_find_run, and the keys it computed (what _fold reads of the blocks)."""
     keys = _Keys(g)
+    if len(siblings) < 2:
+        return None, keys
     info: list[tuple[Paths, list[str], object]] = []
     for path in siblings:
         ids = members[path]
@@ -265,9 +281,9 @@ def _find_run(g: Graph, siblings: list[Paths],
                 keys.chained(info[j - 1][0], info[j][0]):
             j += 1
         if j - i >= 2:
-            return [(p, ids) for p, ids, _ in info[i:j]]
+            return [(p, ids) for p, ids, _ in info[i:j]], keys
         i = j
-    return None
+    return None, keys
 
 
 def _stem(path: Paths) -> str:
@@ -286,37 +302,34 @@ def block_name(path: Paths) -> str:
     return last
 
 
-def _fold(g: Graph, run: list[tuple[Paths, list[str]]], pos: dict[str, int]) -> None:
+def _fold(g: Graph, run: list[tuple[Paths, list[str]]], keys: _Keys) -> None:
     keep_path, keep_ids = run[0]
     # Tensor correspondence: output j of the i-th node of any block -> same in the kept block.
     remap: dict[str, str] = {}
     removed: set[str] = set()
     nodes = g.nodes
-    keep_nodes = [nodes[a] for a in keep_ids]
     # The run's parameter rows (name, count, trainable, bytes, role), each name once, as
-    # param_totals makes them. The blocks' signatures are equal, so the i-th weight of a
-    # node has the same shape in every block: its element count is computed once, from the
-    # kept block (dtype, role and trainable are read from each weight).
-    counts = [[shape_numel(p.shape) for p in n.params] for n in keep_nodes]
+    # param_totals makes them, from the columns the keys read. The blocks' signatures are
+    # equal, so the i-th weight has the same shape in every block (and each node as many
+    # outputs): its element count is computed once, from the kept block.
+    counts = [shape_numel(p.shape) for n in map(nodes.__getitem__, keep_ids) for p in n.params]
+    keep_outs = keys.block[keep_path][0]
     rows: list = []
     seen: set[str] = set()
     dtype_bytes = DTYPE_BYTES
     flops_total = 0
-    for _, ids in run:
-        for na, b, cnts in zip(keep_nodes, ids, counts):
-            nb = nodes[b]
-            for p, n in zip(nb.params, cnts):
-                name = p.name
-                if name in seen:
-                    continue
-                seen.add(name)
-                size = dtype_bytes.get(p.dtype or "")
-                rows.append((name, n or 0, p.trainable,
-                             None if n is None or size is None else n * size, p.role))
-            flops_total += int(nb.meta.get("flops") or 0)
-            if nb is not na:
-                for ta, tb in zip(na.outputs, nb.outputs):
-                    remap[tb] = ta
+    for path, _ in run:
+        outs, names, dtypes, trainable, roles, flops = keys.block[path]
+        for name, dtype, train, role, n in zip(names, dtypes, trainable, roles, counts):
+            if name in seen:
+                continue
+            seen.add(name)
+            size = dtype_bytes.get(dtype or "")
+            rows.append((name, n or 0, train, None if n is None or size is None else n * size,
+                         role))
+        flops_total += sum(map(int, filter(None, flops)))  # each node's int(flops or 0)
+        if path != keep_path:
+            remap.update(zip(outs, keep_outs))
     for _, ids in run[1:]:
         removed.update(ids)
     g.nodes = {nid: n for nid, n in nodes.items() if nid not in removed}
