@@ -262,3 +262,51 @@ def test_a_keras_unet_is_a_u_too() -> None:
         for s in lay.extras["skips"]:
             ((u, v),) = s["edges"]
             assert view.nodes[v].op == "Concatenate" and s["dst"] in succ[v]
+
+
+class ProjectedSkips(torch.nn.Module):
+    """A two-level UNet whose skips pass a 1x1 conv before the concatenation (a side branch
+    drawn on its arc, named)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        nn = torch.nn
+        self.e1, self.e2 = nn.Conv2d(1, 8, 3, padding=1), nn.Conv2d(8, 16, 3, padding=1)
+        self.pool, self.mid = nn.MaxPool2d(2), nn.Conv2d(16, 32, 3, padding=1)
+        self.proj1, self.proj2 = nn.Conv2d(8, 8, 1), nn.Conv2d(16, 16, 1)
+        self.up2, self.d2 = nn.ConvTranspose2d(32, 16, 2, 2), nn.Conv2d(32, 16, 3, padding=1)
+        self.up1, self.d1 = nn.ConvTranspose2d(16, 8, 2, 2), nn.Conv2d(16, 8, 3, padding=1)
+        self.out = nn.Conv2d(8, 2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = self.e1(x)
+        b = self.e2(self.pool(a))
+        y = self.d2(torch.cat([self.proj2(b), self.up2(self.mid(self.pool(b)))], 1))
+        return self.out(self.d1(torch.cat([self.proj1(a), self.up1(y)], 1)))
+
+
+@pytest.mark.parametrize("direction", ["LR", "TB"])
+def test_named_arcs_of_a_u_keep_clear_of_the_boxes(direction: str) -> None:
+    from test_paper import assert_no_overlap, text_boxes
+
+    from nnviz.loaders import load
+    from nnviz.passes import ViewOptions, prepare
+    from nnviz.render.build import build_scene
+
+    torch.manual_seed(0)
+    g = prepare(load(ProjectedSkips().eval(), example_input=torch.randn(1, 1, 32, 32),
+                     capture="hooks"), ViewOptions())
+    lay = layout(g, theme=THEME, style="blocks", direction=direction)
+    assert "ushape" in lay.extras
+    check_arcs_are_edges(g, lay)
+    assert [(s["src"], s["dst"], s["label"]) for s in lay.extras["skips"]] == [
+        ("e1", "d1", "Conv2d"), ("e2", "d2", "Conv2d")]
+    texts = text_boxes(build_scene(g, lay, THEME))
+    assert_no_overlap(texts)
+    labels = [t for t in texts if any(abs(t[3] - s["label_pos"]["y"]) < 0.5
+                                      for s in lay.extras["skips"])]
+    assert len(labels) == 2
+    boxes = [(b.x, b.y, b.x + b.w, b.y + b.h) for b in lay.nodes.values()]
+    for t in labels:
+        assert not any(t[0] < b[2] and b[0] < t[2] and t[1] < b[3] and b[1] < t[3]
+                       for b in boxes), t

@@ -835,6 +835,8 @@ def layout_u(graph: Graph, theme: Theme, ppath: PaperPath, shape: UShape, direct
                 edge(a, b, [(xr, start[a] - 2), (xr, start[b] + items[b]["main"] + 1)])
         skip_pts = [[(xl + items[a]["fw"] / 2, ys[k]), (xr - items[b]["fw"] / 2 - 1, ys[k])]
                     for k, (a, b) in enumerate(pairs)]
+        # an arc's label centred on what shows of it: from the side face to the arrowhead
+        label_x = [(xl + items[a]["cross"][1] + xr - items[b]["fw"] / 2) / 2 for a, b in pairs]
     else:
         gutter = ROW_RETURN - 4  # a return arrow runs 6 px left of the rows
         rows_l: dict[int, list[int]] = {}
@@ -910,6 +912,7 @@ def layout_u(graph: Graph, theme: Theme, ppath: PaperPath, shape: UShape, direct
             ya = centre[a] + items[a]["cross"][0] - 1
             yb = centre[b] + items[b]["cross"][0] - 2
             skip_pts.append([(xa, ya), (xa, arc_y[k]), (xb, arc_y[k]), (xb, yb)])
+        label_x = [(p[0][0] + p[-1][0]) / 2 for p in skip_pts]
 
     nodes: dict[str, NodeBox] = {}
     blocks_x: list[dict[str, Any]] = []
@@ -929,7 +932,7 @@ def layout_u(graph: Graph, theme: Theme, ppath: PaperPath, shape: UShape, direct
         pts = [(round(x, 2), round(y, 2)) for x, y in pts]
         src, dst = units[a].node, units[b].node
         edges.append(EdgePath(src.id, dst.id, "", pts, label=""))
-        mid = ((pts[0][0] + pts[-1][0]) / 2, min(p[1] for p in pts))
+        mid = (label_x[k], min(p[1] for p in pts))
         # level: as for arcs over a chain, the outer skip is the higher one (row 0 on top)
         skips_x.append({"src": src.id, "dst": dst.id, "level": len(pairs) - 1 - k,
                         "members": sk.members,
