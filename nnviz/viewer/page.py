@@ -13,8 +13,8 @@ import json
 import math
 from typing import Any
 
-from nnviz.ir import Graph, Node, Param, Tensor, format_shape
-from nnviz.layout.labels import box_size, fit_lines, node_lines
+from nnviz.ir import Edge, Graph, Node, Param, Tensor, format_shape
+from nnviz.layout.labels import LineFitter, display_name, node_lines
 from nnviz.layout.model import EdgePath, LabelLine, Layout, NodeBox
 from nnviz.theme import Theme
 from nnviz.viewer.payload import Interner
@@ -265,53 +265,73 @@ class _LayoutReuse:
     """The 48 layers of a transformer give 48 views that differ only in names: same topology,
     same box sizes. Such a view reuses the geometry of the first one (DESIGN.md: "the same
     layout of a repeated block can be reused"), with its own ids, lines and tensors. Layouts
-    with reference stubs or edge labels (text that depends on names) are never reused."""
+    with reference stubs or edge labels (text that depends on names) are never reused.
+
+    Each box's lines are measured once per page: the view's signature measures them (with the
+    layout's memoised LineFitter), and a box whose view node reads as its real node does
+    (same op, name, outputs, meta, params; a group or not) hands the same lines to the check
+    of what viewer.js derives (``real_lines``) instead of measuring the real node again."""
 
     def __init__(self, theme: Theme) -> None:
-        self.theme = theme
+        self.fitter = LineFitter(theme)
         self.cache: dict[tuple, tuple[list[str], Layout] | None] = {}
-        # Memos as in the layout engine: most lines repeat (shapes, op names).
-        self.line_memo: dict[tuple[str, str], tuple[LabelLine, float]] = {}
-        self.height_memo: dict[tuple[str, ...], float] = {}
         self.lines: dict[str, list[LabelLine]] = {}
+        self.same: dict[str, list[LabelLine]] = {}  # box id -> lines its real node gives
+        self.last: tuple[Graph, tuple] | None = None  # the last view get() measured
+        self.edges: list[Edge] = []  # the edges of the view signature() measured last
 
     def fitted(self, graph: Graph, node: Node) -> tuple[list[LabelLine], float]:
         """fit_lines(node_lines(...)) and the widest line, memoised per line."""
-        fitted, w = [], 0.0
-        for ln in node_lines(graph, node):
-            hit = self.line_memo.get((ln.text, ln.style))
-            if hit is None:
-                f = fit_lines([ln], self.theme)[0]
-                hit = self.line_memo[(ln.text, ln.style)] = (f, box_size([f], self.theme)[0])
-            fitted.append(hit[0])
-            w = max(w, hit[1])
+        fitted, w, _ = self.fitter.fit(node_lines(graph, node))
         return fitted, w
 
-    def signature(self, sub: Graph) -> tuple:
+    def real_lines(self, graph: Graph, node: Node) -> list[LabelLine]:
+        """The fitted lines of a real node of the page's graph."""
+        hit = self.same.get(node.id)
+        return hit if hit is not None else self.fitted(graph, node)[0]
+
+    def signature(self, sub: Graph, graph: Graph) -> tuple:
         index = {nid: i for i, nid in enumerate(sub.nodes)}
         sizes = []
-        self.lines = {}
+        fit = self.fitter.fit
+        real_of = graph.nodes.get
+        self.lines = lines = {}
+        self.same = same = {}
         for nid, node in sub.nodes.items():
-            fitted, w = self.fitted(sub, node)
-            styles = tuple(ln.style for ln in fitted)
-            if styles not in self.height_memo:
-                self.height_memo[styles] = box_size(fitted, self.theme)[1]
-            self.lines[nid] = fitted
-            sizes.append((w, self.height_memo[styles]))
-        edges = tuple((index[e.src], index[e.dst]) for e in sub.edges())
-        groups = tuple(n.group for n in sub.nodes.values())
+            fitted, w, h = fit(node_lines(sub, node))
+            lines[nid] = fitted
+            sizes.append((w, h))
+            real = real_of(nid)
+            # what node_lines reads (labels.py): op, kind (a collapsed group's title reads
+            # the graph's groups: measured again), name, outputs' shapes (an io box:
+            # its first input's), params, meta, the canonical activation (a view node has
+            # no canon), and the group only through display_name (whether there is one: a
+            # box in its own view's frame has none)
+            if real is not None and real.params is node.params and real.op == node.op \
+                    and real.name == node.name and real.kind == node.kind != "group" \
+                    and list(real.outputs) == list(node.outputs) \
+                    and (real.kind != "io" or list(real.inputs) == list(node.inputs)) \
+                    and real.meta == node.meta \
+                    and real.canon.get("activation") == node.canon.get("activation") \
+                    and (bool(real.group) == bool(node.group)
+                         or display_name(real) == display_name(node)):
+                same[nid] = fitted
+        self.edges = sub.edges()  # get() renames them too: derived once per view
+        edges = tuple([(index[e.src], index[e.dst]) for e in self.edges])
+        groups = tuple([n.group for n in sub.nodes.values()])
         labels = tuple((p, g.label, g.op) for p, g in sub.groups.items())
         return tuple(sizes), edges, groups, labels
 
-    def get(self, sub: Graph) -> Layout | None:
-        sig = self.signature(sub)
+    def get(self, sub: Graph, graph: Graph) -> Layout | None:
+        sig = self.signature(sub, graph)
+        self.last = (sub, sig)
         hit = self.cache.get(sig)
         if hit is None:
             return None
         old_ids, old = hit
         new_ids = list(sub.nodes)
         rename = dict(zip(old_ids, new_ids))
-        tensor_of = {(e.src, e.dst): e.tensor for e in sub.edges()}
+        tensor_of = {(e.src, e.dst): e.tensor for e in self.edges}
         lay = Layout(old.width, old.height, direction=old.direction, engine=old.engine,
                      style=old.style, extras=dict(old.extras))
         for bid, box in old.nodes.items():
@@ -325,8 +345,9 @@ class _LayoutReuse:
         lay.groups = list(old.groups)  # same relative paths and labels (in the signature)
         return lay
 
-    def put(self, sub: Graph, lay: Layout) -> None:
-        sig = self.signature(sub)  # (recomputed: put follows a miss, rare)
+    def put(self, sub: Graph, graph: Graph, lay: Layout) -> None:
+        # put follows the get() of the same view: its signature is still at hand
+        sig = self.last[1] if self.last and self.last[0] is sub else self.signature(sub, graph)
         reusable = (all(b.shape != "stub" for b in lay.nodes.values())
                     and not any(e.label for e in lay.edges) and set(lay.nodes) == set(sub.nodes))
         if sig not in self.cache:
@@ -377,7 +398,7 @@ def _is_num(value: Any) -> bool:
 def _js_lines(graph: Graph, node: Node, reuse: _LayoutReuse) -> list[str]:
     """What viewer.js derives for a real node's box; boxes whose layout lines differ (a newer
     labels.py) get their lines embedded, so the page always shows what the layout sized."""
-    return [ln.text for ln in reuse.fitted(graph, node)[0]]
+    return [ln.text for ln in reuse.real_lines(graph, node)]
 
 
 # ---- packing ---------------------------------------------------------------------------------
@@ -464,16 +485,17 @@ def pack_page(graph: Graph, layout: Layout, theme: Theme, engine: str, direction
     packed_views = []
     reuse = _LayoutReuse(theme)
     for view in views:
+        reuse.same = {}  # the lines measured for this view only (get() fills them)
         if len(paths) == 1 and layout.style == "graph" and set(layout.nodes) == set(graph.nodes):
             lay = layout
         elif not view.members:  # a single-node group drawn in its parent
             lay = Layout(0, 0)
         else:
             sub = _view_graph(graph, view, paths, tensors_by_index, stats)
-            lay = reuse.get(sub)
+            lay = reuse.get(sub, graph)
             if lay is None:
                 lay = run_layout(sub, engine=engine, direction=direction, theme=theme)
-                reuse.put(sub, lay)
+                reuse.put(sub, graph, lay)
         packed_views.append(_pack_view(graph, view, lay, node_index, tindex, reuse, gidx))
 
     # Captured values travel in their own compact block ("values"), not as page meta.
