@@ -135,3 +135,27 @@ def test_compact_labels_keep_every_word_and_break_before_a_rider() -> None:
               if ln.style == "title"]
     assert not any("2d" in t for t in titles if "×" in t), titles
     assert any(t.startswith("Conv") for t in titles), titles
+
+
+def test_compact_labels_keep_as_much_text_as_default_ones() -> None:
+    """Narrower label lines come with more of them: a name the default labels print whole
+    (three 96 px lines) is not cut short with an ellipsis when the fitting tries 72 px
+    lines, and every label says the same text either way."""
+    from nnviz.layout import layout
+    from nnviz.layout.blocks import wrap
+    from nnviz.passes import ViewOptions, prepare
+    from nnviz.theme import load_theme, scale_paper
+
+    g = lenet()
+    long = "encoder_stage_one/residual_block_zero/conv"
+    g.nodes["c2"].name = long
+    assert wrap(long, 9, 72.0, max_lines=3)[-1].endswith("…")  # three 72 px lines cut it
+    theme = load_theme("paper")
+    view = prepare(g, ViewOptions())
+    wide = layout(view, theme=theme, style="blocks")
+    narrow = layout(view, theme=scale_paper(theme, 1.0, 72.0), style="blocks")
+    for nid, box in wide.nodes.items():
+        text = "".join(ln.text for ln in box.lines).replace(" ", "")
+        assert "…" not in text
+        assert "".join(ln.text for ln in narrow.nodes[nid].lines).replace(" ", "") == text
+    assert len(narrow.nodes["c2"].lines) > len(wide.nodes["c2"].lines)

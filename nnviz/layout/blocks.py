@@ -194,6 +194,9 @@ def unit_lines(graph: Graph, unit: Unit, name: str, shape_text: str, theme: Them
     size_t, size_d = float(theme["font"]["title_size"]), float(theme["font"]["size"])
     if wrap_width is None:
         wrap_width = float(_settings(theme).get("label_wrap", LABEL_WRAP))
+    # narrower lines get more of them: a compact label holds as much text as a default one
+    # before it ends in an ellipsis (the fitting must not cut a name it did not cut before)
+    most = max(MAX_LINES, math.ceil(MAX_LINES * LABEL_WRAP / max(wrap_width, 1.0)))
     title = _title(graph, unit.node, unit.repeat, unit.title)
     act = activation_name(unit.node)
     fused = list(unit.fused)
@@ -203,20 +206,21 @@ def unit_lines(graph: Graph, unit: Unit, name: str, shape_text: str, theme: Them
     if fused_in_title and fused:
         title += " + " + " + ".join(fused)
         fused = []
-    lines += [LabelLine(t, "title") for t in wrap(title, size_t, wrap_width, True)]
+    lines += [LabelLine(t, "title") for t in wrap(title, size_t, wrap_width, True, most)]
     if unit.named_by_parent and "/" in name:
         name = name.rsplit("/", 1)[0]
     if unit.title and name.endswith("/" + unit.title):
         name = name[:-len(unit.title) - 1]  # "mlp" over "h.0/mlp": the name says "h.0"
     if name and name != unit.title:
-        lines += [LabelLine(t, "name") for t in wrap(name, size_d, wrap_width)]
+        lines += [LabelLine(t, "name") for t in wrap(name, size_d, wrap_width, max_lines=most)]
     parts = (["pre: " + " + ".join(unit.pre)] if unit.pre else []) + \
         (["+ " + " + ".join(fused)] if fused else [])
     extra = "; ".join(parts)
     if unit.side:
         extra = (extra + " " if extra else "") + " ".join("+ " + s for s in unit.side)
     if extra:
-        lines += [LabelLine(t, "detail") for t in wrap(extra, size_d, wrap_width)]
+        lines += [LabelLine(t, "detail") for t in wrap(extra, size_d, wrap_width,
+                                                       max_lines=most)]
     lines.append(LabelLine(shape_text, "detail"))
     # `--overlay`: the value after the fused riders, the flags of every member
     lines.extend(overlay_lines(unit.node, merged_overlay(graph, unit.members or
