@@ -509,16 +509,50 @@ def _writes_first_arg(node: Any) -> bool:
 # ---- forward hooks + torch function mode ------------------------------------------------------
 
 
+# Argument types that never hold a tensor. isinstance(v, torch.Tensor) goes through torch's
+# metaclass and costs about a microsecond for a non-tensor; an op's arguments are mostly ints,
+# dims and dtypes, read twice per captured op (by both capture modes).
+_NO_TENSORS = frozenset({int, float, bool, str, type(None), torch.dtype, torch.device,
+                         torch.Size, torch.layout, torch.memory_format, slice,
+                         type(Ellipsis)})
+_CONTAINERS = (list, tuple, dict)
+
+
 def _iter_tensors(value: Any, depth: int = 0) -> list:
-    if depth > 6:
+    """The tensors in a (nested) value, in order, down to 6 levels of containers. Called
+    for every captured op's arguments and result: one list filled in place, not a list per
+    level."""
+    kind = type(value)
+    if kind in _NO_TENSORS:
         return []
-    if isinstance(value, torch.Tensor):
-        return [value]
+    if kind not in _CONTAINERS and isinstance(value, torch.Tensor):
+        return [value] if depth <= 6 else []
+    out: list = []
+    _collect_tensors(value, out, depth)
+    return out
+
+
+def _collect_tensors(value: Any, out: list, depth: int) -> None:
+    if depth > 6:
+        return
     if isinstance(value, (list, tuple)):
-        return [t for v in value for t in _iter_tensors(v, depth + 1)]
-    if isinstance(value, dict):
-        return [t for v in value.values() for t in _iter_tensors(v, depth + 1)]
-    return []
+        items: Any = value
+    elif isinstance(value, dict):
+        items = value.values()
+    else:
+        return
+    tensor = torch.Tensor
+    for v in items:
+        kind = type(v)
+        if kind in _NO_TENSORS:
+            continue
+        if kind in _CONTAINERS:
+            _collect_tensors(v, out, depth + 1)
+        elif isinstance(v, tensor):
+            if depth < 6:
+                out.append(v)
+        elif isinstance(v, _CONTAINERS):
+            _collect_tensors(v, out, depth + 1)
 
 
 def _func_name(func: Any) -> str:
