@@ -177,3 +177,15 @@ def test_lone_input_map_is_a_plate() -> None:
     from nnviz.theme import paper_settings
 
     assert inp["w"] == paper_settings(THEME, "blocks")["min_thickness"]
+
+
+def test_graph_view_box_filling_its_parent_takes_its_class() -> None:
+    """MobileNetV2's features.1 holds only its .conv (no residual add), so the graph view
+    draws no features.1 frame; the box carries the block's class ("InvertedResidual"), as
+    the paper styles title it, not the bare attribute name "conv" with no class anywhere."""
+    d = nnviz.draw(graph(MODELS, "mobilenetv2"), theme=THEME)
+    assert title_of(d, "features/1/conv") == "InvertedResidual"
+    # features.3 has a residual add beside its conv: its frame says InvertedResidual
+    assert title_of(d, "features/3/conv") == "conv"
+    frames = [f.label for f in d.layout.groups]
+    assert any("3 (InvertedResidual)" in f for f in frames), frames

@@ -119,7 +119,8 @@ def box_title(graph: Graph, node: Node, alone: bool = False) -> str:
     path = node.meta.get("group") if node.kind == "group" else None
     if not isinstance(path, list):
         return node.op
-    return group_title(graph, tuple(path), node.op, node.meta.get("inner_runs"), alone)
+    return group_title(graph, tuple(path), node.op, node.meta.get("inner_runs"),
+                       alone or bool(node.meta.get("fills_parent")))
 
 
 _ACTIVATIONS = {"relu": "ReLU", "relu6": "ReLU6", "sigmoid": "Sigmoid", "tanh": "Tanh",

@@ -337,7 +337,11 @@ def paper_path(graph: Graph, style: str) -> PaperPath:
         u.title = layer_title(graph, u.node, alone=bool(p) and parents[p] == 1)
         # titled by its parent's class (MobileNetV2's features.3.conv is "InvertedResidual"):
         # the name is the parent's too ("features/3", not "features/3/conv")
-        u.named_by_parent = u.node.kind == "group" and u.title != layer_title(graph, u.node)
+        path = u.node.meta.get("group")
+        up = graph.groups.get(tuple(path[:-1])) if isinstance(path, list) and \
+            len(path) > 1 else None
+        u.named_by_parent = u.node.kind == "group" and u.node.op in GENERIC and \
+            up is not None and up.op == u.title
     return PaperPath(units, out, find_folds(graph, units))
 
 

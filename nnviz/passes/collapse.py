@@ -140,6 +140,16 @@ def _build(g: Graph, owner: dict[str, tuple[str, ...]]) -> Graph:
     prod = g.producers()
     cons = g.consumers()
     graph_outputs = set(g.outputs)
+    # scopes with layers of their own, and how many sub-scopes each scope has: a box that
+    # is its parent's only content is told by these, not by a walk per box
+    direct = {n.group for n in g.nodes.values()}
+    subs: dict[tuple[str, ...], int] = {}
+    for p in g.groups:
+        if len(p) > 1:
+            subs[p[:-1]] = subs.get(p[:-1], 0) + 1
+
+    def sole_child(g: Graph, parent: tuple[str, ...]) -> bool:
+        return subs.get(parent, 0) == 1 and parent not in direct and parent in g.groups
 
     new_nodes: dict[str, Node] = {}
     taken = {nid for nid in g.nodes if nid not in owner}
@@ -160,6 +170,10 @@ def _build(g: Graph, owner: dict[str, tuple[str, ...]]) -> Graph:
             box_for[path] = node
             continue
         box = _make_box(g, path, members[path], prod, cons, graph_outputs, taken)
+        if len(path) > 1 and sole_child(g, path[:-1]):
+            # all its parent holds (MobileNetV2's features.1 is just its .conv): the
+            # parent's frame would only frame this box, so the box may carry its class
+            box.meta["fills_parent"] = True
         taken.add(box.id)
         box_for[path] = box
         new_nodes[box.id] = box
