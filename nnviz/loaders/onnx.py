@@ -911,7 +911,7 @@ class _Converter:
     def _init_rows(gp: Any) -> list[tuple[Any, str, tuple[int, ...], str | None]]:
         """(initializer, name, dims, dtype) of each initializer, read from protobuf once
         (a big export has tens of thousands; every read of a field makes new objects)."""
-        return [(t, t.name, tuple(t.dims), DTYPES.get(t.data_type)) for t in gp.initializer]
+        return [(t, t.name, tuple(t.dims[:]), DTYPES.get(t.data_type)) for t in gp.initializer]
 
     def _value_info(self, gp: Any, outer: Mapping | None = None,
                     rows: list | None = None) -> Mapping:
@@ -1131,7 +1131,11 @@ class _Converter:
         kind = self._kinds.get(op)
         if kind is None:
             kind = self._kinds[op] = kind_for(op)
-        g.add_node(Node(nid, op, kind, raw_name, attrs, inputs, outputs, params, group, meta))
+        node_ = Node(nid, op, kind, raw_name, attrs, inputs, outputs, params, group, meta)
+        if graph_attrs:
+            g.add_node(node_)  # its subgraphs' nodes were added since nid was picked
+        else:
+            g.nodes[nid] = node_  # nid was free when picked, and nothing was added since
         return nid
 
     def _subgraph(self, sg: Any, group: tuple[str, ...], prefix: str, outer: _Scope,
