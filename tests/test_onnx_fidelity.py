@@ -165,6 +165,24 @@ class CompositeBackToBack(nn.Module):
         return x
 
 
+class ViewOnly(nn.Module):
+    def forward(self, x):
+        return x.reshape(-1, 8)
+
+
+class SameShapeViews(nn.Module):
+    """A view to the tensor's own shape between two layers (the exporter writes a Reshape),
+    and a module whose call is only such a view."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b, self.keep = nn.Linear(8, 8), nn.Linear(8, 8), ViewOnly()
+
+    def forward(self, x):
+        h = self.a(x).view(-1, 8)
+        return self.b(self.keep(h)) + h
+
+
 class LSTMNet(nn.Module):
     def __init__(self) -> None:
         super().__init__()
@@ -204,6 +222,7 @@ _EXAMPLES = {
     "lstm": (LSTMNet, lambda: (torch.randn(2, 5, 4),)),
     "back_to_back": (BackToBack, lambda: (torch.randn(2, 4),)),
     "composite_back_to_back": (CompositeBackToBack, lambda: (torch.randn(2, 4),)),
+    "same_shape_views": (SameShapeViews, lambda: (torch.randn(2, 8),)),
 }
 
 
@@ -579,3 +598,21 @@ def test_back_to_back_calls_of_a_composite_module_are_two_boxes(export):
     live = load_object(model, example_input=torch.randn(2, 4), capture="export")
     assert {p[0] for p in live.groups} == set(calls)
     assert g.total_params == live.total_params == torch_params(model)
+
+
+def test_same_shape_views_are_no_boxes_and_every_edge_stays(export):
+    """A Reshape to the tensor's own shape is no box (as ``view`` is none on the PyTorch
+    routes): its readers read its input, so ``a`` feeds both ``keep`` and the residual add.
+    The Reshape that is all of ``keep``'s call stays: a module call is a box."""
+    g, model = export("same_shape_views")
+    assert [(n.op, n.group) for n in g.nodes.values()] == [
+        ("Input", ()), ("Gemm", ("a",)), ("Reshape", ("keep",)), ("Gemm", ("b",)),
+        ("Add", ()), ("Output", ())]
+    ids = list(g.nodes)
+    succ = g.successors()
+    assert {(ids.index(a), ids.index(b)) for a in succ for b in succ[a]} == \
+        {(0, 1), (1, 2), (1, 4), (2, 3), (3, 4), (4, 5)}
+    from nnviz.loaders.torch import load_object
+
+    live = load_object(model, example_input=torch.randn(2, 8), capture="export")
+    assert len(live.nodes) == len(g.nodes) and g.total_params == torch_params(model)

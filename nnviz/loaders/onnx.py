@@ -44,6 +44,7 @@ from nnviz.loaders.onnx_fidelity import (
     mark_shared,
     module_names,
     parse_signature,
+    splice_no_ops,
     stack_frames,
     tie_transposed_copies,
 )
@@ -904,6 +905,7 @@ class _Converter:
                 part = [p.name for p in node.params if p.name in self._partial]
                 if part and not node.meta.get("note"):
                     node.meta["note"] = f"part of {part[0]} (folded by the exporter)"
+        splice_no_ops(g, self._module_path)
         module_names(g, self._module_path)
         mark_shared(g, users)
 

@@ -546,6 +546,56 @@ def _write_shared(users: dict[str, list[Node]]) -> None:
 
 # ---- names ------------------------------------------------------------------------------
 
+# Ops that return their input's values when they keep its shape and dtype (a dynamo export's
+# ``view`` of a tensor to its own shape before GPT-2's embedding and lm_head): as on the
+# PyTorch routes, they are plumbing, not boxes.
+NO_OPS = frozenset({"Identity", "Reshape", "Cast", "CastLike", "Squeeze", "Unsqueeze",
+                    "Flatten", "Expand"})
+
+
+def splice_no_ops(g: Graph, module_path: dict[str, str]) -> None:
+    """Remove :data:`NO_OPS` nodes that keep their one data input's shape and dtype (other
+    inputs constants), each reader reading that input instead, so every edge between real
+    ops stays. A node that is all its group holds stays: a module call is a box."""
+    count: dict[tuple[str, ...], int] = {}
+    for node in g.nodes.values():
+        if node.kind != "io":
+            for i in range(len(node.group) + 1):
+                count[node.group[:i]] = count.get(node.group[:i], 0) + 1
+    # A control-flow body's outputs are its interface to the loop or branch: left as they are.
+    bodies = {tuple(p) for node in g.nodes.values() for p in node.meta.get("subgraphs", ())}
+    source: dict[str, str] = {}
+    inputs = set(g.inputs)
+    for nid, node in list(g.nodes.items()):
+        if node.op not in NO_OPS or len(node.inputs) != 1 or len(node.outputs) != 1 or \
+                any(p.role != "constant" for p in node.params) or node.meta.get("subgraphs"):
+            continue
+        if bodies and any(node.group[:i] in bodies for i in range(1, len(node.group) + 1)):
+            continue
+        src, out = source.get(node.inputs[0], node.inputs[0]), node.outputs[0]
+        a, b = g.tensors.get(src), g.tensors.get(out)
+        if a is None or b is None or a.shape is None or a.dtype is None or \
+                (a.shape, a.dtype) != (b.shape, b.dtype):
+            continue
+        if node.group and count.get(node.group, 0) <= 1:
+            continue  # the only op of its module call
+        if out in g.outputs and (src in g.outputs or src in inputs):
+            continue  # an output stays its own tensor, made by an op
+        source[out] = src
+        for i in range(len(node.group) + 1):
+            count[node.group[:i]] -= 1
+        del g.nodes[nid]
+        module_path.pop(nid, None)
+    if not source:
+        return
+    for node in g.nodes.values():
+        if any(t in source for t in node.inputs):
+            node.inputs = list(dict.fromkeys(source.get(t, t) for t in node.inputs))
+    g.outputs = [source.get(t, t) for t in g.outputs]
+    for t in source:
+        g.tensors.pop(t, None)
+
+
 def module_names(g: Graph, module_path: dict[str, str]) -> None:
     """Name the only op of a module after the module (``layer1.0.conv1``); the other ops
     of a module-scoped export lose the exporter's name (``node_view_157``), which says no more
