@@ -94,7 +94,7 @@
     D.groups = records(D.groups, 'g.');
     var C = D.col = {};
     ['b.type', 'b.x', 'b.y', 'b.w', 'b.h', 'b.ref', 'e.src', 'e.dst', 'e.count', 'e.delta', 'e.tensor',
-      'f.x', 'f.y', 'f.w', 'f.h', 'l.box', 'l.n', 'l.text', 'l.style'].forEach(function (k) { C[k] = col(k); });
+      'f.x', 'f.y', 'f.w', 'f.h', 'f.tx', 'f.tw', 'l.box', 'l.n', 'l.text', 'l.style'].forEach(function (k) { C[k] = col(k); });
     var gb = 0, ge = 0, gp = 0, gf = 0, rb = 0, re = 0, lb = 0, lt = 0;
     D.views.forEach(function (v) {
       var o = v.s === undefined ? null : D.views[v.s];
@@ -310,6 +310,8 @@
       // frames of the groups drawn open in this view (outermost first)
       nf: nf, fg: v.fg || [], fl: v.fl || [], fx: tenths(C['f.x'], v.gf, nf),
       fy: tenths(C['f.y'], v.gf, nf), fw: tenths(C['f.w'], v.gf, nf), fh: tenths(C['f.h'], v.gf, nf),
+      // each title's patch: left x and width (the spot no edge crosses, as in the SVG)
+      ftx: tenths(C['f.tx'], v.gf, nf), ftw: tenths(C['f.tw'], v.gf, nf),
       frameOf: new Map(), embedded: lines
     };
     for (var f0 = 0; f0 < P.nf; f0++) P.frameOf.set(P.fg[f0], f0);
@@ -386,7 +388,7 @@
           // a title wider than its frame's content comes on two lines ('\n' between them)
           var tl = P.fl[i].split('\n');
           for (var q = 0; q < tl.length; q++) {
-            c.fillText(fitText(tl[q], 1, P.fw[i] - 16, gt.label_size), P.fx[i] + 8,
+            c.fillText(fitText(tl[q], 1, P.ftw[i] - 2, gt.label_size), P.ftx[i] + 2,
               P.fy[i] + ascent(gt.label_size) + 4 + q * lineHeight(gt.label_size));
           }
         }
@@ -1538,7 +1540,7 @@
     viewData: function (vi) {
       var P = prep(vi), a = function (x) { return Array.from(x); };
       return {type: a(P.type), ref: a(P.ref), x: a(P.x), y: a(P.y), w: a(P.bw), h: a(P.bh), src: a(P.src),
-        dst: a(P.dst), tensor: a(P.et), points: a(P.pts), frames: a(P.fg), frameX: a(P.fx),
+        dst: a(P.dst), tensor: a(P.et), points: a(P.pts), frames: a(P.fg), frameX: a(P.fx), titleX: a(P.ftx), titleW: a(P.ftw),
         frameLabels: P.fl, lines: P.embedded};
     },
     boxScreenRect: function (kind, i) {

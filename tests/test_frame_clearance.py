@@ -112,3 +112,43 @@ def test_the_checks_see_a_title_and_a_border_hugger() -> None:
                       EdgePath("c", "d", "t", [(187.0, 60.0), (187.0, 150.0)])]
     assert title_hits(D) == [("blk", "a", "b")]
     assert ("blk", "c", "d", 3.0) in border_huggers(D)
+
+
+def test_viewer_draws_each_title_where_the_svg_does(graphs, monkeypatch) -> None:
+    """The HTML viewer's page data carries each frame title's patch (tx, tw): the very box
+    the SVG scene draws for the same view layout, which no edge of the view crosses. ResNet-18's
+    second blocks have an edge entering at the frame's left, so their titles move right."""
+    from nnviz.theme import load_theme
+    from nnviz.viewer import page as page_mod
+
+    theme = load_theme()
+    d = nnviz.draw(graphs["resnet18"], theme=theme)
+    seen: list = []
+    pack_view = page_mod._pack_view
+
+    def spy(graph, view, lay, *rest):  # the layout each view's data is packed from
+        out = pack_view(graph, view, lay, *rest)
+        seen.append((lay, out["frame"]))
+        return out
+
+    monkeypatch.setattr(page_mod, "_pack_view", spy)
+    page_mod.pack_page(d.graph, d.layout, theme, "layered", "TB")
+    moved = 0
+    for lay, frame in seen:
+        if not frame["group"]:
+            continue
+
+        class V:  # the view drawn as an SVG scene: its title patches and its edges
+            graph, theme, layout = d.graph, d.theme, lay
+
+        scene = build_scene(d.graph, lay, theme)
+        patches = {data["path"]: items[0] for cls, data, items in scene.layers
+                   if cls == "group-label"}
+        frames = sorted(lay.groups, key=lambda f: (len(f.path), f.path))
+        assert len(frames) == len(frame["group"]) == len(patches)
+        for fr, tx, tw in zip(frames, frame["tx"], frame["tw"]):
+            p = patches["/".join(fr.path)]
+            assert (tx, tw) == (round(p.x, 1), round(p.w, 1)), fr.path
+            moved += tx > fr.x + 6.05
+        assert title_hits(V) == []
+    assert moved >= 3

@@ -399,6 +399,10 @@ def test_small_groups_drawn_open_in_frames(viewer):
     page.mouse.click(r["x"] - 6 * scale, r["y"] + r["h"] / 2)
     selection = page.evaluate("nnviz.state().selection")
     assert selection == {"type": "group", "index": gi, "name": "block1"}
+    # the page decodes each frame title's patch (x, width) as Python packed it
+    frame = page_data(page_for(small_cnn(), inline=12))["views"][0]["frame"]
+    got = page.evaluate("nnviz.viewData(0)")
+    assert frame["group"] and (got["titleX"], got["titleW"]) == (frame["tx"], frame["tw"])
     assert page.console_errors == []
 
 
@@ -541,6 +545,7 @@ def test_page_decodes_like_python(viewer, compress):
                 at += 2
         assert got["points"] == pts and got["frames"] == v["frame"]["group"], vi
         assert got["frameX"] == v["frame"]["x"] and got["frameLabels"] == v["frame"]["label"]
+        assert (got["titleX"], got["titleW"]) == (v["frame"]["tx"], v["frame"]["tw"]), vi
         assert got["lines"] == v["lines"], vi
     assert page.console_errors == []
 

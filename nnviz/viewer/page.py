@@ -16,6 +16,7 @@ from typing import Any
 from nnviz.ir import Edge, Graph, Node, Param, Tensor, format_shape
 from nnviz.layout.labels import LineFitter, display_name, node_lines
 from nnviz.layout.model import EdgePath, LabelLine, Layout, NodeBox
+from nnviz.layout.titles import title_boxes
 from nnviz.theme import Theme
 from nnviz.viewer.payload import Interner
 
@@ -496,7 +497,8 @@ def pack_page(graph: Graph, layout: Layout, theme: Theme, engine: str, direction
             if lay is None:
                 lay = run_layout(sub, engine=engine, direction=direction, theme=theme)
                 reuse.put(sub, graph, lay)
-        packed_views.append(_pack_view(graph, view, lay, node_index, tindex, reuse, gidx))
+        packed_views.append(_pack_view(graph, view, lay, node_index, tindex, reuse, gidx,
+                                       theme["group"]["label_size"]))
 
     # Captured values travel in their own compact block ("values"), not as page meta.
     page_meta = {k: v for k, v in graph.meta.items() if k not in ("values", "overlay")}
@@ -590,7 +592,8 @@ def _pack_values(graph: Graph) -> dict:
 
 
 def _pack_view(graph: Graph, view: _View, lay: Layout, node_index: dict[str, int],
-               tindex: dict[str, int], reuse: _LayoutReuse, gidx: dict) -> dict:
+               tindex: dict[str, int], reuse: _LayoutReuse, gidx: dict,
+               title_size: float) -> dict:
     box_type, box_ref, xs, ys, ws, hs = [], [], [], [], [], []
     lines: dict[str, list] = {}
     box_index: dict[str, int] = {}
@@ -652,21 +655,25 @@ def _pack_view(graph: Graph, view: _View, lay: Layout, node_index: dict[str, int
     return {"group": view.gi, "w": _num(lay.width), "h": _num(lay.height),
             "box": {"type": box_type, "ref": box_ref, "x": xs, "y": ys, "w": ws, "h": hs},
             "lines": lines,
-            "frame": _pack_frames(view, lay, gidx),
+            "frame": _pack_frames(view, lay, gidx, title_size),
             "edge": {"src": e_src, "dst": e_dst, "tensor": e_t, "count": e_count,
                      "delta": e_pts, "spline": e_spline}}
 
 
-def _pack_frames(view: _View, lay: Layout, gidx: dict) -> dict:
-    """Frames of the groups drawn open in this view, outermost first."""
-    out: dict[str, list] = {"group": [], "label": [], "x": [], "y": [], "w": [], "h": []}
-    for fr in sorted(lay.groups, key=lambda f: (len(f.path), f.path)):
+def _pack_frames(view: _View, lay: Layout, gidx: dict, size: float) -> dict:
+    """Frames of the groups drawn open in this view, outermost first; each title's patch
+    starts at tx and is tw wide (the spot no edge crosses, where the SVG draws it too)."""
+    out: dict[str, list] = {"group": [], "label": [], "x": [], "y": [], "w": [], "h": [],
+                            "tx": [], "tw": []}
+    frames = sorted(lay.groups, key=lambda f: (len(f.path), f.path))
+    spots = title_boxes(frames, lay.edges, size) if frames else []
+    for fr, (tx, _, tw, _) in zip(frames, spots):
         gi = gidx.get(view.path + tuple(fr.path))
         if gi is None:
             continue
         out["group"].append(gi)
         out["label"].append("\n".join(fr.lines) if fr.lines else fr.label)  # a wide title's lines
-        for k, v in (("x", fr.x), ("y", fr.y), ("w", fr.w), ("h", fr.h)):
+        for k, v in (("x", fr.x), ("y", fr.y), ("w", fr.w), ("h", fr.h), ("tx", tx), ("tw", tw)):
             out[k].append(_num(v))
     return out
 

@@ -42,6 +42,7 @@ ENCODINGS = ("deflate-base64", "base64")
 _BOX_GEOM = ("type", "x", "y", "w", "h")
 _EDGE_GEOM = ("src", "dst", "count", "delta")
 _TENTHS = {"x", "y", "w", "h"}  # coordinates travel as int32 tenths of a pixel
+_FRAME_GEOM = ("x", "y", "w", "h", "tx", "tw")  # tx, tw: the title's patch (x and width)
 
 
 _WIDTHS = ((1, "b", 1 << 7), (2, "h", 1 << 15), (4, "i", 1 << 31))
@@ -209,7 +210,7 @@ def compact(data: dict) -> tuple[dict, bytes]:
         box, edge, frame = v["box"], v["edge"], v["frame"]
         geom = (tuple(tuple(box[k]) for k in _BOX_GEOM) + tuple(tuple(edge[k]) for k in _EDGE_GEOM)
                 + (tuple(edge["spline"]),)
-                + tuple(tuple(frame[k]) for k in ("x", "y", "w", "h", "label")))
+                + tuple(tuple(frame[k]) for k in (*_FRAME_GEOM, "label")))
         out: dict[str, Any] = {"g": v["group"], "w": v["w"], "h": v["h"],
                                "nb": len(box["type"]), "ne": len(edge["src"])}
         src = owners.get(geom)
@@ -219,7 +220,7 @@ def compact(data: dict) -> tuple[dict, bytes]:
                 cols.add("b." + k, _tenths(box[k]) if k in _TENTHS else box[k])
             for k in _EDGE_GEOM:
                 cols.add("e." + k, edge[k])
-            for k in ("x", "y", "w", "h"):
+            for k in _FRAME_GEOM:
                 cols.add("f." + k, _tenths(frame[k]))
             if edge["spline"]:
                 out["sp"] = edge["spline"]
@@ -334,7 +335,7 @@ def decode(text: str, encoding: str = "deflate-base64") -> dict:
             src = views[v["s"]]
             box = {k: src["box"][k] for k in _BOX_GEOM}
             edge = {k: src["edge"][k] for k in (*_EDGE_GEOM, "spline")}
-            frame = {k: src["frame"][k] for k in ("label", "x", "y", "w", "h")}
+            frame = {k: src["frame"][k] for k in ("label", *_FRAME_GEOM)}
         else:
             box = {k: (_untenths(col("b." + k, nb)) if k in _TENTHS else col("b." + k, nb))
                    for k in _BOX_GEOM}
@@ -343,13 +344,13 @@ def decode(text: str, encoding: str = "deflate-base64") -> dict:
             edge["spline"] = v.get("sp", [])
             labels = v.get("fl", [])
             frame = {"label": labels, **{k: _untenths(col("f." + k, len(labels)))
-                                         for k in ("x", "y", "w", "h")}}
+                                         for k in _FRAME_GEOM}}
         box = {"type": box["type"], "ref": col("b.ref", nb),
                **{k: box[k] for k in ("x", "y", "w", "h")}}
         edge = {"src": edge["src"], "dst": edge["dst"], "tensor": col("e.tensor", ne),
                 "count": edge["count"], "delta": edge["delta"], "spline": edge["spline"]}
         frame = {"group": v.get("fg", []), "label": frame["label"],
-                 **{k: frame[k] for k in ("x", "y", "w", "h")}}
+                 **{k: frame[k] for k in _FRAME_GEOM}}
         lines = {}
         for b, c in zip(col("l.box", v.get("nl", 0)), col("l.n", v.get("nl", 0))):
             lines[str(b)] = [[texts[t], st] for t, st in zip(col("l.text", c), col("l.style", c))]
