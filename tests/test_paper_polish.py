@@ -189,3 +189,12 @@ def test_graph_view_box_filling_its_parent_takes_its_class() -> None:
     assert title_of(d, "features/3/conv") == "conv"
     frames = [f.label for f in d.layout.groups]
     assert any("3 (InvertedResidual)" in f for f in frames), frames
+
+
+def test_graph_view_names_the_folded_embedding() -> None:
+    """The graph view's add that holds wpe's weights says "+ wpe" (it showed an unexplained
+    "aten.add, params: 2.0K")."""
+    d = nnviz.draw(graph(MODELS, "gpt"), theme=THEME)
+    adds = [[ln.text for ln in box.lines] for box in d.layout.nodes.values()
+            if any("params" in ln.text for ln in box.lines) and "add" in box.lines[0].text]
+    assert adds and all("+ wpe" in lines for lines in adds), adds

@@ -140,6 +140,17 @@ def activation_name(node: Node) -> str:
     return _ACTIVATIONS.get(act.lower(), act)
 
 
+def added_modules(node: Node) -> list[str]:
+    """Modules whose weights an add holds without being that module: GPT's position
+    embedding ``wpe`` looked up from a constant table is folded by the capture into the add
+    that joins it, so the add carries ``wpe.weight``; drawn as "+ wpe" (an add of anything
+    else, or an op of its own, names nothing)."""
+    if node.kind != "elementwise" or not node.op.lower().endswith("add") or not node.params:
+        return []
+    return list(dict.fromkeys(p.name.rsplit(".", 1)[0] for p in node.params
+                              if p.role == "param" and "." in p.name))
+
+
 def node_lines(graph: Graph, node: Node) -> list[LabelLine]:
     badge = f" \u00d7{node.meta['repeat']}" if node.meta.get("repeat") else ""
     # meta "fused": activations a runtime fused into the op (TFLite CONV_2D + RELU6); a
@@ -155,6 +166,9 @@ def node_lines(graph: Graph, node: Node) -> list[LabelLine]:
     short = display_name(node)
     if short and short != title:  # "classifier" titled by its name says it once
         lines.append(LabelLine(short, "name"))
+    added = added_modules(node)
+    if added:  # the add's weights are another module's: say which ("+ wpe")
+        lines.append(LabelLine(" ".join("+ " + m for m in added), "name"))
     if node.meta.get("opaque"):  # user code (a Keras Lambda, a custom class): not read, not run
         lines.append(LabelLine("(opaque)", "detail"))
     shapes = []

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from nnviz.errors import NnvizError
 from nnviz.ir import Graph, Node
-from nnviz.layout.labels import GENERIC, box_title, short_op
+from nnviz.layout.labels import GENERIC, added_modules, box_title, short_op
 
 # Kinds that never get a box of their own: they ride along with the box before them.
 RIDER_KINDS = frozenset(("activation", "norm", "reshape", "elementwise", "constant"))
@@ -232,9 +232,7 @@ def paper_path(graph: Graph, style: str) -> PaperPath:
                     names.append(op)
             # a rider holding another module's weights (GPT's position embedding looked up
             # from a constant table, folded into the add that joins it) names that module
-            held = node.params if node.kind not in NAMED_RIDERS else []  # a norm's are its own
-            for mod in dict.fromkeys(p.name.rsplit(".", 1)[0] for p in held
-                                     if p.role == "param" and "." in p.name):
+            for mod in added_modules(node):
                 if mod not in owner.side:
                     owner.side.append(mod)
         pending.clear()
