@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 
 import pytest
@@ -310,3 +311,53 @@ def test_named_arcs_of_a_u_keep_clear_of_the_boxes(direction: str) -> None:
     for t in labels:
         assert not any(t[0] < b[2] and b[0] < t[2] and t[1] < b[3] and b[1] < t[3]
                        for b in boxes), t
+
+
+def on_polyline(p: tuple, pts: list) -> bool:
+    return any(min(a[0], b[0]) - 0.01 <= p[0] <= max(a[0], b[0]) + 0.01
+               and min(a[1], b[1]) - 0.01 <= p[1] <= max(a[1], b[1]) + 0.01
+               for a, b in zip(pts, pts[1:]))
+
+
+def seg_dist(p: tuple, a: tuple, b: tuple) -> float:
+    (ax, ay), (bx, by) = a, b
+    length2 = (bx - ax) ** 2 + (by - ay) ** 2 or 1e-12
+    t = max(0.0, min(1.0, ((p[0] - ax) * (bx - ax) + (p[1] - ay) * (by - ay)) / length2))
+    return math.dist(p, (ax + t * (bx - ax), ay + t * (by - ay)))
+
+
+@pytest.mark.parametrize("name", ["unet", "resnet18"])
+def test_a_concat_mark_where_a_skip_joins_by_concatenation(graphs, name: str) -> None:
+    """A "||" ring sits on each skip arrow whose skip enters a concatenation in the graph
+    (the UNet's torch.cat), just before its arrowhead, outside every box; a residual Add
+    skip (ResNet) gets none. As a U, as wrapped rows and as one column."""
+    from nnviz.render.build import build_scene
+    from nnviz.render.scene import Circle, arrow_items
+
+    g = view_of(graphs, name, "default")
+    pred = g.predecessors()
+    for direction, rows in (("TB", None), ("LR", None), ("LR", 3)):
+        lay = layout(g, theme=THEME, style="blocks", direction=direction, rows=rows)
+        skips = lay.extras["skips"]
+        assert skips
+        for s in skips:
+            joined = any(g.nodes[v].op in ("torch.cat", "Concat") and len(pred[v]) >= 2
+                         for _, v in s["edges"])
+            assert joined == (name == "unet")
+            mark = s.get("join")
+            assert (mark is not None) == joined, (s["src"], s["dst"])
+            if not mark:
+                continue
+            last = s["pieces"][-1]
+            c = (mark["x"], mark["y"])
+            assert mark["kind"] == "concat" and on_polyline(c, last)
+            # before the arrowhead: the ring does not touch the head's triangle
+            _, head = arrow_items([tuple(p) for p in last], False, "#000000", 1.0,
+                                  THEME["edge"]["arrow_size"])
+            tri = head.points
+            assert all(seg_dist(c, tri[i], tri[i - 1]) > mark["r"] for i in range(3)), c
+            for box in lay.nodes.values():
+                assert not (box.x < c[0] < box.x + box.w and box.y < c[1] < box.y + box.h)
+        rings = [it for cls, _, items in build_scene(g, lay, THEME).layers
+                 if cls == "skip-join" for it in items if isinstance(it, Circle)]
+        assert len(rings) == (4 if name == "unet" else 0)

@@ -25,8 +25,10 @@ from nnviz.layout.labels import activation_name, merged_overlay, overlay_lines
 from nnviz.layout.model import EdgePath, LabelLine, Layout, NodeBox
 from nnviz.layout.paper_path import (
     PaperPath,
+    Skip,
     Unit,
     display_names,
+    is_concat_join,
     layer_title,
     paper_kind,
     paper_path,
@@ -54,6 +56,7 @@ SWATCH = 8.0  # px: the legend's colour squares
 ROW_GAP = 16.0  # px between two rows of a wrapped figure (the return arrow runs in it)
 ROW_RETURN = 12.0  # px: gutter left and right of wrapped rows for the return arrow
 CUT_ARC = 40.0  # px: what splitting one skip arc over two rows costs when choosing cuts
+JOIN_R = 4.0  # px: radius of the concatenation mark where a skip joins the decoder
 
 Dim = int | str | None
 
@@ -315,6 +318,29 @@ def block_geometry(graph: Graph, units: list[Unit], cfg: dict[str, Any],
             g = {"t": 16.0, "h": 24.0, "d": 16.0, "shape": "?"}
         out.append(g)
     return out
+
+
+def join_mark(graph: Graph, skip: Skip, pieces: list[list[Point]], arrow: float,
+              pred: dict[str, list[str]]) -> dict[str, Any] | None:
+    """Where a skip arrives through a concatenation in the graph (a UNet's torch.cat, ONNX
+    Concat, Keras Concatenate): a small ring with "||" on its arrow just before the
+    arrowhead, PlotNeuralNet's copy-and-concatenate ball. A residual Add gets none: the
+    arc alone reads as a sum. None when the skip is not joined by a concatenation."""
+    if not any(is_concat_join(graph, v, pred) for _, v in skip.edges if v in graph.nodes):
+        return None
+    pts = pieces[-1]
+
+    def back(p: Point, q: Point, d: float) -> tuple[float, float]:  # d px from q towards p
+        length = math.dist(p, q) or 1.0
+        return (q[0] + (p[0] - q[0]) * d / length, q[1] + (p[1] - q[1]) * d / length)
+
+    clear = arrow + JOIN_R + 1  # the ring's centre from the tip: it ends before the head
+    if math.dist(pts[-2], pts[-1]) >= clear + JOIN_R + 1 or len(pts) < 3:
+        x, y = back(pts[-2], pts[-1], clear)
+    else:  # a short last drop (an arc onto a box top): on the run before its corner, clear
+        # of the head's half width (arrow * 0.4, as scene.arrow_items draws it)
+        x, y = back(pts[-3], pts[-2], JOIN_R + arrow * 0.4 + 1.5)
+    return {"kind": "concat", "x": round(x, 2), "y": round(y, 2), "r": JOIN_R}
 
 
 def _skip_levels(skips: list[tuple[int, int]]) -> list[int]:
@@ -611,6 +637,7 @@ def layout_sequence(graph: Graph, theme: Theme, ppath: PaperPath, direction: str
                               (a["unit"].node.outputs or [""])[0], pts))
 
     skips_x: list[dict[str, Any]] = []
+    pred, arrow = graph.predecessors(), float(theme["edge"]["arrow_size"])
     for sk, lvl, text in zip(ppath.skips, levels, arc_labels):
         pa, pb = anchors[sk.src]["arc"], anchors[sk.dst]["arc"]
         if horizontal:
@@ -648,6 +675,9 @@ def layout_sequence(graph: Graph, theme: Theme, ppath: PaperPath, direction: str
                         "edges": [list(e) for e in sk.edges], "label": text, "label_pos": lab,
                         "points": [list(p) for p in pieces[0]],
                         "pieces": [[list(p) for p in pts] for pts in pieces]})
+        mark = join_mark(graph, sk, pieces, arrow, pred)
+        if mark:
+            skips_x[-1]["join"] = mark
 
     folds_x: list[dict[str, Any]] = []
     boxes = list(nodes.values())
@@ -931,6 +961,7 @@ def layout_u(graph: Graph, theme: Theme, ppath: PaperPath, shape: UShape, direct
         if not horizontal and shape.arm[k] == UP:
             blocks_x[-1]["upward"] = True  # rider bands: the input end is the bottom
     skips_x: list[dict[str, Any]] = []
+    pred, arrow = graph.predecessors(), float(theme["edge"]["arrow_size"])
     for k, ((a, b), pts, text) in enumerate(zip(pairs, skip_pts, arc_labels)):
         sk = by_src[a]
         pts = [(round(x, 2), round(y, 2)) for x, y in pts]
@@ -944,6 +975,9 @@ def layout_u(graph: Graph, theme: Theme, ppath: PaperPath, shape: UShape, direct
                         "label_pos": {"x": round(mid[0], 2), "y": round(mid[1] - 3, 2),
                                       "anchor": "middle"},
                         "points": [list(p) for p in pts], "pieces": [[list(p) for p in pts]]})
+        mark = join_mark(graph, sk, [pts], arrow, pred)
+        if mark:
+            skips_x[-1]["join"] = mark
     legend = legend_entries(blocks_x)
     extras: dict[str, Any] = {"blocks": blocks_x, "skips": skips_x, "folds": [],
                               "proportions": proportions,

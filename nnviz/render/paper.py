@@ -153,6 +153,21 @@ def _block_items(graph: Graph, blk: dict, theme: Theme, sw: float, horizontal: b
     return items
 
 
+def join_mark_items(mark: dict, stroke: str, background: str | None,
+                    width: float) -> list[Item]:
+    """A concatenation mark: a ring filled with the background (it hides the arrow under
+    it) and two upright bars, "||" as in PlotNeuralNet's UNet; drawn as lines, not a glyph,
+    so it prints the same in every format and in grayscale."""
+    x, y, r = float(mark["x"]), float(mark["y"]), float(mark["r"])
+    fill = background if background and to_rgb(background) is not None else "#ffffff"
+    dx, dy = r * 0.3, r * 0.55
+    return [Circle(x, y, r, fill, stroke, width),
+            Path([(round(x - dx, 2), round(y - dy, 2)), (round(x - dx, 2), round(y + dy, 2))],
+                 None, stroke, width),
+            Path([(round(x + dx, 2), round(y - dy, 2)), (round(x + dx, 2), round(y + dy, 2))],
+                 None, stroke, width)]
+
+
 def legend_items(layout: Layout, theme: Theme) -> list[Item]:
     """The kinds the figure shows: a swatch in each kind's colour and its name."""
     font = theme["font"]
@@ -198,6 +213,13 @@ def sequence_scene(graph: Graph, layout: Layout, theme: Theme) -> Scene:
             scene.add("skip", edge_items(e, arc_theme), src=e.src, dst=e.dst)
         else:
             scene.add("edge", edge_items(e, theme), src=e.src, dst=e.dst)
+    marks: list[Item] = []
+    for s in ex.get("skips", []):
+        if s.get("join"):
+            marks += join_mark_items(s["join"], bcfg.get("arc", theme["edge"]["stroke"]),
+                                     theme["background"], float(theme["edge"]["width"]))
+    if marks:
+        scene.add("skip-join", marks)
     muted = theme["font"].get("muted", theme["font"]["color"])
     size = float(theme["font"]["size"])
     labels = [Text(s["label_pos"]["x"], s["label_pos"]["y"], s["label"], size, muted,
