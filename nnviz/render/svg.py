@@ -8,6 +8,7 @@ so tools and the HTML viewer can find them.
 from __future__ import annotations
 
 from itertools import chain
+from typing import Any
 
 from nnviz.escape import xml_escape as escape
 from nnviz.escape import xml_quoteattr as quoteattr
@@ -153,34 +154,62 @@ def _xml_text(t: str) -> str:
 
 
 def format_numbers(values: list[float]) -> list[str]:
-    """[_f(v) for v in values], in bulk: each distinct value formatted once, by one C-level
-    map per rounding case. A 50k-node drawing has ~1M coordinates, half of them distinct,
-    so the memo alone missed ~500k times (a Python call each).
+    """[_f(v) for v in values], in bulk. A 50k-node drawing has ~1M coordinates, half of
+    them distinct, so the memo alone missed ~500k times (a Python call and a float
+    formatting each).
 
-    numpy reads the two decimals (round(v * 100)); '{:.0f}' / '{:.1f}' / '{:.2f}' then
-    print exactly what _f prints with its trailing zeros stripped. A value whose
-    hundredths sit within 0.01 of a tie (where v * 100 may round differently from
-    '{:.2f}'), and any huge or non-finite value, goes through _f itself.
+    numpy reads the hundredths (round(v * 100)) and writes their digits as text columns
+    (_hundredths_text): what _f prints, trailing zeros stripped. A value whose hundredths
+    sit within 0.01 of a tie (where v * 100 may round differently from '{:.2f}'), and any
+    huge or non-finite value, goes through _f itself.
     """
     import numpy as np
 
-    uniq, inverse = np.unique(np.asarray(values, dtype=np.float64), return_inverse=True)
-    hundredths = uniq * 100
+    if not values:
+        return []
+    v = np.asarray(values, dtype=np.float64)
+    hundredths = v * 100
     with np.errstate(invalid="ignore"):
         k = np.rint(hundredths)
-        ok = np.isfinite(uniq) & (np.abs(uniq) < 1e12) & (np.abs(hundredths - k) < 0.49)
-    ki = np.where(ok, k, 0).astype(np.int64)
-    whole = ok & (ki % 100 == 0)
-    tenths = ok & (ki % 10 == 0) & ~whole
-    out = np.empty(len(uniq), dtype=object)
-    for mask, fmt in ((whole, "{:.0f}".format), (tenths, "{:.1f}".format),
-                      (ok & ~whole & ~tenths, "{:.2f}".format)):
-        idx = np.flatnonzero(mask)
-        out[idx] = list(map(fmt, uniq[idx].tolist()))
-    out[whole & (ki == 0)] = "0"  # "-0.00" and "0.00" are both "0"
+        ok = np.isfinite(v) & (np.abs(v) < 1e12) & (np.abs(hundredths - k) < 0.49)
+    out = _hundredths_text(np.where(ok, k, 0).astype(np.int64))
     for i in np.flatnonzero(~ok).tolist():
-        out[i] = _f(float(uniq[i]))
-    return out[inverse.reshape(-1)].tolist()
+        out[i] = _f(values[i])
+    return out
+
+
+def _hundredths_text(ki: Any) -> list[str]:
+    """Integers of hundredths as _f's text ("-12.5" for -1250, "0.05" for 5, "3" for 300),
+    built as a byte matrix (a row per number: sign, integer digits, dot, decimals) that
+    numpy turns into strings in one pass."""
+    import numpy as np
+
+    n = len(ki)
+    neg = ki < 0
+    ip, frac = np.divmod(np.abs(ki), 100)
+    decimals = np.where(frac == 0, 0, np.where(frac % 10 == 0, 1, 2))
+    digits = np.ones(n, dtype=np.int64)  # of the integer part
+    top, p = int(ip.max()), 10
+    while p <= top:
+        digits += ip >= p
+        p *= 10
+    start = neg.astype(np.int64)
+    dot = start + digits
+    width = int((dot + np.where(decimals > 0, 1 + decimals, 0)).max())
+    m = np.zeros((n, width), dtype=np.uint8)  # trailing NULs end each row's text
+    m[neg, 0] = ord("-")
+    rows = np.arange(n)
+    rest = ip.copy()
+    for j in range(int(digits.max())):  # the j-th digit from the right
+        has = digits > j
+        m[rows[has], (dot - 1 - j)[has]] = 48 + rest[has] % 10
+        rest //= 10
+    one = decimals > 0
+    m[rows[one], dot[one]] = ord(".")
+    m[rows[one], dot[one] + 1] = 48 + frac[one] // 10
+    two = decimals == 2
+    m[rows[two], dot[two] + 2] = 48 + frac[two] % 10
+    return m.view(f"S{width}").ravel().astype(f"U{width}").tolist()
 
 
 def _write_nodes(run: NodeRun, out: list[str]) -> None:

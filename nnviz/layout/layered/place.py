@@ -56,14 +56,17 @@ def assemble(tree: LevelTree, pieces: list[Piece], stub_of: dict[Key, str],
         return round(v, 2) + 0.0
 
     boxes: dict[str, NodeBox] = {}
+    tb = direction == "TB"
     for k, (cx, cy) in centers.items():
         w, h = size[k]
-        fx, fy = tf(cx, cy)
+        fx, fy = (cx, cy) if tb else tf(cx, cy)
         if k[0] == "n":
             bid, shape = k[1], "box"
         else:
             bid, shape = f"{k[1]}::stub::{k[2]}", "stub"
-        boxes[bid] = NodeBox(bid, rnd(fx - w / 2), rnd(fy - h / 2), w, h, lines[k], shape)
+        # rnd inlined (50k boxes)
+        boxes[bid] = NodeBox(bid, round(fx - w / 2, 2) + 0.0, round(fy - h / 2, 2) + 0.0, w, h,
+                             lines[k], shape)
     # keep node order = graph order, stubs right before their consumer
     ordered: dict[str, NodeBox] = {}
     stubs_for: dict[str, list[str]] = {}

@@ -77,6 +77,14 @@ def finish(points: list[Point], direction: str, tb_h: float) -> tuple[list[Point
     Returns (points, spline). An edge that is one straight run stays a 2-point polyline
     (smaller files, and nothing to smooth).
     """
+    if len(points) == 2 and direction == "TB":
+        # most edges of a big drawing: one straight run between two distinct points (what
+        # dedupe, simplify and the straight test below give them, without the calls)
+        (ax, ay), (bx, by) = points
+        dx, dy = abs(ax - bx), abs(ay - by)
+        if (dx > 1e-6 or dy > 1e-6) and (dx < 0.5 or dy < 0.5):
+            return [(round(ax, 2) + 0.0, round(ay, 2) + 0.0),
+                    (round(bx, 2) + 0.0, round(by, 2) + 0.0)], False
     pts = simplify(dedupe(points))
     if direction == "BT":
         pts = [(x, tb_h - y) for x, y in pts]
