@@ -282,3 +282,27 @@ def test_side_graphs_hang_above_their_consumer_and_stack(monkeypatch) -> None:
     monkeypatch.setattr(level_rank, "settle_side_graphs", lambda *a, **k: False)
     flat = layout_layered(g, THEME)
     assert lay.width * lay.height <= flat.width * flat.height
+
+
+def test_stub_takes_the_side_where_its_edge_crosses_nothing() -> None:
+    """A stub whose consumer is blocked by a box and, just right of it, a residual edge
+    passing by: the right side is nearer, but a stub there would cross the residual edge to
+    reach its consumer, so it goes left (GPT-2 .pt2 drawn flat: 2 crossings fewer)."""
+    from nnviz.layout.layered.position import _place_free
+
+    # layer 0: m (a box feeding u), r (the residual edge's dummy), s (the free stub of u)
+    # layer 1: u (the stub's consumer), r2 (the residual edge, further down)
+    layers = [[0, 1, 2], [3, 4]]
+    up = [[], [], [], [0, 2], [1]]
+    down = [[3], [4], [3], [], []]
+    x = [-10.0, 60.0, 0.0, 0.0, 60.0]
+    width = [80.0, 0.0, 40.0, 40.0, 0.0]
+    free = [False, False, True, False, False]
+    dummy = [False, True, False, False, True]
+    _place_free(layers, free, x, [0.0, 0.0, 0.0, 0.0, 0.0], width, dummy, 24.0, 8.0, up, down)
+    assert x[2] == -94.0  # left of m: its edge to u crosses neither m's nor the residual's
+    # without the residual edge the nearer side (right) is free of crossings and is taken
+    x2 = [-10.0, 60.0, 0.0, 0.0, 60.0]
+    _place_free([[0, 2], [3]], free, x2, [0.0] * 5, width, dummy, 24.0, 8.0,
+                [[], [], [], [0, 2], []], [[3], [], [3], [], []])
+    assert x2[2] == 74.0

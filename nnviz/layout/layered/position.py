@@ -187,13 +187,27 @@ def _one_pass(seq: list[list[int]], nb: list[list[int]], nb_off: list[list[tuple
 
 def _place_free(layers: list[list[int]], free: list[bool], x: list[float],
                 targets: list[float], width: list[float], dummy: list[bool], gap_node: float,
-                gap_dummy: float) -> None:
+                gap_dummy: float, up: list[list[int]], down: list[list[int]]) -> None:
     """Put every free vertex at the x nearest its target where it overlaps nothing.
 
     The others of its layer are already placed; a free vertex only takes leftover space
     (the gap beside its consumer's neighbour, or past the end of the layer), so it can never
-    push them sideways.
+    push them sideways. Of the two sides of what blocks its target, it takes the one where
+    its edges cross fewer edges between the same layers (a stub right of a residual edge
+    that passes beside its consumer would cross it), then the nearer.
     """
+
+    def crossings(v: int, xv: float, placed: list[int]) -> int:
+        """Crossings of v's edges (v at xv) with its placed layer-mates' edges."""
+        c = 0
+        for nbrs in (down, up):
+            for u in nbrs[v]:
+                if free[u]:
+                    continue
+                for w in placed:
+                    c += sum(1 for q in nbrs[w] if not free[q] and (x[w] - xv) * (x[q] - x[u]) < 0)
+        return c
+
     for layer in layers:
         fr = [v for v in layer if free[v]]
         if not fr:
@@ -216,8 +230,9 @@ def _place_free(layers: list[list[int]], free: list[bool], x: list[float],
             best = t
             for lo, hi in merged:
                 if lo < t < hi:
-                    # the nearer side; ties go right (stubs conventionally sit right of the trunk)
-                    best = hi if hi - t <= t - lo else lo
+                    # fewer crossings, then the nearer side; ties go right (stubs
+                    # conventionally sit right of the trunk)
+                    best = min((hi, lo), key=lambda s: (crossings(v, s, placed), abs(s - t)))
                     break
             x[v] = best
             placed.append(v)
@@ -317,7 +332,7 @@ def assign_x(layers: list[list[int]], up: list[list[int]], down: list[list[int]]
             pts = [x[u] + o[0] - o[1] for u, o in zip(down[v], down_off[v]) if not free[u]]
             pts += [x[u] + o[0] - o[1] for u, o in zip(up[v], up_off[v]) if not free[u]]
             targets[v] = sum(pts) / len(pts) if pts else 0.0
-        _place_free(layers, free, x, targets, width, dummy, gap_node, gap_dummy)
+        _place_free(layers, free, x, targets, width, dummy, gap_node, gap_dummy, up, down)
         return x
     pos = [0] * nv
     for layer in layers:
