@@ -402,6 +402,15 @@ def _edge_items(points: list[Point], spline: bool, stroke: str, width: float,
     return items
 
 
+def _interned(index: dict[tuple, int], table: list[tuple], key: tuple) -> int:
+    """The position of ``key`` in ``table``, appended there on first sight."""
+    i = index.get(key)
+    if i is None:
+        i = index[key] = len(table)
+        table.append(key)
+    return i
+
+
 def graph_scene(graph: Graph, layout: Layout, theme: Theme) -> Scene:
     """The node-link drawing: group frames, edges with arrowheads, boxes with labels."""
     font, node_t, group_t, edge_t = theme["font"], theme["node"], theme["group"], theme["edge"]
@@ -462,18 +471,10 @@ def graph_scene(graph: Graph, layout: Layout, theme: Theme) -> Scene:
     text_index: dict[tuple, int] = {}
 
     def rect_id(key: tuple) -> int:
-        i = rect_index.get(key)
-        if i is None:
-            i = rect_index[key] = len(run.rect_styles)
-            run.rect_styles.append(key)
-        return i
+        return _interned(rect_index, run.rect_styles, key)
 
     def text_id(key: tuple) -> int:
-        i = text_index.get(key)
-        if i is None:
-            i = text_index[key] = len(run.text_styles)
-            run.text_styles.append(key)
-        return i
+        return _interned(text_index, run.text_styles, key)
 
     for box in layout.nodes.values():
         bid = box.id
