@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+from typing import NamedTuple
 
 import pytest
 
@@ -69,6 +70,13 @@ def cross(s: tuple, t: tuple) -> bool:
     return False
 
 
+class Box(NamedTuple):
+    x: float
+    y: float
+    w: float
+    h: float
+
+
 def hits_box(seg: tuple, box) -> bool:
     """Does an axis-parallel segment run through the inside of a box (1 px margin)?"""
     (x0, y0), (x1, y1) = seg
@@ -118,6 +126,11 @@ def test_unet_is_drawn_as_a_u(graphs, direction: str) -> None:
     ups = [mid(n)[1] for n in order if arm[n] == "up"]
     assert downs == sorted(downs) and ups == sorted(ups, reverse=True)
     assert mid("group:downs.3")[1] > max(ups)
+    if direction == "TB":  # the bottleneck centred between the arms, not under the encoder
+        front = {b["id"]: float(b["x"]) + float(b["w"]) / 2 for b in lay.extras["blocks"]}
+        left, right = front["group:downs.2"], front["group:dec.0"]
+        for n in ("pool@3", "group:downs.3"):
+            assert abs(front[n] - (left + right) / 2) < 1.0, n
 
 
 @pytest.mark.parametrize("direction", ["LR", "TB"])
@@ -147,6 +160,9 @@ def test_u_arrows_cross_nothing(graphs, direction: str) -> None:
     texts = text_boxes(scene)
     assert_no_overlap(texts)
     assert_inside(texts, lay.width + 0.01, lay.height + 0.01)
+    for seg in (s for f in flows + skips for s in f):  # no arrow runs through a label
+        assert not any(hits_box(seg, Box(t[0] - 1, t[1] - 1, t[2] - t[0] + 2, t[3] - t[1] + 2))
+                       for t in texts), seg
 
 
 def test_the_u_is_read_from_the_graph_not_the_name() -> None:

@@ -34,7 +34,7 @@ from nnviz.layout.paper_path import (
     paper_path,
     short_op,
 )
-from nnviz.layout.ushape import UP, UShape, find_u
+from nnviz.layout.ushape import BOTTOM, DOWN, UP, UShape, find_u
 from nnviz.text import line_height, text_width, truncate
 from nnviz.theme import Theme, paper_settings
 
@@ -737,6 +737,7 @@ U_GAP = 28.0  # px between the two arms (the skip arrows cross it)
 U_ROW_GAP = 12.0  # px between two rows, left to right (a return arrow runs in it)
 U_LABEL_GAP = 6.0  # px between a box and its label
 U_ARC_GAP = 8.0  # px from a row's boxes up to its skip arc, left to right
+U_JOG = 8.0  # px more between the encoder and the centred bottleneck (the arrow jogs across)
 
 
 def _u_sizes(graph: Graph, units: list[Unit]) -> list[tuple[int, int] | None]:
@@ -794,7 +795,9 @@ def layout_u(graph: Graph, theme: Theme, ppath: PaperPath, shape: UShape, direct
 
         def dist(up: int, low: int) -> float:
             a, b = items[up], items[low]
-            return max(a["main"] - off[up] + gap + off[low],
+            # the step from the encoder into the centred bottleneck jogs across: room for it
+            jog = U_JOG if shape.arm[up] == DOWN and shape.arm[low] == BOTTOM else 0.0
+            return max(a["main"] - off[up] + gap + off[low] + jog,
                        (a["label_h"] + b["label_h"]) / 2 + 8 + off[low] - b["main"] / 2
                        - off[up] + a["main"] / 2)
 
@@ -843,8 +846,17 @@ def layout_u(graph: Graph, theme: Theme, ppath: PaperPath, shape: UShape, direct
         lw = [max(items[i]["label_w"] for i in col) for col in (left, right)]
         xl = margin + lw[0] + U_LABEL_GAP - lo[0]
         xr = xl + hi[0] + arm_gap - lo[1]
+        # The bottleneck sits centred at the bottom between the arms (Ronneberger et al.'s
+        # U), below every encoder box and label; no closer to the decoder arm than the gap
+        # its boxes keep to the encoder's, since the decoder's lowest box may be beside it.
+        mids = [i for i in left if shape.arm[i] == BOTTOM]
+        hi_b = max(items[i]["cross"][1] for i in mids)
+        beside = [items[j]["cross"][0] for j in right
+                  if any(start[j] < start[i] + items[i]["main"]
+                         and start[i] < start[j] + items[j]["main"] for i in mids)]
+        xc = max(xl, min([(xl + xr) / 2] + [xr + c - gap - hi_b for c in beside]))
         for i in left:
-            centre[i] = xl
+            centre[i] = xc if shape.arm[i] == BOTTOM else xl
         for i in right:
             centre[i] = xr
         width = xr + hi[1] + U_LABEL_GAP + lw[1] + margin
@@ -856,14 +868,20 @@ def layout_u(graph: Graph, theme: Theme, ppath: PaperPath, shape: UShape, direct
             if shape.arm[i] == UP:
                 return {"x": round(xr + hi[1] + U_LABEL_GAP, 2), "y": round(mid, 2),
                         "anchor": "start"}
-            return {"x": round(xl + lo[0] - U_LABEL_GAP, 2), "y": round(mid, 2),
-                    "anchor": "end"}
+            # the encoder's in one column; the bottleneck's left of its own boxes
+            x = xl + lo[0] if shape.arm[i] == DOWN else centre[i] + items[i]["cross"][0]
+            return {"x": round(x - U_LABEL_GAP, 2), "y": round(mid, 2), "anchor": "end"}
 
         for a, b in zip(range(n), range(1, n)):
-            if shape.arm[b] != UP:  # down the left arm
-                edge(a, b, [(xl, start[a] + items[a]["main"] + 2), (xl, start[b] - 1)])
+            ca, cb = centre[a], centre[b]
+            if shape.arm[b] != UP and ca != cb:  # down into the bottleneck: a jog across
+                y0, y1 = start[a] + items[a]["main"] + 2, start[b] - 1
+                ym = y1 - max(gap - 2, (y1 - y0) / 2)  # the last drop carries the head
+                edge(a, b, [(ca, y0), (ca, ym), (cb, ym), (cb, y1)])
+            elif shape.arm[b] != UP:  # down the left arm (or the bottleneck's column)
+                edge(a, b, [(ca, start[a] + items[a]["main"] + 2), (cb, start[b] - 1)])
             elif shape.arm[a] != UP:  # the bottom of the U: across, then up
-                edge(a, b, [(xl + items[a]["fw"] / 2, fc[a]), (xr, fc[a]),
+                edge(a, b, [(ca + items[a]["fw"] / 2, fc[a]), (xr, fc[a]),
                             (xr, start[b] + items[b]["main"] + 1)])
             else:  # up the right arm
                 edge(a, b, [(xr, start[a] - 2), (xr, start[b] + items[b]["main"] + 1)])
