@@ -304,14 +304,31 @@ def order_level(pg: Proper, roots: list[int], nlayers: int, has_offsets: bool,
                                                budget=budget)
             if c2 < c1:
                 layers, c1 = alt, c2
-    if c1:
+    adj = [[pg.tail[c[0]]] + c[1:] for c in pg.chains if c]  # a tall source: its last filler
+
+    def sifted(layers: list[list[int]], c1: int) -> tuple[list[list[int]], int]:
+        if not c1:
+            return layers, c1
         # whole long edges across the trunk, then sweeps again from there (they keep the
         # best order seen, so this never makes things worse)
         trial = [list(layer) for layer in layers]
-        adj = [[pg.tail[c[0]]] + c[1:] for c in pg.chains if c]  # a tall source: its last filler
         sift_long_edges(trial, pg.up, pg.vrank, adj, budget)
         trial, c3 = reduce_crossings_counted(trial, pg.up, pg.down, nseg, fup, fdown,
                                              budget=budget)
-        if c3 < c1:
-            layers = trial
+        return (trial, c3) if c3 < c1 else (layers, c1)
+
+    layers, c1 = sifted(layers, c1)
+    if c1 and nseg <= MULTI_START_SEGMENTS:
+        # Two starts from the sinks up, where crossings remain: a side graph's sources
+        # then sit beside the consumers they share instead of in the order the sources'
+        # DFS reaches them (GPT-2 .pt2's causal-mask index chains: 16 -> 8 crossings).
+        sinks = [v for v in range(nv) if not pg.down[v]]
+        for upl in (pg.up, [u[::-1] for u in pg.up]):
+            alt = dfs_order(nv, pg.vrank, nlayers, upl, sinks[::-1])
+            alt, c2 = sifted(*reduce_crossings_counted(alt, pg.up, pg.down, nseg, fup, fdown,
+                                                       budget=budget))
+            if c2 < c1:
+                layers, c1 = alt, c2
+            if not c1:
+                break
     return layers
