@@ -179,37 +179,35 @@ def format_numbers(values: list[float]) -> list[str]:
 
 
 def _hundredths_text(ki: Any) -> list[str]:
-    """Integers of hundredths as _f's text ("-12.5" for -1250, "0.05" for 5, "3" for 300),
-    built as a byte matrix (a row per number: sign, integer digits, dot, decimals) that
-    numpy turns into strings in one pass."""
+    """Integers of hundredths as _f's text ("-12.5" for -1250, "0.05" for 5, "3" for 300).
+
+    Built as a byte matrix, one column per character position (integer digits right-aligned
+    with the sign before them, then dot, decimals and a space), unused positions NUL: its
+    bytes without the NULs are the numbers separated by spaces, which one split turns into
+    strings (a Python call per number would cost more than all the numpy work)."""
     import numpy as np
 
-    n = len(ki)
     neg = ki < 0
     ip, frac = np.divmod(np.abs(ki), 100)
     decimals = np.where(frac == 0, 0, np.where(frac % 10 == 0, 1, 2))
-    digits = np.ones(n, dtype=np.int64)  # of the integer part
+    digits = np.ones(len(ki), dtype=np.int64)  # of the integer part
     top, p = int(ip.max()), 10
     while p <= top:
         digits += ip >= p
         p *= 10
-    start = neg.astype(np.int64)
-    dot = start + digits
-    width = int((dot + np.where(decimals > 0, 1 + decimals, 0)).max())
-    m = np.zeros((n, width), dtype=np.uint8)  # trailing NULs end each row's text
-    m[neg, 0] = ord("-")
-    rows = np.arange(n)
+    width = int(digits.max()) + 1  # the sign's column too
+    cols = np.zeros((width + 4, len(ki)), dtype=np.uint8)
     rest = ip.copy()
-    for j in range(int(digits.max())):  # the j-th digit from the right
-        has = digits > j
-        m[rows[has], (dot - 1 - j)[has]] = 48 + rest[has] % 10
+    for j in range(width):  # column width - 1 - j: the j-th digit from the right, or the sign
+        cols[width - 1 - j] = np.where(digits > j, 48 + rest % 10,
+                                       np.where((digits == j) & neg, ord("-"), 0))
         rest //= 10
-    one = decimals > 0
-    m[rows[one], dot[one]] = ord(".")
-    m[rows[one], dot[one] + 1] = 48 + frac[one] // 10
-    two = decimals == 2
-    m[rows[two], dot[two] + 2] = 48 + frac[two] % 10
-    return m.view(f"S{width}").ravel().astype(f"U{width}").tolist()
+    cols[width] = np.where(decimals > 0, ord("."), 0)
+    cols[width + 1] = np.where(decimals > 0, 48 + frac // 10, 0)
+    cols[width + 2] = np.where(decimals == 2, 48 + frac % 10, 0)
+    cols[width + 3] = ord(" ")
+    text = cols.T.tobytes().replace(b"\0", b"").decode("ascii")
+    return text.split(" ")[:-1]
 
 
 def _write_nodes(run: NodeRun, out: list[str]) -> None:
