@@ -920,8 +920,16 @@ class _Converter:
         local: dict[str, tuple[Shape, str | None]] = {}
         for _, name, dims, dtype in (self._init_rows(gp) if rows is None else rows):
             local[name] = (dims, dtype)
+        # An export types 50k tensors with a handful of distinct types: decode each distinct
+        # type once, keyed by its bytes (one C call), instead of one protobuf read per dim.
+        seen: dict[bytes, tuple[Shape, str | None]] = {}
         for vi in list(gp.input) + list(gp.value_info) + list(gp.output):
-            shape, dtype = _type_info(vi.type)
+            ty = vi.type
+            key = ty.SerializeToString()
+            decoded = seen.get(key)
+            if decoded is None:
+                decoded = seen[key] = _type_info(ty)
+            shape, dtype = decoded
             old = local.get(vi.name)
             if old is None or (old[0] is None and shape is not None):
                 local[vi.name] = (shape, dtype)
