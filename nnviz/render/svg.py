@@ -153,6 +153,9 @@ def _xml_text(t: str) -> str:
     return _text(t)
 
 
+_BULK_MIN = 4096  # numbers below which the per-value formatter is the cheaper path
+
+
 def format_numbers(values: list[float]) -> list[str]:
     """[_f(v) for v in values], in bulk. A 50k-node drawing has ~1.1M coordinates, a third
     of them distinct, so the memo alone missed ~400k times (a Python call and a float
@@ -163,10 +166,10 @@ def format_numbers(values: list[float]) -> list[str]:
     sit within 0.01 of a tie (where v * 100 may round differently from '{:.2f}'), and any
     huge or non-finite value, goes through _f itself.
     """
+    if len(values) < _BULK_MIN:  # a small drawing: not worth importing numpy for
+        return [_f(v) for v in values]
     import numpy as np
 
-    if not values:
-        return []
     # each distinct value once (a third of a big drawing's numbers); 0.0 and -0.0 are one
     # value and both print "0"
     v, inverse = np.unique(np.asarray(values, dtype=np.float64), return_inverse=True)
