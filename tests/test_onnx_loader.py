@@ -523,3 +523,39 @@ def test_function_calls_mixed_with_plain_nodes_and_caller_model_untouched():
         ("input:x", [], ["x"]), ("/pre/Sig", ["x"], ["a"]), ("/blk/r", ["a"], ["b"]),
         ("/post/Tanh", ["b"], ["c"]), ("output:c", ["c"], [])]
     assert m.SerializeToString() == before
+
+
+# ---- nodes of equal attributes ---------------------------------------------------------
+
+def test_equal_attributes_decoded_once_yet_each_node_owns_its_values():
+    """Nodes whose attributes have the same bytes share one decoding (the loader's template
+    cache), but each node gets its own attrs and canon: editing one node leaves the others
+    as the file says. Canonical attributes are those canon_attrs computes from the node's
+    final attrs (template plus small constant arguments such as Reshape's shape)."""
+    from nnviz.loaders.canon_attrs import canonical
+
+    nodes = []
+    prev = "x"
+    for i in range(3):
+        nodes += [
+            helper.make_node("Transpose", [prev], [f"t{i}"], name=f"/b{i}/T", perm=[0, 2, 1]),
+            helper.make_node("Reshape", [f"t{i}", "shape"], [f"r{i}"], name=f"/b{i}/R"),
+            helper.make_node("Reshape", [f"r{i}", "shape2"], [f"s{i}"], name=f"/b{i}/S"),
+            helper.make_node("Softmax", [f"s{i}"], [f"y{i}"], name=f"/b{i}/Softmax", axis=-1),
+        ]
+        prev = f"y{i}"
+    inits = [numpy_helper.from_array(np.array([1, 12], np.int64), "shape"),
+             numpy_helper.from_array(np.array([1, 3, 4], np.int64), "shape2")]
+    g = convert(model(nodes, [vi("x", [1, 3, 4])], [vi(prev, [1, 3, 4])], inits))
+    trans = by_op(g, "Transpose")
+    assert [n.attrs for n in trans] == [{"perm": [0, 2, 1]}] * 3
+    assert trans[0].attrs["perm"] is not trans[1].attrs["perm"]
+    trans[0].attrs["perm"].reverse()
+    trans[0].canon["perm"].append(9)
+    assert trans[1].attrs == {"perm": [0, 2, 1]} and trans[1].canon == {"perm": [0, 2, 1]}
+    reshapes = {n.name: n for n in by_op(g, "Reshape")}
+    assert reshapes["/b1/R"].canon["shape"] == [1, 12]
+    assert reshapes["/b1/S"].canon["shape"] == [1, 3, 4]  # another constant: another canon
+    for n in g.nodes.values():
+        if n is not trans[0]:
+            assert n.canon == canonical(n.op, n.kind, n.attrs, "onnx"), n.name

@@ -17,19 +17,18 @@
 
 from __future__ import annotations
 
-import gc
 import math
 import os
 from collections import ChainMap
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from nnviz.errors import ModelError
 from nnviz.ir import Graph, Group, Node, Param, Shape, Tensor
 from nnviz.kinds import kind_for
-from nnviz.loaders.canon_attrs import canonicalize
+from nnviz.loaders.canon_attrs import canonical, from_weights
 from nnviz.loaders.onnx_fidelity import (
     ANONYMOUS,
     ONE_OP_MODULES,
@@ -48,6 +47,7 @@ from nnviz.loaders.onnx_fidelity import (
     stack_frames,
     tie_transposed_copies,
 )
+from nnviz.util import paused_gc
 
 # TensorProto.DataType -> IR dtype name.
 DTYPES: dict[int, str] = {
@@ -199,6 +199,9 @@ class _Const:
     shape: Shape
     dtype: str | None
     value: Any = None  # small values as plain Python (list / scalar), else None
+    # repr(value), made when first needed: equal keys are equal values (ints, floats, str,
+    # bool and lists of them repr apart), so it keys what a value makes of a node
+    key: str | None = field(default=None, compare=False, repr=False)
 
 
 def convert(model: Any, *, file: str | None = None, name: str | None = None,
@@ -207,6 +210,14 @@ def convert(model: Any, *, file: str | None = None, name: str | None = None,
     """ModelProto -> Graph. ``infer=False`` skips onnx shape inference. ``_spans``: where
     in ``file`` the stripped weight payloads are (``onnx_wire.read_stripped``); ``raw`` is
     the serialized ``model`` when the caller has it (inference then skips serializing it)."""
+    # Tens of thousands of small objects (node rows, IR nodes, tensors): the cyclic GC
+    # would rescan them over and over.
+    with paused_gc():
+        return _convert_proto(model, file, name, infer, _spans, raw)
+
+
+def _convert_proto(model: Any, file: str | None, name: str | None, infer: bool,
+                   _spans: dict[str, tuple[int, int]] | None, raw: bytes | None) -> Graph:
     import onnx
 
     opsets = {(o.domain or ""): int(o.version) for o in model.opset_import}
@@ -217,26 +228,25 @@ def convert(model: Any, *, file: str | None = None, name: str | None = None,
     # The initializers' names, dims and dtypes, read from protobuf once for every use below
     # (a big export has tens of thousands; every read of a field makes new objects).
     rows = _Converter._init_rows(model.graph)
-    if infer and not _shapes_complete(model.graph) and \
+    # value_info's types and the nodes' fields, read once for the completeness test and the
+    # conversion (each protobuf read makes new objects; a big export has 50k of each)
+    templates: dict[tuple[bytes, ...], _Template] = {(): _NO_ATTRS}
+    types = _read_types(model.graph)
+    node_rows: list | None = _node_rows(model.graph.node, templates)
+    if infer and not _shapes_complete(types[1], node_rows, templates) and \
             (functions or not _inference_fails(model, opsets, rows)):
         try:
             # the file's bytes when no function was inlined into the model
             src = raw if raw is not None and not functions else model
             model = onnx.shape_inference.infer_shapes(src, check_type=False, strict_mode=False,
                                                       data_prop=True)
+            types = node_rows = None  # a new model: read from it
         except Exception:  # inference is a bonus: any failure leaves shapes unknown
             pass
-    # Tens of thousands of small objects: the cyclic GC would rescan them over and over.
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        # rows name the initializers of the model as read; shape inference returns a copy
-        # with the same initializers, so they stand for its initializers too.
-        return _convert(model, opsets, scope_ops, file, name, _Values(file, _spans, rows),
-                        rows)
-    finally:
-        if gc_was_enabled:
-            gc.enable()
+    # rows name the initializers of the model as read; shape inference returns a copy
+    # with the same initializers, so they stand for its initializers too.
+    return _convert(model, opsets, scope_ops, file, name, _Values(file, _spans, rows),
+                    rows, (templates, types, node_rows))
 
 
 def _text(value: str | bytes) -> str:
@@ -244,23 +254,110 @@ def _text(value: str | bytes) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
-def _shapes_complete(gp: Any) -> bool:
+def _shapes_complete(known: set[str], node_rows: list, templates: dict) -> bool:
     """True when value_info already types every node output (torch's dynamo exporter
-    writes it), so onnx shape inference, the slowest step on big graphs, adds nothing."""
-    known = {vi.name for vi in gp.value_info if vi.type.tensor_type.HasField("shape")}
+    writes it), so onnx shape inference, the slowest step on big graphs, adds nothing.
+    ``known``: the tensors value_info and the graph outputs give a tensor shape (empty when
+    value_info gives none), as :func:`_read_types` reads them; ``node_rows``: the nodes as
+    :func:`_node_rows` reads them."""
     if not known:
         return False
-    known.update(vi.name for vi in gp.output if vi.type.tensor_type.HasField("shape"))
-    for node in gp.node:
-        if node.op_type == "Constant":
+    for _, op, _, _, _, outs, key in node_rows:
+        if op == "Constant":
             continue
-        for a in node.attribute:
-            if a.type in _GRAPH_ATTR_TYPES:
-                return False  # subgraph value_info is usually missing
-        for out in node.output:
+        if templates[key].graphs:
+            return False  # subgraph value_info is usually missing
+        for out in outs:
             if out and out not in known:
                 return False
     return True
+
+
+def _read_types(gp: Any) -> tuple[list[tuple[str, Shape, str | None]], set[str]]:
+    """(name, shape, dtype) of the graph's inputs, value_info and outputs, in that order,
+    and the names value_info and the outputs give a tensor shape (empty when value_info
+    gives none: :func:`_shapes_complete`). An export types 50k tensors with a handful of
+    distinct types: each distinct type is decoded once, keyed by its bytes (one C call),
+    instead of one protobuf read per dim."""
+    seen: dict[bytes, tuple[Shape, str | None, bool]] = {}
+    out: list[tuple[str, Shape, str | None]] = []
+    known: set[str] = set()
+    typed = True
+    for part, vis in enumerate((gp.input, gp.value_info, gp.output)):
+        for vi in vis:
+            ty = vi.type
+            key = ty.SerializeToString()
+            decoded = seen.get(key)
+            if decoded is None:
+                shaped = ty.WhichOneof("value") == "tensor_type" and \
+                    ty.tensor_type.HasField("shape")
+                decoded = seen[key] = (*_type_info(ty), shaped)
+            name = vi.name
+            out.append((name, decoded[0], decoded[1]))
+            if part and decoded[2]:
+                known.add(name)
+        if part == 1 and not known:
+            typed = False  # value_info gives no shape: nothing is known
+    return out, known if typed else set()
+
+
+class _Template:
+    """A node's attributes, decoded once for all the nodes whose attributes have the same
+    bytes (an export repeats a few dozen distinct attribute sets over 50k nodes): equal
+    bytes are equal attributes, so equal decoded values."""
+
+    __slots__ = ("attrs", "nested", "graphs")
+
+    def __init__(self, attributes: Any) -> None:
+        attrs: dict[str, Any] = {}
+        graphs = False
+        for a in attributes:
+            if a.type in _GRAPH_ATTR_TYPES:
+                graphs = True  # converted per node (_Converter._node), never shared
+                continue
+            if a.ref_attr_name:
+                continue
+            value = _attr_value(a)
+            if value is not None:
+                attrs[a.name] = value
+        self.attrs = attrs
+        self.nested = any(isinstance(v, (list, dict)) for v in attrs.values())
+        self.graphs = graphs
+
+    def fresh(self) -> dict[str, Any]:
+        """A node's own copy (no list or dict shared with another node)."""
+        return {k: _clone(v) for k, v in self.attrs.items()} if self.nested else \
+            dict(self.attrs)
+
+
+_NO_ATTRS = _Template(())
+
+
+def _clone(value: Any) -> Any:
+    """A copy of a JSON-like value (lists and dicts copied, scalars shared)."""
+    if type(value) is list:
+        return [_clone(v) for v in value]
+    if type(value) is dict:
+        return {k: _clone(v) for k, v in value.items()}
+    return value
+
+
+def _node_rows(nodes: Any, templates: dict[tuple[bytes, ...], _Template]) -> list[tuple]:
+    """(node, op_type, domain, name, inputs, outputs, attribute key) of each node, each field
+    read from protobuf once; the key (the attributes' bytes) names the node's
+    :class:`_Template` in ``templates``, added when new."""
+    rows = []
+    append = rows.append
+    for n in nodes:
+        attributes = n.attribute
+        if attributes:
+            key = tuple([a.SerializeToString() for a in attributes])
+            if key not in templates:
+                templates[key] = _Template(attributes)
+        else:
+            key = ()
+        append((n, n.op_type, n.domain, n.name, n.input[:], n.output[:], key))
+    return rows
 
 
 def _inference_fails(model: Any, opsets: dict[str, int], rows: list) -> bool:
@@ -391,7 +488,7 @@ class _Values:
 
 def _convert(model: Any, opsets: dict[str, int], scope_ops: dict, file: str | None,
              name: str | None, values: _Values | None = None,
-             rows: list | None = None) -> Graph:
+             rows: list | None = None, read: tuple | None = None) -> Graph:
     g = Graph(name=_text(model.graph.name) or name or "model")
     producer = f"{_text(model.producer_name)} {_text(model.producer_version)}".strip()
     g.meta = {"framework": "onnx", "opset": opsets.get("", opsets.get("ai.onnx")),
@@ -399,8 +496,16 @@ def _convert(model: Any, opsets: dict[str, int], scope_ops: dict, file: str | No
               "opsets": dict(sorted(opsets.items()))}
     conv = _Converter(g, opsets, scope_ops)
     conv.values = values
-    conv.main(model.graph, rows)
-    return canonicalize(g, "onnx")
+    templates, types, node_rows = read if read is not None else ({(): _NO_ATTRS}, None, None)
+    conv.templates = templates
+    conv.main(model.graph, rows, types, node_rows)
+    # Each node's canonical attributes were set as it was made (_Converter._node, which is
+    # canon_attrs.canonicalize's first half, shared between nodes of equal attributes); the
+    # second half reads the weights, final only now.
+    for node in g.nodes.values():
+        if node.kind in ("conv", "linear") and node.params:
+            node.canon = {**from_weights(node, "onnx"), **node.canon}
+    return g
 
 
 def _dims(tensor_shape: Any) -> Shape:
@@ -656,6 +761,10 @@ class _Converter:
         # PyTorch's exporters name initializers after the state_dict, their constants not
         self._state_names = str(graph.meta.get("producer") or "").startswith("pytorch")
         self.values: _Values | None = None  # weight values, for the tied-weight check
+        # attribute bytes -> decoded attributes (_node_rows); (op, template, small
+        # constants) -> canonical attributes (_node)
+        self.templates: dict[tuple[bytes, ...], _Template] = {(): _NO_ATTRS}
+        self._canon: dict[tuple, dict[str, Any]] = {}
 
     # -- helpers ----------------------------------------------------------------------------
     def _group(self, path: tuple[str, ...], op: str = "") -> tuple[str, ...]:
@@ -861,11 +970,13 @@ class _Converter:
         self._sig_targets = signature.targets
         self._folded = folded_parameters(folded_from, signature.roles)
 
-    def main(self, gp: Any, rows: list | None = None) -> None:
-        """Convert the main graph; ``rows``: its initializers as _init_rows reads them."""
+    def main(self, gp: Any, rows: list | None = None, types: tuple | None = None,
+             node_rows: list | None = None) -> None:
+        """Convert the main graph; ``rows``: its initializers as _init_rows reads them,
+        ``types`` its value_info as _read_types, ``node_rows`` its nodes as _node_rows."""
         scope = _Scope()
         rows = self._init_rows(gp) if rows is None else rows
-        info = self._value_info(gp, None, rows)
+        info = self._value_info(gp, None, rows, types)
         self._read_folds(gp)
         init_names = {name for _, name, _, _ in rows} | \
             {s.values.name for s in gp.sparse_initializer}
@@ -878,7 +989,7 @@ class _Converter:
             nid = self.g.unique_node_id(f"input:{vi.name}")
             self.g.add_node(Node(nid, "Input", "io", name=vi.name, outputs=[vi.name]))
             self.g.inputs.append(vi.name)
-        self._nodes(gp, (), "", scope, info)
+        self._nodes(gp, (), "", scope, info, node_rows)
         for vi in gp.output:
             tid = scope.names.get(vi.name, vi.name)
             self._tensor(tid, info, vi.name)
@@ -916,23 +1027,16 @@ class _Converter:
         return [(t, t.name, tuple(t.dims[:]), DTYPES.get(t.data_type)) for t in gp.initializer]
 
     def _value_info(self, gp: Any, outer: Mapping | None = None,
-                    rows: list | None = None) -> Mapping:
+                    rows: list | None = None, types: tuple | None = None) -> Mapping:
+        """tensor name -> (shape, dtype): initializers' dims, then value_info (``types``:
+        what :func:`_read_types` read of ``gp``, when the caller has it)."""
         local: dict[str, tuple[Shape, str | None]] = {}
         for _, name, dims, dtype in (self._init_rows(gp) if rows is None else rows):
             local[name] = (dims, dtype)
-        # An export types 50k tensors with a handful of distinct types: decode each distinct
-        # type once, keyed by its bytes (one C call), instead of one protobuf read per dim.
-        seen: dict[bytes, tuple[Shape, str | None]] = {}
-        for vi in list(gp.input) + list(gp.value_info) + list(gp.output):
-            ty = vi.type
-            key = ty.SerializeToString()
-            decoded = seen.get(key)
-            if decoded is None:
-                decoded = seen[key] = _type_info(ty)
-            shape, dtype = decoded
-            old = local.get(vi.name)
+        for name, shape, dtype in (_read_types(gp) if types is None else types)[0]:
+            old = local.get(name)
             if old is None or (old[0] is None and shape is not None):
-                local[vi.name] = (shape, dtype)
+                local[name] = (shape, dtype)
         return ChainMap(local, outer) if outer is not None else local
 
     def _add_initializers(self, gp: Any, prefix: str, scope: _Scope, info: Mapping,
@@ -977,12 +1081,14 @@ class _Converter:
                 self._partial[fold.source] = math.prod(const.shape or (0,))
 
     def _nodes(self, gp: Any, base_group: tuple[str, ...], prefix: str, scope: _Scope,
-               info: Mapping) -> None:
-        for node in gp.node:
-            op = node.op_type
-            if op == "Constant" and node.output and node.output[0] and not node.domain:
+               info: Mapping, rows: list | None = None) -> None:
+        """Add the nodes of ``gp`` (``rows``: them as :func:`_node_rows` read them)."""
+        templates = self.templates
+        for row in (_node_rows(gp.node, templates) if rows is None else rows):
+            node, op, domain, _, ins, outs, key = row
+            if op == "Constant" and outs and outs[0] and not domain:
                 shape, dtype, value = _constant_node(node)
-                out = node.output[0]
+                out = outs[0]
                 tid = prefix + out
                 ishape, idtype = info.get(out, (None, None))
                 scope.names[out] = tid
@@ -990,14 +1096,12 @@ class _Converter:
                                            dtype or idtype, value)
                 self._tensor(tid, info, out, is_param=True)
                 continue
-            ins = None
-            if op in _CONST_FOLD_OPS and not node.domain and len(node.output) == 1:
-                ins = node.input[:]  # read once: each protobuf read makes new strings
+            if op in _CONST_FOLD_OPS and not domain and len(outs) == 1:
                 real_inputs = [i for i in ins if i]
                 consts = [scope.lookup(i)[1] for i in real_inputs]
                 if real_inputs and all(c is not None for c in consts) and \
-                        not any(a.type in _GRAPH_ATTR_TYPES for a in node.attribute):
-                    out = node.output[0]
+                        not templates[key].graphs:
+                    out = outs[0]
                     src = consts[0]
                     tid = prefix + out
                     scope.names[out] = tid
@@ -1011,31 +1115,23 @@ class _Converter:
                         scope.consts[out] = _Const(tid, shape, dtype or src.dtype, None)
                     self._tensor(tid, info, out, is_param=True)
                     continue
-            self._node(node, base_group, prefix, scope, info, ins)
+            self._node(row, base_group, prefix, scope, info)
 
-    def _node(self, node: Any, base_group: tuple[str, ...], prefix: str, scope: _Scope,
-              info: Mapping, ins: list[str] | None = None) -> str:
-        """Add one operator; ``ins`` is ``node.input`` when the caller has read it already."""
-        op = node.op_type
-        raw_name = node.name
+    def _node(self, row: tuple, base_group: tuple[str, ...], prefix: str, scope: _Scope,
+              info: Mapping) -> str:
+        """Add one operator (``row``: as :func:`_node_rows` reads it)."""
+        node, op, domain, raw_name, ins, outs, akey = row
+        template = self.templates[akey]
         g = self.g
         base = prefix + raw_name if raw_name else prefix + op
         nid = base if base and base not in g.nodes else g.unique_node_id(base)
         props = _torch_props(node) if len(getattr(node, "metadata_props", ())) else None
         torch_scope = _torch_scopes(props) if props else None
         fx = fx_kinds(props.get(_TORCH_FX, "")) if props and _TORCH_FX in props else None
-        attrs: dict[str, Any] = {}
-        graph_attrs = []
-        attributes = node.attribute
-        for a in (attributes if attributes else ()):
-            if a.type in _GRAPH_ATTR_TYPES:
-                graph_attrs.append(a)
-                continue
-            if a.ref_attr_name:
-                continue
-            value = _attr_value(a)
-            if value is not None:
-                attrs[a.name] = value
+        attrs = template.fresh()
+        graph_attrs = [a for a in node.attribute if a.type in _GRAPH_ATTR_TYPES] \
+            if template.graphs else []
+        small_keys: list[tuple[str, str]] | None = None  # the small constants made attrs
         inputs: list[str] = []
         params: list[Param] = []
         formal = None
@@ -1043,8 +1139,7 @@ class _Converter:
         read_keys: set[str] | None = None
         tensors = g.tensors
         main_consts = scope.consts if scope.parent is None else None
-        # (a slice of a repeated protobuf field is a list made in C, cheaper to walk)
-        for i, name in enumerate(node.input[:] if ins is None else ins):
+        for i, name in enumerate(ins):
             if not name:
                 continue
             if main_consts is not None:  # the main graph: tensor ids are the ONNX names
@@ -1065,11 +1160,17 @@ class _Converter:
                 small = False  # a named scalar of a PyTorch export: CLIP's logit_scale
             if small:
                 if formal is None:
-                    formal = self._input_names(op, node.domain) or []
+                    formal = self._input_names(op, domain) or []
                 key = formal[i] if i < len(formal) else (formal[-1] if formal else f"input{i}")
                 if i >= len(formal) and formal:
                     key = f"{key}{i}"
                 attrs.setdefault(key, const.value)
+                vkey = const.key
+                if vkey is None:
+                    vkey = const.key = repr(const.value)
+                if small_keys is None:
+                    small_keys = []
+                small_keys.append((key, vkey))
                 continue  # an operator argument, not a weight
             if fx is not None and _fx_key(const.param) not in fx and not fused:
                 if read_keys is None:
@@ -1086,7 +1187,7 @@ class _Converter:
                 params.append(Param(pname, const.shape, const.dtype))
         outputs: list[str] = []
         names = scope.names
-        for out in node.output[:]:
+        for out in outs:
             if not out:
                 continue
             tid = prefix + out
@@ -1118,8 +1219,8 @@ class _Converter:
             elif not base_group and "/" not in raw_name and not graph_attrs:
                 self._unscoped.append(nid)
         meta: dict[str, Any] = {}
-        if node.domain and node.domain not in ("ai.onnx",):
-            meta["domain"] = node.domain
+        if domain and domain not in ("ai.onnx",):
+            meta["domain"] = domain
         if props and "FuseSuccessive" in props.get(_TORCH_RULES, ""):
             # onnxscript merged back-to-back calls (relu(relu(x)) -> one Relu): the box says
             # it stands for two ("Relu + Relu"), as a BatchNorm folded into a Conv does.
@@ -1141,7 +1242,14 @@ class _Converter:
         kind = self._kinds.get(op)
         if kind is None:
             kind = self._kinds[op] = kind_for(op)
-        node_ = Node(nid, op, kind, raw_name, attrs, inputs, outputs, params, group, meta)
+        # Canonical attributes follow from op and attrs alone, and attrs from the template
+        # and the small constants read: computed once per distinct (op, template, constants).
+        ckey = (op, akey) if small_keys is None else (op, akey, tuple(small_keys))
+        canon = self._canon.get(ckey)
+        if canon is None:
+            canon = self._canon[ckey] = canonical(op, kind, attrs, "onnx")
+        node_ = Node(nid, op, kind, raw_name, attrs, inputs, outputs, params, group, meta,
+                     _clone(canon) if canon else {})
         if graph_attrs:
             g.add_node(node_)  # its subgraphs' nodes were added since nid was picked
         else:
