@@ -14,7 +14,14 @@ import view_models
 
 import nnviz
 from nnviz.ir import Graph, Node, Tensor
-from nnviz.layout.labels import human_count, label_shape, node_lines, params_text, shape_lines
+from nnviz.layout.labels import (
+    LabelMemo,
+    human_count,
+    label_shape,
+    node_lines,
+    params_text,
+    shape_lines,
+)
 from nnviz.passes import ViewOptions, annotate, prepare
 from nnviz.symbolic import readable_dim
 
@@ -199,6 +206,27 @@ def test_every_output_shape_is_shown_or_counted():
     shown = " ".join(lines).count("(1, 16, 64)")
     assert f"+{12 - shown} more" in lines[-1] and shown >= 2
     assert shape_lines(["(1, 2)", "(3, 4)"]) == ["(1, 2) (3, 4)"]  # two shapes: as before
+
+
+def test_label_memo_gives_what_each_box_says_alone():
+    """The layout measures repeated shapes once (LabelMemo): every box still says exactly
+    what node_lines says without the memo, and dims that hash alike but print differently
+    (5, 5.0, True) never share a text."""
+    g = Graph(name="memo")
+    shapes = {"a": (1, 5), "b": (1, 5.0), "c": (1, True), "d": (1, "floor(s0/2 - 1/2)"),
+              "e": (1, 5)}
+    for t, shape in shapes.items():
+        g.add_tensor(Tensor(t, shape))
+    g.add_tensor(Tensor("x", (1, 5)))
+    for t in shapes:
+        g.add_node(Node(t, "Relu", "activation", inputs=["x"], outputs=[t]))
+    g.add_node(Node("split", "Split", "reshape", inputs=["x"], outputs=list(shapes)))
+    memo = LabelMemo()
+    for node in g.nodes.values():
+        alone = [(ln.text, ln.style) for ln in node_lines(g, node)]
+        assert [(ln.text, ln.style) for ln in node_lines(g, node, memo)] == alone
+    texts = [node_lines(g, g.nodes[t], memo)[-1].text for t in "abcd"]
+    assert texts == ["(1, 5)", "(1, 5.0)", "(1, True)", "(1, s0/2)"]
 
 
 def test_viewer_groups_say_what_the_passes_count(resnet_graph):

@@ -151,17 +151,57 @@ def added_modules(node: Node) -> list[str]:
                               if p.role == "param" and "." in p.name))
 
 
-def node_lines(graph: Graph, node: Node) -> list[LabelLine]:
-    badge = f" \u00d7{node.meta['repeat']}" if node.meta.get("repeat") else ""
+class LabelMemo:
+    """Per-drawing memo of the parts of box labels that repeat across boxes: the text of an
+    output shape (label_shape: symbolic-dim rewriting and a width check per shape), the lines
+    a tuple of shape texts packs into, and human-readable parameter counts. Keys carry the
+    exact types of the dims (a float 5.0 or a bool would hash like the int 5 but print
+    differently), so a hit is only ever the result for an identical input."""
+
+    def __init__(self) -> None:
+        self.shapes: dict[tuple, str] = {}
+        self.packed: dict[tuple[str, ...], list[str]] = {}
+        self.counts: dict[int, str] = {}
+
+    def shape(self, shape: Shape) -> str:
+        if type(shape) is not tuple:
+            return label_shape(shape)
+        key = (shape, tuple(map(type, shape)))
+        try:
+            text = self.shapes.get(key)
+        except TypeError:  # an unhashable dim: measured every time
+            return label_shape(shape)
+        if text is None:
+            text = self.shapes[key] = label_shape(shape)
+        return text
+
+    def shape_lines(self, shapes: tuple[str, ...]) -> list[str]:
+        hit = self.packed.get(shapes)
+        if hit is None:
+            hit = self.packed[shapes] = shape_lines(list(shapes))
+        return hit
+
+    def count(self, n: int) -> str:
+        text = self.counts.get(n)
+        if text is None:
+            text = self.counts[n] = human_count(n)
+        return text
+
+
+def node_lines(graph: Graph, node: Node, memo: LabelMemo | None = None) -> list[LabelLine]:
+    """The label lines of ``node``'s box (before fitting to the box width). ``memo`` (one
+    per drawing) shares the measuring of repeated shapes and counts between boxes."""
+    meta = node.meta
+    badge = f" \u00d7{meta['repeat']}" if meta.get("repeat") else ""
     # meta "fused": activations a runtime fused into the op (TFLite CONV_2D + RELU6); a
     # Keras layer's own activation argument is drawn the same way ("Conv2D + ReLU")
-    acts = [a for a in node.meta.get("fused", ()) if isinstance(a, str)]
+    acts = [a for a in meta.get("fused", ()) if isinstance(a, str)]
     # the loader's display words for a fused activation win over the canonical name
     own = "" if acts else activation_name(node)
     if own and own not in acts:
         acts.append(own)
     fused = "".join(f" + {a}" for a in acts)
-    title = box_title(graph, node)
+    title = box_title(graph, node) if node.kind == "group" else node.op
     lines = [LabelLine(title + fused + badge, "title")]
     short = display_name(node)
     if short and short != title:  # "classifier" titled by its name says it once
@@ -169,29 +209,34 @@ def node_lines(graph: Graph, node: Node) -> list[LabelLine]:
     added = added_modules(node)
     if added:  # the add's weights are another module's: say which ("+ wpe")
         lines.append(LabelLine(" ".join("+ " + m for m in added), "name"))
-    if node.meta.get("opaque"):  # user code (a Keras Lambda, a custom class): not read, not run
+    if meta.get("opaque"):  # user code (a Keras Lambda, a custom class): not read, not run
         lines.append(LabelLine("(opaque)", "detail"))
     shapes = []
+    tensors = graph.tensors
+    measure = memo.shape if memo is not None else label_shape
     for t in node.outputs:
-        tensor = graph.tensors.get(t)
+        tensor = tensors.get(t)
         if tensor is not None and tensor.shape is not None:
-            shapes.append(label_shape(tensor.shape))
-    lines.extend(LabelLine(text, "detail") for text in shape_lines(shapes))
+            shapes.append(measure(tensor.shape))
+    if shapes:
+        packed = memo.shape_lines(tuple(shapes)) if memo is not None else shape_lines(shapes)
+        lines.extend([LabelLine(text, "detail") for text in packed])
     if node.kind == "io" and not shapes and node.inputs:
-        tensor = graph.tensors.get(node.inputs[0])
+        tensor = tensors.get(node.inputs[0])
         if tensor is not None and tensor.shape is not None:
-            lines.append(LabelLine(label_shape(tensor.shape), "detail"))
-    text = params_text(node)
+            lines.append(LabelLine(measure(tensor.shape), "detail"))
+    text = params_text(node, memo)
     if text:
         lines.append(LabelLine(text, "detail"))
-    shared = node.meta.get("shared_params")
+    shared = meta.get("shared_params")
     if shared:  # a tied weight: the same numbers on several boxes are counted once
         others = sorted({o for names in shared.values() for o in names})
         lines.append(LabelLine("shared with " + ", ".join(others), "detail"))
-    note = node.meta.get("note")  # one short loader fact, e.g. the output's quantization
+    note = meta.get("note")  # one short loader fact, e.g. the output's quantization
     if isinstance(note, str) and note:
         lines.append(LabelLine(note, "detail"))
-    lines.extend(overlay_lines(node))
+    if meta.get("overlay"):
+        lines.extend(overlay_lines(node))
     return lines
 
 
@@ -228,11 +273,11 @@ def overlay_lines(node: Node, ov: dict | None = None) -> list[LabelLine]:
     return out
 
 
-def params_text(node: Node) -> str:
+def params_text(node: Node, memo: LabelMemo | None = None) -> str:
     """'params: 1.2M'; a folded box says what one block and what all blocks hold."""
     count = node.meta.get("params") if node.kind == "group" else None
     if not isinstance(count, int):
-        count = node.param_count  # a layer: its own learnable weights
+        count = node.param_count if node.params else 0  # a layer: its own learnable weights
     if not count:
         return ""
     total = node.meta.get("params_total") if node.meta.get("repeat") else None
@@ -240,7 +285,7 @@ def params_text(node: Node) -> str:
         return f"params: {human_count(count)} each \u00b7 {human_count(total)} total"
     if isinstance(total, int):
         return f"params: {human_count(count)} (shared by all)"
-    return f"params: {human_count(count)}"
+    return f"params: {memo.count(count) if memo is not None else human_count(count)}"
 
 
 # Output shapes on a box: whole shapes only (a line is never cut inside a shape), packed into
