@@ -559,3 +559,82 @@ def test_equal_attributes_decoded_once_yet_each_node_owns_its_values():
     for n in g.nodes.values():
         if n is not trans[0]:
             assert n.canon == canonical(n.op, n.kind, n.attrs, "onnx"), n.name
+
+
+# ---- what a load reads without importing onnx ------------------------------------------
+
+def test_schema_table_names_inputs_as_onnx_defs_does():
+    """The generated table (tools/gen_onnx_schemas.py) answers the loader's question, the
+    input names of an op at an opset, exactly as onnx.defs.get_schema, for every standard
+    op at every opset the installed onnx knows (regenerate the table when this fails)."""
+    from onnx import defs
+
+    from nnviz.loaders.onnx import _Converter
+    from nnviz.loaders.onnx_schemas import INPUTS, OPSET
+
+    assert OPSET == defs.onnx_opset_version()
+    ops = sorted({s.name for s in defs.get_all_schemas_with_history() if s.domain == ""})
+    assert set(INPUTS) == set(ops)
+    for version in (None, *range(1, OPSET + 1)):
+        conv = _Converter(Graph(name="t"), {"": version} if version else {}, {})
+        for op in ops:
+            try:
+                kw = {"max_inclusive_version": version} if version else {}
+                want = [i.name for i in defs.get_schema(op, domain="", **kw).inputs]
+            except Exception:
+                want = None
+            assert conv._input_names(op, "") == want, (op, version)
+
+
+def test_small_values_read_without_numpy_equal_numpy_helper(monkeypatch):
+    """Small constants (Reshape's shape, a Div's scalar) are read with struct; each equals
+    what the loader's numpy_helper route makes of it."""
+    from nnviz.loaders import onnx as onnx_loader
+    from nnviz.loaders.onnx import _plain_value, _small_value
+
+    def by_numpy(t):
+        with monkeypatch.context() as m:
+            m.setattr(onnx_loader, "_plain_value", lambda t, n: None)
+            return _small_value(t)
+
+    rng = np.random.RandomState(0)
+    arrays = [np.array(3, np.int64), np.array([-1, 64, 0], np.int64), np.array([], np.int64),
+              np.array(2.5, np.float32), np.array([1e-5, -0.0, np.inf, np.nan], np.float32),
+              rng.standard_normal(64).astype(np.float32), np.array(7, np.int32),
+              rng.randint(-2**31, 2**31 - 1, 10).astype(np.int32),
+              rng.standard_normal(3).astype(np.float64)]
+    plain = 0
+    for arr in arrays:
+        for raw in (True, False):
+            t = numpy_helper.from_array(arr, "c")
+            if not raw:  # the typed field instead of raw_data
+                t = helper.make_tensor("c", t.data_type, arr.shape, arr.flatten().tolist())
+            want = by_numpy(t)
+            got = _small_value(t)
+            assert repr(got) == repr(want), (arr, raw)  # repr: 1 and 1.0 differ
+            assert arr.size == 0 or want is not None
+            plain += _plain_value(t, max(arr.size, 1) if arr.ndim else 1) is not None
+    assert plain >= 16  # the struct route was taken, not only numpy's
+    # a damaged payload (too few bytes) is left to numpy_helper, which refuses it
+    t = numpy_helper.from_array(np.array([1, 2], np.int64), "c")
+    t.raw_data = t.raw_data[:12]
+    assert _plain_value(t, 2) is None and _small_value(t) is None
+
+
+def test_loading_a_file_does_not_import_onnx_or_numpy(tmp_path):
+    """An ONNX file whose value_info is complete loads with onnx's generated protobuf
+    classes alone: no `import onnx` (numpy, helpers: a quarter second), same graph."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "m.onnx"
+    m = mlp_with_big_weights()
+    m = onnx.shape_inference.infer_shapes(m)
+    onnx.save(m, path)
+    code = ("import sys, nnviz; g = nnviz.load(sys.argv[1]); "
+            "print(sorted(m for m in ('onnx', 'numpy') if m in sys.modules)); "
+            "print(g.to_json())")
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
+                         text=True, check=True, env={**os.environ}).stdout.splitlines()
+    assert out[0] == "[]"
+    assert out[1] == load_file(path).to_json()  # this process has onnx imported

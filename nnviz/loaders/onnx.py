@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import math
 import os
+import struct
+import sys
 from collections import ChainMap
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -47,6 +49,8 @@ from nnviz.loaders.onnx_fidelity import (
     stack_frames,
     tie_transposed_copies,
 )
+from nnviz.loaders.onnx_schemas import INPUTS as SCHEMA_INPUTS
+from nnviz.loaders.onnx_schemas import OPSET as SCHEMA_OPSET
 from nnviz.util import paused_gc
 
 # TensorProto.DataType -> IR dtype name.
@@ -74,10 +78,9 @@ _UNKNOWN = (None, None)
 
 def load_file(path: str | os.PathLike, **options: Any) -> Graph:
     """Read an ONNX file lazily (weights never materialized) and convert it to the IR."""
-    import onnx
     from google.protobuf.message import DecodeError
 
-    from nnviz.loaders.onnx_wire import WireError, read_stripped
+    from nnviz.loaders.onnx_wire import WireError, onnx_proto, read_stripped
 
     path = Path(path)
     spans: dict[str, tuple[int, int]] = {}
@@ -97,7 +100,7 @@ def load_file(path: str | os.PathLike, **options: Any) -> Graph:
     except (OSError, ValueError) as exc:  # mmap failures on special files
         raise ModelError(path, f"cannot be read ({exc})") from None
     try:
-        model = onnx.ModelProto.FromString(data)
+        model = onnx_proto().ModelProto.FromString(data)
     except (DecodeError, RuntimeError, ValueError):
         raise ModelError(path, "is not a valid ONNX model (damaged or truncated protobuf)") \
             from None
@@ -218,8 +221,6 @@ def convert(model: Any, *, file: str | None = None, name: str | None = None,
 
 def _convert_proto(model: Any, file: str | None, name: str | None, infer: bool,
                    _spans: dict[str, tuple[int, int]] | None, raw: bytes | None) -> Graph:
-    import onnx
-
     opsets = {(o.domain or ""): int(o.version) for o in model.opset_import}
     functions = {(f.domain, f.name, getattr(f, "overload", "")): f for f in model.functions}
     scope_ops: dict[tuple[str, ...], str] = {}
@@ -236,6 +237,8 @@ def _convert_proto(model: Any, file: str | None, name: str | None, infer: bool,
     if infer and not _shapes_complete(types[1], node_rows, templates) and \
             (functions or not _inference_fails(model, opsets, rows)):
         try:
+            import onnx
+
             # the file's bytes when no function was inlined into the model
             src = raw if raw is not None and not functions else model
             model = onnx.shape_inference.infer_shapes(src, check_type=False, strict_mode=False,
@@ -546,6 +549,9 @@ def _small_value(t: Any) -> Any:
         n *= d
     if n > _SMALL_CONST or not _has_payload(t):
         return None
+    value = _plain_value(t, n)
+    if value is not None:
+        return _jsonable(value)
     try:
         from onnx import numpy_helper
 
@@ -554,6 +560,33 @@ def _small_value(t: Any) -> Any:
         return None
     value = arr.tolist()
     return _jsonable(value)
+
+
+# TensorProto data types read without numpy -> (struct code, bytes per value, typed field)
+_PLAIN_TYPES = {1: ("f", 4, "float_data"), 6: ("i", 4, "int32_data"), 7: ("q", 8, "int64_data"),
+                11: ("d", 8, "double_data")}
+
+
+def _plain_value(t: Any, n: int) -> Any:
+    """What ``numpy_helper.to_array(t).tolist()`` gives, for the common small tensors (a
+    scalar or vector of float32/int32/int64/float64): read with struct, so a load needs
+    neither onnx's helpers nor numpy. None when ``t`` is anything else (the caller then
+    asks numpy_helper)."""
+    spec = _PLAIN_TYPES.get(t.data_type)
+    dims = t.dims
+    if spec is None or len(dims) > 1 or sys.byteorder != "little" or t.HasField("segment"):
+        return None
+    code, size, field_name = spec
+    if t.HasField("raw_data"):
+        raw = t.raw_data
+        if len(raw) != n * size:
+            return None  # numpy_helper judges a damaged payload
+        values = list(struct.unpack(f"<{n}{code}", raw))
+    else:
+        values = list(getattr(t, field_name))
+        if len(values) != n:
+            return None
+    return values if len(dims) == 1 else values[0]
 
 
 def _f32(value: float) -> Any:
@@ -927,9 +960,19 @@ class _Converter:
     def _input_names(self, op_type: str, domain: str) -> list[str] | None:
         key = (domain, op_type)
         if key not in self._schemas:
+            version = self.opsets.get(domain, self.opsets.get("ai.onnx" if not domain else domain))
+            if not domain and (not version or version <= SCHEMA_OPSET):
+                # the standard domain's names, as onnx.defs.get_schema gives them (the
+                # table is generated from it and tested against it), without importing onnx
+                found = None
+                for since, names in SCHEMA_INPUTS.get(op_type, ()):
+                    if version and since > version:
+                        break
+                    found = names.split(",") if names else []
+                self._schemas[key] = found
+                return found
             import onnx
 
-            version = self.opsets.get(domain, self.opsets.get("ai.onnx" if not domain else domain))
             try:
                 kw = {"max_inclusive_version": version} if version else {}
                 schema = onnx.defs.get_schema(op_type, domain=domain, **kw)

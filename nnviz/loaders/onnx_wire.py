@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import mmap
 import os
+import sys
 from pathlib import Path
+from typing import Any
 
 # Tensor payloads up to this many bytes are kept (shape/axes arguments, scalars).
 KEEP_DATA_BYTES = 1024
@@ -203,3 +205,37 @@ def read_span(path: str | os.PathLike, spans: list[tuple[int, int]]) -> list[byt
             fh.seek(start)
             out.append(fh.read(end - start))
     return out
+
+
+_PROTO: Any = None
+
+
+def onnx_proto() -> Any:
+    """A module with onnx's protobuf classes (``ModelProto``...): ``onnx`` itself when it is
+    imported, else onnx's generated ``onnx_ml_pb2`` run on its own. ``import onnx`` also
+    imports numpy and onnx's helpers, a quarter second of a 50k-node load; the generated file
+    needs protobuf only. Its classes are onnx's: protobuf keeps one class per message type
+    in its default pool, which a later ``import onnx`` fills with the same file."""
+    global _PROTO
+    onnx = sys.modules.get("onnx")
+    if onnx is not None and hasattr(onnx, "ModelProto"):
+        return onnx
+    if _PROTO is None:
+        import importlib.util
+
+        try:
+            found = importlib.util.find_spec("onnx")
+            origin = found.origin if found is not None else None
+            spec = importlib.util.spec_from_file_location(
+                "onnx.onnx_ml_pb2", Path(origin).with_name("onnx_ml_pb2.py")) \
+                if origin else None
+            if spec is None or spec.loader is None:
+                raise ImportError("onnx_ml_pb2 not found")
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            _PROTO = module
+        except Exception:  # another onnx layout: the package itself
+            import onnx
+
+            _PROTO = onnx
+    return _PROTO
