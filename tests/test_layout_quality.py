@@ -333,3 +333,50 @@ def test_ordering_tries_a_start_from_the_sinks() -> None:
             pos[v] = float(i)
     assert sorted(v for ly in layers for v in ly) == list(range(9))
     assert count_crossings(layers, up, pos) == 0
+
+
+def test_compaction_narrows_a_level_held_wide_by_a_long_edge() -> None:
+    """A long edge is one rigid column in Brandes-Koepf: here it carries the width of the
+    wide box beside its source down to a layer where a box stands right of it (Llama .pt2
+    drawn flat: 2,116 px where its widest layer needs 1,052). Compaction lets the long edge
+    bend between its dummies and packs the level to the width its boxes need; straight edges
+    between boxes stay straight, every layer keeps its order and its separations."""
+    from nnviz.layout.layered.position import compact
+
+    # layer 0: p (wide), q (source of the long edge q -> r)
+    # layer 1: d1 (dummy), a (below p); layer 2: a2 (below a), d2 (dummy), z (a box)
+    # layer 3: b (below a2), r
+    layers = [[0, 1], [4, 2], [5, 3, 6], [7, 8]]
+    edges = [(1, 2), (2, 3), (3, 8), (0, 4), (4, 5), (5, 7)]
+    n = 9
+    up: list[list[int]] = [[] for _ in range(n)]
+    down: list[list[int]] = [[] for _ in range(n)]
+    for a, b in edges:
+        down[a].append(b)
+        up[b].append(a)
+    up_off = [[(0.0, 0.0)] * len(u) for u in up]
+    width = [200.0, 40.0, 0.0, 0.0, 40.0, 40.0, 40.0, 40.0, 40.0]
+    dummy = [False, False, True, True, False, False, False, False, False]
+    # as the four alignments leave it: q's edge one column at 144, z right of it
+    x = [0.0, 144.0, 144.0, 144.0, 0.0, 0.0, 174.0, 0.0, 144.0]
+    before = list(x)
+
+    def span(xs: list[float]) -> float:
+        return (max(xs[v] + width[v] / 2 for v in range(n))
+                - min(xs[v] - width[v] / 2 for v in range(n)))
+
+    compact(layers, x, width, dummy, dummy, up, down, up_off, 24.0, 10.0)
+    assert span(before) == 294.0
+    assert span(x) == 264.0  # what layer 0 needs: 200 + 24 + 40
+    for layer in layers:
+        for p, q in zip(layer, layer[1:]):
+            gap = 10.0 if dummy[p] or dummy[q] else 24.0
+            assert x[q] - x[p] >= (width[p] + width[q]) / 2 + gap - 1e-9
+    for a, b in edges:
+        if not (dummy[a] or dummy[b]):
+            assert x[a] == x[b]  # box to box: the straight edges stay straight
+    assert len({x[1], x[2], x[3], x[8]}) == 2  # the long edge: two vertical pieces
+    # a level already as narrow as its boxes allow is left exactly as it was
+    tight = list(x)
+    compact(layers, tight, width, dummy, dummy, up, down, up_off, 24.0, 10.0)
+    assert tight == x
