@@ -304,3 +304,56 @@ def test_fold_key_columns_decide_like_json_rows():
         children, members = _children(g, topological_order(g))
         for sib in children.values():
             assert _find_run(g, sib, members) == _reference_run(g, sib, members)
+
+
+def _count_graph(rng: random.Random) -> Graph:
+    """Params shared across groups, buffers, frozen and dtype-less weights, unknown and
+    symbolic shapes, malformed attributes, a collapsed group node, groups only nodes know."""
+    b = Builder()
+    x = b.input(("batch", 8))
+    shared = Param("shared.w", (8, 8), "float32")
+    kinds = [("MatMul", "linear"), ("Relu", "activation"), ("Add", "elementwise"),
+             ("LayerNormalization", "norm"), ("Conv", "conv"), ("MaxPool", "pool"),
+             ("ReduceMean", "reduce"), ("Reshape", "reshape"), ("Mystery", "other"),
+             ("Einsum", "linear"), ("Attention", "attention"), ("LSTM", "recurrent")]
+    for i in range(rng.randint(1, 25)):
+        op, kind = rng.choice(kinds)
+        group = tuple(rng.choice(["a", "b"]) + str(rng.randrange(3))
+                      for _ in range(rng.randint(0, 3)))
+        params = [(f"w{j}", rng.choice([(8, 8), (8,), (3, 8, 8), None, (8, "k")]))
+                  for j in range(rng.randint(0, 3))]
+        attrs = rng.choice([None, {"kernel_shape": [2, 2]}, {"equation": "ab,bc->ac"},
+                            {"kernel_shape": "bad"}])
+        x = b.op(op, kind, [x] + ([x] if rng.random() < 0.3 else []), group, params, attrs)
+        node = b.g.nodes[list(b.g.nodes)[-1]]
+        b.g.tensors[x].shape = rng.choice([(1, 8), ("batch", 8), None, (1, 2, 4, 4), (2, 8)])
+        if rng.random() < 0.2:
+            node.params.append(shared)
+        if rng.random() < 0.15:
+            node.params.append(Param(f"buf{i}", (8,), "float32", role="buffer"))
+        if rng.random() < 0.1:
+            node.params.append(Param(f"frozen{i}", (4, 4), None, trainable=False))
+        if rng.random() < 0.1:
+            node.kind = "group"
+            node.meta.update(flops=rng.choice([None, 10]), macs=5)
+        if rng.random() < 0.2 and group:
+            b.g.groups.pop(group, None)  # a path only nodes know: still rolled up
+    b.output(x)
+    return b.g
+
+
+@pytest.mark.parametrize("dims", [None, {"batch": 2}])
+def test_params_and_flops_in_one_walk_equal_the_two_passes(dims):
+    """annotate counts parameters and FLOPs in one walk over the nodes: the same JSON (values
+    and key order of nodes, groups and the graph) as the params pass, then the FLOPs pass."""
+    from nnviz.passes.counts import count_params_and_flops_inplace
+    from nnviz.passes.flops import count_flops_inplace
+    from nnviz.passes.params import count_params_inplace
+
+    rng = random.Random(19)
+    graphs = [_count_graph(rng) for _ in range(300)] + [transformer_graph(3)]
+    for g in graphs:
+        want = count_flops_inplace(count_params_inplace(copy_graph(g)), dims)
+        got = count_params_and_flops_inplace(copy_graph(g), dims)
+        assert got.to_json() == want.to_json()
+        assert list(got.groups) == list(want.groups)

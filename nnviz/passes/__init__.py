@@ -36,8 +36,7 @@ def _annotate(graph: Graph, dims: dict[str, int] | None,
     """annotate, and the annotated graph's topological order (the view passes reuse it: no
     pass of annotate changes which node feeds which). ``owned``: the caller hands ``graph``
     over, so it is annotated in place instead of copied first."""
-    from nnviz.passes.flops import count_flops_inplace
-    from nnviz.passes.params import count_params_inplace
+    from nnviz.passes.counts import count_params_and_flops_inplace
     from nnviz.passes.shapes import infer_shapes_inplace
     from nnviz.passes.structure import infer_structure_inplace
     from nnviz.passes.util import copy_graph, topological_order
@@ -55,7 +54,7 @@ def _annotate(graph: Graph, dims: dict[str, int] | None,
         # Flat graphs get groups from their layer names first, so the roll-ups cover them.
         g = infer_structure_inplace(g, order=order)
         g = infer_shapes_inplace(g, order)
-        return count_flops_inplace(count_params_inplace(g), dims), order
+        return count_params_and_flops_inplace(g, dims), order
 
 
 def view_transforms(graph: Graph, options: ViewOptions, max_boxes: int | None = None,

@@ -55,24 +55,28 @@ def count_flops_inplace(g: Graph, dims: dict[str, int] | None = None) -> Graph:
     total = [0, 0, 0]  # flops, macs, unknown
     # Accumulators of each distinct group path's prefixes, looked up once per path.
     chains: dict[tuple[str, ...], list[list[int]]] = {}
+    memo: dict[int, tuple] = {}  # numel of each distinct shape object (see _numel)
     for node in g.nodes.values():
         try:
-            flops, macs = node_flops(g, node, dims)
+            flops, macs = node_flops(g, node, dims, memo)
         except (ValueError, TypeError, IndexError, ZeroDivisionError, OverflowError, KeyError):
             flops, macs = None, None  # malformed attributes/shapes: unknown, never a crash
-        node.meta["flops"] = flops
-        node.meta["macs"] = macs
+        meta = node.meta
+        meta["flops"] = flops
+        meta["macs"] = macs
         group = node.group
         chain = chains.get(group)
         if chain is None:
             chain = chains[group] = [total] + [sums.setdefault(group[:i], [0, 0, 0])
                                                for i in range(1, len(group) + 1)]
-        for acc in chain:
-            if flops is None:
+        if flops is None:
+            for acc in chain:
                 acc[2] += 1
-            else:
+        else:
+            macs = macs or 0
+            for acc in chain:
                 acc[0] += flops
-                acc[1] += macs or 0
+                acc[1] += macs
     for path, (f, m, unknown) in sums.items():
         if path not in g.groups:
             g.ensure_group(path)
@@ -83,27 +87,34 @@ def count_flops_inplace(g: Graph, dims: dict[str, int] | None = None) -> Graph:
     return g
 
 
-def node_flops(graph: Graph, node: Node, dims: dict[str, int]) -> tuple[int | None, int | None]:
-    """(flops, macs) of one node; (None, None) when unknown."""
-    if node.kind == "group":  # a collapsed group keeps the sum computed before collapsing
+def node_flops(graph: Graph, node: Node, dims: dict[str, int],
+               memo: dict[int, tuple] | None = None) -> tuple[int | None, int | None]:
+    """(flops, macs) of one node; (None, None) when unknown. ``memo``: a dict the caller
+    keeps for one pass over a graph (element counts of the shapes seen, see _numel)."""
+    kind = node.kind
+    if kind == "group":  # a collapsed group keeps the sum computed before collapsing
         return node.meta.get("flops"), node.meta.get("macs")
     op = opname(node.op)
-    kind = node.kind
     if kind in _ZERO_KINDS or op in _ZERO_OPS:
         return 0, 0
     tensors = graph.tensors
     # Shapes as resolve() gives them (it returns a shape unchanged when there are no dims):
     # the call per tensor is skipped for the usual empty dims.
+    outputs = node.outputs
+    out = None
+    if outputs and (t := tensors.get(outputs[0])) is not None:
+        out = resolve(t.shape, dims) if dims else t.shape
+    if kind not in _MAC_KINDS:
+        # Most nodes (elementwise, activation, norm) need only the output's element count;
+        # the inputs' shapes are read when the rule asks for them.
+        cheap = _cheap_flops(graph, node, op, out, dims, {} if memo is None else memo)
+        return cheap, (None if cheap is None else 0)
     if dims:
         ins = [resolve(t.shape, dims) if (t := tensors.get(tid)) is not None else None
                for tid in node.inputs]
-        out = resolve(t.shape, dims) if node.outputs and \
-            (t := tensors.get(node.outputs[0])) is not None else None
     else:
         ins = [t.shape if (t := tensors.get(tid)) is not None else None
                for tid in node.inputs]
-        out = t.shape if node.outputs and \
-            (t := tensors.get(node.outputs[0])) is not None else None
     x = ins[0] if ins else None
 
     if kind == "conv":
@@ -112,11 +123,8 @@ def node_flops(graph: Graph, node: Node, dims: dict[str, int]) -> tuple[int | No
         macs = _linear_macs(node, op, ins, out)
     elif kind == "attention":
         macs = _attention_macs(graph, node, op, ins, out)
-    elif kind == "recurrent":
-        macs = _recurrent_macs(node, x)
     else:
-        cheap = _cheap_flops(graph, node, op, ins, out)
-        return cheap, (None if cheap is None else 0)
+        macs = _recurrent_macs(node, x)
     if macs is None:
         return None, None
     out_n = numel(out)
@@ -125,18 +133,56 @@ def node_flops(graph: Graph, node: Node, dims: dict[str, int]) -> tuple[int | No
     return flops, macs
 
 
-def _cheap_flops(graph: Graph, node: Node, op: str, ins: list[Shape], out: Shape) -> int | None:
+_MAC_KINDS = frozenset({"conv", "linear", "attention", "recurrent"})
+
+
+def _numel(shape: Shape, memo: dict[int, tuple]) -> int | None:
+    """numel, looked up by the shape object: a 50k-node export shares a few thousand shape
+    tuples among its tensors. The memo holds each shape it keys, so an id is never reused
+    by another object while the memo lives; shapes are tuples, never changed in place."""
+    if shape is None:
+        return None
+    hit = memo.get(id(shape))
+    if hit is not None and hit[0] is shape:
+        return hit[1]
+    n = numel(shape)
+    memo[id(shape)] = (shape, n)
+    return n
+
+
+def _first_input_numel(graph: Graph, node: Node, dims: dict[str, int],
+                       memo: dict[int, tuple]) -> int | None:
+    """numel of the first input's shape (resolved with ``dims``); None without inputs."""
+    if not node.inputs:
+        return None
+    t = graph.tensors.get(node.inputs[0])
+    if t is None:
+        return None
+    return _numel(resolve(t.shape, dims) if dims else t.shape, memo)
+
+
+def _cheap_flops(graph: Graph, node: Node, op: str, out: Shape, dims: dict[str, int],
+                 memo: dict[int, tuple]) -> int | None:
     """FLOPs of ops without multiply-accumulates (norm, pool, activation, elementwise)."""
-    out_n = numel(out)
-    in_n = numel(ins[0]) if ins else None
-    if node.kind == "norm":
-        n = out_n if out_n is not None else in_n
+    out_n = _numel(out, memo)
+    kind = node.kind
+    if kind == "elementwise":
+        if out_n is None:
+            return None
+        operands = len(node.inputs) + len(node.params)
+        return out_n * max(1, operands - 1)
+    if kind == "activation":
+        if out_n is None:
+            return _first_input_numel(graph, node, dims, memo)
+        return out_n * (3 if op in _SOFTMAX else 1)
+    if kind == "norm":
+        n = out_n if out_n is not None else _first_input_numel(graph, node, dims, memo)
         if n is None:
             return None
         return n * (2 if op in _BATCHNORM else 5)
-    if node.kind == "pool":
+    if kind == "pool":
         if op in _GLOBAL_POOL:
-            return in_n
+            return _first_input_numel(graph, node, dims, memo)
         if out_n is None:
             return None
         nsp = len(out) - 2 if out is not None else 0
@@ -145,17 +191,8 @@ def _cheap_flops(graph: Graph, node: Node, op: str, ins: list[Shape], out: Shape
             # upsampling / resize and friends: one op per output element
             return out_n
         return out_n * math.prod(kernel)
-    if node.kind == "activation":
-        if out_n is None:
-            return in_n
-        return out_n * (3 if op in _SOFTMAX else 1)
-    if node.kind == "elementwise":
-        if out_n is None:
-            return None
-        operands = len(node.inputs) + len(node.params)
-        return out_n * max(1, operands - 1)
-    if node.kind == "reduce":
-        return in_n
+    if kind == "reduce":
+        return _first_input_numel(graph, node, dims, memo)
     return None  # "other": not an op we know how to count
 
 

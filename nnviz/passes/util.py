@@ -47,7 +47,11 @@ def numel(shape: Shape) -> int | None:
         return None
     n = 1
     for d in shape:
-        if not known(d):
+        # known(d), with the common exact int decided inline (a call per dim was most of it)
+        if type(d) is int:
+            if d < 0:
+                return None
+        elif not known(d):
             return None
         n *= d  # type: ignore[operator]
     return n
