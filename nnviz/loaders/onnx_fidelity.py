@@ -450,13 +450,14 @@ def tie_transposed_copies(g: Graph, reads: dict[str, list[Read]],
         for p in node.params:
             first.setdefault(p.name, p)
     by_shape: dict[tuple, list[str]] = {}
+    matrices: list[tuple[str, Param]] = []  # the 2-D weights, in node order
     for name, p in first.items():
         if p.shape is not None and len(p.shape) == 2:
             by_shape.setdefault(tuple(p.shape), []).append(name)
+            matrices.append((name, p))
     alias: dict[str, Param] = {}
-    for name, p in first.items():
-        if p.shape is None or len(p.shape) != 2 or \
-                not any(r.op == "Gather" and r.index == 0 for r in reads.get(name, ())) or \
+    for name, p in matrices:
+        if not any(r.op == "Gather" and r.index == 0 for r in reads.get(name, ())) or \
                 ANONYMOUS.match(name):
             continue
         flipped = (p.shape[1], p.shape[0])
@@ -557,6 +558,24 @@ def splice_no_ops(g: Graph, module_path: dict[str, str]) -> None:
     """Remove :data:`NO_OPS` nodes that keep their one data input's shape and dtype (other
     inputs constants), each reader reading that input instead, so every edge between real
     ops stays. A node that is all its group holds stays: a module call is a box."""
+    tensors = g.tensors
+    # The tests below that do not depend on which nodes went before, first: most graphs
+    # (a 50k-node export's Reshapes all change the shape) have no candidate at all. A
+    # spliced node's output has its source's shape and dtype, so comparing a node's own
+    # input tensor is comparing its source's.
+    candidates = []
+    for nid, node in g.nodes.items():
+        if node.op not in NO_OPS or len(node.inputs) != 1 or len(node.outputs) != 1:
+            continue
+        a, b = tensors.get(node.inputs[0]), tensors.get(node.outputs[0])
+        if a is None or b is None or a.shape is None or a.dtype is None or \
+                (a.shape, a.dtype) != (b.shape, b.dtype):
+            continue
+        if any(p.role != "constant" for p in node.params) or node.meta.get("subgraphs"):
+            continue
+        candidates.append((nid, node))
+    if not candidates:
+        return
     count: dict[tuple[str, ...], int] = {}
     for node in g.nodes.values():
         if node.kind != "io":
@@ -566,10 +585,7 @@ def splice_no_ops(g: Graph, module_path: dict[str, str]) -> None:
     bodies = {tuple(p) for node in g.nodes.values() for p in node.meta.get("subgraphs", ())}
     source: dict[str, str] = {}
     inputs = set(g.inputs)
-    for nid, node in list(g.nodes.items()):
-        if node.op not in NO_OPS or len(node.inputs) != 1 or len(node.outputs) != 1 or \
-                any(p.role != "constant" for p in node.params) or node.meta.get("subgraphs"):
-            continue
+    for nid, node in candidates:
         if bodies and any(node.group[:i] in bodies for i in range(1, len(node.group) + 1)):
             continue
         src, out = source.get(node.inputs[0], node.inputs[0]), node.outputs[0]
