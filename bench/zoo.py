@@ -63,6 +63,25 @@ def measure(path: Path, peers: list[str], limit: float) -> dict:
     return row
 
 
+# ELK's defaults (shared/peers/elk_layout.js sets none): spacing.nodeNode,
+# layered.spacing.nodeNodeBetweenLayers, spacing.edgeEdge, spacing.edgeNode, padding
+ELK_SPACING = {"node": 20, "layer": 20, "edge": 10, "edge-node": 10, "padding": 12}
+
+
+def spacing_note() -> str:
+    """The gaps each engine ran with, so an area comparison says whether it is like for like."""
+    from nnviz.theme import load_theme
+
+    sp = load_theme()["spacing"]
+    e = ELK_SPACING
+    return (f"spacing, ours (default theme): node {sp['node_sep']:g}, layer gap "
+            f"{sp.get('rank_sep_straight', sp['rank_sep']):g} (+{sp['edge_sep'] / 2:g} per "
+            f"overlapping bend, up to {sp['rank_sep']:g}), edge {sp['edge_sep']:g}, margin "
+            f"{sp['margin']:g}; ELK (its defaults): node {e['node']}, layer gap {e['layer']} "
+            f"(wider where its orthogonal routing needs more tracks), edge {e['edge']}, "
+            f"edge-node {e['edge-node']}, padding {e['padding']}")
+
+
 def _fmt(v, nd: int = 2) -> str:
     return "-" if v is None else (f"{v:.{nd}f}" if isinstance(v, float) else str(v))
 
@@ -100,6 +119,8 @@ def main(argv: list[str] | None = None) -> None:
                      f"{_fmt(r.get('area_mpx')):>8}")
         line += f"{_fmt(row['grouped']['area_mpx']):>13}"
         print(line, flush=True)
+    if peers:
+        print(spacing_note())
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1, default=str))
 
