@@ -357,3 +357,28 @@ def test_params_and_flops_in_one_walk_equal_the_two_passes(dims):
         got = count_params_and_flops_inplace(copy_graph(g), dims)
         assert got.to_json() == want.to_json()
         assert list(got.groups) == list(want.groups)
+
+
+@pytest.mark.parametrize("tied", [False, True])
+def test_fold_totals_equal_param_totals_over_the_folded_blocks(tied):
+    """A fold's params_total / trainable_params_total are param_totals over every block's
+    weights: summed by columns when each block holds its own weights, by rows (each name
+    once) when blocks share one (tied)."""
+    b = Builder()
+    x = b.input((1, 8))
+    shared = Param("tied.w", (8, 8), "float32")
+    for i in range(4):
+        x = b.op("MatMul", "linear", [x], ("layers", str(i)), [("w", (8, 8))])
+        node = b.g.nodes[list(b.g.nodes)[-1]]
+        node.params.append(Param(f"frozen{i}", (2, 8), "float32", trainable=False))
+        node.params.append(Param(f"stat{i}", (8,), "float32", role="buffer"))
+        if tied:
+            node.params.append(shared)
+        x = b.op("Relu", "activation", [x], ("layers", str(i)))
+    b.output(x)
+    want = param_totals(p for n in b.g.nodes.values() for p in n.params)
+    g = fold_repeats(annotate(b.g), True)
+    (grp,) = [grp for grp in g.groups.values() if grp.attrs.get("repeat")]
+    assert grp.attrs["repeat"] == 4
+    assert grp.attrs["params_total"] == want["params"] == 4 * (64 + 16) + (64 if tied else 0)
+    assert grp.attrs["trainable_params_total"] == want["trainable_params"]

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import json
 import re
-from itertools import chain, repeat
-from operator import attrgetter
+from itertools import chain, compress, repeat
+from operator import and_, attrgetter, eq, truth
 
 from nnviz.ir import DTYPE_BYTES, Graph, Tensor, shape_numel
 from nnviz.passes.params import sum_param_rows
@@ -314,22 +314,38 @@ def _fold(g: Graph, run: list[tuple[Paths, list[str]]], keys: _Keys) -> None:
     # outputs): its element count is computed once, from the kept block.
     counts = [shape_numel(p.shape) for n in map(nodes.__getitem__, keep_ids) for p in n.params]
     keep_outs = keys.block[keep_path][0]
+    block = keys.block
+    # Every weight name of the run once (the usual case: each block holds its own weights):
+    # the totals are sums over columns, without a row per weight.
+    every_name = list(chain.from_iterable(block[path][1] for path, _ in run))
+    distinct = len(set(every_name)) == len(every_name)
+    del every_name
+    sizes = [n or 0 for n in counts]
+    params_total = trainable_total = 0
     rows: list = []
     seen: set[str] = set()
     dtype_bytes = DTYPE_BYTES
     flops_total = 0
     for path, _ in run:
-        outs, names, dtypes, trainable, roles, flops = keys.block[path]
-        for name, dtype, train, role, n in zip(names, dtypes, trainable, roles, counts):
-            if name in seen:
-                continue
-            seen.add(name)
-            size = dtype_bytes.get(dtype or "")
-            rows.append((name, n or 0, train, None if n is None or size is None else n * size,
-                         role))
+        outs, names, dtypes, trainable, roles, flops = block[path]
+        if distinct:
+            counted = list(map(eq, roles, repeat("param")))  # only "param" counts
+            params_total += sum(compress(sizes, counted))
+            trainable_total += sum(compress(sizes, map(and_, counted, map(truth, trainable))))
+        else:
+            for name, dtype, train, role, n in zip(names, dtypes, trainable, roles, counts):
+                if name in seen:
+                    continue
+                seen.add(name)
+                size = dtype_bytes.get(dtype or "")
+                rows.append((name, n or 0, train,
+                             None if n is None or size is None else n * size, role))
         flops_total += sum(map(int, filter(None, flops)))  # each node's int(flops or 0)
         if path != keep_path:
             remap.update(zip(outs, keep_outs))
+    if not distinct:
+        totals = sum_param_rows(rows)
+        params_total, trainable_total = totals["params"], totals["trainable_params"]
     for _, ids in run[1:]:
         removed.update(ids)
     g.nodes = {nid: n for nid, n in nodes.items() if nid not in removed}
@@ -345,9 +361,8 @@ def _fold(g: Graph, run: list[tuple[Paths, list[str]]], keys: _Keys) -> None:
     count = len(run)
     group.attrs["repeat"] = count
     group.attrs["repeat_of"] = [list(p) for p, _ in run[:1]] + [list(run[-1][0])]
-    totals = sum_param_rows(rows)
-    group.attrs["params_total"] = totals["params"]
-    group.attrs["trainable_params_total"] = totals["trainable_params"]
+    group.attrs["params_total"] = params_total
+    group.attrs["trainable_params_total"] = trainable_total
     group.attrs["flops_total"] = flops_total
     group.attrs["fold_label"] = f"{first_label} \u2026 {last_label}"
     group.label = f"{first_label} \u2026 {last_label} \u00d7{count}"

@@ -146,8 +146,11 @@ def topological_order(g: Graph) -> list[str]:
 def prune(g: Graph, gone: Collection[tuple[str, ...]]) -> None:
     """After nodes were replaced (collapse) or removed (fold): drop the groups at or under a
     path in ``gone`` and the tensors no node, input or output uses any more."""
+    # Only prefixes as long as a path in ``gone`` can be one (a fold removes thousands of
+    # blocks, all at one depth): one look-up per group instead of one per prefix.
+    lengths = sorted(set(map(len, gone)))
     g.groups = {p: grp for p, grp in g.groups.items()
-                if not any(p[:i] in gone for i in range(1, len(p) + 1))}
+                if not any(p[:k] in gone for k in lengths if k <= len(p))}
     used = set(g.inputs) | set(g.outputs)
     for node in g.nodes.values():
         used.update(node.inputs)
