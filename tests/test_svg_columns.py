@@ -9,9 +9,10 @@ import random
 from bench.graphs import transformer
 from nnviz.layout import layout
 from nnviz.passes import annotate
+from nnviz.render import svg
 from nnviz.render.build import build_scene
 from nnviz.render.scene import EdgeRun, NodeRun, Scene
-from nnviz.render.svg import _f, format_numbers, scene_to_svg
+from nnviz.render.svg import _f, _number_cols, scene_to_svg
 from nnviz.theme import load_theme
 
 
@@ -24,13 +25,16 @@ def test_bulk_numbers_print_like_one_number() -> None:
     values += [round(rng.uniform(-5000, 5000), 2) for _ in range(3000)]
     values += [rng.randint(-5000, 5000) / 8 for _ in range(1000)]
     values += [k / 1000 for k in range(-3000, 3000)]  # every tie of the third decimal
-    assert format_numbers(values) == [_f(v) for v in values]
-    assert format_numbers([]) == []
+    values += [k / 100 for k in range(-200_000, 200_000, 7)]  # signs before every width
+    rows = _number_cols(values)
+    assert [bytes(r).replace(b"\0", b"").decode() for r in rows] == [_f(v) for v in values]
+    assert _number_cols([]).shape[0] == 0
 
 
-def test_runs_write_what_their_layers_write() -> None:
+def test_runs_write_what_their_layers_write(monkeypatch) -> None:
     """A grouped transformer (frames, reference stubs of the shared mask, splines): the
     scene's runs written from columns == the same scene expanded into plain layers."""
+    monkeypatch.setattr(svg, "_BULK_MIN", 0)  # the bulk writers, whatever the size
     graph = annotate(transformer(400))
     theme = load_theme()
     lay = layout(graph, theme=theme)
@@ -44,3 +48,46 @@ def test_runs_write_what_their_layers_write() -> None:
     assert all(type(r) is tuple for r in plain.runs)
     assert scene_to_svg(scene) == scene_to_svg(plain)
     assert scene_to_svg(scene, embed_font=True) == scene_to_svg(plain, embed_font=True)
+
+
+def test_bulk_writers_on_awkward_runs(monkeypatch) -> None:
+    """Columns a real model rarely has: ids and labels needing escapes or single quotes,
+    non-ASCII text, negative and huge coordinates, an edge without arrowhead, a spline
+    next to a polyline, a box without text lines."""
+    monkeypatch.setattr(svg, "_BULK_MIN", 0)
+    nodes = NodeRun()
+    nodes.rect_styles = [("#fff", "#000", 1.0, 5.0, None), ("#eee", None, 1.0, 0.0, (3, 2))]
+    nodes.text_styles = [(12.0, "#111", True, "middle"), (10.0, "#555", False, "middle")]
+    boxes = [("a\"b", "conv", (-12.5, 0.004, 88.0, 53.25), ["Conv & <ReLU>", "x'y"]),
+             ("plain", "io", (1e13, 2.675, 0.0, -0.0), []),
+             ("é/ü", "norm", (3.0, -7.125, 1e-9, 99.995), ["Ünïcode", "(b, 3)", "z"])]
+    for i, (bid, kind, (x, y, w, h), texts) in enumerate(boxes):
+        nodes.ids.append(bid)
+        nodes.kinds.append(kind)
+        for col, v in zip((nodes.x, nodes.y, nodes.w, nodes.h), (x, y, w, h)):
+            col.append(v)
+        nodes.rect_style.append(i % 2)
+        nodes.cx.append(x + w / 2)
+        for j, t in enumerate(texts):
+            nodes.ty.append(y + 10.5 * (j + 1))
+            nodes.text.append(t)
+            nodes.text_style.append(j % 2)
+        nodes.text_end.append(len(nodes.text))
+    edges = EdgeRun("#333", 1.2, "#333")
+    for src, dst, pts, spline, head in [
+            ("a\"b", "plain", [(0.0, 0.0), (-5.5, 10.0)], False,
+             [(1.0, 2.0), (3.0, 4.0), (5.0, 6.0)]),
+            ("plain", "é/ü", [(1.0, 1.0), (1.0, 5.0), (9.0, 5.0), (9.0, 9.0)], True, None),
+            ("é/ü", "a\"b", [(2.0, 2.0), (3.0, 3.0), (4.0, 4.0)], False,
+             [(4.0, 4.0), (3.5, 3.25), (4.5, 3.75)])]:
+        edges.src.append(src)
+        edges.dst.append(dst)
+        edges.points.append(pts)
+        edges.spline.append(spline)
+        edges.heads.append(head)
+    scene = Scene(100.0, 80.0, "#ffffff", "t")
+    scene.add_run(edges)
+    scene.add_run(nodes)
+    plain = Scene(scene.width, scene.height, scene.background, scene.title,
+                  list(scene.layers))
+    assert scene_to_svg(scene) == scene_to_svg(plain)

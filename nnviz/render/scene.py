@@ -253,6 +253,10 @@ class NodeRun:
         self.text_style: list[int] = []
         self.text_styles: list[tuple] = []
 
+    def numbers(self) -> int:
+        """How many numbers the run's SVG has (the writer's choice of path)."""
+        return 4 * len(self.ids) + 2 * len(self.text)
+
     def expand(self) -> list[Layer]:
         out: list[Layer] = []
         rs, ts = self.rect_styles, self.text_styles
@@ -283,6 +287,10 @@ class EdgeRun:
         self.spline: list[bool] = []
         self.heads: list[list[Point] | None] = []
         self.stroke, self.width, self.head_fill = stroke, width, head_fill
+
+    def numbers(self) -> int:
+        """How many numbers the run's SVG has (the writer's choice of path)."""
+        return 2 * (sum(map(len, self.points)) + 3 * (len(self.heads) - self.heads.count(None)))
 
     def expand(self) -> list[Layer]:
         out: list[Layer] = []

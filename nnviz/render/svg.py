@@ -153,143 +153,227 @@ def _xml_text(t: str) -> str:
     return _text(t)
 
 
-_BULK_MIN = 4096  # numbers below which the per-value formatter is the cheaper path
+_BULK_MIN = 4096  # numbers below which a run is written item by item (no numpy import)
 
 
-def format_numbers(values: list[float]) -> list[str]:
-    """[_f(v) for v in values], in bulk. A 50k-node drawing has ~1.1M coordinates, a third
-    of them distinct, so the memo alone missed ~400k times (a Python call and a float
-    formatting each).
+def _number_cols(values: Any) -> Any:
+    """_f of each value as a NUL-padded byte matrix (one row per value), built in bulk.
 
-    numpy reads the hundredths (round(v * 100)) and writes their digits as text columns
-    (_hundredths_text): what _f prints, trailing zeros stripped. A value whose hundredths
-    sit within 0.01 of a tie (where v * 100 may round differently from '{:.2f}'), and any
-    huge or non-finite value, goes through _f itself.
+    A 50k-node drawing has ~1.1M coordinates: a Python string per number (a call, a float
+    formatting, an object) was most of the writer's time, so the numbers never become
+    strings here. numpy reads the hundredths (round(v * 100)) and writes the integer part's
+    digits one column at a time from the right, each column contiguous (the matrix is
+    returned transposed), the sign where the digits end, then the hundredths from a table
+    (".5", ".05", nothing for 0) as _f strips them; unused positions are NUL, which the
+    caller removes from its byte stream. A value within 0.01 hundredths of a tie (where
+    v * 100 may round otherwise than '{:.2f}'), and any huge or non-finite value, is
+    written by _f itself.
     """
-    if len(values) < _BULK_MIN:  # a small drawing: not worth importing numpy for
-        return [_f(v) for v in values]
     import numpy as np
 
-    # each distinct value once (a third of a big drawing's numbers); 0.0 and -0.0 are one
-    # value and both print "0"
-    v, inverse = np.unique(np.asarray(values, dtype=np.float64), return_inverse=True)
+    v = np.asarray(values, dtype=np.float64)
+    n = len(v)
     hundredths = v * 100
     with np.errstate(invalid="ignore"):
         k = np.rint(hundredths)
         ok = np.isfinite(v) & (np.abs(v) < 1e12) & (np.abs(hundredths - k) < 0.49)
-    out = _hundredths_text(np.where(ok, k, 0).astype(np.int64))
-    for i in np.flatnonzero(~ok).tolist():
-        out[i] = _f(float(v[i]))
-    return np.array(out, dtype=object)[inverse.reshape(-1)].tolist()
+    k = np.where(ok, k, 0.0)
+    neg = k < 0
+    any_neg = bool(neg.any())
+    k = np.abs(k)
+    # unsigned 32-bit where they fit (a drawing's hundredths do): numpy divides them
+    # several times faster than int64, and a remainder as q * 10 subtracted, faster than %
+    k = k.astype(np.uint32 if n == 0 or k.max() < 1 << 32 else np.uint64)
+    ip = k // 100
+    width = len(str(int(ip.max(initial=0)))) + 1  # the integer part's digits and the sign
+    cols = np.empty((width + 3, n), dtype=np.uint8)
+    rest = prev = ip
+    for j in range(width - 1, -1, -1):  # row j: digit width - 1 - j from the right
+        q = rest // 10
+        if j == width - 1:  # the units digit, always written
+            cols[j] = rest - q * 10 + 48
+        else:  # a digit while something is left, else NUL, or the sign right after
+            cols[j] = np.where(rest > 0, rest - q * 10 + 48, 0)
+            if any_neg:
+                sign = neg & (rest == 0)
+                cols[j][sign & (prev > 0) if j < width - 2 else sign] = ord("-")
+        prev, rest = rest, q
+    cols[width:] = _hundredths_table()[:, k - ip * 100]
+    cols = cols.T
+    bad = np.flatnonzero(~ok).tolist()
+    if bad:
+        texts = [_f(float(v[i])).encode("ascii") for i in bad]
+        more = max(map(len, texts)) - cols.shape[1]
+        if more > 0:
+            cols = np.pad(cols, ((0, 0), (0, more)))
+        for i, t in zip(bad, texts):
+            cols[i] = 0
+            cols[i, :len(t)] = np.frombuffer(t, dtype=np.uint8)
+    return cols
 
 
-def _hundredths_text(ki: Any) -> list[str]:
-    """Integers of hundredths as _f's text ("-12.5" for -1250, "0.05" for 5, "3" for 300).
+_HUNDREDTHS: list = []
 
-    Built as a byte matrix, one column per character position (integer digits right-aligned
-    with the sign before them, then dot, decimals and a space), unused positions NUL: its
-    bytes without the NULs are the numbers separated by spaces, which one split turns into
-    strings (a Python call per number would cost more than all the numpy work)."""
+
+def _hundredths_table() -> Any:
+    """Column f: what _f writes after the integer part for f hundredths (".05", ".5", "")."""
+    if not _HUNDREDTHS:
+        import numpy as np
+
+        table = np.zeros((3, 100), dtype=np.uint8)
+        for f in range(1, 100):
+            t = f".{f:02d}".rstrip("0").encode("ascii")
+            table[:len(t), f] = np.frombuffer(t, dtype=np.uint8)
+        _HUNDREDTHS.append(table)
+    return _HUNDREDTHS[0]
+
+
+def _records(parts: list) -> list[str]:
+    """Rows of text from columns: each part is constant bytes (the same in every row) or a
+    (rows, width) uint8 matrix of NUL-padded text (_number_cols, or one byte per row). Every
+    byte 1 starts a record: the rows' bytes without NULs, split there. One byte stream and
+    one split instead of a string per number and per row."""
     import numpy as np
 
-    neg = ki < 0
-    ip, frac = np.divmod(np.abs(ki), 100)
-    decimals = np.where(frac == 0, 0, np.where(frac % 10 == 0, 1, 2))
-    digits = np.ones(len(ki), dtype=np.int64)  # of the integer part
-    top, p = int(ip.max()), 10
-    while p <= top:
-        digits += ip >= p
-        p *= 10
-    width = int(digits.max()) + 1  # the sign's column too
-    cols = np.zeros((width + 4, len(ki)), dtype=np.uint8)
-    # 32-bit digits where they fit (a drawing's hundredths do): numpy divides them faster
-    rest = ip.astype(np.uint32) if top < 1 << 32 else ip.copy()
-    for j in range(width):  # column width - 1 - j: the j-th digit from the right, or the sign
-        cols[width - 1 - j] = np.where(digits > j, 48 + rest % 10,
-                                       np.where((digits == j) & neg, ord("-"), 0))
-        rest //= 10
-    cols[width] = np.where(decimals > 0, ord("."), 0)
-    cols[width + 1] = np.where(decimals > 0, 48 + frac // 10, 0)
-    cols[width + 2] = np.where(decimals == 2, 48 + frac % 10, 0)
-    cols[width + 3] = ord(" ")
-    text = cols.T.tobytes().replace(b"\0", b"").decode("ascii")
-    return text.split(" ")[:-1]
+    rows = next(p.shape[0] for p in parts if not isinstance(p, bytes))
+    widths = [len(p) if isinstance(p, bytes) else p.shape[1] for p in parts]
+    m = np.empty((rows, sum(widths)), dtype=np.uint8)
+    col = 0
+    for p, w in zip(parts, widths):
+        m[:, col:col + w] = np.frombuffer(p, dtype=np.uint8) if isinstance(p, bytes) else p
+        col += w
+    return m.tobytes().replace(b"\0", b"").decode("ascii").split("\x01")[1:]
+
+
+def _plain(values: list[str], attr: bool) -> bool:
+    """Whether every string is printable ASCII without markup (and, for an attribute, without
+    quotes): then _xml_text leaves each as it is and _quoted only wraps it in double quotes.
+    One check over the joined strings instead of one per string."""
+    s = "".join(values)
+    return s.isascii() and s.isprintable() and "&" not in s and "<" not in s and ">" not in s \
+        and not (attr and ('"' in s or "'" in s))
+
+
+def _quoted_all(values: list[str]) -> list[str]:
+    """[_quoted(v) for v in values]."""
+    if _plain(values, True):
+        return ['"' + v + '"' for v in values]
+    memo = {v: _quoted(v) for v in set(values)}
+    return list(map(memo.__getitem__, values))
+
+
+def _xml_texts(values: list[str]) -> list[str]:
+    """[_xml_text(v) for v in values]."""
+    if _plain(values, False):
+        return values
+    memo = {v: _xml_text(v) for v in set(values)}  # labels repeat: op names, shapes
+    return list(map(memo.__getitem__, values))
 
 
 def _write_nodes(run: NodeRun, out: list[str]) -> None:
-    """A run of node layers, one string per box (its group, rectangle and text lines), from
-    the columns, numbers formatted in bulk: what _write_layers writes for the layers the run
-    expands to."""
-    f = _f
-    append = out.append
-    n = len(run.ids)
-    nums = format_numbers(run.x + run.y + run.w + run.h + run.cx + run.ty)
-    xs, ys, ws, hs, cxs = (nums[i * n:(i + 1) * n] for i in range(5))
-    tys = nums[5 * n:]
-    rect_tails = [(f' rx="{f(radius)}"' if radius else "") + _paint(fill, stroke, width, dash)
-                  + "/>" for fill, stroke, width, radius, dash in run.rect_styles]
-    text_tails = [_text_tail(*key) for key in run.text_styles]
-    kind_attrs: dict[str, str] = {}
-    escaped: dict[str, str] = {}  # labels repeat (op names, shapes): each escaped once
-    text, text_style = run.text, run.text_style
-    start = 0
-    for bid, kind, x, y, w, h, rs, cx, end in zip(run.ids, run.kinds, xs, ys, ws, hs,
-                                                  run.rect_style, cxs, run.text_end):
-        ka = kind_attrs.get(kind)
-        if ka is None:
-            ka = kind_attrs[kind] = _data_attr("kind", kind) + ">"
-        parts = [f'<g class="node" data-id={_quoted(bid)}{ka}',
-                 f'<rect x="{x}" y="{y}" width="{w}" height="{h}"{rect_tails[rs]}']
-        for j in range(start, end):
-            t = text[j]
-            e = escaped.get(t)
-            if e is None:
-                e = escaped[t] = _xml_text(t)
-            parts.append(f'<text x="{cx}" y="{tys[j]}"{text_tails[text_style[j]]}{e}</text>')
-        start = end
-        parts.append("</g>")
-        append("\n".join(parts))
+    """A run of node layers, all boxes in one string: what _write_layers writes for the
+    layers the run expands to. Every number comes from one _number_cols byte stream (per
+    box its rectangle's "x" y="y" width="w" height="h", per line its x and y); the rest is
+    pieces per box and per line, each laid at its place in one array and joined once."""
+    import numpy as np
+
+    n, lines = len(run.ids), len(run.text)
+    one = np.ones((n, 1), dtype=np.uint8)
+    geom = _records([one, _number_cols(run.x), b'" y="', _number_cols(run.y),
+                     b'" width="', _number_cols(run.w), b'" height="', _number_cols(run.h)])
+    end = np.asarray(run.text_end, dtype=np.int64)
+    count = np.diff(end, prepend=0)
+    box_of_line = np.repeat(np.arange(n), count)
+    cx = np.asarray(run.cx, dtype=np.float64)[box_of_line]
+    line_geom = _records([np.ones((lines, 1), dtype=np.uint8), _number_cols(cx), b'" y="',
+                          _number_cols(run.ty)])
+    rect_tails = np.array(['"' + (f' rx="{_f(radius)}"' if radius else "")
+                           + _paint(fill, stroke, width, dash) + "/>"
+                           for fill, stroke, width, radius, dash in run.rect_styles],
+                          dtype=object)
+    text_tails = np.array(['"' + _text_tail(*key) for key in run.text_styles], dtype=object)
+    kind_attr = {k: _data_attr("kind", k) + '>\n<rect x="' for k in set(run.kinds)}
+    # Piece positions: box i's five pieces, then five per line of it, then its closing
+    # tag; box i starts at 6 i + 5 (lines before it), line j at 6 (its box) + 5 j + 5.
+    start = 6 * np.arange(n) + 5 * (end - count)
+    at = 6 * box_of_line + 5 * np.arange(lines) + 5
+    pieces = np.empty(6 * n + 5 * lines, dtype=object)
+    pieces[start] = '<g class="node" data-id='
+    pieces[start + 1] = _quoted_all(run.ids)
+    pieces[start + 2] = list(map(kind_attr.__getitem__, run.kinds))
+    pieces[start + 3] = geom
+    pieces[start + 4] = rect_tails[np.asarray(run.rect_style, dtype=np.int64)]
+    pieces[at] = '\n<text x="'
+    pieces[at + 1] = line_geom
+    pieces[at + 2] = text_tails[np.asarray(run.text_style, dtype=np.int64)]
+    pieces[at + 3] = _xml_texts(run.text)
+    pieces[at + 4] = "</text>"
+    pieces[start + 5 + 5 * count] = "\n</g>\n"
+    pieces[-1] = "\n</g>"
+    out.append("".join(pieces.tolist()))
 
 
 def _write_edges(run: EdgeRun, out: list[str]) -> None:
-    """A run of edge layers, one string per edge (its group, line and arrowhead), from the
-    columns, numbers formatted in bulk: what _write_layers writes for the layers the run
-    expands to."""
-    append = out.append
+    """A run of edge layers, all edges in one string: what _write_layers writes for the
+    layers the run expands to. The path data of every line and arrowhead comes from one
+    _number_cols byte stream, one row per point (its prefix "M", " L", " C" or " ", then
+    "x,y"), a line's rows followed by its head's three (or one empty row for no head);
+    the rest is nine pieces per edge joined once."""
+    import numpy as np
+
+    n = len(run.src)
+    count = np.fromiter(map(len, run.points), dtype=np.int64, count=n)
+    has_head = np.fromiter((h is not None for h in run.heads), dtype=bool, count=n)
+    # a spline only when its points are p0 (c1 c2 p)+, as _write_layers decides
+    spline = np.fromiter(run.spline, dtype=bool, count=n) & (count >= 4) & (count % 3 == 1)
+    head_rows = np.where(has_head, 3, 1)
+    per_edge = count + head_rows
+    base = np.cumsum(per_edge) - per_edge  # each edge's first row
+    rows = int(per_edge.sum())
+    total = int(count.sum())
+    # where each line point and each head point goes
+    line_at = np.repeat(base - (np.cumsum(count) - count), count) + np.arange(total)
+    k = line_at - np.repeat(base, count)  # index of the point in its line
+    head_base = (base + count)[has_head]
+    head_at = (head_base[:, None] + np.arange(3)).reshape(-1)
+    xy = np.zeros((rows, 2), dtype=np.float64)
+    xy[line_at] = np.fromiter(chain.from_iterable(chain.from_iterable(run.points)),
+                              dtype=np.float64, count=2 * total).reshape(-1, 2)
+    heads = [h for h in run.heads if h is not None]
+    xy[head_at] = np.fromiter(chain.from_iterable(chain.from_iterable(heads)),
+                              dtype=np.float64, count=6 * len(heads)).reshape(-1, 2)
+    # prefix codes: 0 "M", 1 " L", 2 " C", 3 " ", 4 nothing (an empty head row)
+    code = np.full(rows, 4, dtype=np.int64)
+    spline_at = np.repeat(spline, count)
+    code[line_at] = np.where(k == 0, 0, np.where(~spline_at, 1, np.where(k % 3 == 1, 2, 3)))
+    code[head_at] = np.tile([0, 1, 1], len(heads))
+    prefix = np.frombuffer(b"\1M\0\0\0 L\0\0 C\0\0 \0\0\0\0\0\0",
+                           dtype=np.uint8).reshape(5, 4)[code]
+    prefix[base, 0] = prefix[head_base, 0] = 1  # a new record: the line, its head
+    prefix[(base + count)[~has_head], 0] = 1  # (an empty head record)
+    empty = code == 4
+    xs, ys = _number_cols(xy[:, 0]), _number_cols(xy[:, 1])
+    xs[empty] = 0
+    ys[empty] = 0
+    comma = np.where(empty, 0, ord(",")).astype(np.uint8)[:, None]
+    d = _records([prefix[:, :1], prefix[:, 1:3], xs, comma, ys])
     line_tail = (f'"{_paint(None, run.stroke, run.width)}'
                  + (' stroke-linejoin="round"' if run.stroke else "") + "/>")
     head_tail = f' Z"{_paint(run.head_fill, None, 1.0)}/>'
-    # every point of every line, then every arrowhead's three, as "x,y"
-    flat = list(chain.from_iterable(run.points))
-    flat.extend(chain.from_iterable(h for h in run.heads if h is not None))
-    nums = format_numbers(list(chain.from_iterable(flat)))
-    pairs = list(map(",".join, zip(nums[0::2], nums[1::2])))
-    quoted: dict[str, str] = {}  # node id -> its attribute value (ids end several edges)
-    a = 0
-    h = sum(map(len, run.points))
-    for src, dst, pts, spline, head in zip(run.src, run.dst, run.points, run.spline,
-                                           run.heads):
-        b = a + len(pts)
-        if spline and len(pts) >= 4 and (len(pts) - 1) % 3 == 0:
-            toks = pairs[a:b]  # "M p0 Cp1 p2 p3 Cp4 ...", as _points_d writes a spline
-            toks[0] = "M" + toks[0]
-            toks[1::3] = ["C" + t for t in toks[1::3]]
-            d = " ".join(toks)
-        else:
-            d = "M" + " L".join(pairs[a:b])
-        a = b
-        qs = quoted.get(src)
-        if qs is None:
-            qs = quoted[src] = _quoted(src)
-        qd = quoted.get(dst)
-        if qd is None:
-            qd = quoted[dst] = _quoted(dst)
-        if head is None:
-            append(f'<g class="edge" data-src={qs} data-dst={qd}>\n<path d="{d}{line_tail}\n</g>')
-        else:
-            append(f'<g class="edge" data-src={qs} data-dst={qd}>\n<path d="{d}{line_tail}\n'
-                   f'<path d="M{pairs[h]} L{pairs[h + 1]} L{pairs[h + 2]}{head_tail}\n</g>')
-            h += 3
+    heads_on = has_head.tolist()
+    pieces: list[str] = [""] * (9 * n)
+    pieces[0::9] = ['<g class="edge" data-src='] * n
+    pieces[1::9] = _quoted_all(run.src)
+    pieces[2::9] = [" data-dst="] * n
+    pieces[3::9] = _quoted_all(run.dst)
+    pieces[4::9] = ['>\n<path d="'] * n
+    pieces[5::9] = d[0::2]
+    pieces[6::9] = [line_tail + '\n<path d="' if h else line_tail for h in heads_on]
+    pieces[7::9] = d[1::2]
+    pieces[8::9] = [head_tail + "\n</g>\n" if h else "\n</g>\n" for h in heads_on]
+    if n:
+        pieces[-1] = pieces[-1][:-1]
+    out.append("".join(pieces))
 
 
 def _write_layers(layers: list[tuple[str, dict[str, str], list[Item]]], out: list[str]) -> None:
@@ -416,7 +500,9 @@ def scene_to_svg(scene: Scene, embed_font: bool = False, width_in: float | None 
             continue
         _write_layers(layers, out)
         layers = []
-        if type(run) is NodeRun:
+        if run.numbers() < _BULK_MIN:  # a small drawing: not worth importing numpy for
+            _write_layers(run.expand(), out)
+        elif type(run) is NodeRun:
             _write_nodes(run, out)
         else:
             _write_edges(run, out)  # type: ignore[arg-type]
