@@ -380,3 +380,50 @@ def test_compaction_narrows_a_level_held_wide_by_a_long_edge() -> None:
     tight = list(x)
     compact(layers, tight, width, dummy, dummy, up, down, up_off, 24.0, 10.0)
     assert tight == x
+
+
+def _resnet_tail() -> Graph:
+    """A ResNet's last downsample block and head: the conv path is the trunk, the downsample
+    conv stands beside it, and the global pooling below is wider than any trunk box."""
+    g = Graph("tail")
+    chain = [("in", "Input", "io", ""), ("conv1", "Conv", "conv", "a"),
+             ("relu", "Relu", "activation", "b"), ("conv2", "Conv", "conv", "c"),
+             ("add", "Add", "elementwise", "d"),
+             ("gap", "GlobalAveragePool", "pool", "global average pooling of the features"),
+             ("fc", "Gemm", "linear", "fc"), ("out", "Output", "io", "")]
+    prev = None
+    for name, op, kind, label in chain:
+        ins = [prev] if prev else []
+        if name == "add":
+            ins.append("t_ds")
+        g.add_tensor(Tensor(f"t_{name}"))
+        g.add_node(Node(name, op, kind, label, inputs=ins, outputs=[f"t_{name}"]))
+        prev = f"t_{name}"
+    g.add_tensor(Tensor("t_ds"))
+    g.add_node(Node("ds", "Conv", "conv", "downsample", inputs=["t_in"], outputs=["t_ds"]))
+    return g
+
+
+def test_wide_box_slides_under_the_trunk_with_its_edge_straight(monkeypatch) -> None:
+    """A box wider than the trunk box feeding it may sit off-centre under it, the edge still
+    straight down into it: ResNet-18's global pooling no longer sticks out on the side
+    opposite the downsample branch (ResNet-18 drawn flat 248 -> 224 px wide, ELK 225)."""
+    from nnviz.layout.layered import level
+
+    g = _resnet_tail()
+    lay = layout(g)
+    assert_no_overlap(lay)
+    assert_edges_on_borders(lay)
+    assert_edges_avoid_boxes(lay)
+    add, gap = lay.nodes["add"], lay.nodes["gap"]
+    edge = next(e for e in lay.edges if (e.src, e.dst) == ("add", "gap"))
+    xs = {round(p[0], 2) for p in edge.points}
+    assert len(xs) == 1  # straight down ...
+    assert abs(gap.x + gap.w / 2 - (add.x + add.w / 2)) > 1  # ... into a box off-centre
+    assert gap.x <= next(iter(xs)) <= gap.x + gap.w
+    for a, b in [("in", "conv1"), ("conv1", "relu"), ("relu", "conv2"), ("conv2", "add")]:
+        assert lay.nodes[a].x + lay.nodes[a].w / 2 == lay.nodes[b].x + lay.nodes[b].w / 2
+    orig = level.assign_x
+    monkeypatch.setattr(level, "assign_x", lambda *a: orig(*a[:-1], None))
+    centred = layout(g)
+    assert lay.width < centred.width

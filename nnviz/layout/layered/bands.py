@@ -44,6 +44,15 @@ def spread_offsets(inp: LevelInput, pg: Proper, xs: list[float]) -> dict[int, fl
             incoming.setdefault(chain[-1], []).append((xs[chain[-2]], i))
     for v, lst in incoming.items():
         if len(lst) < 2:
+            # one edge from a narrower box above that lies within this box's width runs
+            # straight down into it, off-centre (position.compact may slide a wide box so)
+            i = lst[0][1]
+            chain = pg.chains[i]
+            u = chain[0]
+            off = xs[u] + pg.chain_off[i][0] - xs[v]
+            if (len(chain) == 2 and u < n and inp.spread[u] and abs(off) > 0.01
+                    and abs(off) <= (width[v] - width[u]) / 2 + 0.01):
+                dst_off[i] = off
             continue
         lst.sort()
         k = len(lst)

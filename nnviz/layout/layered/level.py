@@ -52,8 +52,10 @@ def solve_level(inp: LevelInput, budget_scale: float = 1.0,
     nv = pg.nv
     bend = [pg.dummy[v] and v >= nbase for v in range(nv)]  # long-edge dummies only
     free = [v < n and is_aux[v] for v in range(nv)]
+    spread = inp.spread or [False] * n
+    slide = [v < n and spread[v] for v in range(nv)]  # boxes (not frames, stubs, ports)
     x = assign_x(layers, pg.up, pg.down, pg.up_off, pg.down_off, pg.width, pg.dummy,
-                 inp.node_sep, inp.edge_sep, bend, free)
+                 inp.node_sep, inp.edge_sep, bend, free, slide)
     bad = tall_items_cut(inp, ranked, pg, x)
     if bad:  # lay those items out in one layer instead
         return solve_level(inp, budget_scale, no_span | frozenset(bad), phase, lift)

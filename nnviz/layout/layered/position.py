@@ -17,6 +17,8 @@ overlap whatever the four passes disagree on.
 
 from __future__ import annotations
 
+import math
+
 
 def mark_type1(layers: list[list[int]], up: list[list[int]], pos: list[int],
                dummy: list[bool], nv: int) -> set[int]:
@@ -296,14 +298,15 @@ def assign_x(layers: list[list[int]], up: list[list[int]], down: list[list[int]]
              up_off: list[list[tuple[float, float]]], down_off: list[list[tuple[float, float]]],
              width: list[float], dummy: list[bool], gap_node: float,
              gap_dummy: float, bend: list[bool] | None = None,
-             free: list[bool] | None = None) -> list[float]:
+             free: list[bool] | None = None, slide: list[bool] | None = None) -> list[float]:
     """x centre of every vertex; ``*_off[v][k]`` = (attach offset at the neighbour, at v).
 
     ``dummy`` marks vertices that take the small gap; ``bend`` (default: ``dummy``) marks the
     long-edge dummies for alignment priority (ports are small but align like nodes).
     ``free`` marks vertices (reference stubs) left out of alignment and compaction: they are
     placed last, beside their neighbours, in space nobody else uses, so a stub next to every
-    block of a deep stack cannot shift each block sideways into a staircase.
+    block of a deep stack cannot shift each block sideways into a staircase. ``slide`` marks
+    boxes that may sit off-centre under a narrower box feeding them (see ``compact``).
     """
     bend = dummy if bend is None else bend
     nv = len(width)
@@ -323,7 +326,7 @@ def assign_x(layers: list[list[int]], up: list[list[int]], down: list[list[int]]
                     nbl[w] = [nbl[w][k] for k in ks]
                     nbo[w] = [nbo[w][k] for k in ks]
         x = assign_x(core, up2, down2, up_off2, down_off2, width, dummy, gap_node, gap_dummy,
-                     bend)
+                     bend, slide=slide)
         targets = [0.0] * nv
         for v in range(nv):
             if not free[v]:
@@ -400,14 +403,14 @@ def assign_x(layers: list[list[int]], up: list[list[int]], down: list[list[int]]
             need = x[p] + (width[p] + width[q]) / 2 + gap
             if x[q] < need - 1e-6:
                 x[q] = need
-    compact(layers, x, width, dummy, bend, up, down, up_off, gap_node, gap_dummy)
+    compact(layers, x, width, dummy, bend, up, down, up_off, gap_node, gap_dummy, slide)
     return x
 
 
 def compact(layers: list[list[int]], x: list[float], width: list[float], dummy: list[bool],
             bend: list[bool], up: list[list[int]], down: list[list[int]],
             up_off: list[list[tuple[float, float]]], gap_node: float,
-            gap_dummy: float) -> None:
+            gap_dummy: float, slide: list[bool] | None = None) -> None:
     """Narrow the level where long edges, not boxes, hold it wide (in place on ``x``).
 
     Brandes-Koepf makes every long edge one rigid vertical column, and a column that passes
@@ -420,10 +423,53 @@ def compact(layers: list[list[int]], x: list[float], width: list[float], dummy: 
     so nothing drifts to one side); then every long edge is straightened again into as few
     vertical pieces as its neighbours leave room for. Straight edges between boxes (the
     trunk) stay straight; the order in every layer is unchanged, so are the crossings.
+
+    A ``slide`` box fed by one edge from a narrower box is not held centred under it: it may
+    move sideways as long as the box above stays within its width, so the edge still runs
+    straight down and enters it off-centre (bands.spread_offsets). ResNet's global pooling,
+    wider than the trunk, then no longer sticks out on the side opposite the downsample
+    branches (ResNet-18 248 -> 224 px wide).
     """
     members = [v for layer in layers for v in layer]
     if len(members) < 3:
         return
+    # edges along which the box below may slide: v's only edge in, from a narrower box u
+    sliding: dict[int, tuple[int, float]] = {}  # v -> (u, how far x[v] may leave x[u])
+    if slide is not None:
+        for v in members:
+            if slide[v] and len(up[v]) == 1 and up_off[v][0] == (0.0, 0.0):
+                u = up[v][0]
+                if slide[u] and width[v] > width[u] + 1.0 and abs(x[u] - x[v]) < 0.01:
+                    sliding[v] = (u, (width[v] - width[u]) / 2)
+    args = (layers, members, x, width, dummy, bend, up, down, up_off, gap_node, gap_dummy)
+    lo = min(x[v] - width[v] / 2 for v in members)
+    hi = max(x[v] + width[v] / 2 for v in members)
+    # sliding pays where the wide box is what sets the level's width
+    sliding = {v: s for v, s in sliding.items()
+               if x[v] - width[v] / 2 < lo + 0.5 or x[v] + width[v] / 2 > hi - 0.5}
+    if sliding:
+        w_rigid = _pack(*args, {}, dry=True)
+        if w_rigid - _pack(*args, sliding, dry=True) < gap_node:
+            # a box off-centre in a column reads as a misalignment unless it saves a box gap
+            if w_rigid > hi - lo - 0.5:
+                return  # and without it nothing is narrower
+            sliding = {}
+    for _ in range(3):
+        if _pack(*args, sliding) is not None:
+            return
+    # the sliding boxes kept landing too far or too near: pack with every edge rigid
+    _pack(*args, {})
+
+
+def _pack(layers: list[list[int]], members: list[int], x: list[float], width: list[float],
+          dummy: list[bool], bend: list[bool], up: list[list[int]], down: list[list[int]],
+          up_off: list[list[tuple[float, float]]], gap_node: float, gap_dummy: float,
+          sliding: dict[int, tuple[int, float]], dry: bool = False) -> float | None:
+    """One packing (``compact``) with the ``sliding`` edges free; returns the narrowest
+    width (``dry``: only that, ``x`` untouched). None (and ``x`` left as it was) when a
+    sliding box ended too far from its feeder, or so near its centre line that it reads as
+    a misalignment: those edges are then made rigid (removed from ``sliding``) and the
+    caller packs again."""
     parent = {v: v for v in members}
 
     def find(a: int) -> int:
@@ -434,7 +480,7 @@ def compact(layers: list[list[int]], x: list[float], width: list[float], dummy: 
 
     for v in members:
         for u, (ou, ov) in zip(up[v], up_off[v]):
-            if bend[u] and bend[v]:
+            if (bend[u] and bend[v]) or v in sliding:
                 continue
             if u in parent and abs(x[u] + ou - x[v] - ov) < 0.01:
                 a, b = find(u), find(v)
@@ -455,7 +501,7 @@ def compact(layers: list[list[int]], x: list[float], width: list[float], dummy: 
         for p, q in zip(layer, layer[1:]):
             bp, bq = root[p], root[q]
             if bp == bq:  # cannot happen (x grows along a layer); stay safe
-                return
+                return math.inf
             gap = gap_dummy if (dummy[p] or dummy[q]) else gap_node
             wt = (width[p] + width[q]) / 2 + gap + (x[p] - x[bp]) - (x[q] - x[bq])
             s = succ.setdefault(bp, {})
@@ -475,7 +521,7 @@ def compact(layers: list[list[int]], x: list[float], width: list[float], dummy: 
                 order.append(b)
         i += 1
     if len(order) < len(blocks):  # a cycle cannot happen either; keep BK's result
-        return
+        return math.inf
     lo_old = min(x[v] - width[v] / 2 for v in members)
     hi_old = max(x[v] + width[v] / 2 for v in members)
     reach_l = dict(left)  # least x of each block's root with everything left of it packed
@@ -484,8 +530,10 @@ def compact(layers: list[list[int]], x: list[float], width: list[float], dummy: 
             if reach_l[a] + wt > reach_l[b]:
                 reach_l[b] = reach_l[a] + wt
     w_min = max(reach_l[b] + right[b] for b in blocks)
+    if dry:
+        return w_min
     if w_min > hi_old - lo_old - 0.5:
-        return
+        return w_min
     reach_r = dict(right)  # least distance from each block's root to the right border
     pred: dict[int, list[tuple[int, float]]] = {}
     for a in reversed(order):
@@ -510,9 +558,19 @@ def compact(layers: list[list[int]], x: list[float], width: list[float], dummy: 
                 hi = xr[c] - wt
         xr[b] = max(min(x[b] - hi_old + w_min, hi), reach_l[b])
     shift = {b: (xl[b] + xr[b]) / 2 + lo_old - x[b] for b in blocks}
+    far = []
+    for v, (u, room) in sliding.items():
+        d = abs(x[v] + shift[root[v]] - x[u] - shift[root[u]])
+        if d > room + 1e-6 or 0.01 < d < gap_dummy:
+            far.append(v)
+    if far:
+        for v in far:
+            del sliding[v]
+        return None
     for v in members:
         x[v] += shift[root[v]]
     _straighten(layers, x, width, dummy, bend, up, down, gap_dummy)
+    return w_min
 
 
 def _straighten(layers: list[list[int]], x: list[float], width: list[float],
