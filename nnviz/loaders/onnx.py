@@ -265,7 +265,7 @@ def _shapes_complete(known: set[str], node_rows: list, templates: dict) -> bool:
     :func:`_node_rows` reads them."""
     if not known:
         return False
-    for _, op, _, _, _, outs, key in node_rows:
+    for _, op, _, _, _, outs, key, _ in node_rows:
         if op == "Constant":
             continue
         if templates[key].graphs:
@@ -309,7 +309,7 @@ class _Template:
     bytes (an export repeats a few dozen distinct attribute sets over 50k nodes): equal
     bytes are equal attributes, so equal decoded values."""
 
-    __slots__ = ("attrs", "nested", "graphs")
+    __slots__ = ("attrs", "copy", "graphs")
 
     def __init__(self, attributes: Any) -> None:
         attrs: dict[str, Any] = {}
@@ -324,16 +324,12 @@ class _Template:
             if value is not None:
                 attrs[a.name] = value
         self.attrs = attrs
-        self.nested = any(isinstance(v, (list, dict)) for v in attrs.values())
+        self.copy = _copier(attrs)
         self.graphs = graphs
 
     def fresh(self) -> dict[str, Any]:
         """A node's own copy (no list or dict shared with another node)."""
-        return {k: _clone(v) for k, v in self.attrs.items()} if self.nested else \
-            dict(self.attrs)
-
-
-_NO_ATTRS = _Template(())
+        return self.copy(self.attrs)
 
 
 def _clone(value: Any) -> Any:
@@ -345,13 +341,51 @@ def _clone(value: Any) -> Any:
     return value
 
 
+def _copier(template: dict[str, Any]) -> Any:
+    """The cheapest function giving a node its own copy of dicts equal to ``template``
+    (which are copied per node: the attributes and canonical attributes of nodes that share
+    a template): ``dict`` when every value is a scalar, a flat list copied by slicing, else
+    :func:`_clone`."""
+    flat = []
+    for k, v in template.items():
+        if type(v) is dict or (type(v) is list and any(type(x) in (list, dict) for x in v)):
+            return _clone
+        if type(v) is list:
+            flat.append(k)
+    if not flat:
+        return dict
+    if len(flat) == 1:
+        (only,) = flat
+
+        def copy_one(d: dict[str, Any]) -> dict[str, Any]:
+            out = dict(d)
+            out[only] = out[only][:]
+            return out
+
+        return copy_one
+
+    def copy_lists(d: dict[str, Any]) -> dict[str, Any]:
+        out = dict(d)
+        for k in flat:
+            out[k] = out[k][:]
+        return out
+
+    return copy_lists
+
+
+_NO_ATTRS = _Template(())
+
+
 def _node_rows(nodes: Any, templates: dict[tuple[bytes, ...], _Template]) -> list[tuple]:
-    """(node, op_type, domain, name, inputs, outputs, attribute key) of each node, each field
-    read from protobuf once; the key (the attributes' bytes) names the node's
-    :class:`_Template` in ``templates``, added when new."""
-    rows = []
+    """(node, op_type, domain, name, inputs, outputs, attribute key, has metadata) of each
+    node, each field read from protobuf once; the key (the attributes' bytes) names the
+    node's :class:`_Template` in ``templates``, added when new."""
+    rows: list[tuple] = []
     append = rows.append
+    meta = None  # does this onnx's NodeProto have metadata_props (onnx >= 1.16)?
     for n in nodes:
+        if meta is None:
+            meta = "metadata_props" in n.DESCRIPTOR.fields_by_name
         attributes = n.attribute
         if attributes:
             key = tuple([a.SerializeToString() for a in attributes])
@@ -359,7 +393,8 @@ def _node_rows(nodes: Any, templates: dict[tuple[bytes, ...], _Template]) -> lis
                 templates[key] = _Template(attributes)
         else:
             key = ()
-        append((n, n.op_type, n.domain, n.name, n.input[:], n.output[:], key))
+        append((n, n.op_type, n.domain, n.name, n.input[:], n.output[:], key,
+                meta and len(n.metadata_props) > 0))
     return rows
 
 
@@ -797,7 +832,7 @@ class _Converter:
         # attribute bytes -> decoded attributes (_node_rows); (op, template, small
         # constants) -> canonical attributes (_node)
         self.templates: dict[tuple[bytes, ...], _Template] = {(): _NO_ATTRS}
-        self._canon: dict[tuple, dict[str, Any]] = {}
+        self._canon: dict[tuple, tuple[dict[str, Any], Any]] = {}
 
     # -- helpers ----------------------------------------------------------------------------
     def _group(self, path: tuple[str, ...], op: str = "") -> tuple[str, ...]:
@@ -1128,7 +1163,7 @@ class _Converter:
         """Add the nodes of ``gp`` (``rows``: them as :func:`_node_rows` read them)."""
         templates = self.templates
         for row in (_node_rows(gp.node, templates) if rows is None else rows):
-            node, op, domain, _, ins, outs, key = row
+            node, op, domain, _, ins, outs, key, _ = row
             if op == "Constant" and outs and outs[0] and not domain:
                 shape, dtype, value = _constant_node(node)
                 out = outs[0]
@@ -1139,11 +1174,18 @@ class _Converter:
                                            dtype or idtype, value)
                 self._tensor(tid, info, out, is_param=True)
                 continue
-            if op in _CONST_FOLD_OPS and not domain and len(outs) == 1:
-                real_inputs = [i for i in ins if i]
-                consts = [scope.lookup(i)[1] for i in real_inputs]
-                if real_inputs and all(c is not None for c in consts) and \
-                        not templates[key].graphs:
+            if op in _CONST_FOLD_OPS and not domain and len(outs) == 1 and \
+                    not templates[key].graphs:
+                consts = []  # the inputs' constants, up to the first input that is none
+                for i in ins:
+                    if i:
+                        const = scope.lookup(i)[1]
+                        if const is None:
+                            break
+                        consts.append(const)
+                else:
+                    const = consts[0] if consts else None
+                if const is not None:  # every input (at least one) is a constant
                     out = outs[0]
                     src = consts[0]
                     tid = prefix + out
@@ -1163,12 +1205,12 @@ class _Converter:
     def _node(self, row: tuple, base_group: tuple[str, ...], prefix: str, scope: _Scope,
               info: Mapping) -> str:
         """Add one operator (``row``: as :func:`_node_rows` reads it)."""
-        node, op, domain, raw_name, ins, outs, akey = row
+        node, op, domain, raw_name, ins, outs, akey, has_meta = row
         template = self.templates[akey]
         g = self.g
         base = prefix + raw_name if raw_name else prefix + op
         nid = base if base and base not in g.nodes else g.unique_node_id(base)
-        props = _torch_props(node) if len(getattr(node, "metadata_props", ())) else None
+        props = _torch_props(node) if has_meta else None
         torch_scope = _torch_scopes(props) if props else None
         fx = fx_kinds(props.get(_TORCH_FX, "")) if props and _TORCH_FX in props else None
         attrs = template.fresh()
@@ -1229,12 +1271,16 @@ class _Converter:
             else:
                 params.append(Param(pname, const.shape, const.dtype))
         outputs: list[str] = []
-        names = scope.names
+        if main_consts is None:  # in a subgraph: outer graphs may use the same names
+            names = scope.names
+            for out in outs:
+                if out:
+                    names[out] = prefix + out
+        # (the main graph's output names are their tensor ids: _Scope.lookup's default)
         for out in outs:
             if not out:
                 continue
             tid = prefix + out
-            names[out] = tid
             if tid not in tensors:
                 shape, dtype = info.get(out, _UNKNOWN)
                 tensors[tid] = Tensor(tid, shape, dtype, False)
@@ -1288,11 +1334,13 @@ class _Converter:
         # Canonical attributes follow from op and attrs alone, and attrs from the template
         # and the small constants read: computed once per distinct (op, template, constants).
         ckey = (op, akey) if small_keys is None else (op, akey, tuple(small_keys))
-        canon = self._canon.get(ckey)
-        if canon is None:
-            canon = self._canon[ckey] = canonical(op, kind, attrs, "onnx")
+        found = self._canon.get(ckey)
+        if found is None:
+            canon = canonical(op, kind, attrs, "onnx")
+            found = self._canon[ckey] = (canon, _copier(canon))
+        canon, copy = found
         node_ = Node(nid, op, kind, raw_name, attrs, inputs, outputs, params, group, meta,
-                     _clone(canon) if canon else {})
+                     copy(canon))
         if graph_attrs:
             g.add_node(node_)  # its subgraphs' nodes were added since nid was picked
         else:
