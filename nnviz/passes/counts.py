@@ -12,10 +12,8 @@ from collections import Counter
 from operator import itemgetter
 
 from nnviz.ir import Graph, Param
-from nnviz.passes.flops import node_flops
-from nnviz.passes.params import _one, _Row, _sum
-
-_FLOPS_ERRORS = (ValueError, TypeError, IndexError, ZeroDivisionError, OverflowError, KeyError)
+from nnviz.passes.flops import count_node
+from nnviz.passes.params import _Row, _sum, write_node_totals
 
 
 def count_params_and_flops_inplace(g: Graph, dims: dict[str, int] | None = None) -> Graph:
@@ -54,30 +52,12 @@ def count_params_and_flops_inplace(g: Graph, dims: dict[str, int] | None = None)
                 rows.append(row)
             own.extend(rows)
             every.extend(rows)
-            totals = _one(rows[0]) if len(rows) == 1 else _sum(rows)
-            meta["params"] = totals["params"]
-            meta["trainable_params"] = totals["trainable_params"]
-            meta["param_bytes"] = totals["param_bytes"]
-            if totals["buffers"]:
-                meta["buffers"] = totals["buffers"]
+            write_node_totals(meta, rows)
         else:
             meta["params"] = 0
             meta["trainable_params"] = 0
             meta["param_bytes"] = 0
-        try:
-            flops, macs = node_flops(g, node, dims, memo)
-        except _FLOPS_ERRORS:
-            flops, macs = None, None  # malformed attributes/shapes: unknown, never a crash
-        meta["flops"] = flops
-        meta["macs"] = macs
-        if flops is None:
-            for acc in chain:
-                acc[2] += 1
-        else:
-            macs = macs or 0
-            for acc in chain:
-                acc[0] += flops
-                acc[1] += macs
+        count_node(g, node, dims, memo, chain)
     groups = g.groups
     rollups = _param_rollups(g, per_group, members, every, stats)
     for path in members:

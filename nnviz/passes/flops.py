@@ -57,26 +57,12 @@ def count_flops_inplace(g: Graph, dims: dict[str, int] | None = None) -> Graph:
     chains: dict[tuple[str, ...], list[list[int]]] = {}
     memo: dict[int, tuple] = {}  # numel of each distinct shape object (see _numel)
     for node in g.nodes.values():
-        try:
-            flops, macs = node_flops(g, node, dims, memo)
-        except (ValueError, TypeError, IndexError, ZeroDivisionError, OverflowError, KeyError):
-            flops, macs = None, None  # malformed attributes/shapes: unknown, never a crash
-        meta = node.meta
-        meta["flops"] = flops
-        meta["macs"] = macs
         group = node.group
         chain = chains.get(group)
         if chain is None:
             chain = chains[group] = [total] + [sums.setdefault(group[:i], [0, 0, 0])
                                                for i in range(1, len(group) + 1)]
-        if flops is None:
-            for acc in chain:
-                acc[2] += 1
-        else:
-            macs = macs or 0
-            for acc in chain:
-                acc[0] += flops
-                acc[1] += macs
+        count_node(g, node, dims, memo, chain)
     for path, (f, m, unknown) in sums.items():
         if path not in g.groups:
             g.ensure_group(path)
@@ -85,6 +71,27 @@ def count_flops_inplace(g: Graph, dims: dict[str, int] | None = None) -> Graph:
     if dims:
         g.meta["dims"] = dict(sorted(dims.items()))
     return g
+
+
+def count_node(g: Graph, node: Node, dims: dict[str, int], memo: dict[int, tuple],
+               chain: list[list[int]]) -> None:
+    """node_flops into the node's meta and added to each [flops, macs, unknown] of ``chain``
+    (the graph's and its group prefixes' accumulators)."""
+    try:
+        flops, macs = node_flops(g, node, dims, memo)
+    except (ValueError, TypeError, IndexError, ZeroDivisionError, OverflowError, KeyError):
+        flops, macs = None, None  # malformed attributes/shapes: unknown, never a crash
+    meta = node.meta
+    meta["flops"] = flops
+    meta["macs"] = macs
+    if flops is None:
+        for acc in chain:
+            acc[2] += 1
+    else:
+        macs = macs or 0
+        for acc in chain:
+            acc[0] += flops
+            acc[1] += macs
 
 
 def node_flops(graph: Graph, node: Node, dims: dict[str, int],

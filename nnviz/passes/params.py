@@ -66,12 +66,7 @@ def count_params_inplace(g: Graph) -> Graph:
         for lst in lists:
             lst.extend(rows)
         every.extend(rows)
-        totals = _one(rows[0]) if len(rows) == 1 else _sum(rows)
-        meta["params"] = totals["params"]
-        meta["trainable_params"] = totals["trainable_params"]
-        meta["param_bytes"] = totals["param_bytes"]
-        if totals["buffers"]:
-            meta["buffers"] = totals["buffers"]
+        write_node_totals(meta, rows)
     groups = g.groups
     for path, rows in members.items():
         if path not in groups:
@@ -82,6 +77,16 @@ def count_params_inplace(g: Graph) -> Graph:
 
 
 _Row = tuple[str, int, bool, int | None, str]
+
+
+def write_node_totals(meta: dict, rows: list[_Row]) -> None:
+    """A node's own totals from its weights' rows (at least one) into its meta."""
+    totals = _one(rows[0]) if len(rows) == 1 else _sum(rows)
+    meta["params"] = totals["params"]
+    meta["trainable_params"] = totals["trainable_params"]
+    meta["param_bytes"] = totals["param_bytes"]
+    if totals["buffers"]:
+        meta["buffers"] = totals["buffers"]
 
 
 def sum_param_rows(rows: Iterable[_Row]) -> dict[str, int | None]:
