@@ -191,6 +191,13 @@ class LabelMemo:
 def node_lines(graph: Graph, node: Node, memo: LabelMemo | None = None) -> list[LabelLine]:
     """The label lines of ``node``'s box (before fitting to the box width). ``memo`` (one
     per drawing) shares the measuring of repeated shapes and counts between boxes."""
+    return [LabelLine(text, style) for text, style in label_texts(graph, node, memo)]
+
+
+def label_texts(graph: Graph, node: Node, memo: LabelMemo | None = None
+                ) -> list[tuple[str, str]]:
+    """node_lines as (text, style) pairs: what LineFitter.fit_texts measures (a pair is its
+    own memo key; most lines of a big drawing repeat and need no LabelLine of their own)."""
     meta = node.meta
     badge = f" \u00d7{meta['repeat']}" if meta.get("repeat") else ""
     # meta "fused": activations a runtime fused into the op (TFLite CONV_2D + RELU6); a
@@ -202,15 +209,15 @@ def node_lines(graph: Graph, node: Node, memo: LabelMemo | None = None) -> list[
         acts.append(own)
     fused = "".join(f" + {a}" for a in acts)
     title = box_title(graph, node) if node.kind == "group" else node.op
-    lines = [LabelLine(title + fused + badge, "title")]
+    lines = [(title + fused + badge, "title")]
     short = display_name(node)
     if short and short != title:  # "classifier" titled by its name says it once
-        lines.append(LabelLine(short, "name"))
+        lines.append((short, "name"))
     added = added_modules(node)
     if added:  # the add's weights are another module's: say which ("+ wpe")
-        lines.append(LabelLine(" ".join("+ " + m for m in added), "name"))
+        lines.append((" ".join("+ " + m for m in added), "name"))
     if meta.get("opaque"):  # user code (a Keras Lambda, a custom class): not read, not run
-        lines.append(LabelLine("(opaque)", "detail"))
+        lines.append(("(opaque)", "detail"))
     shapes = []
     tensors = graph.tensors
     measure = memo.shape if memo is not None else label_shape
@@ -220,23 +227,23 @@ def node_lines(graph: Graph, node: Node, memo: LabelMemo | None = None) -> list[
             shapes.append(measure(tensor.shape))
     if shapes:
         packed = memo.shape_lines(tuple(shapes)) if memo is not None else shape_lines(shapes)
-        lines.extend([LabelLine(text, "detail") for text in packed])
+        lines.extend([(text, "detail") for text in packed])
     if node.kind == "io" and not shapes and node.inputs:
         tensor = tensors.get(node.inputs[0])
         if tensor is not None and tensor.shape is not None:
-            lines.append(LabelLine(measure(tensor.shape), "detail"))
+            lines.append((measure(tensor.shape), "detail"))
     text = params_text(node, memo)
     if text:
-        lines.append(LabelLine(text, "detail"))
+        lines.append((text, "detail"))
     shared = meta.get("shared_params")
     if shared:  # a tied weight: the same numbers on several boxes are counted once
         others = sorted({o for names in shared.values() for o in names})
-        lines.append(LabelLine("shared with " + ", ".join(others), "detail"))
+        lines.append(("shared with " + ", ".join(others), "detail"))
     note = meta.get("note")  # one short loader fact, e.g. the output's quantization
     if isinstance(note, str) and note:
-        lines.append(LabelLine(note, "detail"))
+        lines.append((note, "detail"))
     if meta.get("overlay"):
-        lines.extend(overlay_lines(node))
+        lines.extend([(ln.text, ln.style) for ln in overlay_lines(node)])
     return lines
 
 
@@ -412,13 +419,17 @@ class LineFitter:
 
     def fit(self, lines: list[LabelLine]) -> tuple[list[LabelLine], float, float]:
         """(fit_lines(lines), box_size's width and height of them)."""
+        return self.fit_texts([(ln.text, ln.style) for ln in lines])
+
+    def fit_texts(self, lines: list[tuple[str, str]]) -> tuple[list[LabelLine], float, float]:
+        """fit() of lines given as (text, style) pairs (label_texts)."""
         memo = self.lines
         fitted = []
         w = 0.0
-        for ln in lines:
-            hit = memo.get((ln.text, ln.style))
+        for key in lines:
+            hit = memo.get(key)
             if hit is None:
-                hit = memo[(ln.text, ln.style)] = self.measure(ln)
+                hit = memo[key] = self.measure(LabelLine(*key))
             fitted.append(hit[0])
             if hit[1] > w:
                 w = hit[1]

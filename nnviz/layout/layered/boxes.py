@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 from nnviz.ir import Graph
-from nnviz.layout.labels import LabelMemo, LineFitter, node_lines
+from nnviz.layout.labels import LabelMemo, LineFitter, label_texts
 from nnviz.layout.model import LabelLine
 from nnviz.text import line_height, text_width, truncate
 from nnviz.theme import Theme
@@ -26,11 +26,11 @@ def measure_nodes(graph: Graph, theme: Theme
     # widths are memoised per line; the height depends only on the line styles.
     lines: dict[Key, list[LabelLine]] = {}
     size: dict[Key, tuple[float, float]] = {}  # final (w, h)
-    fit = LineFitter(theme).fit
+    fit = LineFitter(theme).fit_texts
     memo = LabelMemo()  # shapes and counts repeat too: their texts are made once
     ceil = math.ceil
     for nid, node in graph.nodes.items():
-        fitted, w, h = fit(node_lines(graph, node, memo))
+        fitted, w, h = fit(label_texts(graph, node, memo))
         key = ("n", nid)
         lines[key] = fitted
         # widths rounded up to a grid: the 48 copies of a block whose names differ by a

@@ -8,8 +8,10 @@ consumer; frames are sorted outermost first.
 
 from __future__ import annotations
 
+from itertools import chain
+
 from nnviz.layout.layered.boxes import Key
-from nnviz.layout.layered.routing import finish
+from nnviz.layout.layered.routing import finish_raw, round2
 from nnviz.layout.layered.tree import LevelTree, Piece
 from nnviz.layout.model import EdgePath, GroupFrame, LabelLine, Layout, NodeBox
 from nnviz.theme import Theme
@@ -57,16 +59,20 @@ def assemble(tree: LevelTree, pieces: list[Piece], stub_of: dict[Key, str],
 
     boxes: dict[str, NodeBox] = {}
     tb = direction == "TB"
+    corners: list[float] = []  # x, y of every box's top-left corner, rounded all at once
     for k, (cx, cy) in centers.items():
         w, h = size[k]
         fx, fy = (cx, cy) if tb else tf(cx, cy)
+        corners.append(fx - w / 2)
+        corners.append(fy - h / 2)
+    corners = round2(corners)
+    for j, k in enumerate(centers):
+        w, h = size[k]
         if k[0] == "n":
             bid, shape = k[1], "box"
         else:
             bid, shape = f"{k[1]}::stub::{k[2]}", "stub"
-        # rnd inlined (50k boxes)
-        boxes[bid] = NodeBox(bid, round(fx - w / 2, 2) + 0.0, round(fy - h / 2, 2) + 0.0, w, h,
-                             lines[k], shape)
+        boxes[bid] = NodeBox(bid, corners[2 * j], corners[2 * j + 1], w, h, lines[k], shape)
     # keep node order = graph order, stubs right before their consumer
     ordered: dict[str, NodeBox] = {}
     stubs_for: dict[str, list[str]] = {}
@@ -84,7 +90,9 @@ def assemble(tree: LevelTree, pieces: list[Piece], stub_of: dict[Key, str],
                                        rnd(abs(x1 - x0)), rnd(abs(y1 - y0))))
     group_frames.sort(key=lambda f: (len(f.path), f.path))
 
-    paths: list[EdgePath] = []
+    # every edge cleaned and smoothed (routing.finish), its points rounded all at once
+    drawn: list[tuple[str, str, str, int, bool]] = []
+    flat: list[float] = []
     for src, dst, tensor, seq in pieces:
         if len(seq) == 1:
             p, i = seq[0]
@@ -97,9 +105,18 @@ def assemble(tree: LevelTree, pieces: list[Piece], stub_of: dict[Key, str],
                 pts.extend((ox + x, oy + y) for x, y in levels[p].result.paths[i])  # type: ignore[union-attr]
         if len(pts) < 2:
             continue
-        final, spline = finish(pts, direction, tb_h)
+        final, spline = finish_raw(pts, direction, tb_h)
         if len(final) >= 2:
-            paths.append(EdgePath(src, dst, tensor, final, spline=spline))
+            drawn.append((src, dst, tensor, len(final), spline))
+            flat.extend(chain.from_iterable(final))
+    flat = round2(flat)
+    paths: list[EdgePath] = []
+    at = 0
+    for src, dst, tensor, npts, spline in drawn:
+        end = at + 2 * npts
+        paths.append(EdgePath(src, dst, tensor, list(zip(flat[at:end:2], flat[at + 1:end:2])),
+                              spline=spline))
+        at = end
     fw, fh = (tb_h, tb_w) if horizontal else (tb_w, tb_h)
     return Layout(width=rnd(fw), height=rnd(fh), nodes=ordered, edges=paths,
                   groups=group_frames, direction=direction, engine="layered")

@@ -118,8 +118,14 @@ def cut_edges(graph: Graph, tree: LevelTree, aux: bool
             producer.setdefault(t, i)
     int_edges: list[tuple[int, int, str]] = []
     for j, node in enumerate(graph.nodes.values()):
+        ins = node.inputs
+        if len(ins) == 1:  # most nodes: nothing to repeat
+            i = producer.get(ins[0])
+            if i is not None:
+                int_edges.append((i, j, ins[0]))
+            continue
         seen_t: set[str] = set()
-        for t in node.inputs:
+        for t in ins:
             i = producer.get(t)
             if i is None or t in seen_t:
                 continue
@@ -144,11 +150,13 @@ def cut_edges(graph: Graph, tree: LevelTree, aux: bool
             continue
         cu, cv = chain[e_src], chain[e_dst]
         if cu is cv:  # one list per group path (build_tree): both ends in the same level
-            common = len(cu)
-        else:
-            common = 0
-            while common < len(cu) and common < len(cv) and cu[common] == cv[common]:
-                common += 1
+            lca = cu[-1] if cu else ()
+            pieces.append((e_src, e_dst, tensor, [(lca, levels[lca].edge(
+                ("item", ("n", e_src), None), ("item", ("n", e_dst), None)))]))
+            continue
+        common = 0
+        while common < len(cu) and common < len(cv) and cu[common] == cv[common]:
+            common += 1
         seq: list[tuple[tuple[str, ...], int]] = []
         # up: out of every group that holds the source but not the target
         for j in range(len(cu) - 1, common - 1, -1):
