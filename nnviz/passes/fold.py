@@ -304,14 +304,12 @@ def block_name(path: Paths) -> str:
 
 def _fold(g: Graph, run: list[tuple[Paths, list[str]]], keys: _Keys) -> None:
     keep_path, keep_ids = run[0]
-    # Tensor correspondence: output j of the i-th node of any block -> same in the kept block.
-    remap: dict[str, str] = {}
     removed: set[str] = set()
     nodes = g.nodes
-    # The run's parameter rows (name, count, trainable, bytes, role), each name once, as
-    # param_totals makes them, from the columns the keys read. The blocks' signatures are
-    # equal, so the i-th weight has the same shape in every block (and each node as many
-    # outputs): its element count is computed once, from the kept block.
+    # The run's parameter totals as param_totals makes them (each name once), from the
+    # columns the keys read. The blocks' signatures are equal, so the i-th weight has the
+    # same shape in every block (and each node as many outputs): its element count is
+    # computed once, from the kept block.
     counts = [shape_numel(p.shape) for n in map(nodes.__getitem__, keep_ids) for p in n.params]
     keep_outs = keys.block[keep_path][0]
     block = keys.block
@@ -321,18 +319,21 @@ def _fold(g: Graph, run: list[tuple[Paths, list[str]]], keys: _Keys) -> None:
     distinct = len(set(every_name)) == len(every_name)
     del every_name
     sizes = [n or 0 for n in counts]
-    params_total = trainable_total = 0
-    rows: list = []
-    seen: set[str] = set()
-    dtype_bytes = DTYPE_BYTES
-    flops_total = 0
-    for path, _ in run:
-        outs, names, dtypes, trainable, roles, flops = block[path]
-        if distinct:
-            counted = list(map(eq, roles, repeat("param")))  # only "param" counts
-            params_total += sum(compress(sizes, counted))
-            trainable_total += sum(compress(sizes, map(and_, counted, map(truth, trainable))))
-        else:
+    if distinct:
+        # Column sums over the whole run (the i-th weight of every block has the kept
+        # block's element count): only role "param" counts, trainable ones also apart.
+        counted = list(map(eq, chain.from_iterable(block[path][4] for path, _ in run),
+                           repeat("param")))
+        every_size = sizes * len(run)
+        params_total = sum(compress(every_size, counted))
+        trainable_total = sum(compress(every_size, map(
+            and_, counted, map(truth, chain.from_iterable(block[path][3] for path, _ in run)))))
+    else:
+        rows: list = []
+        seen: set[str] = set()
+        dtype_bytes = DTYPE_BYTES
+        for path, _ in run:
+            _, names, dtypes, trainable, roles, _ = block[path]
             for name, dtype, train, role, n in zip(names, dtypes, trainable, roles, counts):
                 if name in seen:
                     continue
@@ -340,12 +341,14 @@ def _fold(g: Graph, run: list[tuple[Paths, list[str]]], keys: _Keys) -> None:
                 size = dtype_bytes.get(dtype or "")
                 rows.append((name, n or 0, train,
                              None if n is None or size is None else n * size, role))
-        flops_total += sum(map(int, filter(None, flops)))  # each node's int(flops or 0)
-        if path != keep_path:
-            remap.update(zip(outs, keep_outs))
-    if not distinct:
         totals = sum_param_rows(rows)
         params_total, trainable_total = totals["params"], totals["trainable_params"]
+    # each node's int(flops or 0), every block
+    flops_total = sum(map(int, filter(None, chain.from_iterable(
+        block[path][5] for path, _ in run))))
+    # Tensor correspondence: output j of the i-th node of any block -> same in the kept block.
+    remap = dict(zip(chain.from_iterable(block[path][0] for path, _ in run[1:]),
+                     keep_outs * (len(run) - 1)))
     for _, ids in run[1:]:
         removed.update(ids)
     g.nodes = {nid: n for nid, n in nodes.items() if nid not in removed}
