@@ -91,3 +91,34 @@ def test_bulk_writers_on_awkward_runs(monkeypatch) -> None:
     plain = Scene(scene.width, scene.height, scene.background, scene.title,
                   list(scene.layers))
     assert scene_to_svg(scene) == scene_to_svg(plain)
+
+
+def test_scene_columns_in_bulk_equal_box_by_box(monkeypatch) -> None:
+    """graph_scene's numpy path (arrowheads and box numbers for all edges and boxes at once)
+    builds the very items its edge-by-edge and box-by-box path builds: on a grouped
+    transformer with reference stubs and splines, boxes outlined by a diff, tinted by an
+    overlay (flagged or not), and labels needing cleaning."""
+    from nnviz.render import scene as scene_mod
+
+    graph = annotate(transformer(400))
+    theme = load_theme()
+    nodes = list(graph.nodes.values())
+    nodes[3].meta["diff"] = "added"
+    nodes[5].meta["diff"] = "changed"
+    nodes[7].meta["overlay"] = {"fill": "#123456", "color": "#fefefe"}
+    nodes[9].meta["overlay"] = {"fill": "#654321", "color": "#010101", "flags": ["nan"]}
+    nodes[11].name = "tab\there\u202e"
+    lay = layout(graph, theme=theme)
+    # an edge ending on a repeated point (its head looks further back) and a short spline
+    lay.edges[0].points = [*lay.edges[0].points, lay.edges[0].points[-1]]
+    lay.edges[1].points = lay.edges[1].points[:2] + lay.edges[1].points[1:2]
+    lay.edges[1].spline = True
+    monkeypatch.setattr(scene_mod, "_BULK_POINTS", 1 << 40)
+    monkeypatch.setattr(scene_mod, "_BULK_BOXES", 1 << 40)
+    one_by_one = build_scene(graph, lay, theme)
+    monkeypatch.setattr(scene_mod, "_BULK_POINTS", 0)
+    monkeypatch.setattr(scene_mod, "_BULK_BOXES", 0)
+    bulk = build_scene(graph, lay, theme)
+    assert any(type(r) is EdgeRun and r.flat is not None for r in bulk.runs)
+    assert bulk.layers == one_by_one.layers
+    assert scene_to_svg(bulk) == scene_to_svg(one_by_one)

@@ -15,7 +15,18 @@ from nnviz.escape import xml_quoteattr as quoteattr
 from nnviz.ir import Graph
 from nnviz.layout.model import Layout
 from nnviz.render.build import build_scene
-from nnviz.render.scene import Circle, EdgeRun, Item, NodeRun, Path, Rect, Scene, Text, clean_text
+from nnviz.render.scene import (
+    Circle,
+    EdgeArrays,
+    EdgeRun,
+    Item,
+    NodeRun,
+    Path,
+    Rect,
+    Scene,
+    Text,
+    clean_text,
+)
 from nnviz.text import FONT_FAMILY
 from nnviz.theme import Theme
 from nnviz.util import paused_gc
@@ -313,6 +324,22 @@ def _write_nodes(run: NodeRun, out: list[str]) -> None:
     out.append("".join(pieces.tolist()))
 
 
+def _edge_arrays(run: EdgeRun) -> EdgeArrays:
+    """The geometry of a run built edge by edge (lists), as arrays."""
+    import numpy as np
+
+    n = len(run.points)
+    count = np.fromiter(map(len, run.points), dtype=np.int64, count=n)
+    heads = [h for h in run.heads if h is not None]
+    return EdgeArrays(
+        np.fromiter(chain.from_iterable(chain.from_iterable(run.points)), dtype=np.float64,
+                    count=2 * int(count.sum())).reshape(-1, 2),
+        count,
+        np.fromiter(chain.from_iterable(chain.from_iterable(heads)), dtype=np.float64,
+                    count=6 * len(heads)).reshape(-1, 3, 2),
+        np.fromiter((h is not None for h in run.heads), dtype=bool, count=n))
+
+
 def _write_edges(run: EdgeRun, out: list[str]) -> None:
     """A run of edge layers, all edges in one string: what _write_layers writes for the
     layers the run expands to. The path data of every line and arrowhead comes from one
@@ -322,8 +349,8 @@ def _write_edges(run: EdgeRun, out: list[str]) -> None:
     import numpy as np
 
     n = len(run.src)
-    count = np.fromiter(map(len, run.points), dtype=np.int64, count=n)
-    has_head = np.fromiter((h is not None for h in run.heads), dtype=bool, count=n)
+    flat = run.flat or _edge_arrays(run)
+    count, has_head, heads = flat.count, flat.has_head, flat.heads
     # a spline only when its points are p0 (c1 c2 p)+, as _write_layers decides
     spline = np.fromiter(run.spline, dtype=bool, count=n) & (count >= 4) & (count % 3 == 1)
     head_rows = np.where(has_head, 3, 1)
@@ -337,11 +364,8 @@ def _write_edges(run: EdgeRun, out: list[str]) -> None:
     head_base = (base + count)[has_head]
     head_at = (head_base[:, None] + np.arange(3)).reshape(-1)
     xy = np.zeros((rows, 2), dtype=np.float64)
-    xy[line_at] = np.fromiter(chain.from_iterable(chain.from_iterable(run.points)),
-                              dtype=np.float64, count=2 * total).reshape(-1, 2)
-    heads = [h for h in run.heads if h is not None]
-    xy[head_at] = np.fromiter(chain.from_iterable(chain.from_iterable(heads)),
-                              dtype=np.float64, count=6 * len(heads)).reshape(-1, 2)
+    xy[line_at] = flat.xy
+    xy[head_at] = heads.reshape(-1, 2)
     # prefix codes: 0 "M", 1 " L", 2 " C", 3 " ", 4 nothing (an empty head row)
     code = np.full(rows, 4, dtype=np.int64)
     spline_at = np.repeat(spline, count)
