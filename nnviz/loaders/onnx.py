@@ -232,7 +232,7 @@ def _convert_proto(model: Any, file: str | None, name: str | None, infer: bool,
     # value_info's types and the nodes' fields, read once for the completeness test and the
     # conversion (each protobuf read makes new objects; a big export has 50k of each)
     templates: dict[tuple[bytes, ...], _Template] = {(): _NO_ATTRS}
-    types = _read_types(model.graph)
+    types = _read_types(model.graph, rows)
     node_rows: list | None = _node_rows(model.graph.node, templates)
     if infer and not _shapes_complete(types[1], node_rows, templates) and \
             (functions or not _inference_fails(model, opsets, rows)):
@@ -276,14 +276,17 @@ def _shapes_complete(known: set[str], node_rows: list, templates: dict) -> bool:
     return True
 
 
-def _read_types(gp: Any) -> tuple[list[tuple[str, Shape, str | None]], set[str]]:
-    """(name, shape, dtype) of the graph's inputs, value_info and outputs, in that order,
-    and the names value_info and the outputs give a tensor shape (empty when value_info
-    gives none: :func:`_shapes_complete`). An export types 50k tensors with a handful of
-    distinct types: each distinct type is decoded once, keyed by its bytes (one C call),
-    instead of one protobuf read per dim."""
-    seen: dict[bytes, tuple[Shape, str | None, bool]] = {}
-    out: list[tuple[str, Shape, str | None]] = []
+def _read_types(gp: Any, rows: list) -> tuple[dict[str, tuple[Shape, str | None]], set[str]]:
+    """tensor name -> (shape, dtype) of the graph's initializers (``rows``, as
+    ``_Converter._init_rows`` reads them), then its inputs, value_info and outputs (a later
+    entry wins where the earlier gave no shape), and the names value_info and the outputs
+    give a tensor shape (empty when value_info gives none: :func:`_shapes_complete`). An
+    export types 50k tensors with a handful of distinct types: each distinct type is decoded
+    once, keyed by its bytes (one C call), instead of one protobuf read per dim."""
+    seen: dict[bytes, tuple[tuple[Shape, str | None], bool]] = {}
+    out: dict[str, tuple[Shape, str | None]] = {}
+    for _, name, dims, dtype in rows:
+        out[name] = (dims, dtype)
     known: set[str] = set()
     typed = True
     for part, vis in enumerate((gp.input, gp.value_info, gp.output)):
@@ -294,10 +297,12 @@ def _read_types(gp: Any) -> tuple[list[tuple[str, Shape, str | None]], set[str]]
             if decoded is None:
                 shaped = ty.WhichOneof("value") == "tensor_type" and \
                     ty.tensor_type.HasField("shape")
-                decoded = seen[key] = (*_type_info(ty), shaped)
+                decoded = seen[key] = (_type_info(ty), shaped)
             name = vi.name
-            out.append((name, decoded[0], decoded[1]))
-            if part and decoded[2]:
+            old = out.get(name)
+            if old is None or (old[0] is None and decoded[0][0] is not None):
+                out[name] = decoded[0]
+            if part and decoded[1]:
                 known.add(name)
         if part == 1 and not known:
             typed = False  # value_info gives no shape: nothing is known
@@ -1108,13 +1113,9 @@ class _Converter:
                     rows: list | None = None, types: tuple | None = None) -> Mapping:
         """tensor name -> (shape, dtype): initializers' dims, then value_info (``types``:
         what :func:`_read_types` read of ``gp``, when the caller has it)."""
-        local: dict[str, tuple[Shape, str | None]] = {}
-        for _, name, dims, dtype in (self._init_rows(gp) if rows is None else rows):
-            local[name] = (dims, dtype)
-        for name, shape, dtype in (_read_types(gp) if types is None else types)[0]:
-            old = local.get(name)
-            if old is None or (old[0] is None and shape is not None):
-                local[name] = (shape, dtype)
+        if types is None:
+            types = _read_types(gp, self._init_rows(gp) if rows is None else rows)
+        local = types[0]
         return ChainMap(local, outer) if outer is not None else local
 
     def _add_initializers(self, gp: Any, prefix: str, scope: _Scope, info: Mapping,
