@@ -202,18 +202,21 @@ def label_texts(graph: Graph, node: Node, memo: LabelMemo | None = None
     badge = f" \u00d7{meta['repeat']}" if meta.get("repeat") else ""
     # meta "fused": activations a runtime fused into the op (TFLite CONV_2D + RELU6); a
     # Keras layer's own activation argument is drawn the same way ("Conv2D + ReLU")
-    acts = [a for a in meta.get("fused", ()) if isinstance(a, str)]
+    # (the checks before the helper calls below skip them for the common plain layer: this
+    # runs once per box, 50k times on the big drawings)
+    fused_meta = meta.get("fused")
+    acts = [a for a in fused_meta if isinstance(a, str)] if fused_meta is not None else []
     # the loader's display words for a fused activation win over the canonical name
-    own = "" if acts else activation_name(node)
+    own = "" if acts or "activation" not in node.canon else activation_name(node)
     if own and own not in acts:
         acts.append(own)
-    fused = "".join(f" + {a}" for a in acts)
+    fused = "".join(f" + {a}" for a in acts) if acts else ""
     title = box_title(graph, node) if node.kind == "group" else node.op
     lines = [(title + fused + badge, "title")]
     short = display_name(node)
     if short and short != title:  # "classifier" titled by its name says it once
         lines.append((short, "name"))
-    added = added_modules(node)
+    added = added_modules(node) if node.params else []
     if added:  # the add's weights are another module's: say which ("+ wpe")
         lines.append((" ".join("+ " + m for m in added), "name"))
     if meta.get("opaque"):  # user code (a Keras Lambda, a custom class): not read, not run
@@ -232,7 +235,7 @@ def label_texts(graph: Graph, node: Node, memo: LabelMemo | None = None
         tensor = tensors.get(node.inputs[0])
         if tensor is not None and tensor.shape is not None:
             lines.append((measure(tensor.shape), "detail"))
-    text = params_text(node, memo)
+    text = params_text(node, memo) if node.params or node.kind == "group" else ""
     if text:
         lines.append((text, "detail"))
     shared = meta.get("shared_params")

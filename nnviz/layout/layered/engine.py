@@ -134,26 +134,33 @@ def solve_levels(tree: LevelTree, size: dict[Key, tuple[float, float]],
     cache: dict[tuple, LevelResult] = {}
     serial: dict[int, int] = {}  # id(result) -> creation number (deterministic class id)
     order = sorted(levels, key=lambda p: (-len(p), group_first.get(p, -1)))
+    titled: dict[str | None, tuple] = {}  # title -> _frame_title of it
     done = 0
     for p in order:
         lv = levels[p]
-        perm = sorted(range(len(lv.items)), key=lambda i: (lv.order_key[i], i))
+        # sorted() is stable: ties keep item order, as a (key, index) key would
+        perm = sorted(range(len(lv.items)), key=lv.order_key.__getitem__)
         lv.items = [lv.items[i] for i in perm]
         lv.index = {k: i for i, k in enumerate(lv.items)}
         n = len(lv.items)
         widths, heights, spread = [], [], []
+        is_group, item_class, is_stub = [], [], []
         for k in lv.items:
             if k[0] == "g":
                 r = levels[k[1]].result
                 assert r is not None
                 w, h = r.width, r.height  # already TB space
+                item_class.append(serial[id(r)])
             else:
                 w, h = size[k]
                 if horizontal:
                     w, h = h, w
+                item_class.append(-1)
             widths.append(w)
             heights.append(h)
             spread.append(k[0] == "n")
+            is_group.append(k[0] == "g")
+            is_stub.append(k[0] == "s")
         n_in = len(lv.in_ports)
         ledges = []
         for src, dst in lv.edge_refs:
@@ -176,13 +183,15 @@ def solve_levels(tree: LevelTree, size: dict[Key, tuple[float, float]],
                     assert cr.result is not None
                     do = cr.result.port_x[cr.in_ports[dst[2]]] - widths[d] / 2
             ledges.append((s, d, so, do))
-        is_group = [k[0] == "g" for k in lv.items]
-        item_class = [serial[id(levels[k[1]].result)] if k[0] == "g" else -1
-                      for k in lv.items]
-        pad, mins, title_w, title_side = _frame_title([labels[p]] if p else [], direction,
-                                                      band, gpad, label_size)
+        # one measuring per distinct title (1,666 blocks' "attn" and "mlp" frames)
+        label = labels[p] if p else None
+        framing = titled.get(label)
+        if framing is None:
+            framing = titled[label] = _frame_title([label] if label is not None else [],
+                                                   direction, band, gpad, label_size)
+        pad, mins, title_w, title_side = framing
         inp = LevelInput(widths, heights, n_in, len(lv.out_ports), ledges, spread, is_group,
-                         item_class, [k[0] == "s" for k in lv.items], bool(p),
+                         item_class, is_stub, bool(p),
                          pad, mins, float(sp["node_sep"]), float(sp["rank_sep"]),
                          float(sp["edge_sep"]),
                          rank_sep_straight=float(sp.get("rank_sep_straight", 0.0)),

@@ -31,8 +31,8 @@ def assemble(tree: LevelTree, pieces: list[Piece], stub_of: dict[Key, str],
         res = lv.result
         assert res is not None
         ox, oy = origin[p]
-        for i, k in enumerate(lv.items):
-            cx, cy = ox + res.cx[i], oy + res.cy[i]
+        for k, rx, ry in zip(lv.items, res.cx, res.cy):
+            cx, cy = ox + rx, oy + ry
             if k[0] == "g":
                 cr = levels[k[1]].result
                 assert cr is not None

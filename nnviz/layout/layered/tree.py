@@ -55,12 +55,17 @@ class Level:
 
 def framed_groups(graph: Graph) -> tuple[set[tuple[str, ...]], dict[tuple[str, ...], int]]:
     """Groups drawn as frames: >= 2 nodes, and not just a wrapper around one child group."""
-    counts: dict[tuple[str, ...], int] = {}
+    # nodes per group path, then summed into every prefix: one pass per distinct path (5k
+    # for the 50k-node GPT), not per node; prefixes still enter ``counts`` in node order
+    per_path: dict[tuple[str, ...], int] = {}
     for node in graph.nodes.values():
         g = node.group
+        per_path[g] = per_path.get(g, 0) + 1
+    counts: dict[tuple[str, ...], int] = {}
+    for g, c in per_path.items():
         for i in range(1, len(g) + 1):
             p = g[:i]
-            counts[p] = counts.get(p, 0) + 1
+            counts[p] = counts.get(p, 0) + c
     framed = {p for p, c in counts.items() if c >= 2}
     # a group whose nodes all sit in one child group would only add a frame around a frame
     for p, c in counts.items():
