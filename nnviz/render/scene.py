@@ -442,20 +442,28 @@ def _arrow(points: list[Point], spline: bool, size: float
 _BULK_POINTS = 2048  # edge points from which the arrowheads are computed with numpy
 
 
-def _edge_arrays(edges: list[EdgePath], size: float) -> EdgeArrays:
-    """_arrow of every edge at once: the same arithmetic, one numpy operation per step over
-    all edges instead of ~15 Python float operations per edge (a 50k-node drawing has 58k
-    edges). Lengths are math.hypot's (as math.dist's), mapped over the differences; an edge
-    whose last two points coincide (and a spline too short to be a curve whose do) is left
-    to _arrow itself, which looks further back."""
+def _points_array(edges: list[EdgePath]) -> tuple[Any, Any]:
+    """The edges' points as one (n, 2) numpy array, and the count per edge."""
+    import numpy as np
+
+    pts = list(map(attrgetter("points"), edges))
+    count = np.fromiter(map(len, pts), dtype=np.int64, count=len(pts))
+    return np.fromiter(chain.from_iterable(chain.from_iterable(pts)), dtype=np.float64,
+                       count=2 * int(count.sum())).reshape(-1, 2), count
+
+
+def _edge_arrays(edges: list[EdgePath], size: float, flat: tuple[Any, Any]) -> EdgeArrays:
+    """_arrow of every edge at once (``flat``: their points, _points_array): the same
+    arithmetic, one numpy operation per step over all edges instead of ~15 Python float
+    operations per edge (a 50k-node drawing has 58k edges). Lengths are math.hypot's (as
+    math.dist's), mapped over the differences; an edge whose last two points coincide (and
+    a spline too short to be a curve whose do) is left to _arrow itself, which looks
+    further back."""
     import numpy as np
 
     n = len(edges)
     pts = list(map(attrgetter("points"), edges))
-    count = np.fromiter(map(len, pts), dtype=np.int64, count=n)
-    total = int(count.sum())
-    xy = np.fromiter(chain.from_iterable(chain.from_iterable(pts)), dtype=np.float64,
-                     count=2 * total).reshape(-1, 2)
+    xy, count = flat
     last = np.cumsum(count) - 1
     tip = xy[last]
     curve = np.fromiter(map(attrgetter("spline"), edges), dtype=bool, count=n) & (count >= 4)
@@ -608,8 +616,10 @@ def graph_scene(graph: Graph, layout: Layout, theme: Theme) -> Scene:
     # The edges as one run of columns (what _edge_items would make, edge by edge)
     e_paint = _PAINTED.get(e_stroke) or paint(e_stroke)
     drawn = [e for e in layout.edges if len(e.points) >= 2]
+    points = None  # _points_array(drawn) in a big drawing (titles_boxes reads it too)
     if sum(map(len, map(attrgetter("points"), drawn))) >= _BULK_POINTS:
-        flat = _edge_arrays(drawn, e_arrow)
+        points = _points_array(drawn)
+        flat = _edge_arrays(drawn, e_arrow, points)
         erun = EdgeRun(e_paint, e_width, e_paint, flat)
         erun.spline = [e.spline and c >= 4 and (c - 1) % 3 == 0
                        for e, c in zip(drawn, flat.count.tolist())]
@@ -630,7 +640,8 @@ def graph_scene(graph: Graph, layout: Layout, theme: Theme) -> Scene:
     # (title_boxes: the HTML viewer packs the very same spots)
     size = group_t["label_size"]
     lh = line_height(size)
-    for fr, (x, y, w, h) in zip(frames, title_boxes(frames, layout.edges, size)):
+    spots = title_boxes(frames, drawn if points else layout.edges, size, points)
+    for fr, (x, y, w, h) in zip(frames, spots):
         if not fr.label:
             continue
         title = fr.lines or [fr.label]  # two lines where the layout broke a wide title
