@@ -638,3 +638,37 @@ def test_loading_a_file_does_not_import_onnx_or_numpy(tmp_path):
                          text=True, check=True, env={**os.environ}).stdout.splitlines()
     assert out[0] == "[]"
     assert out[1] == load_file(path).to_json()  # this process has onnx imported
+
+
+def test_paused_gc_promotes_what_a_load_builds_without_a_scan():
+    """A loaded graph's objects go to the oldest generation as the block ends (no young
+    collection scans them first); objects the program froze itself stay frozen."""
+    import gc
+
+    from nnviz.util import paused_gc
+
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    scans: list[int] = []
+
+    def count(phase: str, info: dict) -> None:
+        if phase == "start":
+            scans.append(info["generation"])
+
+    gc.callbacks.append(count)
+    try:
+        with paused_gc(promote=True):
+            built = [[i] for i in range(5000)]
+        assert gc.isenabled()
+        oldest = {id(o) for o in gc.get_objects(generation=2)}
+        assert all(id(x) in oldest for x in built) and not scans
+    finally:
+        gc.callbacks.remove(count)
+    kept = [[1]]
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with paused_gc(promote=True):
+            more = [[i] for i in range(100)]
+        assert gc.get_freeze_count() == frozen and gc.isenabled() and more and kept
+    finally:
+        gc.unfreeze()

@@ -214,8 +214,8 @@ def convert(model: Any, *, file: str | None = None, name: str | None = None,
     in ``file`` the stripped weight payloads are (``onnx_wire.read_stripped``); ``raw`` is
     the serialized ``model`` when the caller has it (inference then skips serializing it)."""
     # Tens of thousands of small objects (node rows, IR nodes, tensors): the cyclic GC
-    # would rescan them over and over.
-    with paused_gc():
+    # would rescan them over and over; the graph lives on, so its objects are promoted.
+    with paused_gc(promote=True):
         return _convert_proto(model, file, name, infer, _spans, raw)
 
 
