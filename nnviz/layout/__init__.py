@@ -52,8 +52,10 @@ def layout(graph: Graph, engine: str = "layered", direction: str | None = None,
     if engine not in ENGINES:
         raise NnvizError(f"unknown layout engine '{engine}'; use one of {', '.join(ENGINES)}")
     # ~1M small objects on a 50k-node graph: the cyclic GC rescanned them over and over
-    # (half of the layout time); the engines make no cycles worth collecting early.
-    with paused_gc():
+    # (half of the layout time); the engines make no cycles worth collecting early. The
+    # Layout lives on (promote): its ~500k objects join the oldest generation unscanned
+    # instead of being scanned by the next young collection (0.2 s at 50k nodes).
+    with paused_gc(promote=True):
         return _resolve(ENGINES[engine])(graph, theme, direction=direction)
 
 

@@ -110,13 +110,12 @@ def assemble(tree: LevelTree, pieces: list[Piece], stub_of: dict[Key, str],
             drawn.append((src, dst, tensor, len(final), spline))
             flat.extend(chain.from_iterable(final))
     flat = round2(flat)
+    points = list(zip(flat[::2], flat[1::2]))  # every edge's points, one after the other
     paths: list[EdgePath] = []
     at = 0
     for src, dst, tensor, npts, spline in drawn:
-        end = at + 2 * npts
-        paths.append(EdgePath(src, dst, tensor, list(zip(flat[at:end:2], flat[at + 1:end:2])),
-                              spline=spline))
-        at = end
+        paths.append(EdgePath(src, dst, tensor, points[at:at + npts], spline=spline))
+        at += npts
     fw, fh = (tb_h, tb_w) if horizontal else (tb_w, tb_h)
     return Layout(width=rnd(fw), height=rnd(fh), nodes=ordered, edges=paths,
                   groups=group_frames, direction=direction, engine="layered")

@@ -85,29 +85,32 @@ class LevelTree:
 
 def build_tree(graph: Graph) -> LevelTree:
     node_ids = list(graph.nodes)
-    node_idx = {nid: i for i, nid in enumerate(node_ids)}
     framed, _counts = framed_groups(graph)
     chain: dict[str, list[tuple[str, ...]]] = {}
     chain_memo: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
-    for nid, node in graph.nodes.items():
-        g = node.group
-        ch = chain_memo.get(g)
-        if ch is None:
-            ch = chain_memo[g] = [g[:i] for i in range(1, len(g) + 1) if g[:i] in framed]
-        chain[nid] = ch
     levels: dict[tuple[str, ...], Level] = {(): Level(())}
     group_parent: dict[tuple[str, ...], tuple[str, ...]] = {}
     group_first: dict[tuple[str, ...], int] = {}
-    for nid in node_ids:
-        ch = chain[nid]
-        for j, p in enumerate(ch):
-            if p not in levels:
-                levels[p] = Level(p)
-                group_parent[p] = ch[j - 1] if j else ()
-                group_first[p] = node_idx[nid]
-    for nid in node_ids:
-        ch = chain[nid]
-        levels[ch[-1] if ch else ()].add_item(("n", nid), float(node_idx[nid]))
+    for i, (nid, node) in enumerate(graph.nodes.items()):
+        g = node.group
+        ch = chain_memo.get(g)
+        if ch is None:
+            # the first node of this group path: its framed groups' levels start here (a
+            # later node of the same path finds them all made)
+            ch = chain_memo[g] = [g[:k] for k in range(1, len(g) + 1) if g[:k] in framed]
+            for j, p in enumerate(ch):
+                if p not in levels:
+                    levels[p] = Level(p)
+                    group_parent[p] = ch[j - 1] if j else ()
+                    group_first[p] = i
+        chain[nid] = ch
+        # Level.add_item inlined (50k nodes, each key new)
+        lv = levels[ch[-1] if ch else ()]
+        key = ("n", nid)
+        if key not in lv.index:
+            lv.index[key] = -1
+            lv.items.append(key)
+            lv.order_key.append(float(i))
     for p, parent in group_parent.items():
         levels[parent].add_item(("g", p), float(group_first[p]))
     return LevelTree(node_ids, levels, group_parent, group_first, chain)
