@@ -382,3 +382,26 @@ def test_fold_totals_equal_param_totals_over_the_folded_blocks(tied):
     assert grp.attrs["repeat"] == 4
     assert grp.attrs["params_total"] == want["params"] == 4 * (64 + 16) + (64 if tied else 0)
     assert grp.attrs["trainable_params_total"] == want["trainable_params"]
+
+
+def test_annotate_collects_the_groups_fold_reads_when_node_order_is_topological():
+    """annotate's counting walk collects each group's first node and members as fold's
+    _children computes them, when the node order is the topological one (else nothing)."""
+    from nnviz.passes import _annotate
+    from nnviz.passes.fold import _children, _nest
+
+    rng = random.Random(23)
+    seen = {True: 0, False: 0}
+    for _ in range(200):
+        g = _count_graph(rng)
+        if rng.random() < 0.3:  # list a node before its producer: not in topological order
+            items = list(g.nodes.items())
+            i = rng.randrange(len(items))
+            items.insert(0, items.pop(i))
+            g.nodes = dict(items)
+        annotated, order, layout = _annotate(g, None)
+        seen[layout is not None] += 1
+        if layout is not None:
+            assert order == list(annotated.nodes)
+            assert _nest(*layout) == _children(annotated, order)
+    assert seen[True] and seen[False]

@@ -32,10 +32,12 @@ def annotate(graph: Graph, dims: dict[str, int] | None = None) -> Graph:
 
 
 def _annotate(graph: Graph, dims: dict[str, int] | None,
-              owned: bool = False) -> tuple[Graph, list[str]]:
-    """annotate, and the annotated graph's topological order (the view passes reuse it: no
-    pass of annotate changes which node feeds which). ``owned``: the caller hands ``graph``
-    over, so it is annotated in place instead of copied first."""
+              owned: bool = False) -> tuple[Graph, list[str], tuple[dict, dict] | None]:
+    """annotate, the annotated graph's topological order (the view passes reuse it: no pass
+    of annotate changes which node feeds which) and, when that order is the node order, the
+    groups' first node indices and members in it (fold's _children, collected by the
+    counting walk). ``owned``: the caller hands ``graph`` over, so it is annotated in place
+    instead of copied first."""
     from nnviz.passes.counts import count_params_and_flops_inplace
     from nnviz.passes.shapes import infer_shapes_inplace
     from nnviz.passes.structure import infer_structure_inplace
@@ -54,7 +56,8 @@ def _annotate(graph: Graph, dims: dict[str, int] | None,
         # Flat graphs get groups from their layer names first, so the roll-ups cover them.
         g = infer_structure_inplace(g, order=order)
         g = infer_shapes_inplace(g, order)
-        return count_params_and_flops_inplace(g, dims), order
+        layout = ({}, {}) if order == list(g.nodes) else None
+        return count_params_and_flops_inplace(g, dims, layout), order, layout
 
 
 def view_transforms(graph: Graph, options: ViewOptions, max_boxes: int | None = None,
@@ -69,10 +72,12 @@ def view_transforms(graph: Graph, options: ViewOptions, max_boxes: int | None = 
 
 def _view_transforms(graph: Graph, options: ViewOptions, max_boxes: int | None,
                      collapse_folded: bool, owned: bool,
-                     order: list[str] | None = None) -> Graph:
+                     order: list[str] | None = None,
+                     layout: tuple[dict, dict] | None = None) -> Graph:
     """view_transforms; ``owned`` says the caller hands ``graph`` over (no one else holds
     it), so the passes may work on it in place instead of copying it first; ``order`` is
-    ``topological_order(graph)`` when the caller has it (passed on while the wiring stays)."""
+    ``topological_order(graph)`` when the caller has it (passed on while the wiring stays),
+    ``layout`` the groups' (first index, members) in it (see _annotate)."""
     from nnviz.passes.autoview import choose_closed
     from nnviz.passes.collapse import (
         AUTO_MAX_BOXES,
@@ -88,13 +93,13 @@ def _view_transforms(graph: Graph, options: ViewOptions, max_boxes: int | None,
     with paused_gc():
         g = graph
         if options.hide_noise:
-            g, owned, order = hide_noise(g), True, None
+            g, owned, order, layout = hide_noise(g), True, None, None
         # Fold before collapsing: block signatures use the blocks' full inner structure, and
         # a folded block collapsed to one box then carries its "×N".
         if will_fold(g, options.fold):
             if not owned:
                 g, owned = copy_graph(g), True
-            g, order = fold_with_order(g, options.fold, order=order)
+            g, order = fold_with_order(g, options.fold, order=order, layout=layout)
         collapse = tuple(options.collapse)
         depth: int | None = None  # collapse_groups' depth: groups longer than this are boxes
         if options.depth is not None:
@@ -164,5 +169,6 @@ def prepare(graph: Graph, options: ViewOptions | None = None, *, owned: bool = F
     # folded stack's nodes) is freed already, so that scan is short.
     with paused_gc():
         # annotate's result is a fresh graph nobody else holds: the view passes may reuse it.
-        annotated, order = _annotate(graph, options.dims, owned)
-        return _view_transforms(annotated, options, None, True, owned=True, order=order)
+        annotated, order, layout = _annotate(graph, options.dims, owned)
+        return _view_transforms(annotated, options, None, True, owned=True, order=order,
+                                layout=layout)

@@ -16,13 +16,20 @@ from nnviz.passes.flops import count_node
 from nnviz.passes.params import _Row, _sum, write_node_totals
 
 
-def count_params_and_flops_inplace(g: Graph, dims: dict[str, int] | None = None) -> Graph:
-    """count_flops_inplace(count_params_inplace(g), dims), in one walk."""
+def count_params_and_flops_inplace(g: Graph, dims: dict[str, int] | None = None,
+                                   layout: tuple[dict, dict] | None = None) -> Graph:
+    """count_flops_inplace(count_params_inplace(g), dims), in one walk.
+
+    ``layout``: two empty dicts the walk fills on the way (it reads every node's group
+    anyway): group path -> index of its first node, and group path -> its node ids, both in
+    node order, for every prefix of a node's group (what fold._children computes; equal to
+    it when the node order is the topological order)."""
     dims = dict(dims or {})
+    first, paths = layout if layout is not None else ({}, None)
     # Per distinct group path, once: its own parameter rows (those of nodes exactly in it;
     # the roll-ups sum them up the tree afterwards) and the FLOPs accumulators (graph total
     # first) of its prefixes.
-    per_group: dict[tuple[str, ...], tuple[list[_Row], list[list[int]]]] = {}
+    per_group: dict[tuple[str, ...], tuple[list[_Row], list[list[int]], list[list[str]]]] = {}
     # Every path that gets totals, in the order the params pass gives them.
     members: dict[tuple[str, ...], None] = dict.fromkeys(g.groups)
     sums: dict[tuple[str, ...], list[int]] = {}
@@ -31,16 +38,20 @@ def count_params_and_flops_inplace(g: Graph, dims: dict[str, int] | None = None)
     every: list[_Row] = []
     memo: dict[int, tuple] = {}  # node_flops' shape element counts
     sizes: dict[tuple, tuple[int, int | None]] = {}  # (shape, dtype) -> (count or 0, bytes)
-    for node in g.nodes.values():
+    for i, (nid, node) in enumerate(g.nodes.items()):
         group = node.group
         entry = per_group.get(group)
         if entry is None:  # every path gets its totals, also one whose nodes hold nothing
-            prefixes = [group[:i] for i in range(1, len(group) + 1)]
+            prefixes = [group[:k] for k in range(1, len(group) + 1)]
             for p in prefixes:
                 members.setdefault(p)
-            entry = per_group[group] = ([], [total] + [sums.setdefault(p, [0, 0, 0])
-                                                       for p in prefixes])
-        own, chain = entry
+                first.setdefault(p, i)
+            entry = per_group[group] = (
+                [], [total] + [sums.setdefault(p, [0, 0, 0]) for p in prefixes],
+                [] if paths is None else [paths.setdefault(p, []) for p in prefixes])
+        own, chain, ids = entry
+        for lst in ids:
+            lst.append(nid)
         meta = node.meta
         params = node.params
         if params:
@@ -107,7 +118,7 @@ def _param_rollups(g: Graph, per_group: dict, members: dict, every: list[_Row],
     acc[None] = [0, 0, 0, 0, False]
     shared: dict = {path: [] for path in members}
     shared[None] = []
-    for group, (own, _) in per_group.items():
+    for group, (own, _, _) in per_group.items():
         if not own:
             continue
         a = [0, 0, 0, 0, False]

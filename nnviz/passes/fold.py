@@ -46,11 +46,14 @@ def fold_repeats_inplace(g: Graph, fold: bool | None = None,
 
 
 def fold_with_order(g: Graph, fold: bool | None = None, min_nodes: int = AUTO_FOLD_NODES,
-                    order: list[str] | None = None) -> tuple[Graph, list[str] | None]:
+                    order: list[str] | None = None,
+                    layout: tuple[dict, dict] | None = None) -> tuple[Graph, list[str] | None]:
     """fold_repeats_inplace, given and giving back the topological order of the graph (the
     passes share one order while the wiring stays the same: it costs a pass over every
     edge at 50k nodes). ``order``, when given, must be ``topological_order(g)``; the order
-    returned is the final graph's, or None when no search ran."""
+    returned is the final graph's, or None when no search ran. ``layout``, when given, is
+    (first, members) of the groups as _children computes them for ``order`` (annotate
+    collects them in its counting walk when the node order is topological)."""
     if not will_fold(g, fold, min_nodes):
         return g, order
     # Deepest-first would fold inner repeats inside blocks that fold anyway; outermost runs
@@ -60,7 +63,11 @@ def fold_with_order(g: Graph, fold: bool | None = None, min_nodes: int = AUTO_FO
         changed = False
         if order is None:
             order = topological_order(g)
-        children, members = _children(g, order)
+        if layout is not None:
+            children, members = _nest(*layout)
+            layout = None  # the graph's layout until the first fold
+        else:
+            children, members = _children(g, order)
         for parent in sorted(children, key=len):
             run, keys = _find_run_keys(g, children[parent], members)
             if run:
@@ -93,6 +100,12 @@ def _children(g: Graph, order: list[str]) -> tuple[dict[Paths, list[Paths]],
                     members[path] = []
         for path in pre:
             members[path].append(nid)
+    return _nest(first, members)
+
+
+def _nest(first: dict[Paths, int], members: dict[Paths, list[str]],
+          ) -> tuple[dict[Paths, list[Paths]], dict[Paths, list[str]]]:
+    """_children from each path's first node index and member ids."""
     out: dict[Paths, list[Paths]] = {}
     for path in sorted(first, key=lambda p: (first[p], p)):
         out.setdefault(path[:-1], []).append(path)

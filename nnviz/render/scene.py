@@ -14,9 +14,9 @@ from itertools import chain
 from operator import attrgetter
 from typing import Any, NamedTuple
 
-from nnviz.ir import Graph
+from nnviz.ir import Graph, Node
 from nnviz.layout.labels import font_size
-from nnviz.layout.model import EdgePath, LabelLine, Layout
+from nnviz.layout.model import EdgePath, LabelLine, Layout, NodeBox
 from nnviz.layout.titles import title_boxes
 from nnviz.text import ascent, line_height, text_width
 from nnviz.theme import Theme
@@ -574,8 +574,8 @@ def _box_numbers(run: NodeRun, boxes: list, box_group: list[int],
     sequences = [tuple(styles[a:b]) for a, b in zip(start.tolist(), end.tolist())]
     k_of = {q: sum([metrics[style_id[st]][1] for st in q]) + gap * max(0, len(q) - 1)
             for q in set(sequences)}
-    x, y, w, h = (np.fromiter(map(attrgetter(f), boxes), dtype=np.float64, count=n)
-                  for f in ("x", "y", "w", "h"))
+    x, y, w, h = np.fromiter(chain.from_iterable(map(attrgetter("x", "y", "w", "h"), boxes)),
+                             dtype=np.float64, count=4 * n).reshape(n, 4).T.copy()
     top = y + (h - np.fromiter(map(k_of.__getitem__, sequences), dtype=np.float64,
                                count=n)) / 2
     box_of_line = np.repeat(np.arange(n), count)
@@ -675,17 +675,10 @@ def graph_scene(graph: Graph, layout: Layout, theme: Theme) -> Scene:
     def text_id(key: tuple) -> int:
         return _interned(text_index, run.text_styles, key)
 
-    boxes = list(layout.nodes.values())
-    bulk = len(boxes) >= _BULK_BOXES
     groups: dict[tuple[str, str], int] = {}  # (text colour, muted colour) -> its index
-    box_group: list[int] = []
-    for box in boxes:
-        bid = box.id
-        node = nodes_get(bid)
-        stub = box.shape == "stub"
-        # a reference stub ("<src>::stub::<dst>") wears the colour of its source's kind
-        src = nodes_get(bid.split("::stub::")[0]) if stub else node
-        kind = src.kind if src is not None else "group"
+
+    def kind_paint(kind: str) -> tuple:
+        """(fill, stroke, colour, muted, rect style, text styles by line style, group)."""
         kp = paints.get(kind)
         if kp is None:
             style = theme.kind_style(kind)
@@ -695,8 +688,16 @@ def graph_scene(graph: Graph, layout: Layout, theme: Theme) -> Scene:
             kp = paints[kind] = (fill, stroke, color, muted,
                                  rect_id((paint(fill), paint(stroke), sw * 1, radius, None)),
                                  {}, groups.setdefault((color, muted), len(groups)))
+        return kp
+
+    def box_style(box: NodeBox, node: Node | None) -> tuple:
+        """(kind, rect style, text styles by line style, colour, muted, group) of a box."""
+        stub = box.shape == "stub"
+        # a reference stub ("<src>::stub::<dst>") wears the colour of its source's kind
+        src = nodes_get(box.id.split("::stub::")[0]) if stub else node
+        kind = src.kind if src is not None else "group"
         # tstyles: line style -> text style index, for this kind's colours
-        fill, stroke, color, muted, rs, tstyles, group = kp
+        fill, stroke, color, muted, rs, tstyles, group = kind_paint(kind)
         meta = node.meta if node is not None else None
         diff = meta.get("diff") if meta else None
         ov = meta.get("overlay") if meta and not stub else None
@@ -718,12 +719,31 @@ def graph_scene(graph: Graph, layout: Layout, theme: Theme) -> Scene:
             if ov:
                 tstyles = {}  # the value's colours, not the kind's
                 group = groups.setdefault((color, muted), len(groups))
-        ids.append(bid)
+        return kind, rs, tstyles, color, muted, group
+
+    boxes = list(layout.nodes.values())
+    if len(boxes) >= _BULK_BOXES:
+        # a box of its node's kind's paint (most of them) needs only its kind; box_style
+        # for the others: stubs, and nodes whose meta may say diff or overlay
+        run.ids = list(map(attrgetter("id"), boxes))
+        nodes = list(map(nodes_get, run.ids))
+        run.kinds = [n.kind if n is not None else "group" for n in nodes]
+        kps = {k: kind_paint(k) for k in dict.fromkeys(run.kinds)}
+        run.rect_style = [kps[k][4] for k in run.kinds]
+        box_group = [kps[k][6] for k in run.kinds]
+        for i, (box, node) in enumerate(zip(boxes, nodes)):
+            if box.shape == "stub" or (node is not None and node.meta
+                                       and ("diff" in node.meta or "overlay" in node.meta)):
+                run.kinds[i], run.rect_style[i], _, _, _, box_group[i] = box_style(box, node)
+        _box_numbers(run, boxes, box_group, list(groups), theme)
+        scene.add_run(run)
+        return scene
+    for box in boxes:
+        node = nodes_get(box.id)
+        kind, rs, tstyles, color, muted, _ = box_style(box, node)
+        ids.append(box.id)
         kinds.append(kind)
         rect_style.append(rs)
-        if bulk:  # the numbers and text styles below, for all boxes at once
-            box_group.append(group)
-            continue
         xs.append(box.x)
         ys.append(box.y)
         ws.append(box.w)
@@ -753,8 +773,6 @@ def graph_scene(graph: Graph, layout: Layout, theme: Theme) -> Scene:
             text_style.append(k)
             y += height + gap
         text_end.append(len(texts))
-    if bulk:
-        _box_numbers(run, boxes, box_group, list(groups), theme)
     scene.add_run(run)
     return scene
 

@@ -211,15 +211,14 @@ def _number_cols(values: Any) -> Any:
         prev, rest = rest, q
     cols[width:] = _hundredths_table()[:, k - ip * 100]
     cols = cols.T
-    bad = np.flatnonzero(~ok).tolist()
-    if bad:
-        texts = [_f(float(v[i])).encode("ascii") for i in bad]
-        more = max(map(len, texts)) - cols.shape[1]
-        if more > 0:
-            cols = np.pad(cols, ((0, 0), (0, more)))
-        for i, t in zip(bad, texts):
-            cols[i] = 0
-            cols[i, :len(t)] = np.frombuffer(t, dtype=np.uint8)
+    bad = np.flatnonzero(~ok)
+    if len(bad):  # NUL-padded by numpy's bytes dtype
+        texts = np.array([_f(x).encode("ascii") for x in v[bad].tolist()], dtype=np.bytes_)
+        wide = texts.dtype.itemsize
+        if wide > cols.shape[1]:
+            cols = np.pad(cols, ((0, 0), (0, wide - cols.shape[1])))
+        cols[bad] = 0
+        cols[bad, :wide] = texts.view(np.uint8).reshape(len(bad), wide)
     return cols
 
 
@@ -265,12 +264,13 @@ def _plain(values: list[str], attr: bool) -> bool:
         and not (attr and ('"' in s or "'" in s))
 
 
-def _quoted_all(values: list[str]) -> list[str]:
-    """[_quoted(v) for v in values]."""
+def _quoted_all(values: list[str]) -> tuple[list[str], str]:
+    """([_quoted(v) for v in values], ""), or (values, '"') when every value is plain: the
+    caller writes the quote around each value itself (in its constant pieces)."""
     if _plain(values, True):
-        return ['"' + v + '"' for v in values]
+        return values, '"'
     memo = {v: _quoted(v) for v in set(values)}
-    return list(map(memo.__getitem__, values))
+    return list(map(memo.__getitem__, values)), ""
 
 
 def _xml_texts(values: list[str]) -> list[str]:
@@ -303,14 +303,15 @@ def _write_nodes(run: NodeRun, out: list[str]) -> None:
                            for fill, stroke, width, radius, dash in run.rect_styles],
                           dtype=object)
     text_tails = np.array(['"' + _text_tail(*key) for key in run.text_styles], dtype=object)
-    kind_attr = {k: _data_attr("kind", k) + '>\n<rect x="' for k in set(run.kinds)}
+    ids, q = _quoted_all(run.ids)
+    kind_attr = {k: q + _data_attr("kind", k) + '>\n<rect x="' for k in set(run.kinds)}
     # Piece positions: box i's five pieces, then five per line of it, then its closing
     # tag; box i starts at 6 i + 5 (lines before it), line j at 6 (its box) + 5 j + 5.
     start = 6 * np.arange(n) + 5 * (end - count)
     at = 6 * box_of_line + 5 * np.arange(lines) + 5
     pieces = np.empty(6 * n + 5 * lines, dtype=object)
-    pieces[start] = '<g class="node" data-id='
-    pieces[start + 1] = _quoted_all(run.ids)
+    pieces[start] = '<g class="node" data-id=' + q
+    pieces[start + 1] = ids
     pieces[start + 2] = list(map(kind_attr.__getitem__, run.kinds))
     pieces[start + 3] = geom
     pieces[start + 4] = rect_tails[np.asarray(run.rect_style, dtype=np.int64)]
@@ -386,11 +387,11 @@ def _write_edges(run: EdgeRun, out: list[str]) -> None:
     head_tail = f' Z"{_paint(run.head_fill, None, 1.0)}/>'
     heads_on = has_head.tolist()
     pieces: list[str] = [""] * (9 * n)
-    pieces[0::9] = ['<g class="edge" data-src='] * n
-    pieces[1::9] = _quoted_all(run.src)
-    pieces[2::9] = [" data-dst="] * n
-    pieces[3::9] = _quoted_all(run.dst)
-    pieces[4::9] = ['>\n<path d="'] * n
+    pieces[1::9], qs = _quoted_all(run.src)
+    pieces[3::9], qd = _quoted_all(run.dst)
+    pieces[0::9] = ['<g class="edge" data-src=' + qs] * n
+    pieces[2::9] = [qs + " data-dst=" + qd] * n
+    pieces[4::9] = [qd + '>\n<path d="'] * n
     pieces[5::9] = d[0::2]
     pieces[6::9] = [line_tail + '\n<path d="' if h else line_tail for h in heads_on]
     pieces[7::9] = d[1::2]
