@@ -4,7 +4,30 @@ from __future__ import annotations
 
 import contextlib
 import gc
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
+from typing import Protocol, TypeVar
+
+_K = TypeVar("_K", bound=Hashable)
+
+
+class UnionFindParents(Protocol[_K]):
+    """A union-find forest: item -> its parent, a root being its own parent (a dict, or a
+    list of ints for items 0..n-1)."""
+
+    def __getitem__(self, item: _K, /) -> _K: ...
+
+    def __setitem__(self, item: _K, parent: _K, /) -> None: ...
+
+
+def union_find_root(parent: UnionFindParents[_K], item: _K) -> _K:
+    """The root of ``item``'s set in the union-find forest ``parent``, halving the path on the
+    way (each visited item is re-pointed to its grandparent), so repeated lookups stay near
+    constant time. Callers union by ``parent[root_a] = root_b`` themselves: which root wins
+    decides their components' keys, so each keeps its own direction."""
+    while parent[item] != item:
+        parent[item] = parent[parent[item]]
+        item = parent[item]
+    return item
 
 
 @contextlib.contextmanager

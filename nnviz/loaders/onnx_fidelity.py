@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from nnviz.ir import Graph, Node, Param, shape_numel
+from nnviz.util import union_find_root
 
 # (op, input index) pairs that read a trained weight: a constant there is a parameter.
 # None = every input. Custom-domain (com.microsoft) fused ops included by their op name.
@@ -327,12 +328,6 @@ def adopt_unscoped(g: Graph, unscoped: list[str]) -> None:
             cons.setdefault(t, []).append(node.id)
     parent = {n: n for n in unscoped}
 
-    def find(x: str) -> str:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
     neighbours: dict[str, list[str]] = {n: [] for n in unscoped}
     for nid in unscoped:
         node = g.nodes[nid]
@@ -341,7 +336,7 @@ def adopt_unscoped(g: Graph, unscoped: list[str]) -> None:
             near.extend(cons.get(t, ()))
         for other in near:
             if other in free:
-                a, b = find(nid), find(other)
+                a, b = union_find_root(parent, nid), union_find_root(parent, other)
                 if a != b:
                     parent[max(a, b)] = min(a, b)
             else:
@@ -349,7 +344,7 @@ def adopt_unscoped(g: Graph, unscoped: list[str]) -> None:
     groups: dict[str, tuple[str, ...] | None] = {}
     seen: dict[str, bool] = {}
     for nid in unscoped:
-        root = find(nid)
+        root = union_find_root(parent, nid)
         for other in neighbours[nid]:
             on = g.nodes[other]
             if on.kind == "io":
@@ -358,7 +353,7 @@ def adopt_unscoped(g: Graph, unscoped: list[str]) -> None:
             cur = groups.get(root)
             groups[root] = on.group if cur is None else _common(cur, on.group)
     for nid in unscoped:
-        root = find(nid)
+        root = union_find_root(parent, nid)
         if seen.get(root):
             g.nodes[nid].group = groups[root] or ()
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from nnviz.ir import Graph, Group, Node
 from nnviz.passes.util import opname, topological_order
+from nnviz.util import union_find_root
 
 Path = tuple[str, ...]
 
@@ -386,20 +387,14 @@ def _components(g: Graph, ids: list[str], side: set[str],
     idset = set(ids)
     parent = {nid: nid for nid in ids}
 
-    def find(x: str) -> str:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
     for nid in ids:
         for t in g.nodes[nid].inputs:
             src = prod.get(t)
             if src in idset and src != nid:
-                parent[find(src)] = find(nid)
+                parent[union_find_root(parent, src)] = union_find_root(parent, nid)
     comps: dict[str, list[str]] = {}
     for nid in ids:
-        comps.setdefault(find(nid), []).append(nid)
+        comps.setdefault(union_find_root(parent, nid), []).append(nid)
     return list(comps.values())
 
 

@@ -26,6 +26,7 @@ import re
 
 from nnviz.ir import Graph
 from nnviz.passes.util import topological_order
+from nnviz.util import union_find_root
 
 # Flat graphs up to this many nodes are drawn whole anyway: their drawing stays as it was.
 MIN_NODES = 48
@@ -108,18 +109,12 @@ def _connected(g: Graph, ids: list[str], prod: dict[str, str]) -> bool:
     idset = set(ids)
     parent = {nid: nid for nid in ids}
 
-    def find(x: str) -> str:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
     parts = len(ids)
     for nid in ids:
         for t in g.nodes[nid].inputs:
             src = prod.get(t)
             if src in idset and src != nid:
-                a, b = find(src), find(nid)
+                a, b = union_find_root(parent, src), union_find_root(parent, nid)
                 if a != b:
                     parent[a] = b
                     parts -= 1

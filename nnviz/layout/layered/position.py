@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import math
 
+from nnviz.util import union_find_root
+
 
 def mark_type1(layers: list[list[int]], up: list[list[int]], pos: list[int],
                dummy: list[bool], nv: int) -> set[int]:
@@ -472,21 +474,15 @@ def _pack(layers: list[list[int]], members: list[int], x: list[float], width: li
     caller packs again."""
     parent = {v: v for v in members}
 
-    def find(a: int) -> int:
-        while parent[a] != a:
-            parent[a] = parent[parent[a]]
-            a = parent[a]
-        return a
-
     for v in members:
         for u, (ou, ov) in zip(up[v], up_off[v]):
             if (bend[u] and bend[v]) or v in sliding:
                 continue
             if u in parent and abs(x[u] + ou - x[v] - ov) < 0.01:
-                a, b = find(u), find(v)
+                a, b = union_find_root(parent, u), union_find_root(parent, v)
                 if a != b:
                     parent[b] = a
-    root = {v: find(v) for v in members}
+    root = {v: union_find_root(parent, v) for v in members}
     left: dict[int, float] = {}  # block root -> reach left of its root's x, and right
     right: dict[int, float] = {}
     for v in members:

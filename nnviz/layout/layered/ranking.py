@@ -13,6 +13,8 @@ top of the drawing. The number of passes is capped (work budget ~ k * E).
 
 from __future__ import annotations
 
+from nnviz.util import union_find_root
+
 
 def topo_order(n: int, succ: list[list[int]], pred_count: list[int]) -> list[int]:
     """Kahn order, ties by index (deterministic). The graph must be acyclic."""
@@ -139,23 +141,17 @@ def settle_side_graphs(rank: list[int], edges: list[tuple[int, int]], widths: li
     n = len(movable)
     parent = list(range(n))
 
-    def find(v: int) -> int:
-        while parent[v] != v:
-            parent[v] = parent[parent[v]]
-            v = parent[v]
-        return v
-
     out: dict[int, int] = {}  # side vertex -> its edges to the main graph
     for s_, d in edges:
         if s_ < n and d < n and not main[s_]:
             if main[d]:
                 out[s_] = out.get(s_, 0) + 1
             else:
-                parent[find(s_)] = find(d)
+                parent[union_find_root(parent, s_)] = union_find_root(parent, d)
     comps: dict[int, list[int]] = {}
     for v in range(n):
         if not main[v]:
-            comps.setdefault(find(v), []).append(v)
+            comps.setdefault(union_find_root(parent, v), []).append(v)
     if not comps:
         return False
     moved = False
