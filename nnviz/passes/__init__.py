@@ -31,13 +31,13 @@ def annotate(graph: Graph, dims: dict[str, int] | None = None) -> Graph:
     return _annotate(graph, dims)[0]
 
 
-def _annotate(graph: Graph, dims: dict[str, int] | None,
-              owned: bool = False) -> tuple[Graph, list[str], tuple[dict, dict] | None]:
+def _annotate(graph: Graph, dims: dict[str, int] | None, owned: bool = False,
+              collect: bool = False) -> tuple[Graph, list[str], tuple[dict, dict] | None]:
     """annotate, the annotated graph's topological order (the view passes reuse it: no pass
     of annotate changes which node feeds which) and, when that order is the node order, the
     groups' first node indices and members in it (fold's _children, collected by the
-    counting walk). ``owned``: the caller hands ``graph`` over, so it is annotated in place
-    instead of copied first."""
+    counting walk; only with ``collect``: it costs the walk a tenth). ``owned``: the caller
+    hands ``graph`` over, so it is annotated in place instead of copied first."""
     from nnviz.passes.counts import count_params_and_flops_inplace
     from nnviz.passes.shapes import infer_shapes_inplace
     from nnviz.passes.structure import infer_structure_inplace
@@ -56,7 +56,7 @@ def _annotate(graph: Graph, dims: dict[str, int] | None,
         # Flat graphs get groups from their layer names first, so the roll-ups cover them.
         g = infer_structure_inplace(g, order=order)
         g = infer_shapes_inplace(g, order)
-        layout = ({}, {}) if order == list(g.nodes) else None
+        layout = ({}, {}) if collect and order == list(g.nodes) else None
         return count_params_and_flops_inplace(g, dims, layout), order, layout
 
 
@@ -169,6 +169,6 @@ def prepare(graph: Graph, options: ViewOptions | None = None, *, owned: bool = F
     # folded stack's nodes) is freed already, so that scan is short.
     with paused_gc():
         # annotate's result is a fresh graph nobody else holds: the view passes may reuse it.
-        annotated, order, layout = _annotate(graph, options.dims, owned)
+        annotated, order, layout = _annotate(graph, options.dims, owned, collect=True)
         return _view_transforms(annotated, options, None, True, owned=True, order=order,
                                 layout=layout)
