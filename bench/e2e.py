@@ -1,11 +1,12 @@
 """One end-to-end run in a fresh process: model file -> SVG, with phase times and peak RSS.
 
-    python -m bench.e2e MODEL OUT.svg [--cli]     # prints one JSON line
+    python -m bench.e2e MODEL OUT.svg [--cli|--full]   # prints one JSON line
     python -m bench.e2e --rows [--reps N]         # the end-to-end rows of `python -m bench`
 
-Default ("full"): load -> annotate (shapes, params, FLOPs) -> layout of every node -> SVG.
-``--cli`` uses the CLI's default view instead (prepare: annotate + fold/collapse), which
-draws a 50k-node model as a few dozen boxes.
+Default: load -> annotate() (shapes, params, FLOPs, on a copy) -> layout of every node -> SVG.
+``--full`` draws the same every-node drawing as ``nnviz --depth 99 --no-fold`` prepares it
+(in place, no copy); ``--cli`` uses the CLI's default view (prepare: annotate +
+fold/collapse), which draws a 50k-node model as a few dozen boxes.
 
 ``--rows``: issue 19's end-to-end cases, each in fresh processes, best of N by wall time
 (the CPU time of that run beside it: on a shared machine wall time includes waiting for a
@@ -25,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-USAGE = ("usage: python -m bench.e2e MODEL OUT.svg [--cli]\n"
+USAGE = ("usage: python -m bench.e2e MODEL OUT.svg [--cli|--full]\n"
          "       python -m bench.e2e --rows [--reps N]")
 REPO = Path(__file__).resolve().parent.parent
 
@@ -66,8 +67,14 @@ def main(argv: list[str]) -> int:
     graph = nnviz.load(src)
     t2 = time.perf_counter()
     c2 = time.process_time()
-    # --cli: as the CLI prepares a graph it loaded itself (in place, no copy)
-    graph = prepare(graph, ViewOptions(), owned=True) if "--cli" in argv else annotate(graph)
+    # as the CLI prepares a graph it loaded itself (in place, no copy): --cli is the default
+    # view, --full is `--depth 99 --no-fold` (every node drawn); neither: annotate() on a copy
+    if "--full" in argv:
+        graph = prepare(graph, ViewOptions(depth=99, fold=False), owned=True)
+    elif "--cli" in argv:
+        graph = prepare(graph, ViewOptions(), owned=True)
+    else:
+        graph = annotate(graph)
     t3 = time.perf_counter()
     theme = load_theme()
     lay = layout(graph, theme=theme)
@@ -87,11 +94,13 @@ def main(argv: list[str]) -> int:
 
 # ---- the end-to-end rows of `python -m bench` -----------------------------------------------
 
-# case -> (model file name, --cli?, target file -> SVG seconds, target peak RSS MB or None)
-CASES: dict[str, tuple[str, bool, float, float | None]] = {
-    "gpt50k full (--depth 99 --no-fold)": ("gpt50k-v2.onnx", False, 4.0, 600.0),
-    "gpt50k default view": ("gpt50k-v2.onnx", True, 2.0, None),
-    "1.4 GB ONNX, weights inside": ("gpt2_medium_size.onnx", True, 0.6, 200.0),
+# case -> (model file name, the CLI's view flag, target file -> SVG seconds, target peak RSS
+# MB or None); the full row prepares in place as `nnviz --depth 99 --no-fold` does (the same
+# drawing as annotate(), which copies the graph first)
+CASES: dict[str, tuple[str, str, float, float | None]] = {
+    "gpt50k full (--depth 99 --no-fold)": ("gpt50k-v2.onnx", "--full", 4.0, 600.0),
+    "gpt50k default view": ("gpt50k-v2.onnx", "--cli", 2.0, None),
+    "1.4 GB ONNX, weights inside": ("gpt2_medium_size.onnx", "--cli", 0.6, 200.0),
 }
 
 
@@ -134,9 +143,9 @@ def bytecode_env(pyc: Path) -> dict[str, str]:
     return env
 
 
-def run_once(model: Path, cli: bool, env: dict[str, str] | None = None) -> dict:
+def run_once(model: Path, view: str, env: dict[str, str] | None = None) -> dict:
     out = model.with_suffix(".bench.svg")
-    cmd = [sys.executable, "-m", "bench.e2e", str(model), str(out)] + (["--cli"] if cli else [])
+    cmd = [sys.executable, "-m", "bench.e2e", str(model), str(out), view]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=str(REPO), timeout=900,
                               check=True, env=env)
@@ -151,9 +160,9 @@ def rows(reps: int = 3, folder: Path | None = None) -> list[dict]:
     out = []
     with tempfile.TemporaryDirectory(prefix="nnviz-e2e-") as tmp:
         env = bytecode_env(Path(tmp) / "pyc")
-        run_once(folder / CASES[next(iter(CASES))][0], True, env)  # the first imports compile
-        for case, (name, cli, target_s, target_mb) in CASES.items():
-            runs = [run_once(folder / name, cli, env) for _ in range(reps)]
+        run_once(folder / CASES[next(iter(CASES))][0], "--cli", env)  # the first imports compile
+        for case, (name, view, target_s, target_mb) in CASES.items():
+            runs = [run_once(folder / name, view, env) for _ in range(reps)]
             best = min(runs, key=lambda r: r["file_to_svg_s"])
             out.append({"graph": "e2e:" + case, "case": case, "file": name,
                         "target_s": target_s, "target_mb": target_mb, "reps": reps,
