@@ -128,7 +128,10 @@ def round2(values: list[float]) -> list[float]:
     (ties to even). With y = fl(v*100) and |y| < 2**31, y is within 2**-22 of v*100, so when
     y is more than 1e-6 away from a half, k = rint(y); k/100.0 is then correctly rounded by
     IEEE division, i.e. the same double. The few values near a half (or huge, or not
-    finite) are rounded by Python itself."""
+    finite) are rounded by Python itself. A small drawing rounds in Python: importing numpy
+    costs more than its whole rounding."""
+    if len(values) < 4096:
+        return [round(v, 2) + 0.0 for v in values]
     import numpy as np
 
     a = np.array(values, dtype=np.float64)
